@@ -1,0 +1,78 @@
+package hub
+
+import (
+	"context"
+
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+// Broker assigns offsets, keeps history and carries publications between
+// nodes. Memory, Redis and NATS implement it; broker/brokertest is the suite
+// every implementation passes. All methods are safe for concurrent use.
+type Broker interface {
+	// Run delivers publications of the channels this node subscribed to,
+	// calling deliver for each, until ctx ends. Publications of one channel
+	// are delivered in offset order, one call at a time; deliver must not
+	// block for long and must treat the publication as read-only.
+	Run(ctx context.Context, deliver func(*stream.Publication)) error
+
+	// Publish appends a publication to a channel's history and delivers it
+	// to every node subscribed to the channel.
+	Publish(ctx context.Context, req stream.PublishRequest) (stream.PublishResult, error)
+
+	// Subscribe makes this node receive the channel's publications. Once
+	// it returns, every publication stored after that is delivered.
+	Subscribe(ctx context.Context, channel string) error
+
+	// Unsubscribe stops delivery of the channel to this node.
+	Unsubscribe(ctx context.Context, channel string) error
+
+	// History reads the channel's history.
+	History(ctx context.Context, channel string, q stream.HistoryQuery) (stream.HistoryPage, error)
+}
+
+// Action is what a client asks a Policy to allow.
+type Action uint8
+
+const (
+	ActionSubscribe Action = iota + 1
+	ActionPublish
+	ActionHistory
+	ActionPresence
+)
+
+func (a Action) String() string {
+	switch a {
+	case ActionSubscribe:
+		return "subscribe"
+	case ActionPublish:
+		return "publish"
+	case ActionHistory:
+		return "history"
+	case ActionPresence:
+		return "presence"
+	}
+	return "unknown"
+}
+
+// Policy decides what a client may do on a channel. It returns nil, or an
+// error wrapping stream.ErrPermissionDenied (or another sentinel). It must be
+// safe for concurrent use.
+type Policy interface {
+	Allow(id *stream.Identity, action Action, channel string, ns *stream.Namespace) error
+}
+
+// Encoder turns what the hub sends into one transport's wire bytes. The hub
+// calls each distinct Encoder at most once per publication and queues the same
+// bytes to every session that uses it, so implementations must be stateless
+// and safe for concurrent use, and must return a fresh slice they never touch
+// again.
+type Encoder interface {
+	// Publication encodes a publication push.
+	Publication(p *stream.Publication) []byte
+	// Ping encodes the keep-alive the hub queues every ping interval, or
+	// returns nil when the transport needs none.
+	Ping() []byte
+	// Presence encodes a join (join true) or leave push.
+	Presence(channel string, join bool, info *stream.ClientInfo) []byte
+}

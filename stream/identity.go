@@ -1,0 +1,38 @@
+package stream
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Identity is who a session is, as established from its token. The zero
+// Identity is an anonymous client.
+type Identity struct {
+	// User is the token's subject; empty for anonymous clients.
+	User string
+	// Info is application data from the token, shown in presence and in
+	// client publications.
+	Info json.RawMessage
+	// Channels lists the channels the token grants beyond what the
+	// namespaces allow everyone. An entry ending in "*" grants every channel
+	// with that prefix.
+	Channels []string
+	// ExpiresAt is when the token expires; zero means never.
+	ExpiresAt time.Time
+}
+
+// Anonymous reports whether the identity carries no user.
+func (id *Identity) Anonymous() bool { return id.User == "" }
+
+// Grants reports whether the token's channel claim covers ch.
+func (id *Identity) Grants(ch string) bool {
+	for _, c := range id.Channels {
+		if c == ch {
+			return true
+		}
+		if n := len(c); n > 0 && c[n-1] == '*' && len(ch) >= n-1 && ch[:n-1] == c[:n-1] {
+			return true
+		}
+	}
+	return false
+}
