@@ -31,35 +31,11 @@ type Broker interface {
 	History(ctx context.Context, channel string, q stream.HistoryQuery) (stream.HistoryPage, error)
 }
 
-// Action is what a client asks a Policy to allow.
-type Action uint8
-
-const (
-	ActionSubscribe Action = iota + 1
-	ActionPublish
-	ActionHistory
-	ActionPresence
-)
-
-func (a Action) String() string {
-	switch a {
-	case ActionSubscribe:
-		return "subscribe"
-	case ActionPublish:
-		return "publish"
-	case ActionHistory:
-		return "history"
-	case ActionPresence:
-		return "presence"
-	}
-	return "unknown"
-}
-
 // Policy decides what a client may do on a channel. It returns nil, or an
 // error wrapping stream.ErrPermissionDenied (or another sentinel). It must be
 // safe for concurrent use.
 type Policy interface {
-	Allow(id *stream.Identity, action Action, channel string, ns *stream.Namespace) error
+	Allow(id *stream.Identity, action stream.Action, channel string, ns *stream.Namespace) error
 }
 
 // Encoder turns what the hub sends into one transport's wire bytes. The hub

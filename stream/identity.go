@@ -36,3 +36,27 @@ func (id *Identity) Grants(ch string) bool {
 	}
 	return false
 }
+
+// Action is what a client asks permission for on a channel.
+type Action uint8
+
+const (
+	ActionSubscribe Action = iota + 1
+	ActionPublish
+	ActionHistory
+	ActionPresence
+)
+
+func (a Action) String() string {
+	switch a {
+	case ActionSubscribe:
+		return "subscribe"
+	case ActionPublish:
+		return "publish"
+	case ActionHistory:
+		return "history"
+	case ActionPresence:
+		return "presence"
+	}
+	return "unknown"
+}
