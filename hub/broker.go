@@ -21,7 +21,9 @@ type Broker interface {
 	Publish(ctx context.Context, req stream.PublishRequest) (stream.PublishResult, error)
 
 	// Subscribe makes this node receive the channel's publications. Once
-	// it returns, every publication stored after that is delivered.
+	// it returns, every publication stored after that is delivered. If Run
+	// has not started delivering yet, Subscribe waits for it (or for ctx),
+	// so a subscription never silently misses what follows it.
 	Subscribe(ctx context.Context, channel string) error
 
 	// Unsubscribe stops delivery of the channel to this node.

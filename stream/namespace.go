@@ -2,6 +2,7 @@ package stream
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -125,7 +126,7 @@ func NewNamespaces(def Namespace, list []Namespace) (*Namespaces, error) {
 		if n.Name == "" {
 			return nil, fmt.Errorf("namespace %d: empty name", i)
 		}
-		if err := ValidateChannel(n.Name); err != nil || NamespaceOf(n.Name) != n.Name {
+		if err := ValidateChannel(n.Name); err != nil || strings.IndexByte(n.Name, NamespaceSeparator) >= 0 {
 			return nil, fmt.Errorf("namespace %q: name must be a valid channel name without ':'", n.Name)
 		}
 		if _, dup := ns.byName[n.Name]; dup {

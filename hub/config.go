@@ -1,0 +1,88 @@
+package hub
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+// Config configures a Hub. Its zero value works once Broker is set; each
+// field documents its default.
+type Config struct {
+	// Broker assigns offsets, keeps history and links nodes. Required.
+	Broker Broker
+	// Policy decides what clients may do. Nil lets every client do
+	// everything (the HTTP API is never asked).
+	Policy Policy
+	// Namespaces resolves channel options. Nil gives every channel the zero
+	// stream.Namespace.
+	Namespaces *stream.Namespaces
+	// Logger receives the hub's logs. Default: slog.Default().
+	Logger *slog.Logger
+
+	// QueueLimit is the most bytes of live publications a session may have
+	// queued and unwritten before it is disconnected as slow. Default 1 MiB.
+	QueueLimit int
+	// MaxChannels is the most channels one session may subscribe to.
+	// Default 128.
+	MaxChannels int
+	// MaxConnections is the most sessions this node holds at once.
+	// Default 100,000.
+	MaxConnections int
+	// MaxMessageSize is the largest publication payload, in bytes.
+	// Default 64 KiB.
+	MaxMessageSize int
+	// CommandRate is how many commands per second one session may send on
+	// average, and CommandBurst how many at once. Defaults 100 and 200.
+	CommandRate  float64
+	CommandBurst int
+	// MaxRecovery is the most publications replayed when a subscriber
+	// resumes; a longer gap answers recovered: false. Default 10,000.
+	MaxRecovery int
+	// PingInterval is how often sessions get a keep-alive. A session that
+	// must answer pings and has not answered the previous one when the next
+	// is due is dropped with stream.ErrNoPong. Default 25s.
+	PingInterval time.Duration
+}
+
+const (
+	defaultQueueLimit     = 1 << 20
+	defaultMaxChannels    = 128
+	defaultMaxConnections = 100_000
+	defaultMaxMessageSize = 64 << 10
+	defaultCommandRate    = 100
+	defaultCommandBurst   = 200
+	defaultMaxRecovery    = 10_000
+	defaultPingInterval   = 25 * time.Second
+)
+
+func (c *Config) withDefaults() (Config, error) {
+	out := *c
+	if out.Broker == nil {
+		return out, errors.New("hub: Config.Broker is required")
+	}
+	if out.Logger == nil {
+		out.Logger = slog.Default()
+	}
+	setDefault(&out.QueueLimit, defaultQueueLimit)
+	setDefault(&out.MaxChannels, defaultMaxChannels)
+	setDefault(&out.MaxConnections, defaultMaxConnections)
+	setDefault(&out.MaxMessageSize, defaultMaxMessageSize)
+	setDefault(&out.CommandBurst, defaultCommandBurst)
+	setDefault(&out.MaxRecovery, defaultMaxRecovery)
+	if out.CommandRate <= 0 {
+		out.CommandRate = defaultCommandRate
+	}
+	if out.PingInterval <= 0 {
+		out.PingInterval = defaultPingInterval
+	}
+	return out, nil
+}
+
+func setDefault(v *int, def int) {
+	if *v <= 0 {
+		*v = def
+	}
+}

@@ -1,0 +1,188 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+// Hub is one Switchboard node. Build it with New, then call Run. All methods
+// are safe for concurrent use.
+type Hub struct {
+	cfg    Config
+	shards [numShards]shard
+	stats  counters
+
+	reg registry
+	hb  heartbeat
+}
+
+// New returns a Hub ready to Run.
+func New(cfg Config) (*Hub, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	h := &Hub{cfg: c}
+	for i := range h.shards {
+		h.shards[i].channels = make(map[string]*channel)
+	}
+	h.reg.init()
+	h.hb.init()
+	return h, nil
+}
+
+// Config returns the configuration in force, defaults filled in.
+func (h *Hub) Config() Config { return h.cfg }
+
+// Run runs the node — broker delivery and keep-alives — until ctx ends.
+func (h *Hub) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var brokerErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer cancel()
+		brokerErr = h.cfg.Broker.Run(ctx, h.deliver)
+	}()
+	go func() {
+		defer wg.Done()
+		h.runHeartbeat(ctx)
+	}()
+	wg.Wait()
+	if brokerErr != nil && !errors.Is(brokerErr, context.Canceled) {
+		return fmt.Errorf("broker: %w", brokerErr)
+	}
+	return nil
+}
+
+// check validates a channel name and asks the policy whether s may act on it.
+func (h *Hub) check(s *Session, action stream.Action, channel string) (*stream.Namespace, error) {
+	if err := stream.ValidateChannel(channel); err != nil {
+		return nil, err
+	}
+	ns, err := h.cfg.Namespaces.Lookup(channel)
+	if err != nil {
+		return nil, err
+	}
+	if h.cfg.Policy == nil {
+		return ns, nil
+	}
+	s.mu.Lock()
+	id := s.identity
+	s.mu.Unlock()
+	if err := h.cfg.Policy.Allow(&id, action, channel, ns); err != nil {
+		return nil, err
+	}
+	return ns, nil
+}
+
+// Publish publishes on behalf of the application (the HTTP API): no policy
+// is asked. req's history settings are taken from the channel's namespace.
+func (h *Hub) Publish(ctx context.Context, req stream.PublishRequest) (stream.PublishResult, error) {
+	if err := stream.ValidateChannel(req.Channel); err != nil {
+		return stream.PublishResult{}, err
+	}
+	ns, err := h.cfg.Namespaces.Lookup(req.Channel)
+	if err != nil {
+		return stream.PublishResult{}, err
+	}
+	return h.publish(ctx, ns, req)
+}
+
+func (h *Hub) publish(ctx context.Context, ns *stream.Namespace, req stream.PublishRequest) (stream.PublishResult, error) {
+	if len(req.Data) > h.cfg.MaxMessageSize {
+		return stream.PublishResult{}, fmt.Errorf("%w: %d bytes, at most %d", stream.ErrMessageTooLarge, len(req.Data), h.cfg.MaxMessageSize)
+	}
+	if len(req.Data) == 0 || !json.Valid(req.Data) {
+		return stream.PublishResult{}, fmt.Errorf("%w: data must be one JSON value", stream.ErrBadRequest)
+	}
+	req.HistorySize = ns.Size()
+	req.HistoryTTL = ns.TTL()
+	res, err := h.cfg.Broker.Publish(ctx, req)
+	if err != nil {
+		return res, fmt.Errorf("publish %q: %w", req.Channel, err)
+	}
+	h.stats.publications.Add(1)
+	return res, nil
+}
+
+// History reads a channel's history on behalf of the application.
+func (h *Hub) History(ctx context.Context, channel string, q stream.HistoryQuery) (stream.HistoryPage, error) {
+	if err := stream.ValidateChannel(channel); err != nil {
+		return stream.HistoryPage{}, err
+	}
+	if _, err := h.cfg.Namespaces.Lookup(channel); err != nil {
+		return stream.HistoryPage{}, err
+	}
+	page, err := h.cfg.Broker.History(ctx, channel, q)
+	if err != nil {
+		return page, fmt.Errorf("history %q: %w", channel, err)
+	}
+	return page, nil
+}
+
+// ChannelInfo describes a channel with local subscribers.
+type ChannelInfo struct {
+	Name        string `json:"name"`
+	Subscribers int    `json:"subscribers"`
+}
+
+// Channels lists the channels with subscribers on this node.
+func (h *Hub) Channels() []ChannelInfo {
+	var out []ChannelInfo
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		for _, ch := range sh.channels {
+			ch.mu.Lock()
+			out = append(out, ChannelInfo{Name: ch.name, Subscribers: len(ch.subs)})
+			ch.mu.Unlock()
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}
+
+// DisconnectUser ends every session of a user on this node with cause and
+// reports how many there were.
+func (h *Hub) DisconnectUser(user string, cause error) int {
+	sessions := h.reg.byUser(user)
+	for _, s := range sessions {
+		s.Disconnect(cause)
+	}
+	return len(sessions)
+}
+
+// Shutdown refuses new sessions, disconnects every session with
+// stream.ErrShutdown spread evenly over drain (so clients do not all come
+// back in the same instant), and waits until the transports closed them or
+// ctx ends.
+func (h *Hub) Shutdown(ctx context.Context, drain time.Duration) error {
+	sessions := h.reg.shutdown()
+	if n := len(sessions); n > 0 {
+		step := drain / time.Duration(n)
+		start := time.Now()
+		for i, s := range sessions {
+			if step > 0 {
+				if wait := time.Until(start.Add(step * time.Duration(i))); wait > 0 {
+					t := time.NewTimer(wait)
+					select {
+					case <-t.C:
+					case <-ctx.Done():
+						t.Stop()
+					}
+				}
+			}
+			s.Disconnect(stream.ErrShutdown)
+		}
+	}
+	return h.reg.wait(ctx)
+}

@@ -1,0 +1,396 @@
+package hub_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+func TestLiveDeliveryEncodesOnce(t *testing.T) {
+	h := newHub(t, hub.Config{})
+	enc := &testEncoder{}
+	var drains []*drain
+	for i := 0; i < 100; i++ {
+		s := newSession(t, h, enc)
+		if _, err := s.Subscribe(context.Background(), "room", hub.SubscribeOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		drains = append(drains, startDrain(s))
+	}
+	publish(t, h, "room", 10)
+	for _, d := range drains {
+		for want := uint64(1); want <= 10; want++ {
+			if p := d.next(t, 5*time.Second); p.Offset != want {
+				t.Fatalf("offset %d, want %d", p.Offset, want)
+			}
+		}
+	}
+	if n := enc.publications.Load(); n != 10 {
+		t.Errorf("encoder called %d times for 10 publications to 100 subscribers, want 10", n)
+	}
+}
+
+func TestSubscribeReplyPrecedesReplay(t *testing.T) {
+	h := newHub(t, hub.Config{})
+	res := publish(t, h, "chat:x", 5)
+	s := newSession(t, h, &testEncoder{})
+	d := startDrain(s)
+	r, err := s.Subscribe(context.Background(), "chat:x", hub.SubscribeOptions{
+		Since: &stream.Position{Epoch: res[0].Epoch, Offset: 2},
+		Reply: func(r hub.SubscribeResult) []byte { return []byte("reply") },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Recovered || r.Replayed != 3 || r.Latest.Offset != 5 {
+		t.Fatalf("result %+v, want recovered with 3 replayed and latest 5", r)
+	}
+	first := <-d.items
+	if string(first.Bytes) != "reply" {
+		t.Fatalf("first item %q, want the reply", first.Bytes)
+	}
+	for want := uint64(3); want <= 5; want++ {
+		if p := d.next(t, time.Second); p.Offset != want {
+			t.Fatalf("offset %d, want %d", p.Offset, want)
+		}
+	}
+	publish(t, h, "chat:x", 1)
+	if p := d.next(t, time.Second); p.Offset != 6 {
+		t.Fatalf("live offset %d, want 6", p.Offset)
+	}
+}
+
+func TestNotRecovered(t *testing.T) {
+	ns, err := stream.NewNamespaces(stream.Namespace{HistorySize: 5}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHub(t, hub.Config{Namespaces: ns})
+	res := publish(t, h, "short", 10)
+	epoch := res[0].Epoch
+	for _, tc := range []struct {
+		name  string
+		since stream.Position
+		ok    bool
+	}{
+		{"older than history", stream.Position{Epoch: epoch, Offset: 1}, false},
+		{"edge of history", stream.Position{Epoch: epoch, Offset: 5}, true},
+		{"up to date", stream.Position{Epoch: epoch, Offset: 10}, true},
+		{"ahead of the channel", stream.Position{Epoch: epoch, Offset: 11}, false},
+		{"other epoch", stream.Position{Epoch: "gone", Offset: 9}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSession(t, h, &testEncoder{})
+			d := startDrain(s)
+			r, err := s.Subscribe(context.Background(), "short", hub.SubscribeOptions{Since: &tc.since})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Recovered != tc.ok {
+				t.Fatalf("recovered %v, want %v", r.Recovered, tc.ok)
+			}
+			if !tc.ok {
+				if r.Replayed != 0 {
+					t.Fatalf("replayed %d publications without recovering", r.Replayed)
+				}
+				d.none(t, 50*time.Millisecond)
+				return
+			}
+			for want := tc.since.Offset + 1; want <= 10; want++ {
+				if p := d.next(t, time.Second); p.Offset != want {
+					t.Fatalf("offset %d, want %d", p.Offset, want)
+				}
+			}
+		})
+	}
+}
+
+func TestSlowConsumerDoesNotHoldOthers(t *testing.T) {
+	h := newHub(t, hub.Config{QueueLimit: 64})
+	slow := newSession(t, h, &testEncoder{})
+	fast := newSession(t, h, &testEncoder{})
+	for _, s := range []*hub.Session{slow, fast} {
+		if _, err := s.Subscribe(context.Background(), "feed", hub.SubscribeOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := startDrain(fast)
+	publish(t, h, "feed", 100) // slow never drains: 100 offsets > 64 bytes
+	if err := waitDone(t, slow, 5*time.Second); !errors.Is(err, stream.ErrSlowConsumer) {
+		t.Fatalf("slow session ended with %v, want ErrSlowConsumer", err)
+	}
+	for want := uint64(1); want <= 100; want++ {
+		if p := d.next(t, 5*time.Second); p.Offset != want {
+			t.Fatalf("fast subscriber got %d, want %d", p.Offset, want)
+		}
+	}
+	if h.Stats().QueueDrops != 1 {
+		t.Errorf("queue drops %d, want 1", h.Stats().QueueDrops)
+	}
+}
+
+func TestUnsubscribe(t *testing.T) {
+	h := newHub(t, hub.Config{})
+	s := newSession(t, h, &testEncoder{})
+	d := startDrain(s)
+	if _, err := s.Subscribe(context.Background(), "a", hub.SubscribeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, h, "a", 1)
+	d.next(t, time.Second)
+	if err := s.Unsubscribe("a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Unsubscribe("a"); !errors.Is(err, stream.ErrNotSubscribed) {
+		t.Fatalf("second unsubscribe: %v, want ErrNotSubscribed", err)
+	}
+	publish(t, h, "a", 1)
+	d.none(t, 50*time.Millisecond)
+	if len(h.Channels()) != 0 {
+		t.Errorf("channels %v after the last subscriber left", h.Channels())
+	}
+}
+
+type denyPolicy struct{}
+
+func (denyPolicy) Allow(id *stream.Identity, a stream.Action, ch string, _ *stream.Namespace) error {
+	if strings.HasPrefix(ch, "admin:") {
+		return fmt.Errorf("%w: %s %s", stream.ErrPermissionDenied, a, ch)
+	}
+	return nil
+}
+
+func TestSubscribeErrors(t *testing.T) {
+	ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{{Name: "admin"}, {Name: "chat"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHub(t, hub.Config{Namespaces: ns, Policy: denyPolicy{}, MaxChannels: 2})
+	s := newSession(t, h, &testEncoder{})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		channel string
+		want    error
+	}{
+		{"admin:x", stream.ErrPermissionDenied},
+		{"bad name!", stream.ErrInvalidChannel},
+		{"", stream.ErrInvalidChannel},
+		{"nowhere:x", stream.ErrUnknownChannel},
+	} {
+		if _, err := s.Subscribe(ctx, tc.channel, hub.SubscribeOptions{}); !errors.Is(err, tc.want) {
+			t.Errorf("subscribe %q: %v, want %v", tc.channel, err, tc.want)
+		}
+	}
+	if _, err := s.Subscribe(ctx, "chat:1", hub.SubscribeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Subscribe(ctx, "chat:1", hub.SubscribeOptions{}); !errors.Is(err, stream.ErrAlreadySubscribed) {
+		t.Errorf("double subscribe: %v", err)
+	}
+	if _, err := s.Subscribe(ctx, "chat:2", hub.SubscribeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Subscribe(ctx, "chat:3", hub.SubscribeOptions{}); !errors.Is(err, stream.ErrLimitExceeded) {
+		t.Errorf("third channel: %v, want ErrLimitExceeded", err)
+	}
+	if _, err := s.Publish(ctx, "admin:x", []byte(`1`), ""); !errors.Is(err, stream.ErrPermissionDenied) {
+		t.Errorf("publish to admin: %v", err)
+	}
+}
+
+func TestPublishValidation(t *testing.T) {
+	h := newHub(t, hub.Config{MaxMessageSize: 16})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		data string
+		want error
+	}{
+		{`{"a":"0123456789abcdef"}`, stream.ErrMessageTooLarge},
+		{`{not json`, stream.ErrBadRequest},
+		{``, stream.ErrBadRequest},
+	} {
+		if _, err := h.Publish(ctx, stream.PublishRequest{Channel: "c", Data: []byte(tc.data)}); !errors.Is(err, tc.want) {
+			t.Errorf("publish %q: %v, want %v", tc.data, err, tc.want)
+		}
+	}
+	a, err := h.Publish(ctx, stream.PublishRequest{Channel: "c", Data: []byte(`1`), Key: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := h.Publish(ctx, stream.PublishRequest{Channel: "c", Data: []byte(`1`), Key: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.Duplicate || b.Position != a.Position {
+		t.Errorf("repeat key: %+v, want duplicate of %+v", b, a)
+	}
+}
+
+func TestConnectionLimit(t *testing.T) {
+	h := newHub(t, hub.Config{MaxConnections: 2})
+	newSession(t, h, &testEncoder{})
+	s := newSession(t, h, &testEncoder{})
+	if _, err := h.NewSession(hub.SessionOptions{Encoder: &testEncoder{}}); !errors.Is(err, stream.ErrConnectionLimit) {
+		t.Fatalf("third session: %v, want ErrConnectionLimit", err)
+	}
+	s.Close()
+	if _, err := h.NewSession(hub.SessionOptions{Encoder: &testEncoder{}}); err != nil {
+		t.Fatalf("after one closed: %v", err)
+	}
+}
+
+func TestPingAndPong(t *testing.T) {
+	h := newHub(t, hub.Config{PingInterval: 160 * time.Millisecond})
+	enc := &testEncoder{ping: []byte("ping")}
+	silent, err := h.NewSession(hub.SessionOptions{Encoder: enc, RequirePong: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	alive, err := h.NewSession(hub.SessionOptions{Encoder: enc, RequirePong: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alive.Close()
+	d := startDrain(alive)
+	pings := 0
+	deadline := time.After(10 * time.Second)
+	for pings < 4 {
+		select {
+		case it := <-d.items:
+			if string(it.Bytes) == "ping" {
+				pings++
+				alive.Pong()
+			}
+		case <-deadline:
+			t.Fatal("pings stopped")
+		}
+	}
+	if err := waitDone(t, silent, 5*time.Second); !errors.Is(err, stream.ErrNoPong) {
+		t.Fatalf("silent session: %v, want ErrNoPong", err)
+	}
+	select {
+	case <-alive.Done():
+		t.Fatalf("answering session dropped: %v", alive.Cause())
+	default:
+	}
+}
+
+func TestTokenExpiry(t *testing.T) {
+	h := newHub(t, hub.Config{PingInterval: 160 * time.Millisecond})
+	s, err := h.NewSession(hub.SessionOptions{
+		Encoder:  &testEncoder{},
+		Identity: stream.Identity{User: "ann", ExpiresAt: time.Now().Add(100 * time.Millisecond)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := waitDone(t, s, 5*time.Second); !errors.Is(err, stream.ErrTokenExpired) {
+		t.Fatalf("ended with %v, want ErrTokenExpired", err)
+	}
+	// A refreshed token keeps another session alive.
+	r, err := h.NewSession(hub.SessionOptions{
+		Encoder:  &testEncoder{},
+		Identity: stream.Identity{User: "ann", ExpiresAt: time.Now().Add(100 * time.Millisecond)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Refresh(stream.Identity{User: "bob"}); !errors.Is(err, stream.ErrInvalidToken) {
+		t.Fatalf("refresh as another user: %v", err)
+	}
+	if err := r.Refresh(stream.Identity{User: "ann", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.Done():
+		t.Fatalf("refreshed session ended: %v", r.Cause())
+	case <-time.After(400 * time.Millisecond):
+	}
+}
+
+func TestDisconnectUser(t *testing.T) {
+	h := newHub(t, hub.Config{})
+	var ann []*hub.Session
+	for i := 0; i < 3; i++ {
+		s, err := h.NewSession(hub.SessionOptions{Encoder: &testEncoder{}, Identity: stream.Identity{User: "ann"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		ann = append(ann, s)
+	}
+	other := newSession(t, h, &testEncoder{})
+	if n := h.DisconnectUser("ann", stream.ErrForceDisconnect); n != 3 {
+		t.Fatalf("disconnected %d, want 3", n)
+	}
+	for _, s := range ann {
+		if err := waitDone(t, s, time.Second); !errors.Is(err, stream.ErrForceDisconnect) {
+			t.Fatalf("cause %v", err)
+		}
+	}
+	select {
+	case <-other.Done():
+		t.Fatal("another user's session ended")
+	default:
+	}
+}
+
+func TestShutdownSpreadsDisconnects(t *testing.T) {
+	h := newHub(t, hub.Config{})
+	const n = 10
+	ended := make(chan time.Time, n)
+	for i := 0; i < n; i++ {
+		s, err := h.NewSession(hub.SessionOptions{Encoder: &testEncoder{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			<-s.Done()
+			if !errors.Is(s.Cause(), stream.ErrShutdown) {
+				t.Errorf("cause %v, want ErrShutdown", s.Cause())
+			}
+			ended <- time.Now()
+			s.Close()
+		}()
+	}
+	const drain = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.Shutdown(ctx, drain); err != nil {
+		t.Fatal(err)
+	}
+	first, last := <-ended, time.Time{}
+	for i := 1; i < n; i++ {
+		last = <-ended
+	}
+	// Disconnects are paced by timers, which never fire early.
+	if spread := last.Sub(first); spread < drain*(n-1)/n-50*time.Millisecond {
+		t.Errorf("disconnects spread over %v, want about %v", spread, drain)
+	}
+	if _, err := h.NewSession(hub.SessionOptions{Encoder: &testEncoder{}}); !errors.Is(err, stream.ErrShutdown) {
+		t.Errorf("new session after shutdown: %v", err)
+	}
+}
+
+func TestCommandRate(t *testing.T) {
+	h := newHub(t, hub.Config{CommandRate: 1, CommandBurst: 5})
+	s := newSession(t, h, &testEncoder{})
+	allowed := 0
+	for i := 0; i < 20; i++ {
+		if s.Allow() {
+			allowed++
+		}
+	}
+	if allowed < 5 || allowed > 6 {
+		t.Errorf("allowed %d of 20 at once with burst 5", allowed)
+	}
+}

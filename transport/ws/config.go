@@ -1,0 +1,41 @@
+package ws
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+// Verifier turns a token into an identity; *auth.Verifier satisfies it.
+type Verifier interface {
+	Verify(token string) (stream.Identity, error)
+}
+
+// OriginChecker decides which browser origins may open a connection;
+// *auth.Origins satisfies it.
+type OriginChecker interface {
+	Check(origin, host string) error
+}
+
+// Config configures a Handler. Its zero value works once Hub is set.
+type Config struct {
+	// Hub is the node the connections join. Required.
+	Hub *hub.Hub
+	// Verifier checks tokens sent in connect. Nil: any token is refused
+	// and only anonymous clients connect.
+	Verifier Verifier
+	// Origins decides which Origin headers may upgrade. Nil: same-origin
+	// only (plus clients that send no Origin, i.e. not browsers).
+	Origins OriginChecker
+	// MaxFrameSize is the largest frame accepted from a client. Default:
+	// the hub's MaxMessageSize plus 4 KiB for the command around it.
+	MaxFrameSize int
+	// ConnectTimeout is how long a client has to send connect. Default 10s.
+	ConnectTimeout time.Duration
+	// WriteTimeout bounds one write to a client. Default 10s.
+	WriteTimeout time.Duration
+	// Logger receives the handler's logs. Default slog.Default().
+	Logger *slog.Logger
+}
