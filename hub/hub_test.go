@@ -112,8 +112,10 @@ func TestNotRecovered(t *testing.T) {
 }
 
 func TestSlowConsumerDoesNotHoldOthers(t *testing.T) {
-	h := newHub(t, hub.Config{QueueLimit: 64})
-	slow := newSession(t, h, &testEncoder{})
+	// The slow session's items are 100 bytes, the fast one's 1 to 3, so
+	// only the slow one can overflow 1000 bytes, however the drain lags.
+	h := newHub(t, hub.Config{QueueLimit: 1000})
+	slow := newSession(t, h, bigEncoder{})
 	fast := newSession(t, h, &testEncoder{})
 	for _, s := range []*hub.Session{slow, fast} {
 		if _, err := s.Subscribe(context.Background(), "feed", hub.SubscribeOptions{}); err != nil {
@@ -121,7 +123,7 @@ func TestSlowConsumerDoesNotHoldOthers(t *testing.T) {
 		}
 	}
 	d := startDrain(fast)
-	publish(t, h, "feed", 100) // slow never drains: 100 offsets > 64 bytes
+	publish(t, h, "feed", 100) // slow never drains
 	if err := waitDone(t, slow, 5*time.Second); !errors.Is(err, stream.ErrSlowConsumer) {
 		t.Fatalf("slow session ended with %v, want ErrSlowConsumer", err)
 	}
@@ -394,3 +396,9 @@ func TestCommandRate(t *testing.T) {
 		t.Errorf("allowed %d of 20 at once with burst 5", allowed)
 	}
 }
+
+type bigEncoder struct{}
+
+func (bigEncoder) Publication(*stream.Publication) []byte           { return make([]byte, 100) }
+func (bigEncoder) Ping() []byte                                     { return nil }
+func (bigEncoder) Presence(string, bool, *stream.ClientInfo) []byte { return nil }

@@ -131,7 +131,14 @@ func ParseCursor(s string) (Cursor, error) {
 	if len(s) > MaxCursorLen {
 		return bad("%d characters, at most %d", len(s), MaxCursorLen)
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
+	// The decoder skips '\r' and '\n'; refuse them, and anything else
+	// outside the URL-safe alphabet, so a cursor has one spelling.
+	for i := 0; i < len(s); i++ {
+		if !urlSafe[s[i]] {
+			return bad("byte %q at %d is not URL-safe base64", s[i], i)
+		}
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil {
 		return bad("not base64url")
 	}
@@ -146,9 +153,9 @@ func ParseCursor(s string) (Cursor, error) {
 		return bad("unknown version %d", body[0])
 	}
 	b := body[1:]
-	n, k := binary.Uvarint(b)
+	n, k := uvarint(b)
 	if k <= 0 {
-		return bad("truncated")
+		return bad("truncated or non-minimal number")
 	}
 	b = b[k:]
 	if n > MaxCursorChannels {
@@ -168,9 +175,9 @@ func ParseCursor(s string) (Cursor, error) {
 		if len(c.entries) > 0 && h <= c.entries[len(c.entries)-1].hash {
 			return bad("entries out of order")
 		}
-		el, k := binary.Uvarint(b)
+		el, k := uvarint(b)
 		if k <= 0 {
-			return bad("truncated")
+			return bad("truncated or non-minimal number")
 		}
 		b = b[k:]
 		if el > MaxEpochLen {
@@ -181,9 +188,9 @@ func ParseCursor(s string) (Cursor, error) {
 		}
 		epoch := string(b[:el])
 		b = b[el:]
-		off, k := binary.Uvarint(b)
+		off, k := uvarint(b)
 		if k <= 0 {
-			return bad("truncated")
+			return bad("truncated or non-minimal number")
 		}
 		b = b[k:]
 		c.entries = append(c.entries, cursorEntry{hash: h, pos: Position{Epoch: epoch, Offset: off}})
@@ -193,3 +200,29 @@ func ParseCursor(s string) (Cursor, error) {
 	}
 	return c, nil
 }
+
+// uvarint reads a varint in its shortest form only, so every cursor has
+// exactly one encoding; it returns k <= 0 otherwise.
+func uvarint(b []byte) (uint64, int) {
+	v, k := binary.Uvarint(b)
+	if k > 0 && k != uvarintLen(v) {
+		return 0, -1
+	}
+	return v, k
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+var urlSafe = func() (t [256]bool) {
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
+		t[c] = true
+	}
+	return t
+}()

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -166,7 +167,7 @@ func (ns *Namespaces) Lookup(channel string) (*Namespace, error) {
 	return nil, fmt.Errorf("%w: namespace %q is not configured", ErrUnknownChannel, name)
 }
 
-// List returns the default namespace followed by the named ones.
+// List returns the default namespace followed by the named ones, by name.
 func (ns *Namespaces) List() []Namespace {
 	if ns == nil {
 		return []Namespace{zeroNamespace}
@@ -175,6 +176,7 @@ func (ns *Namespaces) List() []Namespace {
 	for _, n := range ns.byName {
 		out = append(out, *n)
 	}
+	sort.Slice(out[1:], func(i, j int) bool { return out[1+i].Name < out[1+j].Name })
 	return out
 }
 
