@@ -37,16 +37,22 @@ func testResumeSeam(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	// The channel's epoch exists before anyone subscribes.
-	if _, err := h.History(ctx, channel, stream.HistoryQuery{}); err != nil {
+	// Every client starts at offset 0 of the channel's epoch, so it must see
+	// the whole channel; publishing starts once all have subscribed, so the
+	// publisher always races their drops and resumes.
+	page, err := h.History(ctx, channel, stream.HistoryQuery{})
+	if err != nil {
 		t.Fatal(err)
 	}
+	start := stream.Position{Epoch: page.Latest.Epoch}
 
-	var wg sync.WaitGroup
+	var wg, subscribed sync.WaitGroup
+	subscribed.Add(clients)
 	errs := make(chan error, clients+1)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		subscribed.Wait()
 		for i := 1; i <= total; i++ {
 			if _, err := h.Publish(ctx, stream.PublishRequest{Channel: channel, Data: []byte(strconv.Itoa(i))}); err != nil {
 				errs <- err
@@ -59,7 +65,10 @@ func testResumeSeam(t *testing.T) {
 		wg.Add(1)
 		go func(seed uint64) {
 			defer wg.Done()
-			if err := resumingClient(ctx, h, enc, channel, total, rand.New(rand.NewPCG(seed, 7))); err != nil {
+			// A client that fails early must not leave the publisher waiting.
+			ready := sync.OnceFunc(subscribed.Done)
+			defer ready()
+			if err := resumingClient(ctx, h, enc, channel, start, total, ready, rand.New(rand.NewPCG(seed, 7))); err != nil {
 				errs <- err
 			}
 		}(uint64(c))
@@ -76,8 +85,8 @@ func testResumeSeam(t *testing.T) {
 
 // resumingClient follows a channel until it has seen offset total,
 // reconnecting with its position after a random number of publications.
-func resumingClient(ctx context.Context, h *hub.Hub, enc hub.Encoder, channel string, total uint64, rng *rand.Rand) error {
-	var pos *stream.Position
+func resumingClient(ctx context.Context, h *hub.Hub, enc hub.Encoder, channel string, start stream.Position, total uint64, subscribed func(), rng *rand.Rand) error {
+	pos := &start
 	for {
 		s, err := h.NewSession(hub.SessionOptions{Transport: "test", Encoder: enc})
 		if err != nil {
@@ -88,9 +97,11 @@ func resumingClient(ctx context.Context, h *hub.Hub, enc hub.Encoder, channel st
 			s.Close()
 			return err
 		}
-		if pos == nil {
-			pos = &stream.Position{Epoch: res.Latest.Epoch, Offset: res.Latest.Offset}
-		} else if !res.Recovered {
+		if subscribed != nil {
+			subscribed()
+			subscribed = nil
+		}
+		if !res.Recovered {
 			s.Close()
 			return errors.New("resume not recovered")
 		}
