@@ -2,11 +2,11 @@ package ws
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
+	"github.com/switchboardhq/switchboard/transport"
 )
 
 // History pages are bounded so one command cannot ask for a huge reply.
@@ -81,16 +81,9 @@ func (c *conn) history(cmd protocol.Command) ([]byte, error) {
 }
 
 func (c *conn) refresh(cmd protocol.Command) ([]byte, error) {
-	v := c.h.cfg.Verifier
-	if v == nil {
-		return nil, fmt.Errorf("%w: this node accepts no tokens", stream.ErrInvalidToken)
-	}
-	id, err := v.Verify(cmd.Token)
+	id, err := transport.Authenticate(c.h.cfg.Verifier, cmd.Token)
 	if err != nil {
 		return nil, err
-	}
-	if !id.ExpiresAt.IsZero() && !time.Now().Before(id.ExpiresAt) {
-		return nil, stream.ErrTokenExpired
 	}
 	if err := c.sess.Refresh(id); err != nil {
 		return nil, err

@@ -5,19 +5,8 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
-	"github.com/switchboardhq/switchboard/stream"
+	"github.com/switchboardhq/switchboard/transport"
 )
-
-// Verifier turns a token into an identity; *auth.Verifier satisfies it.
-type Verifier interface {
-	Verify(token string) (stream.Identity, error)
-}
-
-// OriginChecker decides which browser origins may open a connection;
-// *auth.Origins satisfies it.
-type OriginChecker interface {
-	Check(origin, host string) error
-}
 
 // Config configures a Handler. Its zero value works once Hub is set.
 type Config struct {
@@ -25,10 +14,10 @@ type Config struct {
 	Hub *hub.Hub
 	// Verifier checks tokens sent in connect. Nil: any token is refused
 	// and only anonymous clients connect.
-	Verifier Verifier
+	Verifier transport.Verifier
 	// Origins decides which Origin headers may upgrade. Nil: same-origin
 	// only (plus clients that send no Origin, i.e. not browsers).
-	Origins OriginChecker
+	Origins transport.OriginChecker
 	// MaxFrameSize is the largest frame accepted from a client. Default:
 	// the hub's MaxMessageSize plus 4 KiB for the command around it.
 	MaxFrameSize int

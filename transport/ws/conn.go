@@ -3,7 +3,6 @@ package ws
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
+	"github.com/switchboardhq/switchboard/transport"
 )
 
 // discardLimit is the largest oversize frame skipped while keeping the
@@ -90,17 +90,7 @@ func (c *conn) handshake() bool {
 			c.writeNow(errorFrame(cmd, err))
 			continue
 		}
-		id := stream.Identity{}
-		if cmd.Token != "" {
-			if cfg.Verifier == nil {
-				err = fmt.Errorf("%w: this node accepts no tokens", stream.ErrInvalidToken)
-			} else {
-				id, err = cfg.Verifier.Verify(cmd.Token)
-			}
-			if err == nil && !id.ExpiresAt.IsZero() && !time.Now().Before(id.ExpiresAt) {
-				err = stream.ErrTokenExpired
-			}
-		}
+		id, err := transport.Authenticate(cfg.Verifier, cmd.Token)
 		if err == nil {
 			c.sess, err = cfg.Hub.NewSession(hub.SessionOptions{
 				Identity:    id,

@@ -2,7 +2,6 @@ package ws
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -10,8 +9,7 @@ import (
 
 	"github.com/gobwas/ws"
 
-	"github.com/switchboardhq/switchboard/protocol"
-	"github.com/switchboardhq/switchboard/stream"
+	"github.com/switchboardhq/switchboard/transport"
 )
 
 // Handler upgrades requests to WebSocket connections bound to hub sessions.
@@ -48,8 +46,8 @@ func New(cfg Config) *Handler {
 // reader and writer goroutines, so the HTTP server's goroutine (and its
 // buffers) are released at once.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if err := h.checkOrigin(r); err != nil {
-		writeHTTPError(w, err)
+	if err := transport.CheckOrigin(h.cfg.Origins, r); err != nil {
+		transport.WriteError(w, err)
 		return
 	}
 	nc, rw, _, err := ws.UpgradeHTTP(r, w)
@@ -70,30 +68,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-func (h *Handler) checkOrigin(r *http.Request) error {
-	origin := r.Header.Get("Origin")
-	if h.cfg.Origins != nil {
-		return h.cfg.Origins.Check(origin, r.Host)
-	}
-	if origin == "" {
-		return nil
-	}
-	if u, err := parseOriginHost(origin); err == nil && u == r.Host {
-		return nil
-	}
-	return stream.ErrOriginNotAllowed
-}
-
-// parseOriginHost returns the host[:port] of an Origin header.
-func parseOriginHost(origin string) (string, error) {
-	for _, scheme := range []string{"https://", "http://"} {
-		if len(origin) > len(scheme) && origin[:len(scheme)] == scheme {
-			return origin[len(scheme):], nil
-		}
-	}
-	return "", stream.ErrOriginNotAllowed
-}
-
 // Wait blocks until every connection this handler started has ended, or ctx
 // ends. Connections end when their sessions do (hub.Shutdown ends them all).
 func (h *Handler) Wait(ctx context.Context) error {
@@ -108,11 +82,4 @@ func (h *Handler) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-func writeHTTPError(w http.ResponseWriter, err error) {
-	e := protocol.ErrorFor(err)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(e.HTTPStatus())
-	_ = json.NewEncoder(w).Encode(map[string]protocol.Error{"error": e})
 }

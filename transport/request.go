@@ -1,0 +1,167 @@
+package transport
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/switchboardhq/switchboard/protocol"
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+// Verifier turns a token into an identity; *auth.Verifier satisfies it.
+type Verifier interface {
+	Verify(token string) (stream.Identity, error)
+}
+
+// OriginChecker decides which browser origins may use a transport;
+// *auth.Origins satisfies it.
+type OriginChecker interface {
+	Check(origin, host string) error
+}
+
+// DefaultTokenCookie is the cookie a token is read from when a transport
+// names none.
+const DefaultTokenCookie = "switchboard_token"
+
+// Token returns the token a request carries: an "Authorization: Bearer"
+// header first, then the "token" query parameter (for EventSource, which can
+// set no header), then the named cookie.
+func Token(r *http.Request, cookie string) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if scheme, tok, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(tok)
+		}
+	}
+	if t := r.URL.Query().Get("token"); t != "" {
+		return t
+	}
+	if cookie == "" {
+		cookie = DefaultTokenCookie
+	}
+	if c, err := r.Cookie(cookie); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// Authenticate verifies a token. An empty token is an anonymous client; a
+// token with no verifier configured is refused.
+func Authenticate(v Verifier, token string) (stream.Identity, error) {
+	if token == "" {
+		return stream.Identity{}, nil
+	}
+	if v == nil {
+		return stream.Identity{}, fmt.Errorf("%w: this node accepts no tokens", stream.ErrInvalidToken)
+	}
+	id, err := v.Verify(token)
+	if err != nil {
+		return stream.Identity{}, err
+	}
+	if !id.ExpiresAt.IsZero() && !time.Now().Before(id.ExpiresAt) {
+		return stream.Identity{}, stream.ErrTokenExpired
+	}
+	return id, nil
+}
+
+// CheckOrigin applies the allow-list to the request's Origin header. A nil
+// checker allows same-origin requests and requests with no Origin (clients
+// that are not browsers).
+func CheckOrigin(o OriginChecker, r *http.Request) error {
+	origin := r.Header.Get("Origin")
+	if o != nil {
+		return o.Check(origin, r.Host)
+	}
+	if origin == "" {
+		return nil
+	}
+	for _, scheme := range []string{"https://", "http://"} {
+		if rest, ok := strings.CutPrefix(origin, scheme); ok && rest == r.Host {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s", stream.ErrOriginNotAllowed, origin)
+}
+
+// CORS answers cross-origin requests for an HTTP transport. For an allowed
+// Origin it sets the response headers (credentials included, so cookies
+// work); a preflight (OPTIONS) is answered in full and CORS reports true: the
+// handler has nothing more to do. A disallowed origin gets a coded 403 and
+// CORS reports true as well.
+func CORS(w http.ResponseWriter, r *http.Request, o OriginChecker, methods string) (done bool) {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	if err := CheckOrigin(o, r); err != nil {
+		WriteError(w, err)
+		return true
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Credentials", "true")
+	h.Add("Vary", "Origin")
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		h.Set("Access-Control-Allow-Methods", methods)
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID")
+		h.Set("Access-Control-Max-Age", "600")
+		w.WriteHeader(http.StatusNoContent)
+		return true
+	}
+	return false
+}
+
+// WriteError writes a coded JSON error with its HTTP status.
+func WriteError(w http.ResponseWriter, err error) {
+	e := protocol.ErrorFor(err)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(e.HTTPStatus())
+	_, _ = w.Write(append(protocol.AppendErrorBody(nil, e), '\n'))
+}
+
+// WriteJSON writes v as a JSON response.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Channels reads the "channel" query parameters: at least one, at most max,
+// each a valid name, no repeats.
+func Channels(r *http.Request, max int) ([]string, error) {
+	chans := r.URL.Query()["channel"]
+	if len(chans) == 0 {
+		return nil, fmt.Errorf("%w: at least one channel parameter is required", stream.ErrBadRequest)
+	}
+	if len(chans) > max {
+		return nil, fmt.Errorf("%w: %d channels, at most %d per connection", stream.ErrLimitExceeded, len(chans), max)
+	}
+	seen := make(map[string]bool, len(chans))
+	for _, ch := range chans {
+		if err := stream.ValidateChannel(ch); err != nil {
+			return nil, err
+		}
+		if seen[ch] {
+			return nil, fmt.Errorf("%w: channel %q given twice", stream.ErrBadRequest, ch)
+		}
+		seen[ch] = true
+	}
+	return chans, nil
+}
+
+// Cursor reads a cursor from the "cursor" query parameter or, for SSE, the
+// Last-Event-ID header (the header wins: it is what a reconnecting
+// EventSource sends). No cursor is an empty one.
+func Cursor(r *http.Request) (stream.Cursor, error) {
+	s := r.Header.Get("Last-Event-ID")
+	if s == "" {
+		s = r.URL.Query().Get("cursor")
+	}
+	if s == "" {
+		return stream.Cursor{}, nil
+	}
+	return stream.ParseCursor(s)
+}
