@@ -98,6 +98,28 @@ func (h *Hub) Publish(ctx context.Context, req stream.PublishRequest) (stream.Pu
 	return h.publish(ctx, ns, req)
 }
 
+// PublishAs publishes for a client that has no session (a stateless HTTP
+// request), checking the namespace's publish rule against its identity.
+// req.Info defaults to the identity's user.
+func (h *Hub) PublishAs(ctx context.Context, id stream.Identity, req stream.PublishRequest) (stream.PublishResult, error) {
+	if err := stream.ValidateChannel(req.Channel); err != nil {
+		return stream.PublishResult{}, err
+	}
+	ns, err := h.cfg.Namespaces.Lookup(req.Channel)
+	if err != nil {
+		return stream.PublishResult{}, err
+	}
+	if h.cfg.Policy != nil {
+		if err := h.cfg.Policy.Allow(&id, stream.ActionPublish, req.Channel, ns); err != nil {
+			return stream.PublishResult{}, err
+		}
+	}
+	if req.Info == nil {
+		req.Info = &stream.ClientInfo{User: id.User, Info: id.Info}
+	}
+	return h.publish(ctx, ns, req)
+}
+
 func (h *Hub) publish(ctx context.Context, ns *stream.Namespace, req stream.PublishRequest) (stream.PublishResult, error) {
 	if len(req.Data) > h.cfg.MaxMessageSize {
 		return stream.PublishResult{}, fmt.Errorf("%w: %d bytes, at most %d", stream.ErrMessageTooLarge, len(req.Data), h.cfg.MaxMessageSize)

@@ -402,3 +402,25 @@ type bigEncoder struct{}
 func (bigEncoder) Publication(*stream.Publication) []byte           { return make([]byte, 100) }
 func (bigEncoder) Ping() []byte                                     { return nil }
 func (bigEncoder) Presence(string, bool, *stream.ClientInfo) []byte { return nil }
+
+func TestPublishAs(t *testing.T) {
+	ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{{Name: "admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHub(t, hub.Config{Namespaces: ns, Policy: denyPolicy{}})
+	ctx := context.Background()
+	if _, err := h.PublishAs(ctx, stream.Identity{User: "ann"}, stream.PublishRequest{Channel: "admin:x", Data: []byte(`1`)}); !errors.Is(err, stream.ErrPermissionDenied) {
+		t.Fatalf("publish to admin: %v", err)
+	}
+	if _, err := h.PublishAs(ctx, stream.Identity{User: "ann"}, stream.PublishRequest{Channel: "news", Data: []byte(`1`)}); err != nil {
+		t.Fatal(err)
+	}
+	page, err := h.History(ctx, "news", stream.HistoryQuery{Limit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Publications) != 1 || page.Publications[0].Info == nil || page.Publications[0].Info.User != "ann" {
+		t.Fatalf("history %+v", page.Publications)
+	}
+}
