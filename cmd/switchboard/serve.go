@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/switchboardhq/switchboard/auth"
+	"github.com/switchboardhq/switchboard/broker/memory"
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/server"
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+func newServeCmd(env *cliEnv) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a node",
+		Long: `Run a Switchboard node: WebSocket clients, the HTTP API, metrics and the demo pages
+on one listener.
+
+Every setting is a flag, an environment variable and a config-file key, in that
+order of precedence; see docs/config.md. Without any, the node runs on the memory
+broker at :8000 with the demo namespaces, and prints its API key.
+
+SIGINT or SIGTERM shuts the node down gracefully: it stops accepting, tells
+clients to reconnect (spread over --shutdown-drain) and exits.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := env.load(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			// After the first signal, let a second one kill the process the
+			// usual way, for when a graceful shutdown is not wanted.
+			context.AfterFunc(ctx, stop)
+			return serve(ctx, cfg, env.stdout, env.stderr)
+		},
+	}
+	addSettingFlags(cmd.Flags())
+	return cmd
+}
+
+// serve runs a node until ctx ends.
+func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
+	log, err := newLogger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	if err := checkServe(cfg); err != nil {
+		return err
+	}
+	broker, kind, err := newBroker(cfg, log)
+	if err != nil {
+		return err
+	}
+	namespaces, err := stream.NewNamespaces(cfg.DefaultNamespace, cfg.Namespaces)
+	if err != nil {
+		return fmt.Errorf("namespaces: %w", err)
+	}
+	tokenCfg := cfg.Token
+	tokenCfg.Logger = log
+	verifier, err := auth.NewVerifier(tokenCfg)
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	defer verifier.Close()
+	origins, err := auth.NewOrigins(cfg.AllowedOrigins)
+	if err != nil {
+		return fmt.Errorf("allowed_origins (%s): %w", cfg.source("allowed_origins"), err)
+	}
+	h, err := hub.New(hub.Config{
+		Broker:         broker,
+		Policy:         &auth.Policy{},
+		Namespaces:     namespaces,
+		Logger:         log,
+		QueueLimit:     cfg.Limits.QueueBytes,
+		MaxChannels:    cfg.Limits.ChannelsPerConnection,
+		MaxConnections: cfg.Limits.Connections,
+		MaxMessageSize: cfg.Limits.MessageSize,
+		CommandRate:    cfg.Limits.CommandsPerSecond,
+		CommandBurst:   cfg.Limits.CommandBurst,
+		MaxRecovery:    cfg.Limits.MaxRecovery,
+		PingInterval:   cfg.PingInterval,
+	})
+	if err != nil {
+		return err
+	}
+
+	apiKey, generated := cfg.APIKey, false
+	if apiKey == "" {
+		apiKey, generated = newAPIKey(), true
+	}
+	srv, err := server.New(server.Config{
+		Hub:             h,
+		APIKey:          apiKey,
+		Addr:            cfg.Addr,
+		Verifier:        verifier,
+		Origins:         origins,
+		ShutdownDrain:   cfg.ShutdownDrain,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Version:         versionString(),
+		BrokerKind:      kind,
+		Logger:          log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (addr, %s): %w", cfg.Addr, cfg.source("addr"), err)
+	}
+	printBanner(stdout, ln.Addr(), kind, apiKey, generated, cfg.source("api_key"))
+
+	// The hub runs for as long as the server serves, and a little longer:
+	// until the server's shutdown has drained every session. If the hub
+	// stops on its own (its broker failed), the server shuts down too.
+	serveCtx, stopServe := context.WithCancel(ctx)
+	defer stopServe()
+	hubCtx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
+	hubDone := make(chan error, 1)
+	go func() {
+		defer stopServe()
+		hubDone <- h.Run(hubCtx)
+	}()
+	serveErr := srv.Serve(serveCtx, ln)
+	stopHub()
+	hubErr := <-hubDone
+	if hubErr != nil {
+		hubErr = fmt.Errorf("hub: %w", hubErr)
+	}
+	return errors.Join(serveErr, hubErr)
+}
+
+// newBroker builds the broker the config names and says what kind it is.
+func newBroker(cfg *config, log *slog.Logger) (hub.Broker, string, error) {
+	b := cfg.Broker
+	switch {
+	case b == "" || b == "memory":
+		return memory.New(memory.Config{Logger: log}), "memory", nil
+	case strings.HasPrefix(b, "redis://"), strings.HasPrefix(b, "rediss://"):
+		return nil, "", fmt.Errorf("broker %q (%s): Redis is not supported yet; use memory", redact(b), cfg.source("broker"))
+	case strings.HasPrefix(b, "nats://"):
+		return nil, "", fmt.Errorf("broker %q (%s): NATS is not supported yet; use memory", redact(b), cfg.source("broker"))
+	}
+	return nil, "", fmt.Errorf("broker %q (%s): want memory", redact(b), cfg.source("broker"))
+}
+
+// redact hides a password in a broker URL before it is printed.
+func redact(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return u
+	}
+	user, _, hasPass := strings.Cut(rest[:at], ":")
+	if !hasPass {
+		return u
+	}
+	return scheme + "://" + user + ":xxxxx" + rest[at:]
+}
+
+// checkServe checks the values that only mean something to serve, naming
+// the key and where its value came from.
+func checkServe(cfg *config) error {
+	var errs []error
+	bad := func(key string, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s (%s): %s", key, cfg.source(key), fmt.Sprintf(format, a...)))
+	}
+	if cfg.Addr == "" {
+		bad("addr", "must not be empty")
+	}
+	positive := map[string]int{
+		"limits.message_size":            cfg.Limits.MessageSize,
+		"limits.channels_per_connection": cfg.Limits.ChannelsPerConnection,
+		"limits.queue_bytes":             cfg.Limits.QueueBytes,
+		"limits.command_burst":           cfg.Limits.CommandBurst,
+		"limits.connections":             cfg.Limits.Connections,
+		"limits.max_recovery":            cfg.Limits.MaxRecovery,
+	}
+	for _, s := range settings {
+		if n, ok := positive[s.key]; ok && n <= 0 {
+			bad(s.key, "must be positive, got %d", n)
+		}
+	}
+	if cfg.Limits.CommandsPerSecond <= 0 {
+		bad("limits.commands_per_second", "must be positive, got %g", cfg.Limits.CommandsPerSecond)
+	}
+	if cfg.PingInterval <= 0 {
+		bad("ping_interval", "must be positive, got %s", cfg.PingInterval)
+	}
+	if cfg.ShutdownDrain < 0 {
+		bad("shutdown_drain", "must not be negative, got %s", cfg.ShutdownDrain)
+	}
+	if cfg.ShutdownTimeout < 0 {
+		bad("shutdown_timeout", "must not be negative, got %s", cfg.ShutdownTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+func newLogger(cfg *config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log_level (%s): %q is not one of debug, info, warn, error", cfg.source("log_level"), cfg.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(cfg.LogFormat) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log_format (%s): %q is not text or json", cfg.source("log_format"), cfg.LogFormat)
+}
+
+// newAPIKey returns 192 random bits, URL-safe: unguessable, and easy to
+// paste into a header.
+func newAPIKey() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// printBanner tells the user where the node is. A wildcard listen address
+// is shown as localhost, which is where the user's browser finds it.
+func printBanner(w io.Writer, addr net.Addr, broker, apiKey string, generated bool, keySource string) {
+	host, port := "localhost", ""
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		port = fmt.Sprint(tcp.Port)
+		if !tcp.IP.IsUnspecified() {
+			host = tcp.IP.String()
+		}
+	} else {
+		_, port, _ = net.SplitHostPort(addr.String())
+	}
+	hp := net.JoinHostPort(host, port)
+	fmt.Fprintf(w, "Switchboard %s is serving on %s (broker: %s)\n", versionString(), addr, broker)
+	fmt.Fprintf(w, "  demo:      http://%s/\n", hp)
+	fmt.Fprintf(w, "  websocket: ws://%s/connection/websocket\n", hp)
+	fmt.Fprintf(w, "  api:       http://%s/api/\n", hp)
+	fmt.Fprintf(w, "  metrics:   http://%s/metrics\n", hp)
+	if generated {
+		fmt.Fprintf(w, "  api key:   %s\n", apiKey)
+		fmt.Fprintf(w, "             (generated for this run; set --api-key or SWITCHBOARD_API_KEY to keep one)\n")
+	} else {
+		// A configured key is a secret the user already has: keep it out
+		// of logs.
+		fmt.Fprintf(w, "  api key:   from %s\n", keySource)
+	}
+}

@@ -1,0 +1,278 @@
+package server
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/protocol"
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+// History page sizes for GET /api/history.
+const (
+	defaultHistoryLimit = 100
+	maxHistoryLimit     = 1000
+)
+
+// broadcastParallelism caps how many publishes of one broadcast are in
+// flight at once: enough to hide a networked broker's round trips, few
+// enough that one request cannot monopolize it.
+const broadcastParallelism = 16
+
+type publishRequest struct {
+	Channel string          `json:"channel"`
+	Data    json.RawMessage `json:"data"`
+	Key     string          `json:"key"`
+}
+
+type publishResponse struct {
+	Epoch  string `json:"epoch"`
+	Offset uint64 `json:"offset"`
+	// Duplicate is set when the idempotency key had been seen: the
+	// position is the first publication's and nothing new was delivered.
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// publish: POST /api/publish {channel, data, key?} → {epoch, offset}.
+func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
+	var req publishRequest
+	if err := decode(w, r, s.maxBody, &req); err != nil {
+		return err
+	}
+	data, err := checkData(req.Data)
+	if err != nil {
+		return err
+	}
+	res, err := s.hub.Publish(r.Context(), stream.PublishRequest{Channel: req.Channel, Data: data, Key: req.Key})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, publishResponse{Epoch: res.Epoch, Offset: res.Offset, Duplicate: res.Duplicate})
+	return nil
+}
+
+// checkData requires data and returns it compact, so that what is stored
+// and replayed is the same bytes whichever way a publication came in.
+func checkData(data json.RawMessage) (json.RawMessage, error) {
+	if data == nil {
+		return nil, fmt.Errorf("%w: data is required (any JSON value)", stream.ErrBadRequest)
+	}
+	return protocol.NormalizeData(data)
+}
+
+type broadcastRequest struct {
+	Channels []string        `json:"channels"`
+	Data     json.RawMessage `json:"data"`
+	Key      string          `json:"key"`
+}
+
+type broadcastResult struct {
+	Channel   string       `json:"channel"`
+	Epoch     string       `json:"epoch,omitempty"`
+	Offset    uint64       `json:"offset,omitempty"`
+	Duplicate bool         `json:"duplicate,omitempty"`
+	Error     *errorDetail `json:"error,omitempty"`
+}
+
+// broadcast: POST /api/broadcast {channels, data, key?} → {results: [...]}.
+// A problem with the request as a whole is an error response; a problem
+// with one channel is that channel's result, and the others are published.
+// The key, when given, applies to each channel separately, so retrying a
+// broadcast that half failed publishes only where it had not.
+func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) error {
+	var req broadcastRequest
+	if err := decode(w, r, s.maxBody, &req); err != nil {
+		return err
+	}
+	data, err := checkData(req.Data)
+	if err != nil {
+		return err
+	}
+	if len(req.Channels) == 0 {
+		return fmt.Errorf("%w: channels must list at least one channel", stream.ErrBadRequest)
+	}
+	if max := s.hub.Config().MaxMessageSize; len(data) > max {
+		return fmt.Errorf("%w: data of %d bytes, at most %d", stream.ErrMessageTooLarge, len(data), max)
+	}
+	seen := make(map[string]bool, len(req.Channels))
+	for _, ch := range req.Channels {
+		if seen[ch] {
+			return fmt.Errorf("%w: channel %q is listed twice", stream.ErrBadRequest, ch)
+		}
+		seen[ch] = true
+	}
+
+	results := make([]broadcastResult, len(req.Channels))
+	sem := make(chan struct{}, broadcastParallelism)
+	var wg sync.WaitGroup
+	for i, ch := range req.Channels {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			res, err := s.hub.Publish(r.Context(), stream.PublishRequest{Channel: ch, Data: data, Key: req.Key})
+			out := broadcastResult{Channel: ch}
+			if err != nil {
+				e := protocol.ErrorFor(err)
+				out.Error = &errorDetail{Code: e.Code, Message: e.Message}
+			} else {
+				out.Epoch, out.Offset, out.Duplicate = res.Epoch, res.Offset, res.Duplicate
+			}
+			results[i] = out
+		})
+	}
+	wg.Wait()
+	writeJSON(w, http.StatusOK, map[string][]broadcastResult{"results": results})
+	return nil
+}
+
+type historyResponse struct {
+	Channel      string            `json:"channel"`
+	Epoch        string            `json:"epoch"`
+	Offset       uint64            `json:"offset"`
+	Publications []json.RawMessage `json:"publications"`
+}
+
+// history: GET /api/history?channel=&since_epoch=&since_offset=&limit=&reverse=
+// → {channel, epoch, offset, publications}. epoch and offset are the
+// channel's latest position; publications are in the shape every transport
+// sends.
+func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	channel := q.Get("channel")
+	hq := stream.HistoryQuery{Limit: defaultHistoryLimit}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%w: limit must be a whole number from 0 to %d", stream.ErrBadRequest, maxHistoryLimit)
+		}
+		hq.Limit = min(n, maxHistoryLimit)
+	}
+	if v := q.Get("reverse"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%w: reverse must be true or false", stream.ErrBadRequest)
+		}
+		hq.Reverse = b
+	}
+	epoch, offset := q.Get("since_epoch"), q.Get("since_offset")
+	switch {
+	case epoch != "":
+		since := stream.Position{Epoch: epoch}
+		if offset != "" {
+			n, err := strconv.ParseUint(offset, 10, 64)
+			if err != nil {
+				return fmt.Errorf("%w: since_offset must be a whole number", stream.ErrBadRequest)
+			}
+			since.Offset = n
+		}
+		hq.Since = &since
+	case offset != "":
+		// An offset means nothing outside its epoch.
+		return fmt.Errorf("%w: since_offset needs since_epoch", stream.ErrBadRequest)
+	}
+
+	page, err := s.hub.History(r.Context(), channel, hq)
+	if err != nil {
+		return err
+	}
+	resp := historyResponse{
+		Channel:      channel,
+		Epoch:        page.Latest.Epoch,
+		Offset:       page.Latest.Offset,
+		Publications: make([]json.RawMessage, 0, len(page.Publications)),
+	}
+	for _, p := range page.Publications {
+		resp.Publications = append(resp.Publications, protocol.AppendPublication(nil, p))
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// presence: GET /api/presence?channel=. Presence is not served yet; the
+// channel is still checked so that a bad name gets its own error.
+func (s *Server) presence(w http.ResponseWriter, r *http.Request) error {
+	channel := r.URL.Query().Get("channel")
+	if err := stream.ValidateChannel(channel); err != nil {
+		return err
+	}
+	if _, err := s.hub.Config().Namespaces.Lookup(channel); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: presence is not available on this node yet", stream.ErrNotAvailable)
+}
+
+type disconnectRequest struct {
+	User string `json:"user"`
+}
+
+// disconnect: POST /api/disconnect {user} → {disconnected: N}. It ends the
+// user's sessions on this node.
+func (s *Server) disconnect(w http.ResponseWriter, r *http.Request) error {
+	var req disconnectRequest
+	if err := decode(w, r, s.maxBody, &req); err != nil {
+		return err
+	}
+	if req.User == "" {
+		return fmt.Errorf("%w: user is required", stream.ErrBadRequest)
+	}
+	n := s.hub.DisconnectUser(req.User, stream.ErrForceDisconnect)
+	writeJSON(w, http.StatusOK, map[string]int{"disconnected": n})
+	return nil
+}
+
+// channels: GET /api/channels → {channels: [{name, subscribers}]}, the
+// channels with subscribers on this node, by name.
+func (s *Server) channels(w http.ResponseWriter, r *http.Request) error {
+	list := s.hub.Channels()
+	slices.SortFunc(list, func(a, b hub.ChannelInfo) int { return cmp.Compare(a.Name, b.Name) })
+	if list == nil {
+		list = []hub.ChannelInfo{}
+	}
+	writeJSON(w, http.StatusOK, map[string][]hub.ChannelInfo{"channels": list})
+	return nil
+}
+
+type infoResponse struct {
+	Version       string           `json:"version"`
+	GoVersion     string           `json:"go_version"`
+	Broker        string           `json:"broker,omitempty"`
+	StartedAt     time.Time        `json:"started_at"`
+	UptimeSeconds int64            `json:"uptime_seconds"`
+	Ready         bool             `json:"ready"`
+	Sessions      map[string]int64 `json:"sessions"`
+	Subscriptions int64            `json:"subscriptions"`
+	Channels      int              `json:"channels"`
+	Publications  uint64           `json:"publications"`
+	Deliveries    uint64           `json:"deliveries"`
+	Replayed      uint64           `json:"replayed"`
+	QueueDrops    uint64           `json:"queue_drops"`
+}
+
+// info: GET /api/info → the node's version, uptime and counters.
+func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
+	st := s.hub.Stats()
+	writeJSON(w, http.StatusOK, infoResponse{
+		Version:       s.cfg.Version,
+		GoVersion:     runtime.Version(),
+		Broker:        s.cfg.BrokerKind,
+		StartedAt:     s.started.UTC().Truncate(time.Second),
+		UptimeSeconds: int64(time.Since(s.started) / time.Second),
+		Ready:         !s.draining.Load(),
+		Sessions:      st.Sessions,
+		Subscriptions: st.Subscriptions,
+		Channels:      len(s.hub.Channels()),
+		Publications:  st.Publications,
+		Deliveries:    st.Deliveries,
+		Replayed:      st.Replayed,
+		QueueDrops:    st.QueueDrops,
+	})
+	return nil
+}

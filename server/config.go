@@ -1,0 +1,95 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/switchboardhq/switchboard/auth"
+	"github.com/switchboardhq/switchboard/hub"
+)
+
+// Config configures a Server. Its zero value works once Hub is set; each
+// field documents its default.
+type Config struct {
+	// Hub is the node the server fronts. Required. The caller runs it
+	// (hub.Run) for at least as long as Serve runs; Serve shuts it down.
+	Hub *hub.Hub
+	// APIKey authenticates the HTTP API (`Authorization: apikey <key>`).
+	// Empty: the API refuses every request, so a node started without a key
+	// is never open by accident.
+	APIKey string
+	// Addr is where ListenAndServe listens. Default ":8000".
+	Addr string
+
+	// Verifier checks client tokens. Nil: clients connect anonymously only
+	// and every token is refused.
+	Verifier *auth.Verifier
+	// Origins is the allow-list of browser origins for WebSocket upgrades.
+	// Nil: same origin only (and non-browser clients, which send none).
+	Origins *auth.Origins
+
+	// ShutdownDrain is the period over which sessions are told to reconnect
+	// elsewhere on shutdown. Default 5s: long enough that a node with many
+	// clients does not send them all back to its peers in one instant, short
+	// enough for an orchestrator's default grace period (30s).
+	ShutdownDrain time.Duration
+	// ShutdownTimeout bounds the whole shutdown: the drain, in-flight API
+	// requests and the end of every connection. Default ShutdownDrain + 10s.
+	ShutdownTimeout time.Duration
+
+	// ConnectTimeout is how long a WebSocket client has to send connect.
+	// Default: the WebSocket handler's (10s).
+	ConnectTimeout time.Duration
+	// WriteTimeout bounds one write to a WebSocket client. Default: the
+	// WebSocket handler's (10s).
+	WriteTimeout time.Duration
+
+	// Version is reported by /api/info. Default "dev".
+	Version string
+	// BrokerKind names the broker behind the hub ("memory", "redis", ...),
+	// for /api/info. Default: not reported.
+	BrokerKind string
+	// Logger receives the server's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+const (
+	defaultAddr          = ":8000"
+	defaultShutdownDrain = 5 * time.Second
+	// shutdownSlack is what ShutdownTimeout adds to the drain by default:
+	// time for the last sessions to flush and close after their
+	// disconnect, and for in-flight API requests to finish.
+	shutdownSlack = 10 * time.Second
+	// readHeaderTimeout stops clients that open a connection and never
+	// finish their request headers from holding it forever.
+	readHeaderTimeout = 10 * time.Second
+	// idleTimeout closes keep-alive connections nobody uses.
+	idleTimeout = 2 * time.Minute
+)
+
+func (c *Config) withDefaults() (Config, error) {
+	out := *c
+	if out.Hub == nil {
+		return out, errors.New("server: Config.Hub is required")
+	}
+	if out.Addr == "" {
+		out.Addr = defaultAddr
+	}
+	if out.ShutdownDrain < 0 {
+		return out, errors.New("server: Config.ShutdownDrain is negative")
+	}
+	if out.ShutdownDrain == 0 {
+		out.ShutdownDrain = defaultShutdownDrain
+	}
+	if out.ShutdownTimeout <= 0 {
+		out.ShutdownTimeout = out.ShutdownDrain + shutdownSlack
+	}
+	if out.Version == "" {
+		out.Version = "dev"
+	}
+	if out.Logger == nil {
+		out.Logger = slog.Default()
+	}
+	return out, nil
+}

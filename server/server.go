@@ -1,0 +1,217 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/transport/ws"
+	"github.com/switchboardhq/switchboard/web"
+)
+
+// Server serves one node's endpoints on one listener. Build it with New, then
+// call Serve or ListenAndServe once. Handler is safe to call at any time and
+// from any goroutine.
+type Server struct {
+	cfg     Config
+	hub     *hub.Hub
+	log     *slog.Logger
+	ws      *ws.Handler
+	mux     *http.ServeMux
+	metrics *prometheus.Registry
+	started time.Time
+	// maxBody caps API request bodies: the largest publication plus room
+	// for the JSON around it (channel names, key).
+	maxBody int64
+
+	// draining is set when shutdown begins; /readyz answers 503 from then.
+	draining atomic.Bool
+	serving  atomic.Bool
+}
+
+// bodySlack is what an API request body may hold beyond the largest
+// publication: channel names, the idempotency key and JSON punctuation.
+// A broadcast to a few thousand channels still fits.
+const bodySlack = 64 << 10
+
+// New builds a Server ready to serve. It builds the WebSocket handler from
+// cfg and registers the metrics collectors on a registry of its own, so
+// several servers can live in one process (as they do in tests).
+func New(cfg Config) (*Server, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	wcfg := ws.Config{
+		Hub:            c.Hub,
+		ConnectTimeout: c.ConnectTimeout,
+		WriteTimeout:   c.WriteTimeout,
+		Logger:         c.Logger,
+	}
+	// A nil pointer in an interface is not a nil interface: set these only
+	// when given, so the handler sees "none configured".
+	if c.Verifier != nil {
+		wcfg.Verifier = c.Verifier
+	}
+	if c.Origins != nil {
+		wcfg.Origins = c.Origins
+	}
+	s := &Server{
+		cfg:     c,
+		hub:     c.Hub,
+		log:     c.Logger,
+		ws:      ws.New(wcfg),
+		started: time.Now(),
+		maxBody: int64(c.Hub.Config().MaxMessageSize) + bodySlack,
+	}
+	s.metrics, err = newRegistry(c.Hub)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.routes(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// routes builds the mux. Paths are registered without a method so that a
+// wrong method gets the API's JSON error with an Allow header rather than
+// the mux's plain-text one.
+func (s *Server) routes() error {
+	static, err := fs.Sub(web.Files, "static")
+	if err != nil {
+		return fmt.Errorf("server: demo pages: %w", err)
+	}
+	m := http.NewServeMux()
+	m.Handle("/connection/websocket", allow(s.ws, http.MethodGet))
+
+	m.Handle("/api/publish", s.api(s.publish, http.MethodPost))
+	m.Handle("/api/broadcast", s.api(s.broadcast, http.MethodPost))
+	m.Handle("/api/history", s.api(s.history, http.MethodGet))
+	m.Handle("/api/presence", s.api(s.presence, http.MethodGet))
+	m.Handle("/api/disconnect", s.api(s.disconnect, http.MethodPost))
+	m.Handle("/api/channels", s.api(s.channels, http.MethodGet))
+	m.Handle("/api/info", s.api(s.info, http.MethodGet))
+	m.Handle("/api/", s.api(notFound, http.MethodGet, http.MethodPost))
+
+	m.Handle("/healthz", allow(http.HandlerFunc(s.healthz), http.MethodGet))
+	m.Handle("/readyz", allow(http.HandlerFunc(s.readyz), http.MethodGet))
+	m.Handle("/metrics", allow(s.metricsHandler(), http.MethodGet))
+	m.Handle("/", allow(http.FileServerFS(static), http.MethodGet))
+	s.mux = m
+	return nil
+}
+
+// Handler returns the server's mux: every endpoint, for http.Server or
+// httptest.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// ListenAndServe listens on Config.Addr and calls Serve.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve accepts connections on ln until ctx ends, then shuts down in order
+// (see the package documentation) and returns. It closes ln. It returns nil
+// after a clean shutdown, and an error when the listener failed or the
+// shutdown ran out of time. Serve may be called once.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if !s.serving.CompareAndSwap(false, true) {
+		ln.Close()
+		return errors.New("server: Serve called twice")
+	}
+	hs := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		// The listener failed before anyone asked us to stop. Shut down
+		// all the same so no session or goroutine outlives Serve.
+		served <- err
+		serveErr = fmt.Errorf("server: %w", err)
+		s.log.Error("listener failed; shutting down", "err", err)
+	}
+	if err := s.shutdown(context.WithoutCancel(ctx), hs, served); err != nil {
+		return errors.Join(serveErr, err)
+	}
+	return serveErr
+}
+
+// shutdown stops the node in the one order that loses nothing: stop being
+// ready and accepting, tell every session to reconnect elsewhere, wait for
+// the connections to end. served receives http.Server.Serve's result.
+func (s *Server) shutdown(ctx context.Context, hs *http.Server, served <-chan error) error {
+	s.draining.Store(true)
+	start := time.Now()
+	s.log.Info("shutting down", "drain", s.cfg.ShutdownDrain, "sessions", s.hub.Sessions())
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+	defer cancel()
+
+	// http.Server.Shutdown closes the listener at once, then waits for
+	// in-flight requests. It does not track hijacked WebSocket connections;
+	// those end through the hub below. It runs beside the hub's drain
+	// because long-lived HTTP responses end only when their session does.
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- hs.Shutdown(ctx) }()
+
+	var errs []error
+	if err := s.hub.Shutdown(ctx, s.cfg.ShutdownDrain); err != nil {
+		errs = append(errs, fmt.Errorf("hub shutdown: %w", err))
+	}
+	if err := s.ws.Wait(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("websocket connections: %w", err))
+	}
+	if err := <-httpDone; err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		// Out of time: cut what is left rather than hang the process.
+		hs.Close()
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// Already reported by Serve when it was the reason to stop.
+		s.log.Debug("http serve ended", "err", err)
+	}
+	if len(errs) > 0 {
+		err := errors.Join(errs...)
+		s.log.Error("shutdown incomplete", "err", err, "took", time.Since(start))
+		return fmt.Errorf("server: %w", err)
+	}
+	s.log.Info("shutdown complete", "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// healthz answers 200 for as long as the process serves HTTP: liveness.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 while the node accepts clients and 503 from the moment
+// shutdown begins, so a load balancer stops sending new clients here while
+// the drain moves the existing ones.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

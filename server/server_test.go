@@ -1,0 +1,419 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/switchboardhq/switchboard/auth"
+	"github.com/switchboardhq/switchboard/broker/memory"
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/wsclient"
+	"github.com/switchboardhq/switchboard/server"
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const (
+	apiKey     = "test-api-key"
+	hmacSecret = "test-hmac-secret"
+	// maxMessage is the nodes' MaxMessageSize: small, so oversize tests
+	// send little.
+	maxMessage = 1024
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// node is one running server on 127.0.0.1:0 with a real hub and memory
+// broker. Cleanup shuts it down and waits for every goroutine.
+type node struct {
+	t    *testing.T
+	hub  *hub.Hub
+	srv  *server.Server
+	base string // http://127.0.0.1:port
+
+	stop     context.CancelFunc
+	served   chan error
+	stopped  bool
+	hubStop  context.CancelFunc
+	hubDone  chan error
+	verifier *auth.Verifier
+}
+
+func newNode(t *testing.T) *node {
+	t.Helper()
+	ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{
+		{Name: "chat", Publish: stream.AccessAnyone},
+		{Name: "small", HistorySize: 3},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.New(hub.Config{
+		Broker:         memory.New(memory.Config{Logger: quiet}),
+		Policy:         &auth.Policy{},
+		Namespaces:     ns,
+		Logger:         quiet,
+		MaxMessageSize: maxMessage,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier(auth.Config{HMACSecrets: []string{hmacSecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{
+		Hub:           h,
+		APIKey:        apiKey,
+		Verifier:      v,
+		ShutdownDrain: 10 * time.Millisecond,
+		Version:       "v-test",
+		BrokerKind:    "memory",
+		Logger:        quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &node{t: t, hub: h, srv: srv, base: "http://" + ln.Addr().String(), verifier: v}
+
+	hubCtx, hubStop := context.WithCancel(context.Background())
+	n.hubStop, n.hubDone = hubStop, make(chan error, 1)
+	go func() { n.hubDone <- h.Run(hubCtx) }()
+
+	ctx, stop := context.WithCancel(context.Background())
+	n.stop, n.served = stop, make(chan error, 1)
+	go func() { n.served <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		n.shutdown()
+		n.hubStop()
+		if err := <-n.hubDone; err != nil {
+			t.Errorf("hub.Run: %v", err)
+		}
+		v.Close()
+	})
+	return n
+}
+
+// shutdown stops Serve and returns its result; later calls return nil.
+func (n *node) shutdown() error {
+	n.t.Helper()
+	if n.stopped {
+		return nil
+	}
+	n.stopped = true
+	n.stop()
+	select {
+	case err := <-n.served:
+		return err
+	case <-time.After(20 * time.Second):
+		n.t.Fatal("Serve did not return after shutdown")
+		return nil
+	}
+}
+
+// response is a decoded HTTP answer.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("response %d is not a JSON object: %v: %s", r.status, err, r.body)
+	}
+	return m
+}
+
+// wantError checks a coded error response.
+func (r response) wantError(t *testing.T, status int, code float64) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q, want application/json", ct)
+	}
+	e, ok := r.json(t)["error"].(map[string]any)
+	if !ok {
+		t.Fatalf("no error object in %s", r.body)
+	}
+	if e["code"] != code {
+		t.Fatalf("error code %v, want %v: %s", e["code"], code, r.body)
+	}
+	if msg, _ := e["message"].(string); msg == "" {
+		t.Errorf("error without a message: %s", r.body)
+	}
+}
+
+// do sends a request; auth is the Authorization header ("" for none).
+func (n *node) do(method, path, auth string, body string) response {
+	n.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, n.base+path, rd)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// api calls the HTTP API with the right key.
+func (n *node) api(method, path, body string) response {
+	n.t.Helper()
+	return n.do(method, path, "apikey "+apiKey, body)
+}
+
+// publish publishes through the API and returns the offset.
+func (n *node) publish(channel, data string) uint64 {
+	n.t.Helper()
+	r := n.api("POST", "/api/publish", `{"channel":"`+channel+`","data":`+data+`}`)
+	if r.status != http.StatusOK {
+		n.t.Fatalf("publish: %d %s", r.status, r.body)
+	}
+	var out struct{ Offset uint64 }
+	if err := json.Unmarshal(r.body, &out); err != nil {
+		n.t.Fatal(err)
+	}
+	return out.Offset
+}
+
+// client is a WebSocket client speaking protocol v1.
+type client struct {
+	t    *testing.T
+	conn *wsclient.Conn
+	id   int
+}
+
+// dial connects and sends connect; token "" connects anonymously.
+func (n *node) dial(token string) *client {
+	n.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, _, err := wsclient.Dial(ctx, "ws"+strings.TrimPrefix(n.base, "http")+"/connection/websocket", wsclient.Options{})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	c := &client{t: n.t, conn: conn}
+	n.t.Cleanup(func() { conn.Close() })
+	cmd := map[string]any{"type": "connect"}
+	if token != "" {
+		cmd["token"] = token
+	}
+	if r := c.call(cmd); r["error"] != nil {
+		n.t.Fatalf("connect: %v", r["error"])
+	}
+	return c
+}
+
+// call sends a command and returns its reply, skipping pushes.
+func (c *client) call(cmd map[string]any) map[string]any {
+	c.t.Helper()
+	c.id++
+	cmd["id"] = c.id
+	b, _ := json.Marshal(cmd)
+	if err := c.conn.WriteText(b); err != nil {
+		c.t.Fatal(err)
+	}
+	for {
+		f := c.read()
+		if id, ok := f["id"].(float64); ok && int(id) == c.id {
+			return f
+		}
+	}
+}
+
+// read returns the next frame, answering pings.
+func (c *client) read() map[string]any {
+	c.t.Helper()
+	_ = c.conn.NetConn().SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, payload, err := c.conn.ReadMessage()
+		if err != nil {
+			c.t.Fatalf("read: %v", err)
+		}
+		var f map[string]any
+		if err := json.Unmarshal(payload, &f); err != nil {
+			c.t.Fatalf("frame %q: %v", payload, err)
+		}
+		if f["type"] == "ping" {
+			_ = c.conn.WriteText([]byte(`{"type":"pong"}`))
+			continue
+		}
+		return f
+	}
+}
+
+func (c *client) subscribe(channel string) {
+	c.t.Helper()
+	if r := c.call(map[string]any{"type": "subscribe", "channel": channel}); r["error"] != nil {
+		c.t.Fatalf("subscribe %s: %v", channel, r["error"])
+	}
+}
+
+func token(t *testing.T, user string) string {
+	t.Helper()
+	tok, err := auth.MintHMAC([]byte(hmacSecret), "", auth.Claims{Subject: user, ExpiresAt: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// eventually polls cond until it holds or a deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestNewNeedsHub(t *testing.T) {
+	if _, err := server.New(server.Config{}); err == nil {
+		t.Fatal("New without a Hub succeeded")
+	}
+}
+
+func TestShutdownFlipsReadiness(t *testing.T) {
+	n := newNode(t)
+	// A second handle on the same Server outlives the listener, so its
+	// health can be asked after Serve returned.
+	probe := &http.Server{Handler: n.srv.Handler()}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	probeDone := make(chan error, 1)
+	go func() { probeDone <- probe.Serve(ln) }()
+	t.Cleanup(func() {
+		probe.Close()
+		<-probeDone
+	})
+	get := func(path string) int {
+		t.Helper()
+		resp, err := http.Get("http://" + ln.Addr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	if got := get("/healthz"); got != 200 {
+		t.Fatalf("healthz before shutdown: %d", got)
+	}
+	if got := get("/readyz"); got != 200 {
+		t.Fatalf("readyz before shutdown: %d", got)
+	}
+
+	c := n.dial("")
+	c.subscribe("chat:room")
+	if err := n.shutdown(); err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	// The client was told to come back elsewhere before the close.
+	var f map[string]any
+	for f = c.read(); f["type"] != "disconnect"; f = c.read() {
+	}
+	if f["reconnect"] != true || f["code"] != float64(3001) {
+		t.Errorf("disconnect frame %v, want code 3001 with reconnect", f)
+	}
+
+	if got := get("/readyz"); got != http.StatusServiceUnavailable {
+		t.Errorf("readyz after shutdown: %d, want 503", got)
+	}
+	if got := get("/healthz"); got != 200 {
+		t.Errorf("healthz after shutdown: %d, want 200", got)
+	}
+	if n.hub.Sessions() != 0 {
+		t.Errorf("%d sessions left after shutdown", n.hub.Sessions())
+	}
+	if _, err := http.Get(n.base + "/healthz"); err == nil {
+		t.Error("the listener still accepts after shutdown")
+	}
+}
+
+func TestServeTwice(t *testing.T) {
+	n := newNode(t)
+	// An answer proves the first Serve has begun.
+	if r := n.do("GET", "/healthz", "", ""); r.status != 200 {
+		t.Fatalf("healthz: %d", r.status)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.srv.Serve(ctx, ln); err == nil {
+		t.Fatal("second Serve succeeded")
+	}
+}
+
+func TestStaticPages(t *testing.T) {
+	n := newNode(t)
+	for path, want := range map[string]string{
+		"/":          "Switchboard",
+		"/chat.html": "/connection/websocket",
+		"/style.css": "font-family",
+	} {
+		r := n.do("GET", path, "", "")
+		if r.status != 200 || !bytes.Contains(r.body, []byte(want)) {
+			t.Errorf("GET %s: %d, body without %q", path, r.status, want)
+		}
+	}
+	if r := n.do("GET", "/nope.html", "", ""); r.status != 404 {
+		t.Errorf("GET /nope.html: %d, want 404", r.status)
+	}
+	r := n.do("POST", "/", "", "x")
+	r.wantError(t, http.StatusMethodNotAllowed, 107)
+}
+
+func TestHealthMethods(t *testing.T) {
+	n := newNode(t)
+	r := n.do("POST", "/healthz", "", "")
+	r.wantError(t, http.StatusMethodNotAllowed, 107)
+	if got := r.header.Get("Allow"); got != "GET, HEAD" {
+		t.Errorf("Allow %q, want \"GET, HEAD\"", got)
+	}
+	if r := n.do("HEAD", "/readyz", "", ""); r.status != 200 {
+		t.Errorf("HEAD /readyz: %d", r.status)
+	}
+}
