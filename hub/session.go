@@ -32,6 +32,11 @@ type SessionOptions struct {
 	// RequirePong drops the session when it has not called Pong between two
 	// pings.
 	RequirePong bool
+	// Wake, when set, replaces the Ready channel: it is called, outside
+	// the hub's locks, when the queue becomes non-empty and when the session
+	// is disconnected. A transport that starts its writer on demand uses it
+	// so an idle connection has no writer goroutine at all.
+	Wake func()
 }
 
 // Session is one connected client. Its methods are safe for concurrent use;
@@ -58,7 +63,8 @@ type Session struct {
 
 	awaitingPong atomic.Bool
 
-	ready chan struct{}
+	ready chan struct{} // nil when wake is set
+	wake  func()
 	done  chan struct{}
 }
 
@@ -79,8 +85,11 @@ func (h *Hub) NewSession(opts SessionOptions) (*Session, error) {
 		identity:  opts.Identity,
 		tokens:    float64(h.cfg.CommandBurst),
 		lastCmd:   time.Now().UnixNano(),
-		ready:     make(chan struct{}, 1),
+		wake:      opts.Wake,
 		done:      make(chan struct{}),
+	}
+	if s.wake == nil {
+		s.ready = make(chan struct{}, 1)
 	}
 	s.info = stream.ClientInfo{Client: s.id, User: opts.Identity.User, Info: opts.Identity.Info}
 	if err := h.register(s); err != nil {
@@ -103,7 +112,8 @@ func (s *Session) Identity() stream.Identity {
 }
 
 // Ready receives a value when the queue becomes non-empty. The writer then
-// calls Take; a wake-up may find the queue already drained.
+// calls Take; a wake-up may find the queue already drained. Sessions created
+// with a Wake func have no Ready channel (nil: it never receives).
 func (s *Session) Ready() <-chan struct{} { return s.ready }
 
 // Done is closed when the session must end: the hub disconnected it (see
@@ -156,12 +166,27 @@ func (s *Session) push(it Item, live bool) bool {
 	}
 	s.mu.Unlock()
 	if wake {
-		select {
-		case s.ready <- struct{}{}:
-		default:
-		}
+		s.notify()
 	}
 	return true
+}
+
+func (s *Session) notify() {
+	if s.wake != nil {
+		s.wake()
+		return
+	}
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// Queued reports whether anything is waiting in the queue.
+func (s *Session) Queued() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) > 0
 }
 
 // Disconnect ends the session with a cause: Done is closed and nothing more
@@ -177,6 +202,9 @@ func (s *Session) Disconnect(cause error) {
 	s.cause = cause
 	s.mu.Unlock()
 	close(s.done)
+	if s.wake != nil {
+		s.wake()
+	}
 }
 
 // Close releases the session: its subscriptions end and the node forgets it.

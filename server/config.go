@@ -52,6 +52,9 @@ type Config struct {
 	BrokerKind string
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
+	// DebugEndpoints serves /debug/gc and /debug/pprof/, behind the API key,
+	// for measuring a node (default off).
+	DebugEndpoints bool
 }
 
 const (

@@ -106,6 +106,9 @@ func (s *Server) routes() error {
 	m.Handle("/healthz", allow(http.HandlerFunc(s.healthz), http.MethodGet))
 	m.Handle("/readyz", allow(http.HandlerFunc(s.readyz), http.MethodGet))
 	m.Handle("/metrics", allow(s.metricsHandler(), http.MethodGet))
+	if s.cfg.DebugEndpoints {
+		s.debugRoutes(m)
+	}
 	m.Handle("/", allow(http.FileServerFS(static), http.MethodGet))
 	s.mux = m
 	return nil

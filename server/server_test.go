@@ -52,7 +52,7 @@ type node struct {
 	verifier *auth.Verifier
 }
 
-func newNode(t *testing.T) *node {
+func newNode(t *testing.T, opts ...func(*server.Config)) *node {
 	t.Helper()
 	ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{
 		{Name: "chat", Publish: stream.AccessAnyone},
@@ -75,7 +75,7 @@ func newNode(t *testing.T) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{
+	cfg := server.Config{
 		Hub:           h,
 		APIKey:        apiKey,
 		Verifier:      v,
@@ -83,7 +83,11 @@ func newNode(t *testing.T) *node {
 		Version:       "v-test",
 		BrokerKind:    "memory",
 		Logger:        quiet,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,5 +419,24 @@ func TestHealthMethods(t *testing.T) {
 	}
 	if r := n.do("HEAD", "/readyz", "", ""); r.status != 200 {
 		t.Errorf("HEAD /readyz: %d", r.status)
+	}
+}
+
+func TestDebugEndpoints(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		n := newNode(t, func(c *server.Config) { c.DebugEndpoints = on })
+		r := n.api(http.MethodPost, "/debug/gc", "")
+		if !on {
+			if r.status == http.StatusOK {
+				t.Error("debug endpoints served while off")
+			}
+			continue
+		}
+		if r.status != http.StatusOK || r.json(t)["heap_inuse"].(float64) == 0 {
+			t.Errorf("debug/gc: %d %s", r.status, r.body)
+		}
+		if r := n.do(http.MethodPost, "/debug/gc", "", ""); r.status != http.StatusUnauthorized {
+			t.Errorf("debug/gc without the API key: %d", r.status)
+		}
 	}
 }

@@ -32,6 +32,7 @@ type config struct {
 	PingInterval    time.Duration `koanf:"ping_interval"`
 	ShutdownDrain   time.Duration `koanf:"shutdown_drain"`
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	DebugEndpoints  bool          `koanf:"debug_endpoints"`
 
 	Token            auth.Config      `koanf:"token"`
 	Limits           limits           `koanf:"limits"`

@@ -62,6 +62,7 @@ Start a node with "switchboard serve".`,
 		newPublishCmd(env),
 		newTokenCmd(env),
 		newVersionCmd(env),
+		newBenchCmd(env),
 	)
 	return root
 }

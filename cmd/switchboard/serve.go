@@ -115,6 +115,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		Version:         versionString(),
 		BrokerKind:      kind,
 		Logger:          log,
+		DebugEndpoints:  cfg.DebugEndpoints,
 	})
 	if err != nil {
 		return err

@@ -29,7 +29,15 @@ type conn struct {
 	sess   *hub.Session
 	ctx    context.Context
 	cancel context.CancelFunc
-	writer sync.WaitGroup
+
+	// The writer goroutine exists only while there is something to write:
+	// an idle connection costs no goroutine beyond its reader. wmu guards
+	// writing, stopped and ended; flushing counts flush goroutines.
+	wmu      sync.Mutex
+	writing  bool
+	stopped  bool // serve is done: no new flush goroutine
+	ended    bool // the disconnect was written and the socket closed
+	flushing sync.WaitGroup
 }
 
 func (c *conn) Read(p []byte) (int, error) {
@@ -47,18 +55,17 @@ func (c *conn) serve() {
 		return
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.writer.Add(1)
-	go func() {
-		defer c.writer.Done()
-		c.writeLoop()
-	}()
+	c.wake() // whatever was queued before the session was published here
 	err := c.readLoop()
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.sess.Disconnect(err)
 	}
 	c.cancel()
 	c.sess.Close()
-	c.writer.Wait()
+	c.wmu.Lock()
+	c.stopped = true
+	c.wmu.Unlock()
+	c.flushing.Wait()
 }
 
 // handshake waits for connect and opens the session. It reports whether the
@@ -91,13 +98,22 @@ func (c *conn) handshake() bool {
 			continue
 		}
 		id, err := transport.Authenticate(cfg.Verifier, cmd.Token)
+		var sess *hub.Session
 		if err == nil {
-			c.sess, err = cfg.Hub.NewSession(hub.SessionOptions{
+			sess, err = cfg.Hub.NewSession(hub.SessionOptions{
 				Identity:    id,
 				Transport:   "ws",
 				Encoder:     wsEncoder,
 				RequirePong: true,
+				Wake:        c.wake,
 			})
+		}
+		if err == nil {
+			// The hub may wake the writer as soon as the session exists;
+			// wake reads sess under wmu, and serve wakes it once more below.
+			c.wmu.Lock()
+			c.sess = sess
+			c.wmu.Unlock()
 		}
 		if err != nil {
 			c.writeNow(errorFrame(cmd, err))
@@ -136,54 +152,94 @@ func errorFrame(cmd protocol.Command, err error) []byte {
 	})
 }
 
-// writeLoop is the connection's only writer once connected: it drains the
-// session queue into one vectored write per wake-up, and on the session's
-// end tells the client why and closes.
-func (c *conn) writeLoop() {
-	var (
-		items, spare []hub.Item
-		vec          net.Buffers
-		backing      [][]byte
-	)
-	write := func() error {
-		items = c.sess.Take(spare)
-		if len(items) == 0 {
-			spare = items
-			return nil
-		}
-		backing = backing[:0]
-		for _, it := range items {
-			backing = append(backing, it.Bytes)
-		}
-		vec = backing
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteTimeout))
-		_, err := vec.WriteTo(c.nc)
-		clear(backing)
-		spare = items
-		return err
+// wake starts a flush goroutine unless one is running. The hub calls it
+// when the queue becomes non-empty and when the session ends.
+func (c *conn) wake() {
+	c.wmu.Lock()
+	if c.writing || c.stopped || c.ended || c.sess == nil {
+		c.wmu.Unlock()
+		return
 	}
+	c.writing = true
+	c.flushing.Add(1) // under wmu, so never after serve's Wait began
+	c.wmu.Unlock()
+	go c.flush()
+}
+
+// flush is the connection's only writer while it runs: it drains the queue
+// into one vectored write per pass until the queue is empty, and on the
+// session's end tells the client why and closes. The decision to exit is
+// taken under wmu, which wake also takes, so no wake-up is lost.
+func (c *conn) flush() {
+	defer c.flushing.Done()
+	var items []hub.Item
+	var vec net.Buffers
 	for {
 		select {
-		case <-c.sess.Ready():
-			if err := write(); err != nil {
-				c.sess.Disconnect(stream.ErrClosed)
-				c.nc.Close()
-				return
-			}
 		case <-c.sess.Done():
-			cause := c.sess.Cause()
-			if errors.Is(cause, stream.ErrClosed) {
-				c.nc.Close()
-				return
-			}
-			if !errors.Is(cause, stream.ErrSlowConsumer) {
-				_ = write() // flush what was queued before the end
-			}
-			d := protocol.DisconnectFor(cause)
-			_ = c.nc.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteTimeout))
-			_, _ = c.nc.Write(append(textFrame(64, func(b []byte) []byte { return protocol.AppendDisconnect(b, d) }), closeFrame(d)...))
-			c.nc.Close()
+			c.finish(items)
+			c.wmu.Lock()
+			c.writing, c.ended = false, true
+			c.wmu.Unlock()
+			return
+		default:
+		}
+		items = c.sess.Take(items)
+		if err := c.write(items, &vec); err != nil {
+			c.sess.Disconnect(stream.ErrClosed)
+		}
+		c.wmu.Lock()
+		if !c.sess.Queued() && !isDone(c.sess) {
+			c.writing = false
+			c.wmu.Unlock()
 			return
 		}
+		c.wmu.Unlock()
+	}
+}
+
+// write sends items in one vectored write and forgets them, so an idle
+// connection keeps no publication alive.
+func (c *conn) write(items []hub.Item, vec *net.Buffers) error {
+	if len(items) == 0 {
+		return nil
+	}
+	bufs := (*vec)[:0]
+	for _, it := range items {
+		bufs = append(bufs, it.Bytes)
+	}
+	*vec = bufs
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteTimeout))
+	_, err := bufs.WriteTo(c.nc)
+	clear((*vec)[:cap(*vec)])
+	clear(items)
+	return err
+}
+
+// finish ends the connection after the session ended: what was queued goes
+// out first (not for a slow consumer, whose queue is the problem), then the
+// disconnect push and the close frame.
+func (c *conn) finish(items []hub.Item) {
+	cause := c.sess.Cause()
+	if errors.Is(cause, stream.ErrClosed) {
+		c.nc.Close()
+		return
+	}
+	var vec net.Buffers
+	if !errors.Is(cause, stream.ErrSlowConsumer) {
+		_ = c.write(c.sess.Take(items), &vec)
+	}
+	d := protocol.DisconnectFor(cause)
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteTimeout))
+	_, _ = c.nc.Write(append(textFrame(64, func(b []byte) []byte { return protocol.AppendDisconnect(b, d) }), closeFrame(d)...))
+	c.nc.Close()
+}
+
+func isDone(s *hub.Session) bool {
+	select {
+	case <-s.Done():
+		return true
+	default:
+		return false
 	}
 }

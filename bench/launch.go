@@ -1,0 +1,141 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Launch describes a node the benchmark starts for itself.
+type Launch struct {
+	// Binary is the switchboard executable; default: this process's own.
+	Binary string
+	// CPU pins the node to one CPU with taskset (-1: not pinned).
+	CPU int
+	// GoMaxProcs sets GOMAXPROCS for the node (0: the Go default).
+	GoMaxProcs int
+	// Args are extra arguments after "serve".
+	Args []string
+	// Stderr receives the node's logs (default: discarded).
+	Stderr io.Writer
+}
+
+// Node is a running node under test: one Start launched, or one named by
+// URL, APIKey and PID (Stop then does nothing).
+type Node struct {
+	URL    string // http://127.0.0.1:port
+	APIKey string
+	PID    int
+
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when the process has exited
+	exitErr error
+}
+
+// Start launches a node on a free loopback port and waits until it is ready.
+func Start(ctx context.Context, l Launch) (*Node, error) {
+	bin := l.Binary
+	if bin == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		bin = self
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	var key [16]byte
+	_, _ = rand.Read(key[:])
+	n := &Node{URL: "http://127.0.0.1:" + strconv.Itoa(port), APIKey: hex.EncodeToString(key[:]), exited: make(chan struct{})}
+	args := append([]string{"serve", "--addr", "127.0.0.1:" + strconv.Itoa(port), "--api-key", n.APIKey, "--debug-endpoints"}, l.Args...)
+	name := bin
+	if l.CPU >= 0 {
+		if tp, err := exec.LookPath("taskset"); err == nil {
+			args = append([]string{"-c", strconv.Itoa(l.CPU), bin}, args...)
+			name = tp
+		}
+	}
+	n.cmd = exec.Command(name, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SB_BENCH_") {
+			n.cmd.Env = append(n.cmd.Env, kv)
+		}
+	}
+	if l.GoMaxProcs > 0 {
+		n.cmd.Env = append(n.cmd.Env, "GOMAXPROCS="+strconv.Itoa(l.GoMaxProcs))
+	}
+	n.cmd.Stdout = io.Discard
+	n.cmd.Stderr = l.Stderr
+	if n.cmd.Stderr == nil {
+		n.cmd.Stderr = io.Discard
+	}
+	if err := n.cmd.Start(); err != nil {
+		return nil, err
+	}
+	n.PID = n.cmd.Process.Pid
+	go func() {
+		n.exitErr = n.cmd.Wait()
+		close(n.exited)
+	}()
+	if err := n.waitReady(ctx); err != nil {
+		n.Stop()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.URL+"/readyz", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-n.exited:
+			return fmt.Errorf("node exited before it was ready: %v", n.exitErr)
+		case <-ctx.Done():
+			return errors.New("node not ready within 30s")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Stop ends the node (SIGTERM, then SIGKILL after 10s) and waits for it.
+func (n *Node) Stop() {
+	if n == nil || n.cmd == nil || n.cmd.Process == nil {
+		return
+	}
+	_ = n.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-n.exited:
+	case <-time.After(10 * time.Second):
+		_ = n.cmd.Process.Kill()
+		<-n.exited
+	}
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}

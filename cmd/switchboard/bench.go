@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/switchboardhq/switchboard/bench"
+)
+
+// benchPinnedEnv marks a bench process already re-executed under taskset.
+// It stays outside the SWITCHBOARD_ prefix, which is reserved for settings.
+const benchPinnedEnv = "SB_BENCH_PINNED"
+
+type benchFlags struct {
+	serverCPU  int
+	clientCPU  int
+	gomaxprocs int
+	sources    []string
+	jsonOut    bool
+	timeout    time.Duration
+	target     string
+	apiKey     string
+	pid        int
+	hold       time.Duration
+}
+
+func newBenchCmd(env *cliEnv) *cobra.Command {
+	f := &benchFlags{}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure a node over the network",
+		Long: `Measure a Switchboard node as its clients see it. The benchmark launches its own
+node on a free loopback port (pinned with --server-cpu, GOMAXPROCS from
+--gomaxprocs), runs a scenario against it over the network, and prints a table
+or JSON.`,
+	}
+	pf := cmd.PersistentFlags()
+	pf.IntVar(&f.serverCPU, "server-cpu", 0, "CPU to pin the launched node to (-1: not pinned)")
+	pf.IntVar(&f.clientCPU, "client-cpu", 1, "CPU to pin the load generator to (-1: not pinned)")
+	pf.IntVar(&f.gomaxprocs, "gomaxprocs", 1, "GOMAXPROCS of the launched node (0: Go's default)")
+	pf.StringSliceVar(&f.sources, "sources", []string{"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"}, "local addresses to open client sockets from")
+	pf.BoolVar(&f.jsonOut, "json", false, "print results as JSON")
+	pf.DurationVar(&f.timeout, "timeout", 10*time.Minute, "give up after this long")
+	pf.StringVar(&f.target, "target", "", "measure this running node (http://host:port) instead of launching one; it needs --debug-endpoints")
+	pf.StringVar(&f.apiKey, "api-key", "", "API key of the --target node")
+	pf.IntVar(&f.pid, "pid", 0, "process id of the --target node, to read its memory")
+	pf.DurationVar(&f.hold, "hold", 0, "keep the load in place this long after measuring (to profile the node)")
+
+	var conns, channels int
+	idle := &cobra.Command{
+		Use:   "idle",
+		Short: "Hold N subscribed WebSocket connections and report the node's memory per connection",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := pinSelf(f.clientCPU); err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+			defer cancel()
+			node, err := f.node(ctx, env, conns)
+			if err != nil {
+				return err
+			}
+			defer node.Stop()
+			var done atomic.Int64
+			stopProgress := progress(env, "connecting", conns, &done)
+			res, err := bench.Idle(ctx, bench.IdleConfig{
+				Node: node, Conns: conns, Channels: channels, SourceAddrs: f.sources,
+				Progress: func() { done.Add(1) }, Hold: f.hold,
+			})
+			stopProgress()
+			if err != nil {
+				return err
+			}
+			if f.jsonOut {
+				enc := json.NewEncoder(env.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			}
+			tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "transport\tconns\tbaseline RSS\tloaded RSS\tper conn: anon RSS\theap\tstacks\tgoroutines\tconnect time")
+			fmt.Fprintf(tw, "%s\t%d\t%.1f MiB\t%.1f MiB\t%.0f B\t%.0f B\t%.0f B\t%.1f\t%s\n", res.Transport, res.Conns,
+				mib(res.Baseline.Total), mib(res.Loaded.Total), res.PerConnAnon, res.PerConnHeap, res.PerConnStack,
+				res.GoroutinesPerConn, res.ConnectTime.Round(time.Millisecond))
+			return tw.Flush()
+		},
+	}
+	idle.Flags().IntVar(&conns, "conns", 10_000, "connections to hold")
+	idle.Flags().IntVar(&channels, "channels", 100, "channels to spread them over")
+	cmd.AddCommand(idle)
+	return cmd
+}
+
+// node launches the node under test, or names the --target one.
+func (f *benchFlags) node(ctx context.Context, env *cliEnv, conns int) (*bench.Node, error) {
+	if f.target != "" {
+		return &bench.Node{URL: strings.TrimSuffix(f.target, "/"), APIKey: f.apiKey, PID: f.pid}, nil
+	}
+	return bench.Start(ctx, bench.Launch{
+		CPU: f.serverCPU, GoMaxProcs: f.gomaxprocs, Stderr: env.stderr,
+		Args: []string{"--limits.connections", strconv.Itoa(conns + 1000), "--log-level", "warn"},
+	})
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// pinSelf re-executes the benchmark under taskset so the load generator
+// stays off the node's CPU. It returns only if no re-exec was needed.
+func pinSelf(cpu int) error {
+	if cpu < 0 || os.Getenv(benchPinnedEnv) != "" {
+		return nil
+	}
+	taskset, err := exec.LookPath("taskset")
+	if err != nil {
+		return nil // not pinned: measurements are noisier, still valid
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	args := append([]string{"taskset", "-c", strconv.Itoa(cpu), self}, os.Args[1:]...)
+	err = syscall.Exec(taskset, args, append(os.Environ(), benchPinnedEnv+"=1"))
+	return errors.Join(errors.New("re-exec under taskset failed"), err)
+}
+
+// progress prints a running count on stderr until stopped.
+func progress(env *cliEnv, what string, total int, done *atomic.Int64) (stop func()) {
+	quit := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				fmt.Fprintf(env.stderr, "\r%s: %d/%d\n", what, done.Load(), total)
+				return
+			case <-t.C:
+				fmt.Fprintf(env.stderr, "\r%s: %d/%d", what, done.Load(), total)
+			}
+		}
+	}()
+	return func() { close(quit); <-finished }
+}
