@@ -1,0 +1,81 @@
+package poll_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/stream"
+	"github.com/switchboardhq/switchboard/transport/poll"
+)
+
+// BenchmarkLongPollFanout holds N long polls on one channel and publishes
+// once: the publication is encoded once and each poll answers with it. One
+// op is the whole round — N polls opened, subscribed, released and answered
+// — so allocs/op divided by N is the cost of one poll.
+func BenchmarkLongPollFanout(b *testing.B) {
+	for _, pollers := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("pollers=%d", pollers), func(b *testing.B) {
+			benchFanout(b, pollers)
+		})
+	}
+}
+
+func benchFanout(b *testing.B, pollers int) {
+	n := startNode(b, hub.Config{}, poll.Config{})
+	h := poll.New(poll.Config{Hub: n.hub})
+	pos := n.publish(b, "chat:bench", 1)
+	var cur stream.Cursor
+	cur.Set("chat:bench", pos)
+	target := "/connection/poll?channel=chat:bench&timeout=30s&cursor=" + cur.String()
+
+	reqs := make([]*http.Request, pollers)
+	recs := make([]*httptest.ResponseRecorder, pollers)
+	for i := range reqs {
+		reqs[i] = httptest.NewRequest(http.MethodGet, target, nil)
+	}
+	data := []byte(`{"text":"hello, pollers"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		var wg sync.WaitGroup
+		wg.Add(pollers)
+		for i := range reqs {
+			recs[i] = httptest.NewRecorder()
+			go func() {
+				defer wg.Done()
+				h.ServeHTTP(recs[i], reqs[i])
+			}()
+		}
+		// Wait for every poll to be held: sessions first, which costs no
+		// allocation, then subscriptions, whose count costs a little.
+		for n.hub.Sessions() < pollers {
+			runtime.Gosched()
+		}
+		for n.hub.Stats().Subscriptions < int64(pollers) {
+			runtime.Gosched()
+		}
+		res, err := n.hub.Publish(context.Background(), stream.PublishRequest{Channel: "chat:bench", Data: data})
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Wait()
+		for _, rec := range recs {
+			if rec.Code != http.StatusOK {
+				b.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+		}
+		// The next round starts from the new publication, so every round
+		// is answered by the live publication, not by a replay.
+		cur.Set("chat:bench", res.Position)
+		target = "/connection/poll?channel=chat:bench&timeout=30s&cursor=" + cur.String()
+		for i := range reqs {
+			reqs[i].URL.RawQuery = target[len("/connection/poll?"):]
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*pollers), "ns/poll")
+}

@@ -1,0 +1,23 @@
+// Package poll is Switchboard's long- and short-polling transport, and the
+// publish endpoint that clients without a WebSocket (polling and SSE
+// clients) use to send.
+//
+// A poll is one HTTP request: GET /connection/poll?channel=a&cursor=C. The
+// handler opens a hub.Session for the length of the request, subscribes it
+// to the channels from the positions the cursor carries, and answers with
+// everything that was queued — the replayed history at once, or, for a long
+// poll with nothing to replay, the first live publications to arrive before
+// the timeout. The reply carries a new cursor; the client's next poll sends
+// it back. The server keeps nothing between polls, so any node can answer
+// any poll and a node can restart without losing a client's place (within
+// the channels' history windows).
+//
+// Publications are encoded once, in the shape SSE and history share, and
+// the same bytes are spliced into the reply of every poll waiting on them.
+//
+// The package owns request parsing for polls (the timeout), the hold, the
+// reply body and the client publish endpoint. It does not own tokens,
+// origins, CORS, channel lists or cursor parsing (package transport), the
+// hub's sessions and resume (package hub), the error code table (package
+// protocol) or routing: package server mounts both handlers.
+package poll

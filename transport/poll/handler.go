@@ -1,0 +1,217 @@
+package poll
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/protocol"
+	"github.com/switchboardhq/switchboard/stream"
+	"github.com/switchboardhq/switchboard/transport"
+)
+
+// Transport names the sessions of polls in the hub's statistics.
+const (
+	TransportLongPoll  = "longpoll"
+	TransportShortPoll = "poll"
+)
+
+// corsMethods is what a preflight may ask for: both endpoints of this
+// package are usually mounted side by side and called from the same page.
+const corsMethods = "GET, POST, OPTIONS"
+
+// Handler answers long and short polls:
+//
+//	GET /connection/poll?channel=a&channel=b&cursor=C&timeout=25s
+//	→ {"publications":[...],"cursor":"...","recovered":true,"gaps":[]}
+//
+// channel is repeated for each channel, up to the hub's MaxChannels. cursor
+// is the one from the previous reply; a channel it has no position for
+// starts at its latest publication, as on a first poll. timeout is a
+// duration ("25s", "500ms") or whole seconds ("25"); 0 is a short poll that
+// never holds, and absent or empty means Config.DefaultTimeout.
+//
+// The reply's cursor holds the requested channels only: a channel dropped
+// from the list is dropped from the cursor. A channel whose position could
+// not be recovered (older than its history, another epoch) is listed in
+// gaps, recovered is false, and its cursor position is its latest one.
+//
+// It keeps no state between requests: the cursor carries every position.
+// It is safe for concurrent use.
+type Handler struct {
+	cfg         Config
+	maxChannels int
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// New returns a Handler for cfg. It panics if cfg.Hub is nil.
+func New(cfg Config) *Handler {
+	cfg = cfg.withDefaults("New")
+	return &Handler{cfg: cfg, maxChannels: cfg.Hub.Config().MaxChannels}
+}
+
+// ServeHTTP answers one poll. Everything that can be refused is checked
+// before the session opens, so a bad request costs the hub nothing; the
+// session lives exactly as long as the request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if transport.CORS(w, r, h.cfg.Origins, corsMethods) || !allowMethod(w, r, http.MethodGet) {
+		return
+	}
+	q, err := h.parse(r)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	id, err := transport.Authenticate(h.cfg.Verifier, transport.Token(r, h.cfg.TokenCookie))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	kind := TransportLongPoll
+	if q.timeout == 0 {
+		kind = TransportShortPoll
+	}
+	s, err := h.cfg.Hub.NewSession(hub.SessionOptions{Identity: id, Transport: kind, Encoder: pollEncoder})
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	defer s.Close()
+
+	ctx := r.Context()
+	rp := reply{recovered: true}
+	for _, ch := range q.channels {
+		var since *stream.Position
+		if p, ok := q.cursor.Get(ch); ok {
+			since = &p
+		}
+		if ended(s) {
+			rp.carried(ch, since)
+			continue
+		}
+		res, err := s.Subscribe(ctx, ch, hub.SubscribeOptions{Since: since})
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return // the client is gone; nobody reads an error
+			case ended(s):
+				rp.carried(ch, since)
+				continue
+			}
+			h.fail(w, err)
+			return
+		}
+		rp.subscribed(res, since)
+	}
+
+	box := getItems()
+	items, ok := hold(ctx, s, q.timeout, *box)
+	if ok {
+		writeReply(w, &rp, items)
+	}
+	putItems(box, items)
+}
+
+// ended reports whether the hub has ended the session: shutdown, a token
+// expiring, a burst of live publications over the queue limit. The poll then
+// answers with what was queued before, which is a gap-free prefix of every
+// channel, and the client resumes from the reply's cursor, here or on
+// another node. Failing instead would throw that progress away, and a
+// client behind a busy channel could fail forever.
+func ended(s *hub.Session) bool {
+	select {
+	case <-s.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// hold takes what is queued and, for a long poll with nothing queued, waits
+// for the first publication, the timeout or the end of the session, then
+// takes everything queued by then: a burst goes out in one reply. It reports
+// false when the client went away.
+//
+// buf lends its storage to the session's queue, so that publications
+// arriving while the poll waits are appended to recycled memory; the slice
+// returned is never the queue's.
+func hold(ctx context.Context, s *hub.Session, timeout time.Duration, buf []hub.Item) ([]hub.Item, bool) {
+	items := s.Take(buf)
+	if len(items) > 0 || timeout == 0 {
+		return items, true
+	}
+	t := getTimer(timeout)
+	defer putTimer(t)
+	for {
+		select {
+		case <-s.Ready():
+			// A wake-up may find the queue empty; keep waiting then.
+			if items = s.Take(items); len(items) > 0 {
+				return items, true
+			}
+		case <-s.Done():
+			return s.Take(items), true // see ended
+		case <-t.C:
+			return s.Take(items), true
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+}
+
+// Timers and item buffers are recycled across polls: a node holding many
+// thousands of long polls would otherwise make garbage of one timer and one
+// growing queue per request.
+var (
+	timers   sync.Pool
+	itemBufs = sync.Pool{New: func() any { return new([]hub.Item) }}
+)
+
+// maxPooledItems keeps a rare huge replay from pinning its buffer forever.
+const maxPooledItems = 1024
+
+func getTimer(d time.Duration) *time.Timer {
+	if t, ok := timers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+// putTimer relies on Go 1.23 timer semantics: once stopped, a timer's
+// channel delivers no stale tick, so the next Reset starts clean.
+func putTimer(t *time.Timer) {
+	t.Stop()
+	timers.Put(t)
+}
+
+// getItems lends a recycled buffer. The box travels with the request while
+// the storage inside it may be swapped with the session's queue by Take.
+func getItems() *[]hub.Item { return itemBufs.Get().(*[]hub.Item) }
+
+// putItems recycles a slice the session no longer references, clearing it
+// first so the pool pins no publication. Every slice in the pool is zero up
+// to its capacity: Take hands out only what was appended since.
+func putItems(box *[]hub.Item, b []hub.Item) {
+	if cap(b) > maxPooledItems {
+		b = nil
+	}
+	clear(b)
+	*box = b[:0]
+	itemBufs.Put(box)
+}
+
+// fail writes a coded error, logging the ones that are the node's fault.
+func (h *Handler) fail(w http.ResponseWriter, err error) {
+	logInternal(h.cfg, "poll", err)
+	transport.WriteError(w, err)
+}
+
+func logInternal(cfg Config, what string, err error) {
+	if protocol.ErrorFor(err).HTTPStatus() == http.StatusInternalServerError {
+		cfg.Logger.Error(what+" failed", "err", err)
+	}
+}

@@ -1,0 +1,102 @@
+package poll
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/switchboardhq/switchboard/protocol"
+	"github.com/switchboardhq/switchboard/stream"
+	"github.com/switchboardhq/switchboard/transport"
+)
+
+// query is what a poll asks for.
+type query struct {
+	channels []string
+	cursor   stream.Cursor
+	// timeout is how long to hold with nothing to answer; 0 is a short
+	// poll.
+	timeout time.Duration
+}
+
+func (h *Handler) parse(r *http.Request) (query, error) {
+	var q query
+	var err error
+	if q.channels, err = transport.Channels(r, h.maxChannels); err != nil {
+		return q, err
+	}
+	if q.cursor, err = transport.Cursor(r); err != nil {
+		return q, err
+	}
+	q.timeout = h.cfg.DefaultTimeout
+	if v := r.URL.Query().Get("timeout"); v != "" {
+		if q.timeout, err = parseTimeout(v, h.cfg.MaxTimeout); err != nil {
+			return q, err
+		}
+	}
+	return q, nil
+}
+
+// parseTimeout reads a Go duration ("25s", "500ms") or whole seconds ("25"),
+// the form clients of other polling servers tend to send.
+func parseTimeout(v string, limit time.Duration) (time.Duration, error) {
+	var d time.Duration
+	if digits(v) {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n > uint64(limit/time.Second) {
+			return 0, fmt.Errorf("%w: timeout %.32q is over the maximum of %s", stream.ErrBadRequest, v, limit)
+		}
+		d = time.Duration(n) * time.Second
+	} else {
+		var err error
+		d, err = time.ParseDuration(v)
+		if err != nil {
+			return 0, fmt.Errorf("%w: timeout %.32q is neither a duration such as 25s nor whole seconds", stream.ErrBadRequest, v)
+		}
+	}
+	switch {
+	case d < 0:
+		return 0, fmt.Errorf("%w: timeout %.32q is negative", stream.ErrBadRequest, v)
+	case d > limit:
+		return 0, fmt.Errorf("%w: timeout %.32q is over the maximum of %s", stream.ErrBadRequest, v, limit)
+	}
+	return d, nil
+}
+
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// allowMethod lets method through. A plain OPTIONS (a preflight has been
+// answered by transport.CORS already) gets 204 and the Allow header; any
+// other method 405, with code 107 in the body like every refusal.
+func allowMethod(w http.ResponseWriter, r *http.Request, method string) bool {
+	if r.Method == method {
+		return true
+	}
+	allow := method + ", OPTIONS"
+	w.Header().Set("Allow", allow)
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusNoContent)
+		return false
+	}
+	writeErrorStatus(w, http.StatusMethodNotAllowed,
+		fmt.Errorf("%w: method %s not allowed, use %s", stream.ErrBadRequest, r.Method, allow))
+	return false
+}
+
+// writeErrorStatus is transport.WriteError with a status the code table
+// would not pick.
+func writeErrorStatus(w http.ResponseWriter, status int, err error) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(protocol.AppendErrorBody(nil, protocol.ErrorFor(err)), '\n'))
+}

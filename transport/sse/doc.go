@@ -1,0 +1,39 @@
+// Package sse is Switchboard's Server-Sent Events transport: one http.Handler
+// for GET /connection/sse?channel=a&channel=b that streams a hub.Session's
+// queue to a plain browser EventSource, with no SDK needed.
+//
+// A stream opens with a retry: line (a reconnect delay with random jitter, so
+// a restarted node does not get every browser back in the same millisecond)
+// and an event named "connected" whose data says, for each channel, the
+// channel's latest position and whether the client's position could be
+// recovered. Every publication that follows is an unnamed event, so a plain
+// onmessage handler sees publications only:
+//
+//	data: {"channel":"chat:lobby","epoch":"x1","offset":45,"data":{"text":"hi"},"time":1763884800123}
+//	id: AQHC...
+//
+// The id is a stream.Cursor holding the position of every channel of the
+// connection after that event (the connected event's id holds the starting
+// positions). A reconnecting EventSource sends it back as Last-Event-ID and
+// gets exactly what it missed; the same cursor is accepted as ?cursor= by a
+// client that opens a new stream itself, for instance to change channels.
+// Keep-alives are comment lines; join and leave are events named "join" and
+// "leave". When the server ends a stream it sends an event named
+// "disconnect" with the protocol's disconnect object. A browser reconnects
+// after every end of stream, so a page that wants to honour
+// "reconnect":false closes its EventSource in that event's handler; a client
+// whose token was refused is stopped by the 401 its next attempt gets.
+//
+// The request's own goroutine is the stream's only writer: SSE has nothing
+// to read, so a stream costs no goroutine beyond the one net/http gives it,
+// and it ends when the request does. Each wake-up drains the whole queue into
+// one write and one flush. The data line of a publication is encoded once by
+// the hub and shared by every SSE subscriber; only the id line is written per
+// connection. The handler works over HTTP/1.1 and HTTP/2 alike.
+//
+// The package owns the SSE framing, the connected and disconnect events and
+// the per-connection cursor. It does not own tokens, origins, CORS, channel
+// lists or error bodies (package transport), the JSON shapes (package
+// protocol), or subscriptions, queues and resume (package hub). It never
+// imports the other transports.
+package sse

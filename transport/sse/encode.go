@@ -1,0 +1,116 @@
+package sse
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/protocol"
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+// Every value framed here is JSON from package protocol or encoding/json (one
+// line, no CR or LF) or a cursor (URL-safe base64), so no field ever needs
+// splitting over several lines.
+
+// encoder is the hub.Encoder of SSE sessions. A publication becomes its data
+// line only: the id line that ends the event depends on the connection's
+// other channels, so the writer adds it.
+type encoder struct{}
+
+var sseEncoder hub.Encoder = &encoder{}
+
+// pingEvent is a comment: EventSource ignores it, proxies see traffic.
+var pingEvent = []byte(": ping\n\n")
+
+// publicationSlack covers what protocol.AppendPublication adds around the
+// publication's strings (keys, numbers, quotes), plus "data: " and the
+// newline, so the event is built in one allocation. Escaped characters in a
+// key may still need more; append then grows the slice as usual.
+const publicationSlack = 192
+
+func (*encoder) Publication(p *stream.Publication) []byte {
+	n := publicationSlack + len(p.Channel) + len(p.Epoch) + len(p.Data) + len(p.Key)
+	if p.Info != nil {
+		n += len(p.Info.Client) + len(p.Info.User) + len(p.Info.Info)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, "data: "...)
+	b = protocol.AppendPublication(b, p)
+	return append(b, '\n')
+}
+
+func (*encoder) Ping() []byte { return pingEvent }
+
+func (*encoder) Presence(channel string, join bool, info *stream.ClientInfo) []byte {
+	n := 96 + len(channel)
+	if info != nil {
+		n += len(info.Client) + len(info.User) + len(info.Info)
+	}
+	b := make([]byte, 0, n)
+	if join {
+		b = append(b, "event: join\ndata: "...)
+	} else {
+		b = append(b, "event: leave\ndata: "...)
+	}
+	b = protocol.AppendPresenceEvent(b, channel, join, info)
+	return append(b, "\n\n"...)
+}
+
+// appendID ends a publication event with the connection's cursor.
+func appendID(dst []byte, c *stream.Cursor) []byte {
+	dst = append(dst, "id: "...)
+	dst = c.AppendText(dst)
+	return append(dst, "\n\n"...)
+}
+
+// appendRetry writes the reconnect delay in a block of its own: a block with
+// no data dispatches no event.
+func appendRetry(dst []byte, ms int64) []byte {
+	dst = append(dst, "retry: "...)
+	dst = strconv.AppendInt(dst, ms, 10)
+	return append(dst, "\n\n"...)
+}
+
+// channelState is one channel of the connected event, in the shape of a
+// WebSocket subscribe reply: the channel's latest position and whether the
+// client's position was recovered.
+type channelState struct {
+	Epoch     string `json:"epoch"`
+	Offset    uint64 `json:"offset"`
+	Recovered bool   `json:"recovered"`
+}
+
+type connectedData struct {
+	Client   string                  `json:"client"`
+	Channels map[string]channelState `json:"channels"`
+}
+
+// appendConnected writes the event that opens every stream:
+//
+//	event: connected
+//	id: <cursor with the starting positions>
+//	data: {"client":"...","channels":{"chat:lobby":{"epoch":"x1","offset":44,"recovered":true}}}
+//
+// It is sent once per connection, so encoding/json's cost does not matter;
+// it also sorts the channels, which keeps the event the same for the same
+// request.
+func appendConnected(dst []byte, client string, results []hub.SubscribeResult, start *stream.Cursor) []byte {
+	d := connectedData{Client: client, Channels: make(map[string]channelState, len(results))}
+	for _, r := range results {
+		d.Channels[r.Channel] = channelState{Epoch: r.Latest.Epoch, Offset: r.Latest.Offset, Recovered: r.Recovered}
+	}
+	data, _ := json.Marshal(d) // cannot fail: strings, numbers and booleans only
+	dst = append(dst, "event: connected\nid: "...)
+	dst = start.AppendText(dst)
+	dst = append(dst, "\ndata: "...)
+	dst = append(dst, data...)
+	return append(dst, "\n\n"...)
+}
+
+// appendDisconnect writes the last event of a stream the server ends.
+func appendDisconnect(dst []byte, d protocol.Disconnect) []byte {
+	dst = append(dst, "event: disconnect\ndata: "...)
+	dst = protocol.AppendDisconnect(dst, d)
+	return append(dst, "\n\n"...)
+}

@@ -1,0 +1,179 @@
+package sse_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/protocol"
+	"github.com/switchboardhq/switchboard/stream"
+	"github.com/switchboardhq/switchboard/transport/sse"
+)
+
+func wantDisconnect(t *testing.T, d protocol.Frame, code uint32, reason string, reconnect bool) {
+	t.Helper()
+	if d.Code != code || d.Reason != reason || d.Reconnect != reconnect {
+		t.Fatalf("disconnect %+v, want %d %q reconnect %v", d, code, reason, reconnect)
+	}
+}
+
+func TestTokenExpiryEndsStream(t *testing.T) {
+	n := startNode(t, hub.Config{PingInterval: 160 * time.Millisecond}, sse.Config{})
+	s := n.open(t, "channel=private:ann&token=brief:ann", nil)
+	s.connected()
+	wantDisconnect(t, s.disconnect(), 3005, "token expired", true)
+}
+
+func TestShutdownEndsStream(t *testing.T) {
+	n := startNode(t, hub.Config{}, sse.Config{})
+	s := n.open(t, "channel=chat:a", nil)
+	s.connected()
+	n.publish(t, "chat:a", "1")
+	s.wantPubs("chat:a", 1)
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done <- n.hub.Shutdown(ctx, 0)
+	}()
+	wantDisconnect(t, s.disconnect(), 3001, "shutdown", true)
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown did not see the stream close its session: %v", err)
+	}
+	// A node shutting down opens no new streams.
+	wantError(t, n.do(t, http.MethodGet, "channel=chat:a", nil), 503, 117)
+}
+
+func TestAPIDisconnect(t *testing.T) {
+	n := startNode(t, hub.Config{}, sse.Config{})
+	s := n.open(t, "channel=chat:a&token=good:ann", nil)
+	s.connected()
+	n.publish(t, "chat:a", "1")
+	if got := n.hub.DisconnectUser("ann", stream.ErrForceDisconnect); got != 1 {
+		t.Fatalf("disconnected %d sessions", got)
+	}
+	// What was queued before the end is delivered before the disconnect.
+	s.wantPubs("chat:a", 1)
+	wantDisconnect(t, s.disconnect(), 3502, "disconnected", false)
+}
+
+// TestClientGoneClosesSession: a browser that goes away leaves nothing
+// behind on the node.
+func TestClientGoneClosesSession(t *testing.T) {
+	n := startNode(t, hub.Config{}, sse.Config{})
+	s := n.open(t, "channel=chat:a&channel=chat:b", nil)
+	s.connected()
+	if n.hub.Sessions() != 1 {
+		t.Fatalf("%d sessions", n.hub.Sessions())
+	}
+	s.close()
+	eventually(t, func() bool { return n.hub.Sessions() == 0 && n.hub.Stats().Subscriptions == 0 })
+}
+
+// eventually polls cond until it holds, failing the test after a deadline.
+// The hub has no event for a session's end, so the test polls for it.
+func eventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(wait)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("condition not met in time")
+		}
+	}
+}
+
+// TestSlowClientIsCut: a client that stops reading is disconnected once its
+// queue overflows, while a client that reads gets every publication.
+func TestSlowClientIsCut(t *testing.T) {
+	n := startNode(t, hub.Config{QueueLimit: 64 << 10}, sse.Config{})
+	slow := n.open(t, "channel=chat:firehose", nil)
+	fast := n.open(t, "channel=chat:firehose", nil)
+	fast.connected()
+
+	// The fast client reads each publication before the next is sent; the
+	// slow one reads nothing, so once the kernel's socket buffers are full
+	// its queue overflows.
+	payload := `"` + strings.Repeat("x", 32<<10) + `"`
+	var total uint64
+	for n.hub.Stats().QueueDrops == 0 {
+		if total == 4000 {
+			t.Fatalf("slow client not cut after %d publications of 32 KiB", total)
+		}
+		total = n.publish(t, "chat:firehose", payload).Offset
+		fast.wantPubs("chat:firehose", total)
+	}
+	if n.hub.Stats().QueueDrops != 1 {
+		t.Fatalf("queue drops %d, want the slow client only", n.hub.Stats().QueueDrops)
+	}
+	total = n.publish(t, "chat:firehose", `"after"`).Offset
+	fast.wantPubs("chat:firehose", total)
+
+	// The slow client reads at last: a gapless prefix, then the disconnect.
+	slow.connected()
+	var last uint64
+	for {
+		ev := slow.next()
+		if ev.Event == "disconnect" {
+			d, _ := protocol.DecodeFrame([]byte(ev.Data))
+			wantDisconnect(t, d, 3002, "slow", true)
+			break
+		}
+		f, _ := slow.pubFrom(ev)
+		if f.Offset != last+1 {
+			t.Fatalf("slow client got #%d after #%d", f.Offset, last)
+		}
+		last = f.Offset
+	}
+	if last >= total {
+		t.Fatalf("slow client got all %d publications", total)
+	}
+}
+
+func TestPresenceEvents(t *testing.T) {
+	info := &stream.ClientInfo{Client: "c1", User: "ann"}
+	for _, tc := range []struct {
+		join bool
+		want string
+	}{
+		{true, "event: join\ndata: {\"type\":\"join\",\"channel\":\"chat:a\",\"client\":\"c1\",\"user\":\"ann\"}\n\n"},
+		{false, "event: leave\ndata: {\"type\":\"leave\",\"channel\":\"chat:a\",\"client\":\"c1\",\"user\":\"ann\"}\n\n"},
+	} {
+		if got := string(sse.Encoder.Presence("chat:a", tc.join, info)); got != tc.want {
+			t.Errorf("presence %q, want %q", got, tc.want)
+		}
+	}
+	if got := string(sse.Encoder.Ping()); got != ": ping\n\n" {
+		t.Errorf("ping %q", got)
+	}
+}
+
+// TestStuckClientTimesOut: a client that stops reading cannot hold its
+// stream's goroutine for longer than WriteTimeout, even while its queue is
+// far from full.
+func TestStuckClientTimesOut(t *testing.T) {
+	n := startNode(t, hub.Config{QueueLimit: 1 << 30}, sse.Config{WriteTimeout: 200 * time.Millisecond})
+	n.open(t, "channel=chat:firehose", nil) // never read
+	payload := `"` + strings.Repeat("x", 60<<10) + `"`
+	// One publication a millisecond fills the socket buffers in well under
+	// a second; the write that blocks then times out.
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for i := 0; n.hub.Sessions() > 0; i++ {
+		if i == 10000 {
+			t.Fatal("stuck client still connected")
+		}
+		n.publish(t, "chat:firehose", payload)
+		<-tick.C
+	}
+	st := n.hub.Stats()
+	if st.QueueDrops != 0 || st.Disconnects[hub.DisconnectKey{Transport: "sse", Cause: stream.ErrClosed}] != 1 {
+		t.Fatalf("stuck client ended with %+v", st.Disconnects)
+	}
+}

@@ -1,0 +1,206 @@
+package sse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/protocol"
+	"github.com/switchboardhq/switchboard/stream"
+	"github.com/switchboardhq/switchboard/transport"
+)
+
+// Config configures a Handler. Its zero value works once Hub is set; each
+// field documents its default.
+type Config struct {
+	// Hub is the node the streams join. Required.
+	Hub *hub.Hub
+	// Verifier checks the token a request carries. Nil: any token is
+	// refused and only anonymous clients connect.
+	Verifier transport.Verifier
+	// Origins decides which browser origins may open a stream (CORS).
+	// Nil: same-origin only, plus clients that send no Origin.
+	Origins transport.OriginChecker
+	// TokenCookie is the cookie a token is read from when the request has
+	// no Authorization header and no ?token=. Default
+	// transport.DefaultTokenCookie.
+	TokenCookie string
+	// Retry is the base reconnect delay sent to the browser in the retry:
+	// line. Default 2s.
+	Retry time.Duration
+	// RetryJitter is the most random delay added to Retry, drawn afresh for
+	// every stream. Default: Retry, so a browser waits between Retry and
+	// twice Retry. Negative: no jitter.
+	RetryJitter time.Duration
+	// WriteTimeout bounds one write to a client; a client that takes longer
+	// is dropped. Default 10s.
+	WriteTimeout time.Duration
+	// Logger receives the handler's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+const (
+	defaultRetry        = 2 * time.Second
+	defaultWriteTimeout = 10 * time.Second
+	allowedMethods      = "GET, OPTIONS"
+)
+
+// Handler serves SSE streams bound to hub sessions. It is safe for concurrent
+// use. It starts no goroutine of its own: each stream lives in its request's
+// goroutine, so http.Server.Shutdown waits for them, and they end when the
+// hub disconnects their sessions (hub.Shutdown ends them all).
+type Handler struct {
+	cfg         Config
+	maxChannels int
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// New returns a Handler for cfg.
+func New(cfg Config) *Handler {
+	if cfg.Hub == nil {
+		panic("sse: Config.Hub is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Retry <= 0 {
+		cfg.Retry = defaultRetry
+	}
+	if cfg.RetryJitter == 0 {
+		cfg.RetryJitter = cfg.Retry
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = defaultWriteTimeout
+	}
+	return &Handler{cfg: cfg, maxChannels: cfg.Hub.Config().MaxChannels}
+}
+
+// ServeHTTP refuses a bad request with a coded JSON error before anything is
+// streamed; once the stream has started, errors end it with a disconnect
+// event instead.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if transport.CORS(w, r, h.cfg.Origins, allowedMethods) {
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodOptions:
+		w.Header().Set("Allow", allowedMethods)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	default:
+		methodNotAllowed(w, r.Method)
+		return
+	}
+	// CORS judged requests that carry an Origin; the checker also has its
+	// say on those that carry none.
+	if err := transport.CheckOrigin(h.cfg.Origins, r); err != nil {
+		transport.WriteError(w, err)
+		return
+	}
+	es, err := h.open(r)
+	if err != nil {
+		if r.Context().Err() != nil {
+			return // the client is gone: nobody to tell
+		}
+		// Shutdown and the connection limit are 503s a client expects;
+		// only an internal error needs someone to look at it.
+		if protocol.ErrorFor(err).HTTPStatus() == http.StatusInternalServerError {
+			h.cfg.Logger.Error("sse stream refused", "err", err)
+		}
+		transport.WriteError(w, err)
+		return
+	}
+	defer es.sess.Close()
+	es.start(w, r)
+	es.run(r.Context())
+}
+
+// open checks the request, opens the session and subscribes every channel,
+// from the request's cursor where it has a position. The subscriptions queue
+// what the client missed, ahead of live publications; nothing is written
+// until the stream starts, so the connected event comes first.
+func (h *Handler) open(r *http.Request) (*eventStream, error) {
+	chans, err := transport.Channels(r, h.maxChannels)
+	if err != nil {
+		return nil, err
+	}
+	from, err := transport.Cursor(r)
+	if err != nil {
+		return nil, err
+	}
+	id, err := transport.Authenticate(h.cfg.Verifier, transport.Token(r, h.cfg.TokenCookie))
+	if err != nil {
+		return nil, err
+	}
+	sess, err := h.cfg.Hub.NewSession(hub.SessionOptions{Identity: id, Transport: "sse", Encoder: sseEncoder})
+	if err != nil {
+		return nil, err
+	}
+	es := &eventStream{h: h, sess: sess}
+	results := make([]hub.SubscribeResult, 0, len(chans))
+	for _, ch := range chans {
+		res, err := subscribe(r.Context(), sess, ch, &from, &es.cursor)
+		if err != nil {
+			sess.Close()
+			return nil, err
+		}
+		results = append(results, res)
+	}
+	es.buf = appendRetry(es.buf, h.retryMillis())
+	es.buf = appendConnected(es.buf, sess.ID(), results, &es.cursor)
+	return es, nil
+}
+
+// subscribe joins one channel and records where the connection starts in
+// it: the client's position when everything after it was replayed, else the
+// channel's latest, since nothing before that will come.
+func subscribe(ctx context.Context, sess *hub.Session, ch string, from, start *stream.Cursor) (hub.SubscribeResult, error) {
+	var opts hub.SubscribeOptions
+	if p, ok := from.Get(ch); ok {
+		opts.Since = &p
+	}
+	res, err := sess.Subscribe(ctx, ch, opts)
+	if err != nil {
+		// A session ended while subscribing says why it ended (shutdown,
+		// connection limit) better than "closed" does.
+		if errors.Is(err, stream.ErrClosed) {
+			if cause := sess.Cause(); cause != nil && !errors.Is(cause, stream.ErrClosed) {
+				err = cause
+			}
+		}
+		return res, fmt.Errorf("channel %q: %w", ch, err)
+	}
+	if res.Recovered {
+		start.Set(ch, *opts.Since)
+	} else {
+		start.Set(ch, res.Latest)
+	}
+	return res, nil
+}
+
+// retryMillis is the reconnect delay for one stream.
+func (h *Handler) retryMillis() int64 {
+	d := h.cfg.Retry
+	if j := h.cfg.RetryJitter; j > 0 {
+		d += rand.N(j + 1)
+	}
+	return d.Milliseconds()
+}
+
+// methodNotAllowed answers 405 with an Allow header, in the coded error
+// shape every HTTP transport uses.
+func methodNotAllowed(w http.ResponseWriter, method string) {
+	e := protocol.ErrorFor(fmt.Errorf("%w: method %s not allowed, use GET", stream.ErrBadRequest, method))
+	w.Header().Set("Allow", allowedMethods)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusMethodNotAllowed)
+	_, _ = w.Write(append(protocol.AppendErrorBody(nil, e), '\n'))
+}

@@ -1,0 +1,142 @@
+package sse
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/protocol"
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+// maxKeptBuffer is the largest write buffer a stream keeps between writes: a
+// burst must not pin its memory for the rest of a long-lived connection.
+const maxKeptBuffer = 64 << 10
+
+// eventStream is one open SSE response. Only the request's goroutine touches
+// it.
+type eventStream struct {
+	h    *Handler
+	sess *hub.Session
+	w    http.ResponseWriter
+	rc   *http.ResponseController
+
+	// cursor holds every channel's position after the last event written;
+	// each publication's id is its text.
+	cursor stream.Cursor
+	// buf is the next write; it starts with the retry and connected events.
+	buf   []byte
+	spare []hub.Item
+}
+
+// start writes the response headers. The body follows with the first flush.
+func (es *eventStream) start(w http.ResponseWriter, r *http.Request) {
+	es.w = w
+	es.rc = http.NewResponseController(w)
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("Cache-Control", "no-cache")
+	// nginx buffers proxied responses unless told not to.
+	hd.Set("X-Accel-Buffering", "no")
+	// HTTP/2 forbids connection-specific headers; HTTP/1.0 has no
+	// keep-alive for a response without a length.
+	if r.ProtoMajor == 1 && r.ProtoMinor == 1 {
+		hd.Set("Connection", "keep-alive")
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// run writes until the client goes away or the hub ends the session.
+func (es *eventStream) run(ctx context.Context) {
+	if err := es.flush(); err != nil {
+		es.fail(err)
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-es.sess.Ready():
+			if err := es.flush(); err != nil {
+				es.fail(err)
+				return
+			}
+		case <-es.sess.Done():
+			es.end()
+			return
+		}
+	}
+}
+
+// flush writes everything queued, after whatever buf already holds.
+func (es *eventStream) flush() error {
+	es.appendQueued()
+	return es.write()
+}
+
+// appendQueued takes the session's queue and frames it: the hub's bytes as
+// they are, and an id line after each publication.
+func (es *eventStream) appendQueued() {
+	items := es.sess.Take(es.spare)
+	for _, it := range items {
+		es.buf = append(es.buf, it.Bytes...)
+		if p := it.Pub; p != nil {
+			es.cursor.Set(p.Channel, p.Position())
+			es.buf = appendID(es.buf, &es.cursor)
+		}
+	}
+	// Drop the references now rather than at the next Take, so an idle
+	// stream does not pin publications.
+	clear(items)
+	es.spare = items
+}
+
+// write sends buf in one write and one flush, under WriteTimeout.
+func (es *eventStream) write() error {
+	if len(es.buf) == 0 {
+		return nil
+	}
+	// The deadline is lifted after each write: over HTTP/2 a deadline that
+	// passes resets the stream even when no write is pending, which would
+	// cut an idle but healthy stream. Writers that cannot take deadlines
+	// (ErrNotSupported) still work, unbounded.
+	_ = es.rc.SetWriteDeadline(time.Now().Add(es.h.cfg.WriteTimeout))
+	_, err := es.w.Write(es.buf)
+	if err == nil {
+		err = es.rc.Flush()
+	}
+	_ = es.rc.SetWriteDeadline(time.Time{})
+	if cap(es.buf) > maxKeptBuffer {
+		es.buf = nil
+	} else {
+		es.buf = es.buf[:0]
+	}
+	return err
+}
+
+// fail ends the session after a failed write; the client resumes with the
+// last id it received.
+func (es *eventStream) fail(err error) {
+	es.h.cfg.Logger.Debug("sse write failed", "client", es.sess.ID(), "err", err)
+	es.sess.Disconnect(stream.ErrClosed)
+}
+
+// end tells the client why the hub ended its session. What was queued goes
+// first, in the same write, so a shutdown loses nothing; a slow client gets
+// only the disconnect, since its backlog is what it could not take, and it
+// resumes from its last id.
+func (es *eventStream) end() {
+	cause := es.sess.Cause()
+	if errors.Is(cause, stream.ErrClosed) {
+		return
+	}
+	if !errors.Is(cause, stream.ErrSlowConsumer) {
+		es.appendQueued()
+	}
+	es.buf = appendDisconnect(es.buf, protocol.DisconnectFor(cause))
+	if err := es.write(); err != nil {
+		es.h.cfg.Logger.Debug("sse disconnect not delivered", "client", es.sess.ID(), "err", err)
+	}
+}
