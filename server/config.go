@@ -25,8 +25,9 @@ type Config struct {
 	// Verifier checks client tokens. Nil: clients connect anonymously only
 	// and every token is refused.
 	Verifier *auth.Verifier
-	// Origins is the allow-list of browser origins for WebSocket upgrades.
-	// Nil: same origin only (and non-browser clients, which send none).
+	// Origins is the allow-list of browser origins for WebSocket upgrades
+	// and CORS on the HTTP transports. Nil: same origin only (and
+	// non-browser clients, which send none).
 	Origins *auth.Origins
 
 	// ShutdownDrain is the period over which sessions are told to reconnect

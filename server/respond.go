@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
+	"github.com/switchboardhq/switchboard/transport"
 )
 
 // apiFunc is an API endpoint: it writes its own success response and returns
@@ -72,8 +73,7 @@ func allow(h http.Handler, methods ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !ok[r.Method] {
 			w.Header().Set("Allow", allowHeader)
-			writeErrorStatus(w, http.StatusMethodNotAllowed,
-				fmt.Errorf("%w: method %s not allowed, use %s", stream.ErrBadRequest, r.Method, allowHeader))
+			transport.MethodNotAllowed(w, r.Method, allowHeader)
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -100,24 +100,10 @@ func (e *statusError) Unwrap() error { return e.err }
 func writeError(w http.ResponseWriter, err error) {
 	var se *statusError
 	if errors.As(err, &se) {
-		writeErrorStatus(w, se.status, se.err)
+		transport.WriteErrorStatus(w, se.status, se.err)
 		return
 	}
-	writeErrorStatus(w, protocol.ErrorFor(err).HTTPStatus(), err)
-}
-
-func writeErrorStatus(w http.ResponseWriter, status int, err error) {
-	e := protocol.ErrorFor(err)
-	writeJSON(w, status, errorBody{Error: errorDetail{Code: e.Code, Message: e.Message}})
-}
-
-type errorBody struct {
-	Error errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code    uint32 `json:"code"`
-	Message string `json:"message"`
+	transport.WriteError(w, err)
 }
 
 // writeJSON writes v as the whole response body.
@@ -187,4 +173,10 @@ func jsonKind(goKind string) string {
 		return "a boolean"
 	}
 	return "a number"
+}
+
+// errorDetail is a coded error inside a JSON body, as in a broadcast result.
+type errorDetail struct {
+	Code    uint32 `json:"code"`
+	Message string `json:"message"`
 }

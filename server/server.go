@@ -14,6 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/transport"
+	"github.com/switchboardhq/switchboard/transport/poll"
+	"github.com/switchboardhq/switchboard/transport/sse"
 	"github.com/switchboardhq/switchboard/transport/ws"
 	"github.com/switchboardhq/switchboard/web"
 )
@@ -22,13 +25,16 @@ import (
 // call Serve or ListenAndServe once. Handler is safe to call at any time and
 // from any goroutine.
 type Server struct {
-	cfg     Config
-	hub     *hub.Hub
-	log     *slog.Logger
-	ws      *ws.Handler
-	mux     *http.ServeMux
-	metrics *prometheus.Registry
-	started time.Time
+	cfg           Config
+	hub           *hub.Hub
+	log           *slog.Logger
+	ws            *ws.Handler
+	sse           *sse.Handler
+	poll          *poll.Handler
+	clientPublish *poll.PublishHandler
+	mux           *http.ServeMux
+	metrics       *prometheus.Registry
+	started       time.Time
 	// maxBody caps API request bodies: the largest publication plus room
 	// for the JSON around it (channel names, key).
 	maxBody int64
@@ -51,27 +57,33 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	wcfg := ws.Config{
-		Hub:            c.Hub,
-		ConnectTimeout: c.ConnectTimeout,
-		WriteTimeout:   c.WriteTimeout,
-		Logger:         c.Logger,
-	}
 	// A nil pointer in an interface is not a nil interface: set these only
-	// when given, so the handler sees "none configured".
+	// when given, so the transports see "none configured".
+	var verifier transport.Verifier
+	var origins transport.OriginChecker
 	if c.Verifier != nil {
-		wcfg.Verifier = c.Verifier
+		verifier = c.Verifier
 	}
 	if c.Origins != nil {
-		wcfg.Origins = c.Origins
+		origins = c.Origins
 	}
+	pcfg := poll.Config{Hub: c.Hub, Verifier: verifier, Origins: origins, Logger: c.Logger}
 	s := &Server{
-		cfg:     c,
-		hub:     c.Hub,
-		log:     c.Logger,
-		ws:      ws.New(wcfg),
-		started: time.Now(),
-		maxBody: int64(c.Hub.Config().MaxMessageSize) + bodySlack,
+		cfg: c,
+		hub: c.Hub,
+		log: c.Logger,
+		ws: ws.New(ws.Config{
+			Hub: c.Hub, Verifier: verifier, Origins: origins,
+			ConnectTimeout: c.ConnectTimeout, WriteTimeout: c.WriteTimeout, Logger: c.Logger,
+		}),
+		sse: sse.New(sse.Config{
+			Hub: c.Hub, Verifier: verifier, Origins: origins,
+			WriteTimeout: c.WriteTimeout, Logger: c.Logger,
+		}),
+		poll:          poll.New(pcfg),
+		clientPublish: poll.NewPublish(pcfg),
+		started:       time.Now(),
+		maxBody:       int64(c.Hub.Config().MaxMessageSize) + bodySlack,
 	}
 	s.metrics, err = newRegistry(c.Hub)
 	if err != nil {
@@ -93,6 +105,11 @@ func (s *Server) routes() error {
 	}
 	m := http.NewServeMux()
 	m.Handle("/connection/websocket", allow(s.ws, http.MethodGet))
+	// The HTTP transports answer CORS preflights and wrong methods
+	// themselves.
+	m.Handle("/connection/sse", s.sse)
+	m.Handle("/connection/poll", s.poll)
+	m.Handle("/connection/publish", s.clientPublish)
 
 	m.Handle("/api/publish", s.api(s.publish, http.MethodPost))
 	m.Handle("/api/broadcast", s.api(s.broadcast, http.MethodPost))

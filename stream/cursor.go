@@ -34,6 +34,9 @@ const cursorV1 = 1
 // A Cursor is not safe for concurrent use.
 type Cursor struct {
 	entries []cursorEntry
+	// raw is AppendText's scratch space, kept so that writing a cursor
+	// per event (the SSE id) allocates nothing in steady state.
+	raw []byte
 }
 
 type cursorEntry struct {
@@ -90,9 +93,7 @@ func (c *Cursor) Len() int { return len(c.entries) }
 
 // AppendText appends the encoded cursor to dst.
 func (c *Cursor) AppendText(dst []byte) []byte {
-	var scratch [256]byte
-	raw := scratch[:0]
-	raw = append(raw, cursorV1)
+	raw := append(c.raw[:0], cursorV1)
 	raw = binary.AppendUvarint(raw, uint64(len(c.entries)))
 	for _, e := range c.entries {
 		raw = binary.BigEndian.AppendUint64(raw, e.hash)
@@ -101,6 +102,7 @@ func (c *Cursor) AppendText(dst []byte) []byte {
 		raw = binary.AppendUvarint(raw, e.pos.Offset)
 	}
 	raw = binary.BigEndian.AppendUint32(raw, crc32.ChecksumIEEE(raw))
+	c.raw = raw
 	return base64.RawURLEncoding.AppendEncode(dst, raw)
 }
 
@@ -108,7 +110,10 @@ func (c *Cursor) AppendText(dst []byte) []byte {
 func (c *Cursor) String() string { return string(c.AppendText(nil)) }
 
 // MarshalText implements encoding.TextMarshaler.
-func (c Cursor) MarshalText() ([]byte, error) { return c.AppendText(nil), nil }
+func (c Cursor) MarshalText() ([]byte, error) {
+	c.raw = nil // a copy must not write into the original's scratch space
+	return c.AppendText(nil), nil
+}
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (c *Cursor) UnmarshalText(b []byte) error {

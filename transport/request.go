@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -27,15 +28,16 @@ type OriginChecker interface {
 const DefaultTokenCookie = "switchboard_token"
 
 // Token returns the token a request carries: an "Authorization: Bearer"
-// header first, then the "token" query parameter (for EventSource, which can
-// set no header), then the named cookie.
-func Token(r *http.Request, cookie string) string {
+// header first, then the "token" query parameter q (for EventSource, which
+// can set no header), then the named cookie. Transports parse the query once
+// and pass it to Token, Channels and Cursor.
+func Token(r *http.Request, q url.Values, cookie string) string {
 	if h := r.Header.Get("Authorization"); h != "" {
 		if scheme, tok, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
 			return strings.TrimSpace(tok)
 		}
 	}
-	if t := r.URL.Query().Get("token"); t != "" {
+	if t := q.Get("token"); t != "" {
 		return t
 	}
 	if cookie == "" {
@@ -115,11 +117,24 @@ func CORS(w http.ResponseWriter, r *http.Request, o OriginChecker, methods strin
 
 // WriteError writes a coded JSON error with its HTTP status.
 func WriteError(w http.ResponseWriter, err error) {
-	e := protocol.ErrorFor(err)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(e.HTTPStatus())
-	_, _ = w.Write(append(protocol.AppendErrorBody(nil, e), '\n'))
+	WriteErrorStatus(w, protocol.ErrorFor(err).HTTPStatus(), err)
+}
+
+// WriteErrorStatus writes a coded JSON error with a status the code table
+// would not pick (405 for a wrong method, 404 for an unknown path).
+func WriteErrorStatus(w http.ResponseWriter, status int, err error) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(protocol.AppendErrorBody(nil, protocol.ErrorFor(err)), '\n'))
+}
+
+// MethodNotAllowed answers 405 with an Allow header and a coded body.
+func MethodNotAllowed(w http.ResponseWriter, method, allow string) {
+	w.Header().Set("Allow", allow)
+	WriteErrorStatus(w, http.StatusMethodNotAllowed,
+		fmt.Errorf("%w: method %s not allowed, use %s", stream.ErrBadRequest, method, allow))
 }
 
 // WriteJSON writes v as a JSON response.
@@ -131,8 +146,8 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 
 // Channels reads the "channel" query parameters: at least one, at most max,
 // each a valid name, no repeats.
-func Channels(r *http.Request, max int) ([]string, error) {
-	chans := r.URL.Query()["channel"]
+func Channels(q url.Values, max int) ([]string, error) {
+	chans := q["channel"]
 	if len(chans) == 0 {
 		return nil, fmt.Errorf("%w: at least one channel parameter is required", stream.ErrBadRequest)
 	}
@@ -155,10 +170,10 @@ func Channels(r *http.Request, max int) ([]string, error) {
 // Cursor reads a cursor from the "cursor" query parameter or, for SSE, the
 // Last-Event-ID header (the header wins: it is what a reconnecting
 // EventSource sends). No cursor is an empty one.
-func Cursor(r *http.Request) (stream.Cursor, error) {
+func Cursor(r *http.Request, q url.Values) (stream.Cursor, error) {
 	s := r.Header.Get("Last-Event-ID")
 	if s == "" {
-		s = r.URL.Query().Get("cursor")
+		s = q.Get("cursor")
 	}
 	if s == "" {
 		return stream.Cursor{}, nil

@@ -60,12 +60,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if transport.CORS(w, r, h.cfg.Origins, corsMethods) || !allowMethod(w, r, http.MethodGet) {
 		return
 	}
-	q, err := h.parse(r)
+	values := r.URL.Query()
+	q, err := h.parse(r, values)
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
-	id, err := transport.Authenticate(h.cfg.Verifier, transport.Token(r, h.cfg.TokenCookie))
+	id, err := transport.Authenticate(h.cfg.Verifier, transport.Token(r, values, h.cfg.TokenCookie))
 	if err != nil {
 		h.fail(w, err)
 		return

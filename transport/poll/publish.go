@@ -54,7 +54,7 @@ func (h *PublishHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Authenticate before reading the body: a client that may not publish
 	// at all should not get to upload a whole body first.
-	id, err := transport.Authenticate(h.cfg.Verifier, transport.Token(r, h.cfg.TokenCookie))
+	id, err := transport.Authenticate(h.cfg.Verifier, transport.Token(r, r.URL.Query(), h.cfg.TokenCookie))
 	if err != nil {
 		h.fail(w, err)
 		return

@@ -3,10 +3,10 @@ package poll
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
-	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport"
 )
@@ -20,17 +20,17 @@ type query struct {
 	timeout time.Duration
 }
 
-func (h *Handler) parse(r *http.Request) (query, error) {
+func (h *Handler) parse(r *http.Request, values url.Values) (query, error) {
 	var q query
 	var err error
-	if q.channels, err = transport.Channels(r, h.maxChannels); err != nil {
+	if q.channels, err = transport.Channels(values, h.maxChannels); err != nil {
 		return q, err
 	}
-	if q.cursor, err = transport.Cursor(r); err != nil {
+	if q.cursor, err = transport.Cursor(r, values); err != nil {
 		return q, err
 	}
 	q.timeout = h.cfg.DefaultTimeout
-	if v := r.URL.Query().Get("timeout"); v != "" {
+	if v := values.Get("timeout"); v != "" {
 		if q.timeout, err = parseTimeout(v, h.cfg.MaxTimeout); err != nil {
 			return q, err
 		}
@@ -86,17 +86,7 @@ func allowMethod(w http.ResponseWriter, r *http.Request, method string) bool {
 		w.WriteHeader(http.StatusNoContent)
 		return false
 	}
-	writeErrorStatus(w, http.StatusMethodNotAllowed,
-		fmt.Errorf("%w: method %s not allowed, use %s", stream.ErrBadRequest, r.Method, allow))
+	transport.MethodNotAllowed(w, r.Method, allow)
 	return false
 }
 
-// writeErrorStatus is transport.WriteError with a status the code table
-// would not pick.
-func writeErrorStatus(w http.ResponseWriter, status int, err error) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(protocol.AppendErrorBody(nil, protocol.ErrorFor(err)), '\n'))
-}

@@ -95,7 +95,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	default:
-		methodNotAllowed(w, r.Method)
+		transport.MethodNotAllowed(w, r.Method, allowedMethods)
 		return
 	}
 	// CORS judged requests that carry an Origin; the checker also has its
@@ -127,15 +127,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // what the client missed, ahead of live publications; nothing is written
 // until the stream starts, so the connected event comes first.
 func (h *Handler) open(r *http.Request) (*eventStream, error) {
-	chans, err := transport.Channels(r, h.maxChannels)
+	q := r.URL.Query()
+	chans, err := transport.Channels(q, h.maxChannels)
 	if err != nil {
 		return nil, err
 	}
-	from, err := transport.Cursor(r)
+	from, err := transport.Cursor(r, q)
 	if err != nil {
 		return nil, err
 	}
-	id, err := transport.Authenticate(h.cfg.Verifier, transport.Token(r, h.cfg.TokenCookie))
+	id, err := transport.Authenticate(h.cfg.Verifier, transport.Token(r, q, h.cfg.TokenCookie))
 	if err != nil {
 		return nil, err
 	}
@@ -194,13 +195,3 @@ func (h *Handler) retryMillis() int64 {
 	return d.Milliseconds()
 }
 
-// methodNotAllowed answers 405 with an Allow header, in the coded error
-// shape every HTTP transport uses.
-func methodNotAllowed(w http.ResponseWriter, method string) {
-	e := protocol.ErrorFor(fmt.Errorf("%w: method %s not allowed, use GET", stream.ErrBadRequest, method))
-	w.Header().Set("Allow", allowedMethods)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusMethodNotAllowed)
-	_, _ = w.Write(append(protocol.AppendErrorBody(nil, e), '\n'))
-}
