@@ -2,6 +2,7 @@ package sse_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -43,8 +44,16 @@ func TestShutdownEndsStream(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("shutdown did not see the stream close its session: %v", err)
 	}
-	// A node shutting down opens no new streams.
-	wantError(t, n.do(t, http.MethodGet, "channel=chat:a", nil), 503, 117)
+	// A node shutting down opens no new streams, but answers 200 with a
+	// retry and a disconnect: a browser's EventSource gives up for good on
+	// any other status, and must come back (to another node).
+	r := n.do(t, http.MethodGet, "channel=chat:a", nil)
+	b, _ := io.ReadAll(r.Body)
+	body := string(b)
+	if r.StatusCode != http.StatusOK || !strings.HasPrefix(body, "retry: ") ||
+		!strings.Contains(body, "event: disconnect\ndata: {\"type\":\"disconnect\",\"code\":3001,\"reason\":\"shutdown\",\"reconnect\":true}\n\n") {
+		t.Fatalf("stream while shutting down: %d %q", r.StatusCode, body)
+	}
 }
 
 func TestAPIDisconnect(t *testing.T) {

@@ -109,8 +109,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.Context().Err() != nil {
 			return // the client is gone: nobody to tell
 		}
-		// Shutdown and the connection limit are 503s a client expects;
-		// only an internal error needs someone to look at it.
+		// A browser's EventSource gives up for good on any answer but 200,
+		// so a node that is shutting down or full answers with a stream
+		// that says "come back" instead: retry, then disconnect.
+		if errors.Is(err, stream.ErrShutdown) || errors.Is(err, stream.ErrConnectionLimit) {
+			h.retryLater(w, r, err)
+			return
+		}
 		if protocol.ErrorFor(err).HTTPStatus() == http.StatusInternalServerError {
 			h.cfg.Logger.Error("sse stream refused", "err", err)
 		}
@@ -187,6 +192,16 @@ func subscribe(ctx context.Context, sess *hub.Session, ch string, from, start *s
 }
 
 // retryMillis is the reconnect delay for one stream.
+// retryLater answers a stream that only tells the client to reconnect
+// after the jittered retry delay, with the reason as a disconnect event.
+func (h *Handler) retryLater(w http.ResponseWriter, r *http.Request, cause error) {
+	writeStreamHeaders(w, r)
+	b := fmt.Appendf(nil, "retry: %d\n\nevent: disconnect\ndata: ", h.retryMillis())
+	b = protocol.AppendDisconnect(b, protocol.DisconnectFor(cause))
+	b = append(b, "\n\n"...)
+	_, _ = w.Write(b)
+}
+
 func (h *Handler) retryMillis() int64 {
 	d := h.cfg.Retry
 	if j := h.cfg.RetryJitter; j > 0 {
@@ -194,4 +209,3 @@ func (h *Handler) retryMillis() int64 {
 	}
 	return d.Milliseconds()
 }
-

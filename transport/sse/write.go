@@ -35,6 +35,11 @@ type eventStream struct {
 func (es *eventStream) start(w http.ResponseWriter, r *http.Request) {
 	es.w = w
 	es.rc = http.NewResponseController(w)
+	writeStreamHeaders(w, r)
+}
+
+// writeStreamHeaders starts an event stream response.
+func writeStreamHeaders(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
 	hd.Set("Cache-Control", "no-cache")
