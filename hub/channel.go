@@ -62,8 +62,10 @@ type SubscribeResult struct {
 	Channel string
 	// Latest is the channel's epoch and newest offset when subscribing.
 	Latest stream.Position
-	// Recovered is true when every publication after Since was replayed.
-	// Without Since it is false.
+	// Recovered is false only when Since was given and the publications
+	// after it could not all be replayed (history too short, epoch
+	// changed): the application should reload its state. A subscription
+	// without Since missed nothing, so it is true.
 	Recovered bool
 	// Replayed counts the publications queued from history.
 	Replayed int
@@ -148,7 +150,7 @@ func (h *Hub) join(ctx context.Context, name string, sub *subscription, opts Sub
 		h.detach(sub)
 		return SubscribeResult{}, fmt.Errorf("subscribe %q: %w", name, err)
 	}
-	res := SubscribeResult{Channel: name, Latest: page.Latest}
+	res := SubscribeResult{Channel: name, Latest: page.Latest, Recovered: opts.Since == nil}
 	var replay []*stream.Publication
 	if opts.Since != nil && recoverable(page, *opts.Since) {
 		res.Recovered = true

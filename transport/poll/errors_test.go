@@ -86,7 +86,10 @@ func TestBadInputIsRefusedAndHarmsNoOne(t *testing.T) {
 
 func TestConnectionLimit(t *testing.T) {
 	n := startNode(t, hub.Config{MaxConnections: 1}, poll.Config{})
-	held := n.async(t, values("channel", "chat:a", "timeout", "30s"))
+	// With a cursor, the publication that releases the held poll reaches it
+	// however its subscription races the publish.
+	first := n.poll(t, values("channel", "chat:a", "timeout", "0"))
+	held := n.async(t, values("channel", "chat:a", "cursor", first.Cursor, "timeout", "30s"))
 	n.waiting(t, 1)
 	wantError(t, n.get(t, "channel=chat:b&timeout=0"), http.StatusServiceUnavailable, 118)
 	n.publish(t, "chat:a", 1)

@@ -83,10 +83,32 @@ func TestLongPollWithoutCursorHolds(t *testing.T) {
 	n.publish(t, "chat:a", 2)
 	got := n.async(t, values("channel", "chat:a"))
 	n.waiting(t, 1)
-	pos := n.publish(t, "chat:a", 1)
-	r := decodeReply(t, await(t, got))
-	if len(r.Publications) != 1 || r.Publications[0].Offset != 3 || r.position(t, "chat:a") != pos {
-		t.Fatalf("long poll %+v, want only the publication at 3", r)
+	// Without a cursor the poll starts wherever the channel is when its
+	// subscription lands, which the test cannot observe from outside: keep
+	// publishing until it answers, then check it answered with a contiguous
+	// run of new publications that ends at its cursor.
+	var r pollReply
+	deadline := time.After(10 * time.Second)
+	for answered := false; !answered; {
+		n.publish(t, "chat:a", 1)
+		select {
+		case resp := <-got:
+			r, answered = decodeReply(t, resp), true
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("poll did not answer")
+		}
+	}
+	if len(r.Publications) == 0 || r.Publications[0].Offset < 3 {
+		t.Fatalf("long poll %+v, want only publications made while it held", r)
+	}
+	for i, p := range r.Publications {
+		if p.Offset != r.Publications[0].Offset+uint64(i) {
+			t.Fatalf("publications not contiguous: %+v", r.Publications)
+		}
+	}
+	if last := r.Publications[len(r.Publications)-1]; r.position(t, "chat:a").Offset != last.Offset {
+		t.Fatalf("cursor at %+v, want the last publication %d", r.position(t, "chat:a"), last.Offset)
 	}
 }
 

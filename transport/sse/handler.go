@@ -183,7 +183,7 @@ func subscribe(ctx context.Context, sess *hub.Session, ch string, from, start *s
 		}
 		return res, fmt.Errorf("channel %q: %w", ch, err)
 	}
-	if res.Recovered {
+	if opts.Since != nil && res.Recovered {
 		start.Set(ch, *opts.Since)
 	} else {
 		start.Set(ch, res.Latest)
@@ -191,7 +191,6 @@ func subscribe(ctx context.Context, sess *hub.Session, ch string, from, start *s
 	return res, nil
 }
 
-// retryMillis is the reconnect delay for one stream.
 // retryLater answers a stream that only tells the client to reconnect
 // after the jittered retry delay, with the reason as a disconnect event.
 func (h *Handler) retryLater(w http.ResponseWriter, r *http.Request, cause error) {
@@ -202,6 +201,7 @@ func (h *Handler) retryLater(w http.ResponseWriter, r *http.Request, cause error
 	_, _ = w.Write(b)
 }
 
+// retryMillis is the reconnect delay for one stream.
 func (h *Handler) retryMillis() int64 {
 	d := h.cfg.Retry
 	if j := h.cfg.RetryJitter; j > 0 {
