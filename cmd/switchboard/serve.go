@@ -254,6 +254,8 @@ func printBanner(w io.Writer, addr net.Addr, broker, apiKey string, generated bo
 	fmt.Fprintf(w, "Switchboard %s is serving on %s (broker: %s)\n", versionString(), addr, broker)
 	fmt.Fprintf(w, "  demo:      http://%s/\n", hp)
 	fmt.Fprintf(w, "  websocket: ws://%s/connection/websocket\n", hp)
+	fmt.Fprintf(w, "  sse:       http://%s/connection/sse?channel=...\n", hp)
+	fmt.Fprintf(w, "  polling:   http://%s/connection/poll?channel=...&cursor=...\n", hp)
 	fmt.Fprintf(w, "  api:       http://%s/api/\n", hp)
 	fmt.Fprintf(w, "  metrics:   http://%s/metrics\n", hp)
 	if generated {
