@@ -92,6 +92,11 @@ func (o *Origins) Check(origin, host string) error {
 	return fmt.Errorf("%w: %q", stream.ErrOriginNotAllowed, clip(origin, 128))
 }
 
+// AllowsAny reports whether the list holds "*". CORS answers such a list
+// without credentials: letting every site read a user's streams with the
+// user's cookies would hand them to any page the user visits.
+func (o *Origins) AllowsAny() bool { return o != nil && o.any }
+
 // Allowed reports whether Check would return nil.
 func (o *Origins) Allowed(origin, host string) bool {
 	if origin == "" || (o != nil && o.any) {

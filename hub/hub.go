@@ -100,7 +100,8 @@ func (h *Hub) Publish(ctx context.Context, req stream.PublishRequest) (stream.Pu
 
 // PublishAs publishes for a client that has no session (a stateless HTTP
 // request), checking the namespace's publish rule against its identity.
-// req.Info defaults to the identity's user.
+// req.Info defaults to the identity's user; an anonymous publication
+// carries none.
 func (h *Hub) PublishAs(ctx context.Context, id stream.Identity, req stream.PublishRequest) (stream.PublishResult, error) {
 	if err := stream.ValidateChannel(req.Channel); err != nil {
 		return stream.PublishResult{}, err
@@ -114,7 +115,7 @@ func (h *Hub) PublishAs(ctx context.Context, id stream.Identity, req stream.Publ
 			return stream.PublishResult{}, err
 		}
 	}
-	if req.Info == nil {
+	if req.Info == nil && !id.Anonymous() {
 		req.Info = &stream.ClientInfo{User: id.User, Info: id.Info}
 	}
 	return h.publish(ctx, ns, req)

@@ -89,7 +89,7 @@ func CheckOrigin(o OriginChecker, r *http.Request) error {
 
 // CORS answers cross-origin requests for an HTTP transport. For an allowed
 // Origin it sets the response headers (credentials included, so cookies
-// work); a preflight (OPTIONS) is answered in full and CORS reports true: the
+// work, unless the allow-list is the wildcard "*"); a preflight (OPTIONS) is answered in full and CORS reports true: the
 // handler has nothing more to do. A disallowed origin gets a coded 403 and
 // CORS reports true as well.
 func CORS(w http.ResponseWriter, r *http.Request, o OriginChecker, methods string) (done bool) {
@@ -103,7 +103,12 @@ func CORS(w http.ResponseWriter, r *http.Request, o OriginChecker, methods strin
 	}
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Allow-Credentials", "true")
+	// Credentials (cookies) only for origins named in the allow-list: with
+	// "*", any page could read a user's streams with the user's cookies.
+	// Tokens in ?token= or a Bearer header still work.
+	if a, ok := o.(interface{ AllowsAny() bool }); !ok || !a.AllowsAny() {
+		h.Set("Access-Control-Allow-Credentials", "true")
+	}
 	h.Add("Vary", "Origin")
 	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 		h.Set("Access-Control-Allow-Methods", methods)

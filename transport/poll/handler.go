@@ -108,8 +108,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rp.subscribed(res, since)
 	}
 
+	// A gap is news too: the client must reload its state now, not after
+	// the long poll's timeout.
+	timeout := q.timeout
+	if !rp.recovered {
+		timeout = 0
+	}
 	box := getItems()
-	items, ok := hold(ctx, s, q.timeout, *box)
+	items, ok := hold(ctx, s, timeout, *box)
 	if ok {
 		writeReply(w, &rp, items)
 	}

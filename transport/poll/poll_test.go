@@ -271,3 +271,17 @@ func TestClientGoneReleasesSession(t *testing.T) {
 		t.Fatalf("channels still subscribed: %v", n.hub.Channels())
 	}
 }
+
+// TestLongPollGapAnswersAtOnce: a position that cannot be recovered is news
+// the client must act on now, not after the long poll's timeout.
+func TestLongPollGapAnswersAtOnce(t *testing.T) {
+	n := startNode(t, hub.Config{}, poll.Config{})
+	n.publish(t, "chat:a", 1)
+	var c stream.Cursor
+	c.Set("chat:a", stream.Position{Epoch: "gone", Offset: 7})
+	got := n.async(t, values("channel", "chat:a", "cursor", c.String(), "timeout", "60s"))
+	r := decodeReply(t, await(t, got)) // await gives up after 10s
+	if r.Recovered || len(r.Gaps) != 1 || r.Gaps[0] != "chat:a" {
+		t.Fatalf("reply %+v, want a gap on chat:a", r)
+	}
+}

@@ -89,4 +89,3 @@ func allowMethod(w http.ResponseWriter, r *http.Request, method string) bool {
 	transport.MethodNotAllowed(w, r.Method, allow)
 	return false
 }
-

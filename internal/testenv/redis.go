@@ -1,0 +1,371 @@
+package testenv
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// debianRedis is where Debian's redis-server package installs the server.
+const debianRedis = "/usr/bin/redis-server"
+
+// redisWait bounds how long a starting server may take to answer PING, and
+// how long Stop waits for an orderly exit. A server replaying a large
+// append-only file is the slow case; a passing test never comes near it.
+const redisWait = 15 * time.Second
+
+// RedisServer is a private redis-server process, started by Redis for one
+// test on a free port of 127.0.0.1, with its own directory. A test points
+// its Redis clients at Addr, and can take the server away and bring it back
+// on the same address: Kill is a crash (SIGKILL), Stop a clean shutdown,
+// Restart starts it again. Without RedisAppendOnly the server keeps nothing
+// on disk, so a restart comes back empty, as a Redis that lost its data does.
+//
+// Its methods are meant for the test's goroutine: on failure they stop the
+// test with Fatalf. Addr and URL are safe anywhere. The server is killed,
+// and its process waited for, when the test ends.
+type RedisServer struct {
+	t    TB
+	bin  string
+	dir  string
+	args []string // everything but --port
+	port int
+
+	mu   sync.Mutex
+	proc *redisProc // nil while the server is not running
+}
+
+// redisProc is one run of the server process.
+type redisProc struct {
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	exited chan struct{} // closed once the process has been waited for
+}
+
+// RedisOption changes how Redis starts the server.
+type RedisOption func(*redisOptions)
+
+type redisOptions struct {
+	appendOnly bool
+	args       []string
+}
+
+// RedisAppendOnly turns persistence on: an append-only file fsynced after
+// every write (--appendonly yes --appendfsync always), so whatever the
+// server acknowledged survives Kill and is there again after Restart.
+func RedisAppendOnly() RedisOption {
+	return func(o *redisOptions) { o.appendOnly = true }
+}
+
+// RedisArgs passes more command-line options to redis-server, such as
+// "--maxmemory", "10mb". They come after the ones Redis sets, so they win.
+func RedisArgs(args ...string) RedisOption {
+	return func(o *redisOptions) { o.args = append(o.args, args...) }
+}
+
+// Redis starts a redis-server for the test and returns it once it answers
+// PING. It uses Debian's /usr/bin/redis-server, or redis-server on PATH;
+// without one the test is skipped, or fails under CI (see Unavailable).
+func Redis(t TB, opts ...RedisOption) *RedisServer {
+	t.Helper()
+	bin := redisBinary(t)
+	var o redisOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	dir, err := os.MkdirTemp("", "switchboard-redis-")
+	if err != nil {
+		t.Fatalf("testenv: redis: %v", err)
+		return nil
+	}
+	s := &RedisServer{t: t, bin: bin, dir: dir}
+	// Cleanups run last-registered first: the process goes before its
+	// directory.
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(s.kill)
+
+	appendOnly := "no"
+	if o.appendOnly {
+		appendOnly = "yes"
+	}
+	s.args = append([]string{
+		"--bind", "127.0.0.1",
+		"--dir", dir,
+		"--save", "",
+		"--appendonly", appendOnly,
+		"--appendfsync", "always",
+		"--daemonize", "no",
+		"--logfile", "",
+		"--loglevel", "warning",
+	}, o.args...)
+
+	// Another process may take the free port between our probe and the
+	// server's bind; a few fresh ports make that a non-event.
+	var last error
+	for range 5 {
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("testenv: redis: %v", err)
+			return nil
+		}
+		s.port = port
+		if last = s.start(); last == nil {
+			return s
+		}
+	}
+	t.Fatalf("testenv: redis-server did not start: %v", last)
+	return nil
+}
+
+// redisBinary finds redis-server, or stops the test.
+func redisBinary(t TB) string {
+	t.Helper()
+	if executable(debianRedis) {
+		return debianRedis
+	}
+	if p, err := exec.LookPath("redis-server"); err == nil {
+		return p
+	}
+	Unavailable(t, "redis-server is not installed (looked for %s and on PATH); "+
+		"install Debian's package: apt-get install redis-server, or run make deps", debianRedis)
+	return ""
+}
+
+// Addr is the server's address, "127.0.0.1:port". It stays the same across
+// Kill and Restart.
+func (s *RedisServer) Addr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+}
+
+// URL is the server's address as a redis:// URL, for clients configured
+// that way.
+func (s *RedisServer) URL() string { return "redis://" + s.Addr() + "/0" }
+
+// Dir is the server's working directory, where an append-only file goes.
+func (s *RedisServer) Dir() string { return s.dir }
+
+// Kill ends the server at once with SIGKILL, as a crash would: clients see
+// their connections reset, and nothing not yet on disk survives. Killing a
+// server that is not running does nothing.
+func (s *RedisServer) Kill() {
+	s.t.Helper()
+	s.kill()
+}
+
+func (s *RedisServer) kill() {
+	s.mu.Lock()
+	p := s.proc
+	s.proc = nil
+	s.mu.Unlock()
+	if p == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+}
+
+// Stop shuts the server down cleanly (SIGTERM) and waits for it to exit;
+// one that takes too long is killed. Stopping a server that is not running
+// does nothing.
+func (s *RedisServer) Stop() {
+	s.t.Helper()
+	s.mu.Lock()
+	p := s.proc
+	s.proc = nil
+	s.mu.Unlock()
+	if p == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(redisWait):
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.exited
+		s.t.Fatalf("testenv: redis-server ignored SIGTERM for %v; killed it", redisWait)
+	}
+}
+
+// Restart starts the server again on the same address, killing it first if
+// it is still running, and returns once it answers PING. With
+// RedisAppendOnly it comes back with everything it had acknowledged.
+func (s *RedisServer) Restart() {
+	s.t.Helper()
+	s.kill()
+	// The old process's listening socket is gone once it has been waited
+	// for, but give a loaded kernel a moment before calling it a failure.
+	deadline := time.Now().Add(redisWait)
+	for {
+		err := s.start()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("testenv: redis-server did not start again on %s: %v", s.Addr(), err)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// start runs the server and waits until it answers PING. On failure the
+// process is gone again and the error holds what it printed.
+func (s *RedisServer) start() error {
+	cmd := exec.Command(s.bin, append([]string{"--port", strconv.Itoa(s.port)}, s.args...)...)
+	cmd.Dir = s.dir
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	p := &redisProc{cmd: cmd, out: out, exited: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(p.exited)
+	}()
+
+	deadline := time.Now().Add(redisWait)
+	for {
+		err := ping(s.Addr())
+		if err == nil {
+			break
+		}
+		select {
+		case <-p.exited:
+			return fmt.Errorf("redis-server exited: %v\n%s", err, out.tail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			<-p.exited
+			return fmt.Errorf("no answer to PING after %v: %v\n%s", redisWait, err, out.tail())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.mu.Lock()
+	s.proc = p
+	s.mu.Unlock()
+	return nil
+}
+
+// Do sends one command on a new connection and returns the reply: a simple
+// or bulk string as it is, an integer in decimal, a nil bulk string as "".
+// A Redis error reply is returned as an error. Array replies are not
+// supported. It lets a test act on the server directly — CLIENT KILL,
+// CONFIG SET, DEBUG — without a client library.
+func (s *RedisServer) Do(args ...string) (string, error) {
+	c, err := net.DialTimeout("tcp", s.Addr(), redisWait)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(redisWait))
+	var req bytes.Buffer
+	fmt.Fprintf(&req, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&req, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := c.Write(req.Bytes()); err != nil {
+		return "", err
+	}
+	return readReply(bufio.NewReader(c))
+}
+
+// readReply reads one RESP2 reply other than an array.
+func readReply(r *bufio.Reader) (string, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimSuffix(line, "\r\n")
+	if line == "" {
+		return "", errors.New("testenv: empty reply line")
+	}
+	switch body := line[1:]; line[0] {
+	case '+', ':':
+		return body, nil
+	case '-':
+		return "", fmt.Errorf("redis: %s", body)
+	case '$':
+		n, err := strconv.Atoi(body)
+		if err != nil {
+			return "", fmt.Errorf("testenv: bad bulk length %q", body)
+		}
+		if n < 0 {
+			return "", nil
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	default:
+		return "", fmt.Errorf("testenv: unsupported reply %.20q", line)
+	}
+}
+
+// ping reports whether a server on addr answers PING with PONG. A server
+// still loading its data answers -LOADING, which is not ready either.
+func ping(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := io.WriteString(c, "PING\r\n"); err != nil {
+		return err
+	}
+	reply, err := readReply(bufio.NewReader(c))
+	if err != nil {
+		return err
+	}
+	if reply != "PONG" {
+		return fmt.Errorf("PING answered %q", reply)
+	}
+	return nil
+}
+
+// freePort asks the kernel for a port nobody listens on.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// syncBuffer collects a process's output, which its copying goroutines
+// write while a failing start reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// tail is the end of the output, enough for the reason a server failed.
+func (b *syncBuffer) tail() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.buf.String()
+	if len(s) > 4096 {
+		s = "…" + s[len(s)-4096:]
+	}
+	return strings.TrimSpace(s)
+}
