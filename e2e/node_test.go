@@ -81,7 +81,7 @@ func startNode(t *testing.T, args ...string) *node {
 	n := &node{t: t, APIKey: "e2e-key", logs: &lockedBuffer{}, exited: make(chan struct{})}
 	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--api-key", n.APIKey, "--log-level", "warn"}, args...)
 	n.cmd = exec.Command(binary, all...)
-	n.cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1")
+	n.cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1 atexit_sleep_ms=0")
 	stdout, err := n.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
