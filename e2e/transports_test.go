@@ -403,3 +403,31 @@ func TestTransportOrderUnderConcurrentPublishers(t *testing.T) {
 		p.expect(nil, publishEach(t, n, ch, `{"last":true}`)...)
 	})
 }
+
+// TestTransportSwitchOnResume: a client that follows a channel on one
+// transport and comes back on another resumes from the position it had —
+// one position model, whatever carries it — with nothing lost or repeated.
+func TestTransportSwitchOnResume(t *testing.T) {
+	t.Parallel()
+	kinds := []transportKind{transportWS, transportSSE, transportLongPoll, transportPoll}
+	for i, from := range kinds {
+		to := kinds[(i+1)%len(kinds)]
+		t.Run(from.String()+"→"+to.String(), func(t *testing.T) {
+			n := startTransportNode(t)
+			ch := []string{"feed:switch"}
+			first := openProbe(t, from, n, followSpec{channels: ch})
+			first.expect(fromNow(ch...))
+			seen := publishRounds(t, n, ch, 1, 5)
+			first.expect(nil, seen...)
+			first.f.close()
+
+			missed := publishRounds(t, n, ch, 6, 5)
+			last := seen[len(seen)-1].pos
+			second := openProbe(t, to, n, followSpec{channels: ch, since: map[string]stream.Position{
+				ch[0]: {Epoch: last.Epoch, Offset: last.Offset},
+			}})
+			second.expect(answers(true, ch), missed...)
+			second.expect(nil, publishRounds(t, n, ch, 11, 3)...)
+		})
+	}
+}
