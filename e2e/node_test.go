@@ -71,7 +71,7 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-var demoURL = regexp.MustCompile(`demo:\s+(http://\S+)/`)
+var demoURL = regexp.MustCompile(`demo:\s+(https?://\S+)/`)
 
 // startNode runs `switchboard serve` on a free port with args added, waits
 // until it is ready, and stops it (SIGTERM, expecting a clean exit) at

@@ -53,6 +53,11 @@ type Config struct {
 	BrokerKind string
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
+	// TLSCertFile and TLSKeyFile, when both set, make Serve speak HTTPS
+	// (with HTTP/2, so many SSE streams share one connection) instead of
+	// plain HTTP. Both are PEM files.
+	TLSCertFile string
+	TLSKeyFile  string
 	// DebugEndpoints serves /debug/gc and /debug/pprof/, behind the API key,
 	// for measuring a node (default off).
 	DebugEndpoints bool

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -28,6 +29,7 @@ type Server struct {
 	cfg           Config
 	hub           *hub.Hub
 	log           *slog.Logger
+	tls           *tls.Config // nil: plain HTTP
 	ws            *ws.Handler
 	sse           *sse.Handler
 	poll          *poll.Handler
@@ -84,6 +86,13 @@ func New(cfg Config) (*Server, error) {
 		clientPublish: poll.NewPublish(pcfg),
 		started:       time.Now(),
 		maxBody:       int64(c.Hub.Config().MaxMessageSize) + bodySlack,
+	}
+	if c.TLSCertFile != "" || c.TLSKeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("server: TLS certificate: %w", err)
+		}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
 	}
 	s.metrics, err = newRegistry(c.Hub)
 	if err != nil {
@@ -160,7 +169,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	if s.tls != nil {
+		hs.TLSConfig = s.tls
+		go func() { served <- hs.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { served <- hs.Serve(ln) }()
+	}
 
 	var serveErr error
 	select {

@@ -35,6 +35,7 @@ type config struct {
 	DebugEndpoints  bool          `koanf:"debug_endpoints"`
 
 	Token            auth.Config      `koanf:"token"`
+	TLS              tlsFiles         `koanf:"tls"`
 	Limits           limits           `koanf:"limits"`
 	DefaultNamespace stream.Namespace `koanf:"default_namespace"`
 	// Namespaces comes from the config file only; without one, the demo
@@ -337,4 +338,10 @@ func distance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// tlsFiles names the certificate and key a node serves HTTPS with.
+type tlsFiles struct {
+	CertFile string `koanf:"cert_file"`
+	KeyFile  string `koanf:"key_file"`
 }

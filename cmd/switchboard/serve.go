@@ -116,6 +116,8 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		BrokerKind:      kind,
 		Logger:          log,
 		DebugEndpoints:  cfg.DebugEndpoints,
+		TLSCertFile:     cfg.TLS.CertFile,
+		TLSKeyFile:      cfg.TLS.KeyFile,
 	})
 	if err != nil {
 		return err
@@ -124,7 +126,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (addr, %s): %w", cfg.Addr, cfg.source("addr"), err)
 	}
-	printBanner(stdout, ln.Addr(), kind, apiKey, generated, cfg.source("api_key"))
+	printBanner(stdout, ln.Addr(), kind, apiKey, generated, cfg.source("api_key"), cfg.TLS.CertFile != "")
 
 	// The hub runs for as long as the server serves, and a little longer:
 	// until the server's shutdown has drained every session. If the hub
@@ -240,7 +242,11 @@ func newAPIKey() string {
 
 // printBanner tells the user where the node is. A wildcard listen address
 // is shown as localhost, which is where the user's browser finds it.
-func printBanner(w io.Writer, addr net.Addr, broker, apiKey string, generated bool, keySource string) {
+func printBanner(w io.Writer, addr net.Addr, broker, apiKey string, generated bool, keySource string, secure bool) {
+	web, ws := "http", "ws"
+	if secure {
+		web, ws = "https", "wss"
+	}
 	host, port := "localhost", ""
 	if tcp, ok := addr.(*net.TCPAddr); ok {
 		port = fmt.Sprint(tcp.Port)
@@ -252,12 +258,12 @@ func printBanner(w io.Writer, addr net.Addr, broker, apiKey string, generated bo
 	}
 	hp := net.JoinHostPort(host, port)
 	fmt.Fprintf(w, "Switchboard %s is serving on %s (broker: %s)\n", versionString(), addr, broker)
-	fmt.Fprintf(w, "  demo:      http://%s/\n", hp)
-	fmt.Fprintf(w, "  websocket: ws://%s/connection/websocket\n", hp)
-	fmt.Fprintf(w, "  sse:       http://%s/connection/sse?channel=...\n", hp)
-	fmt.Fprintf(w, "  polling:   http://%s/connection/poll?channel=...&cursor=...\n", hp)
-	fmt.Fprintf(w, "  api:       http://%s/api/\n", hp)
-	fmt.Fprintf(w, "  metrics:   http://%s/metrics\n", hp)
+	fmt.Fprintf(w, "  demo:      %s://%s/\n", web, hp)
+	fmt.Fprintf(w, "  websocket: %s://%s/connection/websocket\n", ws, hp)
+	fmt.Fprintf(w, "  sse:       %s://%s/connection/sse?channel=...\n", web, hp)
+	fmt.Fprintf(w, "  polling:   %s://%s/connection/poll?channel=...&cursor=...\n", web, hp)
+	fmt.Fprintf(w, "  api:       %s://%s/api/\n", web, hp)
+	fmt.Fprintf(w, "  metrics:   %s://%s/metrics\n", web, hp)
 	if generated {
 		fmt.Fprintf(w, "  api key:   %s\n", apiKey)
 		fmt.Fprintf(w, "             (generated for this run; set --api-key or SWITCHBOARD_API_KEY to keep one)\n")

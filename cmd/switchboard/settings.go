@@ -39,6 +39,8 @@ var settings = []setting{
 	{"ping_interval", 25 * time.Second, "how often clients get a ping; a client that does not answer in time is dropped"},
 	{"shutdown_drain", 5 * time.Second, "on shutdown, tell clients to reconnect spread over this period"},
 	{"shutdown_timeout", time.Duration(0), "upper bound on the whole shutdown; 0: shutdown_drain + 10s"},
+	{"tls.cert_file", "", "PEM certificate (chain) to serve HTTPS, HTTP/2 and wss:// with; empty: plain HTTP"},
+	{"tls.key_file", "", "PEM private key of tls.cert_file"},
 	{"debug_endpoints", false, "serve /debug/gc and /debug/pprof/ (API key required), for measuring the node"},
 
 	{"token.hmac_secrets", []string{}, "secrets that verify HS256/HS384/HS512 client tokens (several allow rotation)"},

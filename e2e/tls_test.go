@@ -1,0 +1,138 @@
+package e2e_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// selfSigned writes a certificate and key for 127.0.0.1 and returns their
+// paths and a pool that trusts the certificate.
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "switchboard e2e"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// TestSSEOverHTTP2: a node with a certificate speaks HTTP/2, and several SSE
+// streams share one TLS connection, each getting its own publications.
+func TestSSEOverHTTP2(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	n := startNode(t, "--tls.cert-file", certFile, "--tls.key-file", keyFile)
+	if !strings.HasPrefix(n.URL, "https://") {
+		t.Fatalf("node URL %q, want https", n.URL)
+	}
+	client := &http.Client{Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: pool},
+		ForceAttemptHTTP2: true,
+	}}
+	defer client.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	type stream struct {
+		lines *bufio.Scanner
+		local string
+	}
+	var streams []stream
+	for _, ch := range []string{"lab:h2a", "lab:h2b", "lab:h2c"} {
+		var local string
+		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { local = i.Conn.LocalAddr().String() }}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, n.URL+"/connection/sse?channel="+ch, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %s %d", ch, resp.Proto, resp.StatusCode)
+		}
+		s := stream{lines: bufio.NewScanner(resp.Body), local: local}
+		// Past the connected event, up to the blank line that ends it.
+		for s.lines.Scan() && !strings.HasPrefix(s.lines.Text(), "event: connected") {
+		}
+		for s.lines.Scan() && s.lines.Text() != "" {
+		}
+		streams = append(streams, s)
+	}
+	for _, s := range streams[1:] {
+		if s.local != streams[0].local {
+			t.Errorf("streams on different connections: %s and %s", streams[0].local, s.local)
+		}
+	}
+
+	publish := func(ch, text string) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, n.URL+"/api/publish",
+			strings.NewReader(`{"channel":"`+ch+`","data":"`+text+`"}`))
+		req.Header.Set("Authorization", "apikey "+n.APIKey)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("publish: %d", resp.StatusCode)
+		}
+	}
+	for i, ch := range []string{"lab:h2a", "lab:h2b", "lab:h2c"} {
+		publish(ch, "to-"+ch)
+		want := `"channel":"` + ch + `"`
+		for {
+			if !streams[i].lines.Scan() {
+				t.Fatalf("%s: stream ended: %v", ch, streams[i].lines.Err())
+			}
+			if line := streams[i].lines.Text(); strings.HasPrefix(line, "data: ") {
+				if !strings.Contains(line, want) || !strings.Contains(line, `"to-`+ch+`"`) {
+					t.Fatalf("%s got %s", ch, line)
+				}
+				break
+			}
+		}
+	}
+}
