@@ -1,0 +1,97 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+// Publish runs the publish script: in one atomic step Redis checks the
+// idempotency key, assigns the channel's next offset, appends the
+// publication to the channel's history and sends it to every subscribed
+// node. Offsets are gapless under any number of publishers on any number
+// of nodes, and a publication is delivered live exactly when it was stored.
+//
+// A request whose Key was already used on the channel in its epoch within
+// KeyTTL returns the first position with Duplicate set. The first request's
+// KeyTTL decides how long the key is remembered. A negative HistorySize
+// keeps nothing, like 0; a negative HistoryTTL means no time limit, like 0;
+// a negative KeyTTL means stream.DefaultKeyTTL, like 0. As with the memory
+// broker, the newest publication's HistoryTTL applies to the whole history.
+//
+// An error wraps the context's error, stream.ErrUnavailable when Redis
+// could not be reached, or stream.ErrInternal for an error reply. After an
+// error that is not the context's, the publication may or may not have been
+// stored: publishers that retry should send an idempotency key.
+func (b *Broker) Publish(ctx context.Context, req stream.PublishRequest) (stream.PublishResult, error) {
+	if err := ctx.Err(); err != nil {
+		return stream.PublishResult{}, fmt.Errorf("publish %q: %w", req.Channel, err)
+	}
+	if err := stream.ValidateChannel(req.Channel); err != nil {
+		return stream.PublishResult{}, fmt.Errorf("publish: %w", err)
+	}
+
+	keys := b.channelKeys(req.Channel)
+	if req.Key != "" {
+		keys = append(keys, b.tagOpen+req.Channel+keySuffix+req.Key)
+	}
+	size := max(req.HistorySize, 0)
+	historyTTL := millis(req.HistoryTTL)
+	keyTTL := millis(keyWindow(req.KeyTTL))
+	args := []string{
+		newEpoch(),
+		b.pubsubName(req.Channel),
+		encodeBody(&req),
+		strconv.Itoa(size),
+		strconv.FormatInt(historyTTL, 10),
+		strconv.FormatInt(keyTTL, 10),
+		strconv.FormatInt(b.metaTTL(size, historyTTL, keyTTL), 10),
+	}
+	reply, err := luaPublish.Exec(ctx, b.client, keys, args).ToArray()
+	if err != nil {
+		return stream.PublishResult{}, fmt.Errorf("publish %q: %w", req.Channel, classify(err))
+	}
+	if len(reply) != 3 {
+		return stream.PublishResult{}, fmt.Errorf("publish %q: %w: script returned %d values", req.Channel, stream.ErrInternal, len(reply))
+	}
+	epoch, err1 := reply[0].ToString()
+	offset, err2 := reply[1].AsInt64()
+	dup, err3 := reply[2].AsInt64()
+	if err1 != nil || err2 != nil || err3 != nil || offset < 1 {
+		return stream.PublishResult{}, fmt.Errorf("publish %q: %w: malformed script reply", req.Channel, stream.ErrInternal)
+	}
+	return stream.PublishResult{
+		Position:  stream.Position{Epoch: epoch, Offset: uint64(offset)},
+		Duplicate: dup == 1,
+	}, nil
+}
+
+// keyWindow is how long an idempotency key is remembered when its request
+// asked for d.
+func keyWindow(d time.Duration) time.Duration {
+	if d <= 0 {
+		return stream.DefaultKeyTTL
+	}
+	return d
+}
+
+// metaTTL is how long, in milliseconds, a channel's epoch and offset
+// outlive its last publish: as long as anything of the channel may still
+// be read (its history, its idempotency keys) and IdleTTL beyond, so a
+// client that resumes after its position's publications expired is told
+// "not recovered" in the same epoch rather than meeting a new one. A
+// history with no time limit lives as long as the channel does, and so the
+// meta is kept without expiry (0).
+func (b *Broker) metaTTL(size int, historyTTL, keyTTL int64) int64 {
+	if size > 0 && historyTTL == 0 {
+		return 0
+	}
+	live := keyTTL
+	if size > 0 {
+		live = max(live, historyTTL)
+	}
+	return live + millis(b.idleTTL)
+}

@@ -1,0 +1,278 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+const (
+	// connectTimeout bounds connecting and resubscribing every channel.
+	connectTimeout = 10 * time.Second
+	// subscribeBatch is how many channels one SUBSCRIBE names when a new
+	// connection resubscribes: few round trips, no giant command.
+	subscribeBatch = 512
+	// Reconnection waits grow from minBackoff to maxBackoff, with jitter so
+	// that the nodes of a cluster do not all knock on a restarted Redis in
+	// the same millisecond.
+	minBackoff = 25 * time.Millisecond
+	maxBackoff = 2 * time.Second
+	// drainTimeout bounds the wait for a closed connection's message hooks
+	// to finish, which rueidis promises but a stuck socket could delay.
+	drainTimeout = 5 * time.Second
+)
+
+var (
+	errRunning = errors.New("broker is already running")
+	errClosed  = errors.New("broker is closed")
+)
+
+// pubsubConn is one dedicated pub/sub connection. Its messages go to the
+// broker's inbox, which the delivery loop drains.
+type pubsubConn struct {
+	dc rueidis.DedicatedClient
+	// lost yields at most one error and is closed once the connection's
+	// hooks will not be called again.
+	lost <-chan error
+	// down is closed once the broker has stopped using the connection and
+	// ready no longer points at it.
+	down chan struct{}
+}
+
+// Run delivers publications of subscribed channels by calling deliver, one
+// at a time and, per channel, in offset order, until ctx ends. It then
+// returns nil: ending ctx is the normal way to stop it.
+//
+// Run owns one dedicated pub/sub connection. When that connection is lost —
+// Redis restarted, the network dropped, Redis closed a slow subscriber —
+// Run connects again, with jittered backoff, for as long as it takes,
+// subscribes to every channel again, and then repairs: for each channel it
+// reads the history after the last publication it delivered and delivers
+// what is missing before anything newer. If Redis lost the channel (its
+// epoch changed), Run delivers the new epoch's publications from its start.
+// A publication that is no longer in history cannot be repaired; its offset
+// is skipped, which subscribers see as a gap. Run itself never fails for a
+// Redis outage; Healthy reports one.
+//
+// Only one Run may be active at a time; a second concurrent call returns an
+// error at once. Once Run has returned, deliver is not running and will not
+// be called again. A Run started after an earlier one returned first
+// delivers what the subscribed channels missed in between, within history.
+func (b *Broker) Run(ctx context.Context, deliver func(*stream.Publication)) error {
+	if deliver == nil {
+		return errors.New("run: nil deliver func")
+	}
+	if !b.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("run: %w", errRunning)
+	}
+	defer b.running.Store(false)
+
+	l := &loop{b: b, deliver: deliver}
+	failures, lost := 0, false
+	for {
+		if b.closed.Load() {
+			return fmt.Errorf("run: %w", errClosed)
+		}
+		c, subs, err := b.connect(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			failures++
+			log := b.log.Debug
+			if failures == 1 {
+				log = b.log.Warn
+			}
+			log("redis pub/sub: cannot connect; retrying", "attempt", failures, "err", err)
+			if !sleep(ctx, backoff(failures)) {
+				return nil
+			}
+			continue
+		}
+		if failures > 0 || lost {
+			b.log.Info("redis pub/sub: connected again; repairing what subscriptions missed",
+				"channels", len(subs))
+		}
+		repaired, reason := l.serve(ctx, c, subs)
+		b.disconnect(c)
+		if ctx.Err() != nil {
+			return nil
+		}
+		lost = true
+		b.log.Warn("redis pub/sub: connection lost; reconnecting", "err", reason)
+		if repaired {
+			failures = 0
+			continue
+		}
+		// A connection that could not even be repaired must not be
+		// replaced in a tight loop.
+		failures++
+		if !sleep(ctx, backoff(failures)) {
+			return nil
+		}
+	}
+}
+
+// connect opens a pub/sub connection, subscribes it to every channel in
+// subs and makes it the live one. It returns the subscriptions it took
+// over, which the delivery loop repairs.
+func (b *Broker) connect(ctx context.Context) (*pubsubConn, []*subscription, error) {
+	dc, _ := b.client.Dedicate() // dc.Close gives the connection back
+	c := &pubsubConn{
+		dc:   dc,
+		lost: dc.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: b.inbox.push}),
+		down: make(chan struct{}),
+	}
+	// No connection is live, so no Subscribe adds to subs meanwhile: what
+	// is read here is everything this connection has to carry.
+	b.mu.RLock()
+	subs := make([]*subscription, 0, len(b.subs))
+	for _, s := range b.subs {
+		subs = append(subs, s)
+	}
+	b.mu.RUnlock()
+
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	err := dc.Do(cctx, dc.B().Ping().Build()).Error()
+	names := make([]string, 0, min(len(subs), subscribeBatch))
+	for i := 0; err == nil && i < len(subs); i += subscribeBatch {
+		names = names[:0]
+		for _, s := range subs[i:min(i+subscribeBatch, len(subs))] {
+			names = append(names, b.pubsubName(s.name))
+		}
+		err = dc.Do(cctx, dc.B().Subscribe().Channel(names...).Build()).Error()
+	}
+	if err != nil {
+		b.closeConn(c)
+		return nil, nil, err
+	}
+
+	b.mu.Lock()
+	b.conn = c
+	close(b.ready)
+	// An Unsubscribe while no connection was live told Redis nothing;
+	// those channels were subscribed above and are dropped again below.
+	var gone []string
+	for _, s := range subs {
+		if b.subs[s.name] != s {
+			gone = append(gone, s.name)
+		}
+	}
+	b.mu.Unlock()
+	b.healthy.Store(true)
+	for _, ch := range gone {
+		b.forget(cctx, c, ch)
+	}
+	return c, subs, nil
+}
+
+// forget unsubscribes c from ch unless ch was subscribed again meanwhile.
+// It takes the channel's op lock, so it cannot undo a Subscribe.
+func (b *Broker) forget(ctx context.Context, c *pubsubConn, ch string) {
+	op := b.op(ch)
+	op.Lock()
+	defer op.Unlock()
+	b.mu.RLock()
+	_, again := b.subs[ch]
+	b.mu.RUnlock()
+	if !again {
+		_ = c.dc.Do(ctx, c.dc.B().Unsubscribe().Channel(b.pubsubName(ch)).Build()).Error()
+	}
+}
+
+// disconnect stops using c: Subscribe waits for the next connection, and
+// the subscriptions c carried stay in subs for it.
+func (b *Broker) disconnect(c *pubsubConn) {
+	b.mu.Lock()
+	if b.conn == c {
+		b.conn = nil
+		b.ready = make(chan struct{})
+	}
+	b.mu.Unlock()
+	b.healthy.Store(false)
+	b.closeConn(c)
+}
+
+// closeConn closes c and waits until its hooks are done, so whatever it
+// received is in the inbox before anything of the next connection.
+func (b *Broker) closeConn(c *pubsubConn) {
+	c.dc.Close()
+	timer := time.NewTimer(drainTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case _, ok := <-c.lost:
+			if !ok {
+				close(c.down)
+				return
+			}
+		case <-timer.C:
+			b.log.Warn("redis pub/sub: a closed connection's hooks did not finish", "after", drainTimeout)
+			close(c.down)
+			return
+		}
+	}
+}
+
+// backoff is how long to wait before connection attempt n+1: exponential,
+// capped, with full jitter in its upper half.
+func backoff(n int) time.Duration {
+	d := min(minBackoff<<min(n-1, 16), maxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleep waits d, or returns false when ctx ends first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// inbound is one message as the pub/sub connection received it.
+type inbound struct {
+	channel, payload string
+}
+
+// inbox queues messages from the connection's reader to the delivery loop.
+// The reader must never wait on delivery: a connection that stops reading
+// is one Redis disconnects as a slow subscriber. So the queue is
+// unbounded, and delivery is expected to keep up (deliver must not block
+// for long).
+type inbox struct {
+	mu     sync.Mutex
+	items  []inbound
+	signal chan struct{} // one token: "items is not empty"
+}
+
+func (in *inbox) push(m rueidis.PubSubMessage) {
+	in.mu.Lock()
+	in.items = append(in.items, inbound{channel: m.Channel, payload: m.Message})
+	in.mu.Unlock()
+	select {
+	case in.signal <- struct{}{}:
+	default:
+	}
+}
+
+// take returns everything queued and keeps buf, which the caller is done
+// with, to queue into next.
+func (in *inbox) take(buf []inbound) []inbound {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	items := in.items
+	in.items = buf[:0]
+	return items
+}

@@ -1,0 +1,198 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+// subscription is one channel this node is subscribed to.
+type subscription struct {
+	name string
+	// pos is the last position delivered for the channel — at first, the
+	// channel's position read just before Redis was asked to subscribe.
+	// Only the delivery loop changes it once the subscription is in
+	// Broker.subs. After an interruption the loop reads history after pos,
+	// which is how nothing published meanwhile is lost.
+	pos stream.Position
+}
+
+// unsubscribeTimeout bounds the best-effort UNSUBSCRIBE sent to undo a
+// subscription whose Subscribe failed.
+const unsubscribeTimeout = time.Second
+
+// Subscribe makes Run deliver the channel's publications, and returns once
+// Redis has confirmed the subscription on the live pub/sub connection:
+// every publication stored after that is delivered, even if the connection
+// is lost later (see Run). If Run is not delivering — not started yet, or
+// Redis unreachable — Subscribe waits for it or for ctx. Subscriptions are
+// a set, not counted: one Unsubscribe undoes any number of Subscribes.
+//
+// Publications stored just before Subscribe returned may be delivered too;
+// the hub drops what it already has.
+func (b *Broker) Subscribe(ctx context.Context, ch string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("subscribe %q: %w", ch, err)
+	}
+	if err := stream.ValidateChannel(ch); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	if err := b.waitReady(ctx); err != nil {
+		return fmt.Errorf("subscribe %q: redis pub/sub not connected: %w", ch, err)
+	}
+	op := b.op(ch)
+	op.Lock()
+	defer op.Unlock()
+
+	b.mu.RLock()
+	_, ok := b.subs[ch]
+	b.mu.RUnlock()
+	if ok {
+		return nil
+	}
+	// The position is read before subscribing, not after: a publication
+	// between the two then shows up as a gap, which the delivery loop
+	// fills from history, instead of passing as already delivered.
+	pos, err := b.position(ctx, ch)
+	if err != nil {
+		return fmt.Errorf("subscribe %q: %w", ch, err)
+	}
+	sub := &subscription{name: strings.Clone(ch), pos: pos}
+	for {
+		// Subscriptions are added only while a connection is live, so
+		// the one that replaces it, which resubscribes everything in
+		// subs, cannot miss this one.
+		b.mu.Lock()
+		c := b.conn
+		if c == nil {
+			ready := b.ready
+			b.mu.Unlock()
+			select {
+			case <-ready:
+				continue
+			case <-ctx.Done():
+				return fmt.Errorf("subscribe %q: redis pub/sub not connected: %w", ch, ctx.Err())
+			}
+		}
+		b.subs[sub.name] = sub
+		b.mu.Unlock()
+
+		err := c.dc.Do(ctx, c.dc.B().Subscribe().Channel(b.pubsubName(ch)).Build()).Error()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || isRedisError(err) {
+			b.undo(c, sub)
+			return fmt.Errorf("subscribe %q: %w", ch, classify(err))
+		}
+		// The connection broke under the command. The next one
+		// subscribes to everything in subs, this channel included, before
+		// it is ready; the repair that follows delivers what was
+		// published since pos.
+		select {
+		case <-c.down:
+		case <-ctx.Done():
+			b.undo(c, sub)
+			return fmt.Errorf("subscribe %q: %w", ch, ctx.Err())
+		}
+		if err := b.waitReady(ctx); err != nil {
+			b.undo(nil, sub)
+			return fmt.Errorf("subscribe %q: redis pub/sub not connected: %w", ch, err)
+		}
+		return nil
+	}
+}
+
+// undo forgets a subscription whose Subscribe failed and, since Redis may
+// have subscribed anyway, asks c to unsubscribe. A subscription left at
+// Redis would only cost traffic: the delivery loop drops what nobody is
+// subscribed to.
+func (b *Broker) undo(c *pubsubConn, sub *subscription) {
+	b.mu.Lock()
+	if b.subs[sub.name] == sub {
+		delete(b.subs, sub.name)
+	}
+	b.mu.Unlock()
+	if c == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), unsubscribeTimeout)
+	defer cancel()
+	_ = c.dc.Do(ctx, c.dc.B().Unsubscribe().Channel(b.pubsubName(sub.name)).Build()).Error()
+}
+
+// Unsubscribe stops delivery of the channel: once it returns, no delivery
+// of it is running and none will start. Unsubscribing a channel that is not
+// subscribed is not an error, and neither is a Redis that cannot be told:
+// a connection that is gone took its subscriptions with it.
+func (b *Broker) Unsubscribe(ctx context.Context, ch string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("unsubscribe %q: %w", ch, err)
+	}
+	if err := stream.ValidateChannel(ch); err != nil {
+		return fmt.Errorf("unsubscribe: %w", err)
+	}
+	op := b.op(ch)
+	op.Lock()
+	defer op.Unlock()
+
+	b.mu.Lock()
+	_, ok := b.subs[ch]
+	delete(b.subs, ch)
+	c := b.conn
+	b.mu.Unlock()
+	if !ok || c == nil {
+		return nil
+	}
+	if err := c.dc.Do(ctx, c.dc.B().Unsubscribe().Channel(b.pubsubName(ch)).Build()).Error(); err != nil {
+		// Delivery has stopped all the same; Redis forgets the
+		// subscription with the connection at the latest.
+		b.log.Debug("redis unsubscribe failed", "channel", ch, "err", err)
+	}
+	return nil
+}
+
+// waitReady returns once a pub/sub connection is live, or with ctx's error.
+func (b *Broker) waitReady(ctx context.Context) error {
+	b.mu.RLock()
+	ready := b.ready
+	b.mu.RUnlock()
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+var opSeed = maphash.MakeSeed()
+
+func (b *Broker) op(ch string) *sync.Mutex {
+	return &b.ops[maphash.String(opSeed, ch)%numOps]
+}
+
+// position reads the channel's current epoch and offset without creating
+// anything: a channel Redis does not know has the zero position.
+func (b *Broker) position(ctx context.Context, ch string) (stream.Position, error) {
+	keys := b.channelKeys(ch)
+	vals, err := b.client.Do(ctx, b.client.B().Hmget().Key(keys[0]).Field("e", "o").Build()).ToArray()
+	if err != nil {
+		return stream.Position{}, classify(err)
+	}
+	if len(vals) != 2 || vals[0].IsNil() {
+		return stream.Position{}, nil
+	}
+	epoch, err1 := vals[0].ToString()
+	offset, err2 := vals[1].ToString()
+	o, err3 := strconv.ParseUint(offset, 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return stream.Position{}, fmt.Errorf("%w: malformed channel meta", stream.ErrInternal)
+	}
+	return stream.Position{Epoch: epoch, Offset: o}, nil
+}
