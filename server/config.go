@@ -53,6 +53,10 @@ type Config struct {
 	BrokerKind string
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
+	// BrokerHealth, when set, tells whether the broker is reachable:
+	// /readyz answers 503 while it returns an error, so a load balancer
+	// sends clients to nodes that can serve them.
+	BrokerHealth func() error
 	// TLSCertFile and TLSKeyFile, when both set, make Serve speak HTTPS
 	// (with HTTP/2, so many SSE streams share one connection) instead of
 	// plain HTTP. Both are PEM files.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/auth"
 	"github.com/switchboardhq/switchboard/broker/memory"
+	"github.com/switchboardhq/switchboard/broker/redis"
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/server"
 	"github.com/switchboardhq/switchboard/stream"
@@ -63,10 +64,11 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err := checkServe(cfg); err != nil {
 		return err
 	}
-	broker, kind, err := newBroker(cfg, log)
+	broker, kind, health, closeBroker, err := newBroker(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
+	defer closeBroker()
 	namespaces, err := stream.NewNamespaces(cfg.DefaultNamespace, cfg.Namespaces)
 	if err != nil {
 		return fmt.Errorf("namespaces: %w", err)
@@ -118,6 +120,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		DebugEndpoints:  cfg.DebugEndpoints,
 		TLSCertFile:     cfg.TLS.CertFile,
 		TLSKeyFile:      cfg.TLS.KeyFile,
+		BrokerHealth:    health,
 	})
 	if err != nil {
 		return err
@@ -148,18 +151,30 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	return errors.Join(serveErr, hubErr)
 }
 
-// newBroker builds the broker the config names and says what kind it is.
-func newBroker(cfg *config, log *slog.Logger) (hub.Broker, string, error) {
-	b := cfg.Broker
+// newBroker builds the broker the config names and says what kind it is,
+// how to tell whether it is reachable (nil: always), and how to release it
+// once the hub has stopped.
+func newBroker(ctx context.Context, cfg *config, log *slog.Logger) (b hub.Broker, kind string, health func() error, release func(), err error) {
+	url := cfg.Broker
 	switch {
-	case b == "" || b == "memory":
-		return memory.New(memory.Config{Logger: log}), "memory", nil
-	case strings.HasPrefix(b, "redis://"), strings.HasPrefix(b, "rediss://"):
-		return nil, "", fmt.Errorf("broker %q (%s): Redis is not supported yet; use memory", redact(b), cfg.source("broker"))
-	case strings.HasPrefix(b, "nats://"):
-		return nil, "", fmt.Errorf("broker %q (%s): NATS is not supported yet; use memory", redact(b), cfg.source("broker"))
+	case url == "" || url == "memory":
+		return memory.New(memory.Config{Logger: log}), "memory", nil, func() {}, nil
+	case strings.HasPrefix(url, "redis://"), strings.HasPrefix(url, "rediss://"):
+		rb, err := redis.New(ctx, redis.Config{URL: url, Logger: log})
+		if err != nil {
+			return nil, "", nil, nil, fmt.Errorf("broker %q (%s): %w", redact(url), cfg.source("broker"), err)
+		}
+		health := func() error {
+			if !rb.Healthy() {
+				return fmt.Errorf("%w: Redis is unreachable", stream.ErrUnavailable)
+			}
+			return nil
+		}
+		return rb, "redis", health, rb.Close, nil
+	case strings.HasPrefix(url, "nats://"):
+		return nil, "", nil, nil, fmt.Errorf("broker %q (%s): NATS is not supported yet; use memory or redis://", redact(url), cfg.source("broker"))
 	}
-	return nil, "", fmt.Errorf("broker %q (%s): want memory", redact(b), cfg.source("broker"))
+	return nil, "", nil, nil, fmt.Errorf("broker %q (%s): want memory or redis://host:port/db", redact(url), cfg.source("broker"))
 }
 
 // redact hides a password in a broker URL before it is printed.
