@@ -1,0 +1,206 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Transport names a way of reaching a Switchboard node.
+type Transport string
+
+// The transports a Client can use. The names are the ones the node's
+// statistics use, except that the node says "ws" where the client says
+// "websocket".
+const (
+	// WebSocket carries the protocol both ways on one connection.
+	WebSocket Transport = "websocket"
+	// SSE is a Server-Sent Events stream; publishing goes over HTTP.
+	SSE Transport = "sse"
+	// LongPoll is one HTTP request at a time, held by the node until a
+	// publication arrives or LongPollTimeout passes.
+	LongPoll Transport = "longpoll"
+	// ShortPoll asks every PollInterval and is never held. It is not in
+	// the default list: it is the last resort of networks that cut any
+	// request held open.
+	ShortPoll Transport = "poll"
+)
+
+// DefaultTransports is the order tried when Options.Transports is empty.
+var DefaultTransports = []Transport{WebSocket, SSE, LongPoll}
+
+// Endpoints overrides where each transport connects. An empty field is
+// derived from the URL given to New: its scheme, host and path, followed by
+// /connection/websocket, /connection/sse, /connection/poll and
+// /connection/publish.
+type Endpoints struct {
+	WebSocket string // ws:// URL (the http:// spelling works too)
+	SSE       string
+	Poll      string // long and short polling
+	Publish   string // client publish, used when not on a WebSocket
+}
+
+// Options configure a Client. The zero value works; each field documents its
+// default.
+type Options struct {
+	// Transports lists the transports to try, best first. Default
+	// DefaultTransports: WebSocket, then SSE, then long polling.
+	Transports []Transport
+	// Endpoints overrides the URL of each transport.
+	Endpoints Endpoints
+
+	// Token is sent when connecting (the connect command on WebSocket,
+	// "Authorization: Bearer" on HTTP). Default: none, an anonymous client.
+	Token string
+	// GetToken, when set, is called for a token before the first connection
+	// (unless Token is set) and whenever the node says the token expired
+	// (disconnect 3005, error 109). Without it, an expired Token stops Run.
+	// It is never called concurrently with itself.
+	GetToken func(ctx context.Context) (string, error)
+	// Header is added to every request: the WebSocket upgrade, SSE, polls
+	// and publishes (an Origin, a cookie). Default: none.
+	Header http.Header
+
+	// MinBackoff and MaxBackoff bound the wait between reconnection
+	// attempts: the n-th wait is random in [0, min(MaxBackoff,
+	// MinBackoff·2ⁿ)] ("full jitter", so clients dropped together do not
+	// come back together). Defaults 500ms and 20s.
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+	// StableAfter is how long a connection must last for the backoff to
+	// start again from MinBackoff. Default 10s.
+	StableAfter time.Duration
+	// OpenTimeout bounds one attempt to open a transport, up to its first
+	// frame; a transport that takes longer is abandoned for the next one.
+	// Default 5s.
+	OpenTimeout time.Duration
+	// UpgradeInterval is how often a client connected over a worse
+	// transport than its first tries the better ones again. Default 3
+	// minutes; negative: never.
+	UpgradeInterval time.Duration
+	// PingGrace is added to the node's ping interval to decide that a
+	// silent WebSocket or SSE stream is dead. Default 10s.
+	PingGrace time.Duration
+	// LongPollTimeout is how long the node may hold a long poll. Default
+	// 25s, under the 30s after which many proxies cut a quiet request.
+	LongPollTimeout time.Duration
+	// PollInterval is the pause between short polls. Default 2s.
+	PollInterval time.Duration
+	// RequestTimeout bounds one attempt of Publish or History; they retry
+	// until their context ends. Default 10s.
+	RequestTimeout time.Duration
+
+	// HTTPClient sends SSE, poll and publish requests. Its Timeout must be
+	// zero, since an SSE response lasts as long as the stream; the client
+	// sets deadlines per request. Default: a client of its own, whose idle
+	// connections are closed when Run returns.
+	HTTPClient *http.Client
+	// Logger receives the client's logs: connections at debug level,
+	// transport changes at info. Default slog.Default().
+	Logger *slog.Logger
+	// OnState, when set, is called with every change of the connection
+	// state, in order, from the goroutine running Run: it must return
+	// quickly and must not call Run.
+	OnState func(State)
+}
+
+// Defaults for Options fields left zero.
+const (
+	DefaultMinBackoff      = 500 * time.Millisecond
+	DefaultMaxBackoff      = 20 * time.Second
+	DefaultStableAfter     = 10 * time.Second
+	DefaultOpenTimeout     = 5 * time.Second
+	DefaultUpgradeInterval = 3 * time.Minute
+	DefaultPingGrace       = 10 * time.Second
+	DefaultLongPollTimeout = 25 * time.Second
+	DefaultPollInterval    = 2 * time.Second
+	DefaultRequestTimeout  = 10 * time.Second
+	// defaultPingInterval is the node's default ping interval, assumed for
+	// SSE streams until a WebSocket connection has told the real one.
+	defaultPingInterval = 25 * time.Second
+)
+
+// withDefaults fills zero fields and checks the rest.
+func (o Options) withDefaults() (Options, error) {
+	if len(o.Transports) == 0 {
+		o.Transports = DefaultTransports
+	}
+	o.Transports = append([]Transport(nil), o.Transports...)
+	seen := make(map[Transport]bool)
+	for _, t := range o.Transports {
+		switch t {
+		case WebSocket, SSE, LongPoll, ShortPoll:
+		default:
+			return o, fmt.Errorf("client: unknown transport %q", t)
+		}
+		if seen[t] {
+			return o, fmt.Errorf("client: transport %q listed twice", t)
+		}
+		seen[t] = true
+	}
+	setDuration(&o.MinBackoff, DefaultMinBackoff)
+	setDuration(&o.MaxBackoff, DefaultMaxBackoff)
+	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
+	setDuration(&o.StableAfter, DefaultStableAfter)
+	setDuration(&o.OpenTimeout, DefaultOpenTimeout)
+	if o.UpgradeInterval == 0 {
+		o.UpgradeInterval = DefaultUpgradeInterval
+	}
+	setDuration(&o.PingGrace, DefaultPingGrace)
+	setDuration(&o.LongPollTimeout, DefaultLongPollTimeout)
+	setDuration(&o.PollInterval, DefaultPollInterval)
+	setDuration(&o.RequestTimeout, DefaultRequestTimeout)
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o, nil
+}
+
+func setDuration(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}
+
+// endpoints derives every endpoint from the base URL, keeping overrides.
+func endpoints(base string, over Endpoints) (Endpoints, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return over, fmt.Errorf("client: URL %q: %w", base, err)
+	}
+	if u.Host == "" {
+		return over, fmt.Errorf("client: URL %q has no host", base)
+	}
+	httpScheme, wsScheme := "", ""
+	switch u.Scheme {
+	case "http", "ws":
+		httpScheme, wsScheme = "http", "ws"
+	case "https", "wss":
+		httpScheme, wsScheme = "https", "wss"
+	default:
+		return over, fmt.Errorf("client: URL %q: scheme must be http, https, ws or wss", base)
+	}
+	path := strings.TrimSuffix(u.Path, "/")
+	at := func(scheme, p string) string {
+		v := url.URL{Scheme: scheme, Host: u.Host, Path: path + p}
+		return v.String()
+	}
+	e := over
+	if e.WebSocket == "" {
+		e.WebSocket = at(wsScheme, "/connection/websocket")
+	}
+	if e.SSE == "" {
+		e.SSE = at(httpScheme, "/connection/sse")
+	}
+	if e.Poll == "" {
+		e.Poll = at(httpScheme, "/connection/poll")
+	}
+	if e.Publish == "" {
+		e.Publish = at(httpScheme, "/connection/publish")
+	}
+	return e, nil
+}
