@@ -1,0 +1,1916 @@
+// Switchboard client SDK 0.1.0 (MIT). Built from sdk/ts; do not edit.
+
+// src/backoff.ts
+var Backoff = class {
+  constructor(opts) {
+    this.attempts = 0;
+    this.opts = { random: Math.random, now: Date.now, ...opts };
+    this.opts.max = Math.max(this.opts.max, this.opts.min);
+  }
+  /** The number of waits drawn since the last reset. */
+  get count() {
+    return this.attempts;
+  }
+  /** The largest wait the next draw may return: min(max, min·2^n). */
+  ceiling() {
+    const { min, max } = this.opts;
+    return Math.min(max, min * 2 ** this.attempts);
+  }
+  /** Draws the wait before the next attempt, in [0, ceiling()], and counts the attempt. */
+  next() {
+    const c = this.ceiling();
+    if (this.attempts < 64) this.attempts++;
+    return Math.min(c, Math.floor(this.opts.random() * (c + 1)));
+  }
+  /** Starts again from min. */
+  reset() {
+    this.attempts = 0;
+  }
+  /** A connection opened. */
+  connected() {
+    this.connectedAt = this.opts.now();
+  }
+  /**
+   * The connection ended. One that lasted stableAfter was healthy, so the
+   * next wait starts from min again; one that dropped soon after opening
+   * (a node that accepts and then fails) keeps the waits growing.
+   */
+  disconnected() {
+    if (this.connectedAt !== void 0 && this.opts.now() - this.connectedAt >= this.opts.stableAfter) {
+      this.reset();
+    }
+    this.connectedAt = void 0;
+  }
+};
+
+// src/errors.ts
+var ErrorCode = {
+  /** No answer from the node: network failure, timeout, connection closed. */
+  NoAnswer: 0,
+  Internal: 100,
+  Unauthorized: 101,
+  UnknownChannel: 102,
+  PermissionDenied: 103,
+  UnknownCommand: 104,
+  AlreadySubscribed: 105,
+  LimitExceeded: 106,
+  BadRequest: 107,
+  NotAvailable: 108,
+  TokenExpired: 109,
+  TooManyRequests: 110,
+  InvalidChannel: 111,
+  MessageTooLarge: 112,
+  NotSubscribed: 113,
+  BadCursor: 114,
+  NotConnected: 115,
+  OriginNotAllowed: 116,
+  Unavailable: 117,
+  ConnectionLimit: 118
+};
+var DisconnectCode = {
+  Normal: 3e3,
+  Shutdown: 3001,
+  Slow: 3002,
+  NoPong: 3003,
+  ServerError: 3004,
+  TokenExpired: 3005,
+  ConnectionLimit: 3006,
+  InsufficientState: 3007,
+  InvalidToken: 3500,
+  BadRequest: 3501,
+  Disconnected: 3502,
+  MessageTooLarge: 3503,
+  Forbidden: 3504
+};
+var SwitchboardError = class extends Error {
+  constructor(code, message, status) {
+    super(message);
+    this.name = "SwitchboardError";
+    this.code = code;
+    if (status !== void 0) this.status = status;
+  }
+  /**
+   * Whether the same request may succeed later unchanged: no answer, an
+   * internal error, too many requests, a node that is busy or shutting down.
+   */
+  get temporary() {
+    return isTemporary(this.code);
+  }
+};
+function isTemporary(code) {
+  return code === ErrorCode.NoAnswer || code === ErrorCode.Internal || code === ErrorCode.TooManyRequests || code === ErrorCode.Unavailable || code === ErrorCode.ConnectionLimit;
+}
+function noAnswer(message) {
+  return new SwitchboardError(ErrorCode.NoAnswer, message);
+}
+function asSwitchboardError(err) {
+  if (err instanceof SwitchboardError) return err;
+  return noAnswer(err instanceof Error ? err.message : String(err));
+}
+
+// src/connector.ts
+var Connector = class {
+  constructor(o) {
+    this.o = o;
+    this.run = 0;
+    this.preferred = Math.max(0, o.transports.indexOf(this.remembered()));
+  }
+  /** The open connection, if any. */
+  get connection() {
+    return this.current;
+  }
+  /** The transport the next attempt starts with. */
+  get preferredTransport() {
+    return this.o.transports[this.preferred];
+  }
+  get running() {
+    return this.run % 2 === 1;
+  }
+  start() {
+    if (this.running) return;
+    const id = ++this.run;
+    void this.loop(id);
+  }
+  stop() {
+    if (!this.running) return;
+    this.run++;
+    const c = this.current;
+    this.current = void 0;
+    c?.close();
+    this.wake();
+  }
+  /** Ends a backoff wait early (the browser went back online). */
+  wake() {
+    this.wakeUp?.();
+  }
+  async loop(id) {
+    const live = () => id === this.run;
+    while (live()) {
+      const opened = await this.connect(live);
+      if (!live()) {
+        if ("conn" in opened) opened.conn.close();
+        return;
+      }
+      let info;
+      if ("conn" in opened) {
+        this.o.backoff.connected();
+        info = await this.serve(live, opened.conn, opened.index);
+        if (!live()) return;
+        this.o.backoff.disconnected();
+      } else {
+        const e = opened.error;
+        info = { code: e.code, reason: e.message, reconnect: !opened.fatal, error: e };
+      }
+      if (info.reconnect && expired(info)) {
+        try {
+          await this.o.refreshToken();
+        } catch (err) {
+          const e = asSwitchboardError(err);
+          info = { code: info.code, reason: `token expired and not renewed: ${e.message}`, reconnect: false, error: e };
+        }
+        if (!live()) return;
+      }
+      if (!info.reconnect) this.run++;
+      this.o.onDisconnected(info);
+      if (!info.reconnect) return;
+      await this.sleep(this.o.backoff.next());
+    }
+  }
+  async connect(live) {
+    try {
+      await this.o.prepare();
+    } catch (err) {
+      return { error: asSwitchboardError(err), fatal: false };
+    }
+    const n = this.o.transports.length;
+    let last = noAnswer("no transport");
+    let renewed = false;
+    for (let k = 0; k < n && live(); k++) {
+      const i = (this.preferred + k) % n;
+      const t = this.o.transports[i];
+      this.o.onConnecting(t);
+      try {
+        const conn = await this.open(t);
+        if (!live()) conn.close();
+        else this.prefer(i);
+        return { conn, index: i };
+      } catch (err) {
+        const e = asSwitchboardError(err);
+        if (e.code === ErrorCode.NoAnswer) {
+          last = e;
+          continue;
+        }
+        if (e.code === ErrorCode.TokenExpired && !renewed) {
+          try {
+            await this.o.refreshToken();
+          } catch (te) {
+            return { error: asSwitchboardError(te), fatal: true };
+          }
+          renewed = true;
+          k--;
+          continue;
+        }
+        return { error: e, fatal: !e.temporary };
+      }
+    }
+    return { error: last, fatal: false };
+  }
+  /** Opens a transport up to its first frame, within openTimeout. */
+  open(t) {
+    const conn = this.o.create(t);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        conn.close();
+        reject(noAnswer(`${t} did not open within ${this.o.openTimeout}ms`));
+      }, this.o.openTimeout);
+      conn.open().then(
+        () => {
+          clearTimeout(timer);
+          resolve(conn);
+        },
+        (err) => {
+          clearTimeout(timer);
+          conn.close();
+          reject(err);
+        }
+      );
+    });
+  }
+  /**
+   * serve runs conn until it ends, switching to a better transport when one
+   * opens meanwhile, and returns how the last connection ended.
+   */
+  async serve(live, conn, index) {
+    for (; ; ) {
+      this.current = conn;
+      const served = conn;
+      served.onClosed((info) => {
+        if (this.current !== served || !live()) return;
+        this.current = void 0;
+        this.o.onLost?.(info);
+      });
+      this.o.onConnected(conn);
+      conn.start();
+      const watch = this.watchUpgrade(live, index);
+      const r = await Promise.race([conn.closed.then((info) => ({ info })), watch.better]);
+      watch.cancel();
+      if ("info" in r) {
+        if (this.current === conn) this.current = void 0;
+        return r.info;
+      }
+      this.current = r.conn;
+      conn.close();
+      if (!live()) {
+        this.current = void 0;
+        r.conn.close();
+        return r.conn.closed;
+      }
+      conn = r.conn;
+      index = r.index;
+      this.prefer(index);
+    }
+  }
+  // watchUpgrade tries the transports better than index every
+  // upgradeInterval; `better` resolves with the first that opens.
+  watchUpgrade(live, index) {
+    let cancelled = false;
+    let timer;
+    const better = new Promise((resolve) => {
+      if (index === 0 || this.o.upgradeInterval < 0) return;
+      const tick = async () => {
+        for (let j = 0; j < index; j++) {
+          if (cancelled || !live()) return;
+          try {
+            const conn = await this.open(this.o.transports[j]);
+            if (cancelled || !live()) {
+              conn.close();
+              return;
+            }
+            resolve({ conn, index: j });
+            return;
+          } catch {
+          }
+        }
+        if (!cancelled) timer = setTimeout(tick, this.o.upgradeInterval);
+      };
+      timer = setTimeout(tick, this.o.upgradeInterval);
+    });
+    return {
+      better,
+      cancel: () => {
+        cancelled = true;
+        clearTimeout(timer);
+      }
+    };
+  }
+  sleep(ms) {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.wakeUp = void 0;
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.wakeUp = done;
+    });
+  }
+  prefer(i) {
+    this.preferred = i;
+    try {
+      this.o.storage?.setItem(this.o.storageKey, this.o.transports[i]);
+    } catch {
+    }
+  }
+  remembered() {
+    try {
+      return this.o.storage?.getItem(this.o.storageKey) ?? null;
+    } catch {
+      return null;
+    }
+  }
+};
+function expired(info) {
+  return info.code === 3005 || info.error?.code === ErrorCode.TokenExpired;
+}
+
+// src/emitter.ts
+var Emitter = class {
+  constructor() {
+    this.listeners = /* @__PURE__ */ new Map();
+  }
+  /** Adds a listener; the function returned removes it. */
+  on(event, listener) {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, set = /* @__PURE__ */ new Set());
+    set.add(listener);
+    return () => this.off(event, listener);
+  }
+  /** Adds a listener for the next event only. */
+  once(event, listener) {
+    const off = this.on(event, (e) => {
+      off();
+      listener(e);
+    });
+    return off;
+  }
+  off(event, listener) {
+    this.listeners.get(event)?.delete(listener);
+  }
+  /**
+   * Calls every listener of the event in the order they were added. A
+   * listener that throws must not stop the others nor the SDK's own work
+   * (a dropped publication would break the delivery guarantee), so its error
+   * is rethrown on its own, where the platform reports uncaught errors.
+   */
+  emit(event, value) {
+    const set = this.listeners.get(event);
+    if (!set) return;
+    for (const l of [...set]) {
+      try {
+        l(value);
+      } catch (err) {
+        setTimeout(() => {
+          throw err;
+        });
+      }
+    }
+  }
+};
+
+// src/options.ts
+var DEFAULT_TRANSPORTS = ["websocket", "sse", "longpoll"];
+function resolveOptions(url, o) {
+  const transports = o.transports?.length ? [...o.transports] : [...DEFAULT_TRANSPORTS];
+  const seen = /* @__PURE__ */ new Set();
+  for (const t of transports) {
+    if (!["websocket", "sse", "longpoll", "poll"].includes(t)) throw new TypeError(`unknown transport ${JSON.stringify(t)}`);
+    if (seen.has(t)) throw new TypeError(`transport ${t} listed twice`);
+    seen.add(t);
+  }
+  const g = globalThis;
+  const ms = (v, def) => v !== void 0 && v > 0 ? v : def;
+  const minBackoff = ms(o.minBackoff, 500);
+  return {
+    transports,
+    endpoints: endpoints(url, o.endpoints ?? {}),
+    minBackoff,
+    maxBackoff: Math.max(ms(o.maxBackoff, 2e4), minBackoff),
+    stableAfter: ms(o.stableAfter, 1e4),
+    openTimeout: ms(o.openTimeout, 5e3),
+    upgradeInterval: o.upgradeInterval === void 0 || o.upgradeInterval === 0 ? 18e4 : o.upgradeInterval,
+    pingGrace: ms(o.pingGrace, 1e4),
+    longPollTimeout: ms(o.longPollTimeout, 25e3),
+    pollInterval: ms(o.pollInterval, 2e3),
+    requestTimeout: ms(o.requestTimeout, 1e4),
+    publishTimeout: ms(o.publishTimeout, 3e4),
+    withCredentials: o.withCredentials === true,
+    WebSocket: o.WebSocket ?? g.WebSocket,
+    EventSource: o.EventSource ?? g.EventSource,
+    // Bound, because some browsers refuse fetch called on another object.
+    fetch: o.fetch ?? (typeof g.fetch === "function" ? g.fetch.bind(globalThis) : void 0),
+    storage: o.storage === void 0 ? sessionStorageIfAny() : o.storage
+  };
+}
+function endpoints(base, over) {
+  const u = new URL(base, globalThis.location?.href);
+  let http;
+  let ws;
+  switch (u.protocol) {
+    case "http:":
+    case "ws:":
+      [http, ws] = ["http:", "ws:"];
+      break;
+    case "https:":
+    case "wss:":
+      [http, ws] = ["https:", "wss:"];
+      break;
+    default:
+      throw new TypeError(`URL ${base}: the scheme must be http, https, ws or wss`);
+  }
+  const path = u.pathname.replace(/\/+$/, "");
+  const at = (scheme, p) => `${scheme}//${u.host}${path}${p}`;
+  const resolve = (s) => new URL(s, u).href;
+  return {
+    websocket: over.websocket ? resolve(over.websocket).replace(/^http(s?):/i, "ws$1:") : at(ws, "/connection/websocket"),
+    sse: over.sse ? resolve(over.sse) : at(http, "/connection/sse"),
+    poll: over.poll ? resolve(over.poll) : at(http, "/connection/poll"),
+    publish: over.publish ? resolve(over.publish) : at(http, "/connection/publish")
+  };
+}
+function sessionStorageIfAny() {
+  try {
+    const s = globalThis.sessionStorage;
+    return s ?? null;
+  } catch {
+    return null;
+  }
+}
+
+// src/protocol.ts
+function encodeCommand(c) {
+  const o = { type: c.type };
+  if (c.id) o.id = c.id;
+  if (c.token) o.token = c.token;
+  if (c.channel) o.channel = c.channel;
+  if (c.since) o.since = { epoch: c.since.epoch, offset: c.since.offset };
+  if (c.type === "publish") {
+    if (c.data === void 0) throw new TypeError("publish needs data: any JSON value");
+    o.data = c.data;
+  }
+  if (c.key) o.key = c.key;
+  if (c.limit) o.limit = c.limit;
+  if (c.reverse) o.reverse = true;
+  return JSON.stringify(o);
+}
+function parseFrame(text) {
+  const v = JSON.parse(text);
+  if (!isObject(v) || typeof v.type !== "string") throw new SyntaxError("frame is not an object with a type");
+  return v;
+}
+function parsePublication(v) {
+  if (!isObject(v) || typeof v.channel !== "string" || typeof v.epoch !== "string" || typeof v.offset !== "number") {
+    throw new SyntaxError("not a publication");
+  }
+  return v;
+}
+function publicationOf(f) {
+  const { type: _type, ...rest } = f;
+  return parsePublication(rest);
+}
+function wireErrorOf(v) {
+  if (!isObject(v) || !isObject(v.error)) return void 0;
+  const { code, message } = v.error;
+  if (typeof code !== "number") return void 0;
+  return { code, message: typeof message === "string" ? message : "" };
+}
+function parsePollReply(v) {
+  if (!isObject(v) || !Array.isArray(v.publications) || typeof v.cursor !== "string") {
+    throw new SyntaxError("not a poll reply");
+  }
+  return {
+    publications: v.publications.map(parsePublication),
+    cursor: v.cursor,
+    recovered: v.recovered !== false,
+    gaps: Array.isArray(v.gaps) ? v.gaps.filter((g) => typeof g === "string") : []
+  };
+}
+function parseConnected(v) {
+  if (!isObject(v) || !isObject(v.channels)) throw new SyntaxError("not a connected event");
+  return { client: typeof v.client === "string" ? v.client : "", channels: v.channels };
+}
+function parseDisconnect(v) {
+  if (!isObject(v) || typeof v.code !== "number") throw new SyntaxError("not a disconnect");
+  return {
+    code: v.code,
+    reason: typeof v.reason === "string" ? v.reason : "",
+    reconnect: typeof v.reconnect === "boolean" ? v.reconnect : reconnects(v.code)
+  };
+}
+function reconnects(code) {
+  return !(code >= 3500 && code <= 3999);
+}
+function isObject(v) {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+// src/cursor.ts
+var MAX_CURSOR_LENGTH = 8192;
+var MAX_CURSOR_CHANNELS = 1024;
+var MAX_EPOCH_BYTES = 64;
+var VERSION = 1;
+var MASK64 = (1n << 64n) - 1n;
+var FNV_OFFSET = 14695981039346656037n;
+var FNV_PRIME = 1099511628211n;
+var utf8 = new TextEncoder();
+var utf8Decoder = new TextDecoder();
+var CursorError = class extends Error {
+  constructor(message) {
+    super(`bad cursor: ${message}`);
+    this.name = "CursorError";
+  }
+};
+function channelHash(channel) {
+  let h = FNV_OFFSET;
+  for (const b of utf8.encode(channel)) {
+    h ^= BigInt(b);
+    h = h * FNV_PRIME & MASK64;
+  }
+  return h;
+}
+var crcTable = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 3988292384 ^ c >>> 1 : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+function crc32(bytes) {
+  let c = 4294967295;
+  for (const b of bytes) c = crcTable[(c ^ b) & 255] ^ c >>> 8;
+  return (c ^ 4294967295) >>> 0;
+}
+var Cursor = class _Cursor {
+  constructor() {
+    this.entries = [];
+  }
+  /** Builds a cursor from channel positions. */
+  static from(positions) {
+    const c = new _Cursor();
+    for (const [channel, p] of positions) c.set(channel, p);
+    return c;
+  }
+  /** Decodes a cursor, as strictly as the node does. Throws CursorError. */
+  static parse(s) {
+    return parseCursor(s);
+  }
+  get size() {
+    return this.entries.length;
+  }
+  /** Records the position of a channel. */
+  set(channel, p) {
+    this.setEntry({ hash: channelHash(channel), epoch: p.epoch, offset: BigInt(p.offset) });
+  }
+  /** The position recorded for a channel, with a number offset. */
+  get(channel) {
+    const e = this.entry(channel);
+    return e && { epoch: e.epoch, offset: Number(e.offset) };
+  }
+  /** The entry recorded for a channel, with its exact 64-bit offset. */
+  entry(channel) {
+    const [i, found] = this.find(channelHash(channel));
+    return found ? { ...this.entries[i] } : void 0;
+  }
+  /** Forgets a channel. */
+  delete(channel) {
+    const [i, found] = this.find(channelHash(channel));
+    if (found) this.entries.splice(i, 1);
+  }
+  /** The entries in hash order (copies). */
+  list() {
+    return this.entries.map((e) => ({ ...e }));
+  }
+  /** Encodes the cursor as the node does. */
+  toString() {
+    const out = [VERSION];
+    putUvarint(out, BigInt(this.entries.length));
+    for (const e of this.entries) {
+      for (let shift = 56n; shift >= 0n; shift -= 8n) out.push(Number(e.hash >> shift & 0xffn));
+      const epoch = utf8.encode(e.epoch);
+      putUvarint(out, BigInt(epoch.length));
+      for (const b of epoch) out.push(b);
+      putUvarint(out, e.offset);
+    }
+    const body = Uint8Array.from(out);
+    const sum = crc32(body);
+    const raw = new Uint8Array(body.length + 4);
+    raw.set(body);
+    new DataView(raw.buffer).setUint32(body.length, sum);
+    return base64url(raw);
+  }
+  /** @internal */
+  setEntry(e) {
+    const [i, found] = this.find(e.hash);
+    if (found) this.entries[i] = e;
+    else this.entries.splice(i, 0, e);
+  }
+  // Binary search: the index of hash h, or where it would go.
+  find(h) {
+    let lo = 0;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = lo + hi >>> 1;
+      if (this.entries[mid].hash < h) lo = mid + 1;
+      else hi = mid;
+    }
+    return [lo, lo < this.entries.length && this.entries[lo].hash === h];
+  }
+};
+function putUvarint(out, v) {
+  while (v >= 0x80n) {
+    out.push(Number(v & 0x7fn) | 128);
+    v >>= 7n;
+  }
+  out.push(Number(v));
+}
+function readUvarint(b, at) {
+  let v = 0n;
+  let shift = 0n;
+  for (let i = 0; i < 10; i++) {
+    if (at + i >= b.length) return [0n, 0];
+    const byte = b[at + i];
+    if (i === 9 && byte > 1) return [0n, -1];
+    v |= BigInt(byte & 127) << shift;
+    if (byte < 128) {
+      if (i > 0 && byte === 0) return [0n, -1];
+      return [v, i + 1];
+    }
+    shift += 7n;
+  }
+  return [0n, -1];
+}
+var ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+var DECODE = (() => {
+  const t = new Int16Array(256).fill(-1);
+  for (let i = 0; i < ALPHABET.length; i++) t[ALPHABET.charCodeAt(i)] = i;
+  return t;
+})();
+function base64url(b) {
+  let s = "";
+  let i = 0;
+  for (; i + 2 < b.length; i += 3) {
+    const n = b[i] << 16 | b[i + 1] << 8 | b[i + 2];
+    s += ALPHABET[n >> 18] + ALPHABET[n >> 12 & 63] + ALPHABET[n >> 6 & 63] + ALPHABET[n & 63];
+  }
+  const rest = b.length - i;
+  if (rest === 1) {
+    const n = b[i] << 16;
+    s += ALPHABET[n >> 18] + ALPHABET[n >> 12 & 63];
+  } else if (rest === 2) {
+    const n = b[i] << 16 | b[i + 1] << 8;
+    s += ALPHABET[n >> 18] + ALPHABET[n >> 12 & 63] + ALPHABET[n >> 6 & 63];
+  }
+  return s;
+}
+function unbase64url(s) {
+  if (s.length % 4 === 1) return void 0;
+  const out = new Uint8Array(Math.floor(s.length * 3 / 4));
+  let o = 0;
+  let acc = 0;
+  let bits = 0;
+  for (let i = 0; i < s.length; i++) {
+    const v = DECODE[s.charCodeAt(i) & 255];
+    if (v < 0 || s.charCodeAt(i) > 255) return void 0;
+    acc = acc << 6 | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = acc >> bits & 255;
+      acc &= (1 << bits) - 1;
+    }
+  }
+  if (acc !== 0) return void 0;
+  return out;
+}
+function parseCursor(s) {
+  if (s.length === 0) throw new CursorError("empty");
+  if (s.length > MAX_CURSOR_LENGTH) throw new CursorError(`${s.length} characters, at most ${MAX_CURSOR_LENGTH}`);
+  for (let i = 0; i < s.length; i++) {
+    const c2 = s.charCodeAt(i);
+    if (c2 > 255 || DECODE[c2] < 0) throw new CursorError(`character ${JSON.stringify(s[i])} at ${i} is not URL-safe base64`);
+  }
+  const raw = unbase64url(s);
+  if (!raw) throw new CursorError("not base64url");
+  if (raw.length < 1 + 1 + 4) throw new CursorError("truncated");
+  const body = raw.subarray(0, raw.length - 4);
+  const sum = new DataView(raw.buffer, raw.byteOffset + raw.length - 4, 4).getUint32(0);
+  if (crc32(body) !== sum) throw new CursorError("checksum mismatch");
+  if (body[0] !== VERSION) throw new CursorError(`unknown version ${body[0]}`);
+  let at = 1;
+  const [n, k] = readUvarint(body, at);
+  if (k <= 0) throw new CursorError("truncated or non-minimal number");
+  at += k;
+  if (n > BigInt(MAX_CURSOR_CHANNELS)) throw new CursorError(`${n} channels, at most ${MAX_CURSOR_CHANNELS}`);
+  if (n > BigInt(Math.floor((body.length - at) / 10))) throw new CursorError("truncated");
+  const c = new Cursor();
+  let last = -1n;
+  for (let i = 0; i < Number(n); i++) {
+    if (body.length - at < 8) throw new CursorError("truncated");
+    let h = 0n;
+    for (let j = 0; j < 8; j++) h = h << 8n | BigInt(body[at + j]);
+    at += 8;
+    if (h <= last) throw new CursorError("entries out of order");
+    last = h;
+    const [elen, k1] = readUvarint(body, at);
+    if (k1 <= 0) throw new CursorError("truncated or non-minimal number");
+    at += k1;
+    if (elen > BigInt(MAX_EPOCH_BYTES)) throw new CursorError(`epoch of ${elen} bytes, at most ${MAX_EPOCH_BYTES}`);
+    if (BigInt(body.length - at) < elen) throw new CursorError("truncated");
+    const epoch = utf8Decoder.decode(body.subarray(at, at + Number(elen)));
+    at += Number(elen);
+    const [offset, k2] = readUvarint(body, at);
+    if (k2 <= 0) throw new CursorError("truncated or non-minimal number");
+    at += k2;
+    c.setEntry({ hash: h, epoch, offset });
+  }
+  if (at !== body.length) throw new CursorError(`${body.length - at} trailing bytes`);
+  return c;
+}
+
+// src/transports/http.ts
+function cursorFor(reqs) {
+  const c = new Cursor();
+  for (const r of reqs) if (r.since) c.set(r.channel, r.since);
+  return c.size ? c.toString() : void 0;
+}
+function streamURL(endpoint, reqs, token, extra = {}) {
+  const u = new URL(endpoint);
+  for (const r of reqs) u.searchParams.append("channel", r.channel);
+  const cursor = cursorFor(reqs);
+  if (cursor) u.searchParams.set("cursor", cursor);
+  if (token) u.searchParams.set("token", token);
+  for (const [k, v] of Object.entries(extra)) u.searchParams.set(k, v);
+  return u.href;
+}
+function getInit(options) {
+  return options.withCredentials ? { method: "GET", credentials: "include" } : { method: "GET" };
+}
+function needFetch(f) {
+  if (!f) throw noAnswer("no fetch: pass options.fetch");
+  return f;
+}
+async function requestJSON(f, url, init, timeout, signal) {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), timeout);
+  const onAbort = () => ctl.abort();
+  signal?.addEventListener("abort", onAbort);
+  try {
+    let res;
+    try {
+      res = await f(url, { ...init, signal: ctl.signal });
+    } catch (err) {
+      throw noAnswer(ctl.signal.aborted && !signal?.aborted ? `no answer within ${timeout}ms` : `request failed: ${messageOf(err)}`);
+    }
+    let body;
+    try {
+      body = JSON.parse(await res.text());
+    } catch {
+      throw new SwitchboardError(ErrorCode.NoAnswer, `HTTP ${res.status} without a JSON body`, res.status);
+    }
+    const we = wireErrorOf(body);
+    if (we) throw new SwitchboardError(we.code, we.message, res.status);
+    if (!res.ok) throw new SwitchboardError(ErrorCode.NoAnswer, `HTTP ${res.status}`, res.status);
+    return body;
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+function messageOf(err) {
+  return err instanceof Error ? err.message : String(err);
+}
+var CHANNEL_CODES = [
+  ErrorCode.UnknownChannel,
+  ErrorCode.PermissionDenied,
+  ErrorCode.InvalidChannel,
+  ErrorCode.NotAvailable
+];
+async function refusedChannels(ctx, err, channels) {
+  const bad = /* @__PURE__ */ new Map();
+  if (!CHANNEL_CODES.includes(err.code)) return bad;
+  if (channels.length === 1) {
+    bad.set(channels[0], err);
+    return bad;
+  }
+  const f = needFetch(ctx.options.fetch);
+  const token = ctx.handler.token();
+  await Promise.all(
+    channels.map(async (channel) => {
+      try {
+        await requestJSON(f, streamURL(ctx.options.endpoints.poll, [{ channel }], token, { timeout: "0" }), getInit(ctx.options), ctx.options.requestTimeout);
+      } catch (e) {
+        if (e instanceof SwitchboardError && CHANNEL_CODES.includes(e.code)) bad.set(channel, e);
+      }
+    })
+  );
+  return bad;
+}
+async function settleRefusal(ctx, err, reqs) {
+  switch (err.code) {
+    case ErrorCode.BadCursor:
+      ctx.handler.badCursor();
+      return;
+    case ErrorCode.TokenExpired:
+      await ctx.handler.refreshToken();
+      return;
+  }
+  const bad = await refusedChannels(
+    ctx,
+    err,
+    reqs.map((r) => r.channel)
+  );
+  if (bad.size === 0) throw err;
+  for (const [channel, e] of bad) ctx.handler.refused(channel, e);
+}
+function sameChannels(a, b) {
+  if (a.length !== b.length) return false;
+  const s = new Set(a.map((r) => r.channel));
+  return b.every((r) => s.has(r.channel));
+}
+
+// src/publish.ts
+function newKey() {
+  const c = globalThis.crypto;
+  if (c?.randomUUID) return c.randomUUID();
+  const b = new Uint8Array(16);
+  if (c?.getRandomValues) c.getRandomValues(b);
+  else for (let i = 0; i < b.length; i++) b[i] = Math.floor(Math.random() * 256);
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+async function publish(deps, channel, data, opts = {}) {
+  if (data === void 0) throw new TypeError("publish needs data: any JSON value");
+  const o = deps.options;
+  const key = opts.key ?? newKey();
+  const deadline = Date.now() + (opts.timeout ?? o.publishTimeout);
+  const backoff = new Backoff({ min: o.minBackoff, max: Math.min(o.maxBackoff, 5e3), stableAfter: Infinity });
+  let renewed = false;
+  for (; ; ) {
+    if (opts.signal?.aborted) throw noAnswer("publish aborted");
+    try {
+      return await attempt(deps, channel, data, key, Math.min(o.requestTimeout, Math.max(1, deadline - Date.now())), opts.signal);
+    } catch (err) {
+      const e = asSwitchboardError(err);
+      if (opts.signal?.aborted) throw e;
+      if (e.code === ErrorCode.TokenExpired && !renewed) {
+        await deps.refreshToken();
+        renewed = true;
+        continue;
+      }
+      if (!e.temporary) throw e;
+      const wait = backoff.next();
+      if (Date.now() + wait >= deadline) throw e;
+      await sleep(wait, opts.signal);
+    }
+  }
+}
+async function attempt(deps, channel, data, key, timeout, signal) {
+  const conn = deps.connection();
+  if (conn?.request) {
+    const f = await conn.request({ type: "publish", channel, data, key }, timeout);
+    if (f.error) throw new SwitchboardError(f.error.code, f.error.message);
+    return { epoch: String(f.epoch ?? ""), offset: Number(f.offset ?? 0), key };
+  }
+  const headers = { "Content-Type": "application/json" };
+  const token = deps.token();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const body = await requestJSON(
+    needFetch(deps.options.fetch),
+    deps.options.endpoints.publish,
+    {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ channel, data, key }),
+      ...deps.options.withCredentials ? { credentials: "include" } : {}
+    },
+    timeout,
+    signal
+  );
+  if (!isObject(body) || typeof body.offset !== "number") throw noAnswer("unreadable publish reply");
+  const r = { epoch: String(body.epoch ?? ""), offset: body.offset, key };
+  if (body.duplicate === true) r.duplicate = true;
+  return r;
+}
+function sleep(ms, signal) {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
+
+// src/subscription.ts
+var Subscription = class extends Emitter {
+  /** @internal */
+  constructor(channel, owner, since) {
+    super();
+    this.channel = channel;
+    this.owner = owner;
+    this.st = "subscribing";
+    // Set when the position had to be dropped: the next start is a gap.
+    this.forgotten = false;
+    if (since) this.pos = { epoch: since.epoch, offset: since.offset };
+  }
+  get state() {
+    return this.st;
+  }
+  /**
+   * The last position delivered (or where the node started the channel). Keep
+   * it to resume in a later page load: subscribe(channel, { since: position }).
+   */
+  get position() {
+    return this.pos && { ...this.pos };
+  }
+  /** Stops the subscription. Its position is forgotten with it. */
+  unsubscribe() {
+    if (this.st === "unsubscribed") return;
+    this.st = "unsubscribed";
+    this.owner.removeSubscription(this);
+    this.emit("unsubscribed", { channel: this.channel, reason: "unsubscribed" });
+  }
+  /** Publishes to this channel; see Switchboard.publish. */
+  publish(data, opts) {
+    return this.owner.publish(this.channel, data, opts);
+  }
+  /** @internal The node started the channel on a connection; `since` is what was sent. */
+  started(r, since) {
+    if (this.st === "unsubscribed") return;
+    const latest = { epoch: r.epoch, offset: r.offset };
+    const lost = since !== void 0 && !r.recovered || this.forgotten;
+    this.forgotten = false;
+    if (lost || !this.pos) {
+      this.pos = latest;
+    } else if (since === void 0 && this.pos.epoch !== latest.epoch) {
+      this.pos = latest;
+    }
+    this.st = "subscribed";
+    this.emit("subscribed", { channel: this.channel, epoch: r.epoch, offset: r.offset, recovered: !lost });
+    if (lost) this.emit("gap", { channel: this.channel, epoch: r.epoch, offset: r.offset, recovered: false });
+  }
+  /**
+   * @internal Delivers a publication unless it is one already delivered. A
+   * publication from another epoch, or one that skips offsets, means some
+   * were lost: the application hears of the gap before the publication.
+   */
+  deliver(p) {
+    if (this.st === "unsubscribed") return false;
+    const pos = this.pos;
+    if (pos && p.epoch === pos.epoch && p.offset <= pos.offset) return false;
+    if (pos && (p.epoch !== pos.epoch || p.offset > pos.offset + 1)) {
+      this.emit("gap", { channel: this.channel, epoch: p.epoch, offset: p.offset - 1, recovered: false });
+    }
+    this.pos = { epoch: p.epoch, offset: p.offset };
+    this.emit("message", p);
+    return true;
+  }
+  /** @internal The connection carrying it ended; it resumes on the next. */
+  suspended() {
+    if (this.st === "subscribed") this.st = "subscribing";
+  }
+  /** @internal The node refused or ended the subscription. */
+  ended(err, code, reason) {
+    if (this.st === "unsubscribed") return;
+    this.st = "unsubscribed";
+    if (err) this.emit("error", err);
+    this.emit("unsubscribed", { channel: this.channel, ...code !== void 0 ? { code } : {}, reason });
+  }
+  /** @internal The node could not read a cursor with this position: start over. */
+  forget() {
+    this.pos = void 0;
+    this.forgotten = true;
+  }
+  /** @internal */
+  presence(kind, ev) {
+    this.emit(kind, ev);
+  }
+};
+
+// src/transports/transport.ts
+var CloseSignal = class {
+  constructor() {
+    this.done = false;
+    this.listeners = [];
+    this.promise = new Promise((resolve) => this.resolveFn = resolve);
+  }
+  get isClosed() {
+    return this.done;
+  }
+  /** Adds a listener called synchronously by fire ; a signal already fired never calls it. */
+  listen(listener) {
+    if (!this.done) this.listeners.push(listener);
+  }
+  /** Resolves the promise and calls the listeners; later calls are ignored. Returns whether this call did it. */
+  fire(info) {
+    if (this.done) return false;
+    this.done = true;
+    const ls = this.listeners;
+    this.listeners = [];
+    for (const l of ls) l(info);
+    this.resolveFn(info);
+    return true;
+  }
+};
+var CLOSED_BY_CLIENT = { code: 0, reason: "closed by the client", reconnect: false };
+function presenceOf(f) {
+  const ev = { channel: String(f.channel ?? ""), client: String(f.client ?? "") };
+  if (typeof f.user === "string") ev.user = f.user;
+  if (f.info !== void 0) ev.info = f.info;
+  return ev;
+}
+
+// src/transports/poll.ts
+var MAX_SETTLES = 3;
+var PollConnection = class {
+  constructor(ctx, transport) {
+    this.ctx = ctx;
+    this.transport = transport;
+    this.client = void 0;
+    this.signal = new CloseSignal();
+    this.started = false;
+    // Channels the node has started on this connection.
+    this.carried = /* @__PURE__ */ new Set();
+    this.inFlight = [];
+  }
+  get closed() {
+    return this.signal.promise;
+  }
+  onClosed(listener) {
+    this.signal.listen(listener);
+  }
+  async open() {
+    const reqs = this.ctx.handler.channels();
+    if (reqs.length === 0) return;
+    const [sent, reply] = await this.poll(reqs, 0);
+    this.first = { reqs: sent, reply };
+  }
+  start() {
+    if (this.signal.isClosed || this.started) return;
+    this.started = true;
+    if (this.first) this.apply(this.first.reqs, this.first.reply);
+    this.first = void 0;
+    void this.loop();
+  }
+  /** A channel change restarts the poll in flight with the new list. */
+  sync() {
+    if (!this.started || this.signal.isClosed) return;
+    const want = this.ctx.handler.channels();
+    if (sameChannels(want, this.inFlight) && want.length > 0) return;
+    this.abort?.abort();
+    this.wake?.();
+  }
+  close() {
+    this.end(CLOSED_BY_CLIENT);
+  }
+  async loop() {
+    const long = this.transport === "longpoll";
+    while (!this.signal.isClosed) {
+      const reqs = this.ctx.handler.channels();
+      if (reqs.length === 0) {
+        this.inFlight = [];
+        await new Promise((resolve) => this.wake = resolve);
+        this.wake = void 0;
+        continue;
+      }
+      try {
+        const [sent, reply] = await this.poll(reqs, long ? this.ctx.options.longPollTimeout : 0);
+        if (this.signal.isClosed) return;
+        this.apply(sent, reply);
+      } catch (err) {
+        if (this.signal.isClosed) return;
+        if (this.abort?.signal.aborted) continue;
+        const e = asSwitchboardError(err);
+        this.end({ code: 0, reason: e.message, reconnect: e.code === ErrorCode.NoAnswer || e.temporary, error: e });
+        return;
+      }
+      if (!long) await this.pause(this.ctx.options.pollInterval);
+    }
+  }
+  /**
+   * poll sends one poll for reqs and settles what the node refuses (a
+   * channel, an expired token, a bad cursor) before trying again with what
+   * is left. It returns the requests actually sent with the reply.
+   */
+  async poll(reqs, holdMs) {
+    const f = needFetch(this.ctx.options.fetch);
+    for (let settles = 0; ; settles++) {
+      this.abort = new AbortController();
+      this.inFlight = reqs;
+      const url = streamURL(this.ctx.options.endpoints.poll, reqs, this.ctx.handler.token(), { timeout: `${Math.ceil(holdMs)}ms` });
+      try {
+        const body = await requestJSON(f, url, getInit(this.ctx.options), holdMs + this.ctx.options.requestTimeout, this.abort.signal);
+        return [reqs, parsePollReply(body)];
+      } catch (err) {
+        if (this.abort.signal.aborted || this.signal.isClosed) throw noAnswer("poll aborted");
+        if (!(err instanceof SwitchboardError)) throw noAnswer(`unreadable poll reply: ${String(err)}`);
+        if (err.code === ErrorCode.NoAnswer || err.temporary || settles >= MAX_SETTLES) throw err;
+        await settleRefusal(this.ctx, err, reqs);
+        reqs = this.ctx.handler.channels();
+        if (reqs.length === 0) throw noAnswer("no channel left to poll");
+      }
+    }
+  }
+  /**
+   * apply hands a reply to the client: first the channels the node started
+   * on this connection, and any it could not recover (a gap), then the
+   * publications.
+   */
+  apply(reqs, reply) {
+    let cursor;
+    try {
+      cursor = Cursor.parse(reply.cursor);
+    } catch {
+      cursor = void 0;
+    }
+    const gaps = new Set(reply.gaps);
+    for (const r of reqs) {
+      if (this.carried.has(r.channel) && !gaps.has(r.channel)) continue;
+      const recovered = !gaps.has(r.channel);
+      const start = recovered && r.since ? cursor?.get(r.channel) ?? r.since : startOf(r.channel, reply, cursor);
+      if (!start) continue;
+      this.carried.add(r.channel);
+      this.ctx.handler.started(r.channel, { ...start, recovered }, r.since);
+    }
+    const kept = new Set(reqs.map((r) => r.channel));
+    for (const ch of this.carried) if (!kept.has(ch)) this.carried.delete(ch);
+    for (const p of reply.publications) this.ctx.handler.publication(p);
+  }
+  pause(ms) {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      this.wake = done;
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+  }
+  end(info) {
+    if (!this.signal.fire(info)) return;
+    this.abort?.abort();
+    this.wake?.();
+  }
+};
+function startOf(channel, reply, cursor) {
+  const first = reply.publications.find((p) => p.channel === channel);
+  if (first) return { epoch: first.epoch, offset: first.offset - 1 };
+  return cursor?.get(channel);
+}
+
+// src/transports/sse.ts
+var MAX_SETTLES2 = 3;
+var SSEConnection = class {
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.transport = "sse";
+    this.signal = new CloseSignal();
+    // a stream replacing it, while it connects
+    this.started = false;
+    this.syncQueued = false;
+  }
+  get closed() {
+    return this.signal.promise;
+  }
+  onClosed(listener) {
+    this.signal.listen(listener);
+  }
+  // With no channel there is nothing to stream: the connection is open and
+  // idle until the first subscription.
+  async open() {
+    const reqs = this.ctx.handler.channels();
+    if (reqs.length === 0) return;
+    const s = await this.openStream(reqs, () => this.stream === void 0);
+    if (this.signal.isClosed) {
+      s.close();
+      throw noAnswer("closed while opening");
+    }
+    this.stream = s;
+    this.client = s.connectedData?.client;
+  }
+  start() {
+    if (this.signal.isClosed) return;
+    this.started = true;
+    if (this.stream) this.activate(this.stream);
+    this.sync();
+  }
+  sync() {
+    if (!this.started || this.syncQueued || this.signal.isClosed) return;
+    this.syncQueued = true;
+    queueMicrotask(() => {
+      this.syncQueued = false;
+      this.resync();
+    });
+  }
+  close() {
+    this.end(CLOSED_BY_CLIENT);
+  }
+  resync() {
+    if (this.signal.isClosed) return;
+    const want = this.ctx.handler.channels();
+    const have = this.next?.reqs ?? this.stream?.reqs ?? [];
+    if (sameChannels(want, have)) return;
+    this.next?.close();
+    this.next = void 0;
+    if (want.length === 0) {
+      this.stream?.close();
+      this.stream = void 0;
+      return;
+    }
+    let replacement;
+    const timer = setTimeout(() => {
+      if (replacement === void 0 || this.next === replacement) this.fail("the new stream did not connect in time");
+    }, this.ctx.options.openTimeout);
+    this.openStream(want, () => replacement === void 0 || this.next === replacement, (s) => this.next = replacement = s).then((s) => {
+      clearTimeout(timer);
+      if (this.next !== s || this.signal.isClosed) return s.close();
+      this.next = void 0;
+      this.stream?.close();
+      this.stream = s;
+      this.activate(s);
+      this.sync();
+    }).catch((err) => {
+      clearTimeout(timer);
+      if (replacement && this.next !== replacement) return;
+      this.next = void 0;
+      const e = err instanceof SwitchboardError ? err : noAnswer(String(err));
+      this.end({ code: 0, reason: e.message, reconnect: e.code === ErrorCode.NoAnswer || e.temporary, error: e });
+    });
+  }
+  /**
+   * openStream opens a stream for reqs and waits for its connected event. A
+   * stream refused before it connects does not say why (EventSource hides
+   * the answer), so the same request is put to the poll endpoint as a short
+   * poll, whose coded answer tells: a refused channel is dropped, an
+   * expired token renewed, a bad cursor forgotten, and the stream tried
+   * again; an answer there means SSE itself does not get through.
+   */
+  async openStream(reqs, wanted, onCreate) {
+    for (let settles = 0; ; settles++) {
+      const s = new Stream(this, reqs);
+      onCreate?.(s);
+      try {
+        await s.connected;
+        return s;
+      } catch {
+        s.close();
+      }
+      if (this.signal.isClosed || !wanted()) throw noAnswer("stream abandoned");
+      const err = await this.explain(reqs);
+      if (settles >= MAX_SETTLES2) throw err;
+      await settleRefusal(this.ctx, err, reqs);
+      reqs = this.ctx.handler.channels();
+      if (reqs.length === 0) throw noAnswer("no channel left to stream");
+    }
+  }
+  async explain(reqs) {
+    try {
+      const url = streamURL(this.ctx.options.endpoints.poll, reqs, this.ctx.handler.token(), { timeout: "0" });
+      await requestJSON(needFetch(this.ctx.options.fetch), url, getInit(this.ctx.options), this.ctx.options.requestTimeout);
+    } catch (err) {
+      if (err instanceof SwitchboardError && err.code !== ErrorCode.NoAnswer) return err;
+    }
+    return noAnswer("the SSE stream failed before its connected event");
+  }
+  /** Makes s the delivering stream: its start positions first, then what it queued. */
+  activate(s) {
+    const c = s.connectedData;
+    if (!c) return;
+    this.client = c.client;
+    for (const r of s.reqs) {
+      const st = c.channels[r.channel];
+      if (st) this.ctx.handler.started(r.channel, { epoch: st.epoch, offset: st.offset, recovered: st.recovered }, r.since);
+    }
+    s.activate();
+  }
+  /** @internal Called by the active stream. */
+  deliver(s, kind, data) {
+    if (this.signal.isClosed || s !== this.stream) return;
+    try {
+      const v = JSON.parse(data);
+      if (kind === "message") this.ctx.handler.publication(parsePublication(v));
+      else if (kind === "join" || kind === "leave") this.ctx.handler.presence(kind, presenceOf(v));
+      else if (kind === "disconnect") {
+        const d = parseDisconnect(v);
+        this.end({ ...d }, new SwitchboardError(d.code, d.reason));
+      }
+    } catch {
+      this.fail("unreadable event");
+    }
+  }
+  /** @internal The active stream failed after it connected. */
+  streamFailed(s) {
+    if (s === this.stream) this.fail("the SSE stream failed");
+  }
+  fail(reason) {
+    this.end({ code: 0, reason, reconnect: true }, noAnswer(reason));
+  }
+  end(info, err) {
+    if (this.signal.isClosed) return;
+    this.signal.fire(err && !info.error ? { ...info, error: err } : info);
+    this.stream?.close();
+    this.next?.close();
+    this.stream = this.next = void 0;
+  }
+  /** @internal */
+  newEventSource(url) {
+    const Ctor = this.ctx.options.EventSource;
+    if (!Ctor) throw noAnswer("no EventSource: pass options.EventSource");
+    return new Ctor(url, this.ctx.options.withCredentials ? { withCredentials: true } : void 0);
+  }
+  /** @internal */
+  url(reqs) {
+    return streamURL(this.ctx.options.endpoints.sse, reqs, this.ctx.handler.token());
+  }
+};
+var Stream = class {
+  constructor(conn, reqs) {
+    this.conn = conn;
+    this.reqs = reqs;
+    this.queue = [];
+    this.closedFlag = false;
+    this.connected = new Promise((resolve, reject) => {
+      let es;
+      try {
+        es = conn.newEventSource(conn.url(reqs));
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      this.es = es;
+      es.addEventListener("connected", (ev) => {
+        try {
+          this.connectedData = parseConnected(JSON.parse(ev.data));
+          resolve();
+        } catch {
+          reject(noAnswer("unreadable connected event"));
+        }
+      });
+      const on = (kind) => (ev) => this.receive(kind, ev.data);
+      es.onmessage = on("message");
+      es.addEventListener("join", on("join"));
+      es.addEventListener("leave", on("leave"));
+      es.addEventListener("disconnect", on("disconnect"));
+      es.onerror = () => {
+        if (this.closedFlag) return;
+        if (!this.connectedData) {
+          reject(noAnswer("stream failed before its connected event"));
+          this.close();
+          return;
+        }
+        this.close();
+        conn.streamFailed(this);
+      };
+    });
+  }
+  activate() {
+    const q = this.queue ?? [];
+    this.queue = void 0;
+    for (const [kind, data] of q) this.conn.deliver(this, kind, data);
+  }
+  close() {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    this.es?.close();
+  }
+  receive(kind, data) {
+    if (this.closedFlag) return;
+    if (this.queue) this.queue.push([kind, data]);
+    else this.conn.deliver(this, kind, data);
+  }
+};
+
+// src/transports/ws.ts
+var OPEN = 1;
+var WebSocketConnection = class {
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.transport = "websocket";
+    this.signal = new CloseSignal();
+    this.nextId = 1;
+    this.pending = /* @__PURE__ */ new Map();
+    this.channels = /* @__PURE__ */ new Map();
+    this.started = false;
+    this.silence = 0;
+  }
+  get closed() {
+    return this.signal.promise;
+  }
+  onClosed(listener) {
+    this.signal.listen(listener);
+  }
+  open() {
+    const Ctor = this.ctx.options.WebSocket;
+    if (!Ctor) return Promise.reject(noAnswer("no WebSocket: pass options.WebSocket"));
+    return new Promise((resolve, reject) => {
+      this.openSettle = (err) => {
+        this.openSettle = void 0;
+        if (err) reject(err);
+        else resolve();
+      };
+      let ws;
+      try {
+        ws = new Ctor(this.ctx.options.endpoints.websocket);
+      } catch (err) {
+        this.end({ code: 0, reason: String(err), reconnect: true }, noAnswer(`WebSocket: ${String(err)}`));
+        return;
+      }
+      this.ws = ws;
+      ws.onopen = () => {
+        const token = this.ctx.handler.token();
+        this.send({ type: "connect", id: this.nextId++, ...token ? { token } : {} });
+      };
+      ws.onmessage = (ev) => this.receive(ev.data);
+      ws.onerror = () => {
+      };
+      ws.onclose = (ev) => this.socketClosed(ev.code ?? 1006, ev.reason ?? "");
+    });
+  }
+  start() {
+    if (this.signal.isClosed) return;
+    this.started = true;
+    this.sync();
+  }
+  /** Subscribes what the client has and the node does not, and the reverse. */
+  sync() {
+    if (!this.started || this.signal.isClosed) return;
+    const want = new Map(this.ctx.handler.channels().map((r) => [r.channel, r]));
+    for (const [channel, st] of this.channels) {
+      if (want.has(channel)) continue;
+      clearTimeout(st.retryTimer);
+      this.channels.delete(channel);
+      this.request({ type: "unsubscribe", channel }, this.ctx.options.requestTimeout).catch(() => {
+      });
+    }
+    for (const [channel] of want) {
+      if (!this.channels.has(channel)) {
+        this.channels.set(channel, { subscribed: false, retries: 0 });
+        this.subscribe(channel);
+      }
+    }
+  }
+  close() {
+    this.end(CLOSED_BY_CLIENT);
+  }
+  request(cmd, timeout) {
+    if (this.signal.isClosed || !this.ws || this.ws.readyState !== OPEN) {
+      return Promise.reject(noAnswer("the WebSocket is not open"));
+    }
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(noAnswer(`no reply to ${cmd.type} within ${timeout}ms`));
+      }, timeout);
+      this.pending.set(id, { resolve, reject, timer });
+      this.send({ ...cmd, id });
+    });
+  }
+  // subscribe sends one subscribe with the channel's current position. Its
+  // reply is handled as it is read, before the frames after it: with a
+  // position, the replayed publications follow the reply at once.
+  subscribe(channel) {
+    const st = this.channels.get(channel);
+    if (!st || this.signal.isClosed) return;
+    const since = this.ctx.handler.channels().find((r) => r.channel === channel)?.since;
+    const id = this.nextId++;
+    st.pendingId = id;
+    st.since = since;
+    const timer = setTimeout(() => {
+      this.pending.delete(id);
+      this.fail(`no reply to subscribe ${channel}`);
+    }, this.ctx.options.requestTimeout);
+    this.pending.set(id, {
+      timer,
+      resolve: (f) => this.subscribed(channel, id, f),
+      reject: () => {
+      }
+    });
+    this.send({ type: "subscribe", id, channel, ...since ? { since } : {} });
+  }
+  subscribed(channel, id, f) {
+    const st = this.channels.get(channel);
+    if (!st || st.pendingId !== id) return;
+    st.pendingId = void 0;
+    if (f.error) {
+      const err = new SwitchboardError(f.error.code, f.error.message);
+      if (err.code === ErrorCode.AlreadySubscribed) {
+        return;
+      }
+      if (err.code === ErrorCode.TokenExpired) {
+        this.refreshThen(() => this.subscribe(channel));
+        return;
+      }
+      if (isTemporary(err.code)) {
+        const wait = Math.min(this.ctx.options.maxBackoff, this.ctx.options.minBackoff * 2 ** st.retries++);
+        st.retryTimer = setTimeout(() => this.subscribe(channel), Math.random() * wait);
+        return;
+      }
+      this.channels.delete(channel);
+      this.ctx.handler.refused(channel, err);
+      return;
+    }
+    st.subscribed = true;
+    st.retries = 0;
+    this.ctx.handler.started(
+      channel,
+      { epoch: String(f.epoch ?? ""), offset: Number(f.offset ?? 0), recovered: f.recovered !== false },
+      st.since
+    );
+  }
+  // refreshThen gets a fresh token, hands it to the node, then goes on.
+  refreshThen(next) {
+    this.ctx.handler.refreshToken().then(() => this.request({ type: "refresh", token: this.ctx.handler.token() ?? "" }, this.ctx.options.requestTimeout)).then((f) => {
+      if (f.error) throw new SwitchboardError(f.error.code, f.error.message);
+      next();
+    }).catch((err) => {
+      const e = err instanceof SwitchboardError ? err : noAnswer(String(err));
+      this.end({ code: 3005, reason: "token expired", reconnect: e.code !== ErrorCode.Unauthorized, error: e });
+    });
+  }
+  receive(data) {
+    if (this.signal.isClosed) return;
+    let f;
+    try {
+      f = parseFrame(typeof data === "string" ? data : new TextDecoder().decode(data));
+    } catch {
+      this.fail("unreadable frame");
+      return;
+    }
+    this.alive();
+    if (f.id !== void 0 && f.id !== 0) {
+      this.reply(f);
+      return;
+    }
+    switch (f.type) {
+      case "ping":
+        this.send({ type: "pong" });
+        return;
+      case "message":
+        if (!this.started) return;
+        this.ctx.handler.publication(publicationOf(f));
+        return;
+      case "join":
+      case "leave":
+        if (this.started) this.ctx.handler.presence(f.type, presenceOf(f));
+        return;
+      case "unsubscribed": {
+        const channel = String(f.channel ?? "");
+        if (!this.channels.delete(channel)) return;
+        this.ctx.handler.ended(channel, Number(f.code ?? 0), String(f.reason ?? ""));
+        return;
+      }
+      case "disconnect": {
+        const code = Number(f.code ?? 3e3);
+        this.disconnect = { code, reason: String(f.reason ?? ""), reconnect: typeof f.reconnect === "boolean" ? f.reconnect : reconnects(code) };
+        return;
+      }
+      case "error":
+        if (f.error) this.ctx.handler.error(new SwitchboardError(f.error.code, f.error.message));
+        return;
+    }
+  }
+  reply(f) {
+    if (f.type === "connect" && this.openSettle) {
+      if (f.error) {
+        this.end({ code: 0, reason: f.error.message, reconnect: true }, new SwitchboardError(f.error.code, f.error.message));
+        return;
+      }
+      this.client = typeof f.client === "string" ? f.client : void 0;
+      this.silence = Math.max(1, Number(f.ping_interval ?? 25)) * 1e3 + this.ctx.options.pingGrace;
+      this.alive();
+      this.openSettle();
+      return;
+    }
+    const p = this.pending.get(f.id);
+    if (!p) return;
+    this.pending.delete(f.id);
+    clearTimeout(p.timer);
+    p.resolve(f);
+  }
+  // alive restarts the watchdog: the node pings every ping_interval, so a
+  // connection silent for longer than that plus a grace period is dead even
+  // if the socket has not noticed (a sleeping laptop, a NAT that forgot it).
+  alive() {
+    if (!this.silence) return;
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => this.fail(`no ping for ${this.silence}ms`), this.silence);
+  }
+  fail(reason) {
+    this.end({ code: 0, reason, reconnect: true }, noAnswer(reason));
+  }
+  socketClosed(code, reason) {
+    const d = this.disconnect;
+    if (d) {
+      this.end(d, new SwitchboardError(d.code, d.reason));
+      return;
+    }
+    if (code >= 3e3 && code <= 3999) {
+      this.end({ code, reason, reconnect: reconnects(code) }, new SwitchboardError(code, reason));
+      return;
+    }
+    this.end({ code, reason: reason || "connection closed", reconnect: true }, noAnswer(`WebSocket closed (${code})`));
+  }
+  /**
+   * end is the one way out: it settles open (rejecting with err), rejects
+   * what waits for a reply, closes the socket and resolves closed.
+   */
+  end(info, err) {
+    if (this.signal.isClosed) return;
+    const openErr = err ?? noAnswer(info.reason);
+    if (this.openSettle) {
+      this.openSettle(openErr);
+    }
+    clearTimeout(this.watchdog);
+    for (const st of this.channels.values()) clearTimeout(st.retryTimer);
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(noAnswer(`connection closed: ${info.reason}`));
+    }
+    this.pending.clear();
+    const ws = this.ws;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      ws.onerror = () => {
+      };
+      try {
+        ws.close(1e3);
+      } catch {
+      }
+    }
+    this.signal.fire(err && !info.error ? { ...info, error: err } : info);
+  }
+  send(cmd) {
+    try {
+      this.ws?.send(encodeCommand(cmd));
+    } catch (err) {
+      this.fail(`send failed: ${String(err)}`);
+    }
+  }
+};
+
+// src/client.ts
+var CHANNEL_NAME = /^[A-Za-z0-9_:.@/=+-]{1,255}$/;
+var Switchboard = class extends Emitter {
+  constructor(url, options = {}) {
+    super();
+    this.subs = /* @__PURE__ */ new Map();
+    this.st = "disconnected";
+    this.online = () => this.connector.wake();
+    this.url = url;
+    this.opts = resolveOptions(url, options);
+    this.tokenValue = options.token;
+    this.getToken = options.getToken;
+    const ctx = { handler: this.handler(), options: this.opts };
+    this.connector = new Connector({
+      transports: this.opts.transports,
+      openTimeout: this.opts.openTimeout,
+      upgradeInterval: this.opts.upgradeInterval,
+      backoff: new Backoff({ min: this.opts.minBackoff, max: this.opts.maxBackoff, stableAfter: this.opts.stableAfter }),
+      storage: this.opts.storage,
+      storageKey: `switchboard:transport:${this.opts.endpoints.websocket}`,
+      create: (t) => createConnection(t, ctx),
+      prepare: async () => {
+        if (this.tokenValue === void 0 && this.getToken) await this.refreshToken();
+      },
+      refreshToken: () => this.refreshToken(),
+      onConnecting: (transport) => {
+        this.st = "connecting";
+        this.emit("connecting", { transport });
+      },
+      onConnected: (conn) => {
+        this.st = "connected";
+        this.emit("connected", { transport: conn.transport, ...conn.client ? { client: conn.client } : {} });
+      },
+      onLost: (info) => this.lost(info),
+      onDisconnected: (info) => this.disconnected(info)
+    });
+  }
+  /** disconnected, connecting or connected. */
+  get state() {
+    return this.st;
+  }
+  /** The transport of the open connection, if any. */
+  get transport() {
+    return this.connector.connection?.transport;
+  }
+  /** The node's id for this client, when the transport tells it. */
+  get client() {
+    return this.connector.connection?.client;
+  }
+  /** Starts connecting, and keeps connected until disconnect() or the node says not to come back. */
+  connect() {
+    if (this.connector.running) return;
+    this.st = "connecting";
+    this.stoppedWith = void 0;
+    const g = globalThis;
+    g.addEventListener?.("online", this.online);
+    this.connector.start();
+  }
+  /** Closes the connection. Subscriptions and their positions are kept for the next connect(). */
+  disconnect() {
+    const g = globalThis;
+    g.removeEventListener?.("online", this.online);
+    if (!this.connector.running) return;
+    const wasConnected = this.connector.connection !== void 0;
+    this.connector.stop();
+    if (wasConnected || this.st !== "disconnected") this.disconnected({ code: 0, reason: "disconnect() called", reconnect: false });
+  }
+  /** Resolves once connected; rejects if the client stops for good first. */
+  ready() {
+    if (this.st === "connected") return Promise.resolve();
+    if (this.stoppedWith && !this.connector.running) return Promise.reject(this.stoppedWith);
+    return new Promise((resolve, reject) => {
+      const offs = [
+        this.once("connected", () => {
+          offs.forEach((f) => f());
+          resolve();
+        }),
+        this.on("disconnected", (e) => {
+          if (e.reconnect) return;
+          offs.forEach((f) => f());
+          reject(e.error ?? new SwitchboardError(e.code, e.reason));
+        })
+      ];
+    });
+  }
+  /**
+   * Subscribes to a channel. Publications arrive as `message` events of the
+   * Subscription, in order, each once; with `since`, those after that
+   * position come first. Throws for an invalid channel name or a channel
+   * already subscribed.
+   */
+  subscribe(channel, opts = {}) {
+    if (!CHANNEL_NAME.test(channel)) {
+      throw new SwitchboardError(ErrorCode.InvalidChannel, `invalid channel name ${JSON.stringify(channel)}: 1 to 255 of [A-Za-z0-9_:.@/=+-]`);
+    }
+    if (this.subs.has(channel)) throw new SwitchboardError(ErrorCode.AlreadySubscribed, `already subscribed to ${channel}`);
+    const sub = new Subscription(channel, this.owner(), opts.since);
+    this.subs.set(channel, sub);
+    this.connector.connection?.sync();
+    return sub;
+  }
+  /** The subscription to a channel, if there is one. */
+  getSubscription(channel) {
+    return this.subs.get(channel);
+  }
+  /** Every subscription. */
+  subscriptions() {
+    return [...this.subs.values()];
+  }
+  /**
+   * Publishes to a channel whose namespace lets clients publish. It goes
+   * over the WebSocket when the client is on one, else over HTTP (which
+   * works even while no stream is open), with an idempotency key: a retry
+   * after a lost answer lands once.
+   */
+  publish(channel, data, opts) {
+    return publish(
+      {
+        options: this.opts,
+        connection: () => this.connector.connection,
+        token: () => this.tokenValue,
+        refreshToken: () => this.refreshToken()
+      },
+      channel,
+      data,
+      opts
+    );
+  }
+  /** Reads a channel's history. Needs a WebSocket connection. */
+  async history(channel, opts = {}) {
+    const f = await this.command({ type: "history", channel, ...opts });
+    return {
+      channel,
+      epoch: String(f.epoch ?? ""),
+      offset: Number(f.offset ?? 0),
+      publications: f.publications ?? []
+    };
+  }
+  /** Lists the clients subscribed to a channel with presence. Needs a WebSocket connection. */
+  async presence(channel) {
+    const f = await this.command({ type: "presence", channel });
+    return f.clients ?? [];
+  }
+  // command sends a WebSocket command, waiting up to requestTimeout for a
+  // connection if the client is still connecting.
+  async command(cmd) {
+    if (this.st === "connecting") {
+      await Promise.race([this.ready(), new Promise((r) => setTimeout(r, this.opts.requestTimeout))]);
+    }
+    const conn = this.connector.connection;
+    if (!conn) throw new SwitchboardError(ErrorCode.NotConnected, "not connected");
+    if (!conn.request) throw new SwitchboardError(ErrorCode.NotAvailable, `${cmd.type} needs a WebSocket connection; connected over ${conn.transport}`);
+    const f = await conn.request(cmd, this.opts.requestTimeout);
+    if (f.error) throw new SwitchboardError(f.error.code, f.error.message);
+    return f;
+  }
+  // The connection is gone: nothing carries the subscriptions until the
+  // next one, and the state says so at once.
+  lost(info) {
+    for (const s of this.subs.values()) s.suspended();
+    this.st = info.reconnect ? "connecting" : "disconnected";
+  }
+  disconnected(info) {
+    for (const s of this.subs.values()) s.suspended();
+    this.st = info.reconnect ? "connecting" : "disconnected";
+    if (!info.reconnect) this.stoppedWith = info.error ?? new SwitchboardError(info.code, info.reason);
+    const e = { code: info.code, reason: info.reason, reconnect: info.reconnect };
+    if (info.error) e.error = info.error;
+    this.emit("disconnected", e);
+  }
+  // refreshToken asks getToken for a token, once at a time however many
+  // parts of the client find the token expired together.
+  refreshToken() {
+    const get = this.getToken;
+    if (!get) return Promise.reject(new SwitchboardError(ErrorCode.TokenExpired, "the token expired and there is no getToken to renew it"));
+    this.tokenFlight ?? (this.tokenFlight = (async () => {
+      try {
+        const t = await get();
+        if (typeof t !== "string") throw noAnswer("getToken returned no token");
+        this.tokenValue = t;
+      } finally {
+        this.tokenFlight = void 0;
+      }
+    })());
+    return this.tokenFlight;
+  }
+  owner() {
+    return {
+      removeSubscription: (sub) => {
+        if (this.subs.get(sub.channel) !== sub) return;
+        this.subs.delete(sub.channel);
+        this.connector.connection?.sync();
+      },
+      publish: (channel, data, opts) => this.publish(channel, data, opts)
+    };
+  }
+  // handler is what connections call. Connections never hold subscriptions:
+  // they read positions from here and report what the node says.
+  handler() {
+    return {
+      channels: () => {
+        const out = [];
+        for (const s of this.subs.values()) {
+          const since = s.position;
+          out.push(since ? { channel: s.channel, since } : { channel: s.channel });
+        }
+        return out;
+      },
+      started: (channel, start, since) => this.subs.get(channel)?.started(start, since),
+      publication: (p) => void this.subs.get(p.channel)?.deliver(p),
+      refused: (channel, err) => this.endSubscription(channel, err, err.code, err.message),
+      ended: (channel, code, reason) => this.endSubscription(channel, new SwitchboardError(code, reason), code, reason),
+      presence: (kind, ev) => this.subs.get(ev.channel)?.presence(kind, ev),
+      badCursor: () => {
+        for (const s of this.subs.values()) s.forget();
+      },
+      error: (err) => this.emit("error", err),
+      token: () => this.tokenValue,
+      refreshToken: () => this.refreshToken()
+    };
+  }
+  // The connection already dropped the channel; the subscription only hears
+  // why. It does not sync the connection, which is settling the refusal.
+  endSubscription(channel, err, code, reason) {
+    const s = this.subs.get(channel);
+    if (!s) return;
+    this.subs.delete(channel);
+    s.ended(err, code, reason);
+  }
+};
+function createConnection(t, ctx) {
+  switch (t) {
+    case "websocket":
+      return new WebSocketConnection(ctx);
+    case "sse":
+      return new SSEConnection(ctx);
+    case "longpoll":
+    case "poll":
+      return new PollConnection(ctx, t);
+  }
+}
+export {
+  Backoff,
+  Cursor,
+  CursorError,
+  DEFAULT_TRANSPORTS,
+  DisconnectCode,
+  ErrorCode,
+  Subscription,
+  Switchboard,
+  SwitchboardError,
+  channelHash
+};

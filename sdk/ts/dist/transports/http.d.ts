@@ -1,0 +1,35 @@
+import { SwitchboardError } from "../errors.js";
+import type { FetchFunction, ResolvedOptions } from "../options.js";
+import type { ChannelRequest, ConnectionContext } from "./transport.js";
+/**
+ * The cursor for a set of channels, built from the client's positions; absent
+ * when no channel has one yet (each then starts live).
+ */
+export declare function cursorFor(reqs: readonly ChannelRequest[]): string | undefined;
+/** The URL of a stream or poll for reqs. */
+export declare function streamURL(endpoint: string, reqs: readonly ChannelRequest[], token: string | undefined, extra?: Record<string, string>): string;
+/** A GET for a stream probe or a poll, with cookies when the client sends them cross-origin. */
+export declare function getInit(options: ResolvedOptions): RequestInit;
+export declare function needFetch(f: FetchFunction | undefined): FetchFunction;
+/**
+ * Sends a request and reads a JSON answer. A coded error body becomes a
+ * SwitchboardError with its code; anything else that is not a 2xx JSON answer
+ * (a proxy's 502 page, a 404 from a wrong path, a dropped connection, the
+ * timeout) is code 0: the node did not answer.
+ */
+export declare function requestJSON(f: FetchFunction, url: string, init: RequestInit, timeout: number, signal?: AbortSignal): Promise<unknown>;
+/**
+ * A stream or poll is all or nothing: one refused channel refuses the whole
+ * request, and only the message (which clients must not parse) says which.
+ * So ask the node about each channel on its own, with short polls that hold
+ * nothing and replay nothing. It runs only after a refusal.
+ */
+export declare function refusedChannels(ctx: ConnectionContext, err: SwitchboardError, channels: readonly string[]): Promise<Map<string, SwitchboardError>>;
+/**
+ * Handles a coded refusal of a stream or poll for reqs: a bad cursor, an
+ * expired token, refused channels. It reports whether the request is worth
+ * sending again (with what is left), and throws what cannot be helped.
+ */
+export declare function settleRefusal(ctx: ConnectionContext, err: SwitchboardError, reqs: readonly ChannelRequest[]): Promise<void>;
+/** Whether two channel lists are the same set. */
+export declare function sameChannels(a: readonly ChannelRequest[], b: readonly ChannelRequest[]): boolean;

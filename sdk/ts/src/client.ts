@@ -1,0 +1,347 @@
+// The Switchboard client: subscriptions and their positions, the connection
+// loop over whichever transport gets through, publishing and history.
+
+import { Backoff } from "./backoff.js";
+import { Connector } from "./connector.js";
+import { Emitter } from "./emitter.js";
+import { ErrorCode, SwitchboardError, noAnswer } from "./errors.js";
+import { type ResolvedOptions, type SwitchboardOptions, type TransportName, resolveOptions } from "./options.js";
+import type { ClientInfo, Position, Publication } from "./protocol.js";
+import { type PublishOptions, type PublishResult, publish } from "./publish.js";
+import { Subscription } from "./subscription.js";
+import { PollConnection } from "./transports/poll.js";
+import { SSEConnection } from "./transports/sse.js";
+import type { CloseInfo, Connection, ConnectionContext, ConnectionHandler } from "./transports/transport.js";
+import { WebSocketConnection } from "./transports/ws.js";
+
+export type ConnectionState = "disconnected" | "connecting" | "connected";
+
+export interface ConnectingEvent {
+  /** The transport being tried. */
+  transport: TransportName;
+}
+
+export interface ConnectedEvent {
+  transport: TransportName;
+  /** The node's id for this client (WebSocket and SSE). */
+  client?: string;
+}
+
+export interface DisconnectedEvent {
+  /** A disconnect code (docs/errors.md), a WebSocket close code, an error code, or 0. */
+  code: number;
+  reason: string;
+  /** Whether the client will connect again by itself. */
+  reconnect: boolean;
+  error?: SwitchboardError;
+}
+
+export interface ClientEvents {
+  connecting: ConnectingEvent;
+  connected: ConnectedEvent;
+  disconnected: DisconnectedEvent;
+  /** Errors the node could not address to a request or subscription. */
+  error: SwitchboardError;
+}
+
+export interface SubscribeOptions {
+  /** Resume after this position (e.g. one saved from an earlier page load). */
+  since?: Position;
+}
+
+export interface HistoryOptions {
+  /** Publications after this position. */
+  since?: Position;
+  /** At most this many (the node's default is 100, its maximum 1000). */
+  limit?: number;
+  /** Newest first. */
+  reverse?: boolean;
+}
+
+export interface HistoryResult<T = unknown> {
+  channel: string;
+  /** The channel's latest position. */
+  epoch: string;
+  offset: number;
+  publications: Publication<T>[];
+}
+
+const CHANNEL_NAME = /^[A-Za-z0-9_:.@/=+-]{1,255}$/;
+
+/**
+ * Switchboard connects to a node and keeps its subscriptions delivering, in
+ * order and each publication once, across reconnections and transports.
+ *
+ *     const sb = new Switchboard("https://rt.example.com");
+ *     sb.subscribe("chat:lobby").on("message", (m) => show(m.data));
+ *     sb.connect();
+ */
+export class Switchboard extends Emitter<ClientEvents> {
+  /** The node's base URL. */
+  readonly url: string;
+  private readonly opts: ResolvedOptions;
+  private readonly subs = new Map<string, Subscription<unknown>>();
+  private readonly connector: Connector;
+  private readonly getToken: (() => string | Promise<string>) | undefined;
+  private tokenValue: string | undefined;
+  private tokenFlight: Promise<void> | undefined;
+  private st: ConnectionState = "disconnected";
+  // Why the client stopped for good, until the next connect().
+  private stoppedWith: SwitchboardError | undefined;
+  private online = () => this.connector.wake();
+
+  constructor(url: string, options: SwitchboardOptions = {}) {
+    super();
+    this.url = url;
+    this.opts = resolveOptions(url, options);
+    this.tokenValue = options.token;
+    this.getToken = options.getToken;
+    const ctx: ConnectionContext = { handler: this.handler(), options: this.opts };
+    this.connector = new Connector({
+      transports: this.opts.transports,
+      openTimeout: this.opts.openTimeout,
+      upgradeInterval: this.opts.upgradeInterval,
+      backoff: new Backoff({ min: this.opts.minBackoff, max: this.opts.maxBackoff, stableAfter: this.opts.stableAfter }),
+      storage: this.opts.storage,
+      storageKey: `switchboard:transport:${this.opts.endpoints.websocket}`,
+      create: (t) => createConnection(t, ctx),
+      prepare: async () => {
+        if (this.tokenValue === undefined && this.getToken) await this.refreshToken();
+      },
+      refreshToken: () => this.refreshToken(),
+      onConnecting: (transport) => {
+        this.st = "connecting";
+        this.emit("connecting", { transport });
+      },
+      onConnected: (conn) => {
+        this.st = "connected";
+        this.emit("connected", { transport: conn.transport, ...(conn.client ? { client: conn.client } : {}) });
+      },
+      onLost: (info) => this.lost(info),
+      onDisconnected: (info) => this.disconnected(info),
+    });
+  }
+
+  /** disconnected, connecting or connected. */
+  get state(): ConnectionState {
+    return this.st;
+  }
+
+  /** The transport of the open connection, if any. */
+  get transport(): TransportName | undefined {
+    return this.connector.connection?.transport;
+  }
+
+  /** The node's id for this client, when the transport tells it. */
+  get client(): string | undefined {
+    return this.connector.connection?.client;
+  }
+
+  /** Starts connecting, and keeps connected until disconnect() or the node says not to come back. */
+  connect(): void {
+    if (this.connector.running) return;
+    this.st = "connecting";
+    this.stoppedWith = undefined;
+    const g = globalThis as { addEventListener?: (t: string, l: () => void) => void };
+    g.addEventListener?.("online", this.online);
+    this.connector.start();
+  }
+
+  /** Closes the connection. Subscriptions and their positions are kept for the next connect(). */
+  disconnect(): void {
+    const g = globalThis as { removeEventListener?: (t: string, l: () => void) => void };
+    g.removeEventListener?.("online", this.online);
+    if (!this.connector.running) return;
+    const wasConnected = this.connector.connection !== undefined;
+    this.connector.stop();
+    if (wasConnected || this.st !== "disconnected") this.disconnected({ code: 0, reason: "disconnect() called", reconnect: false });
+  }
+
+  /** Resolves once connected; rejects if the client stops for good first. */
+  ready(): Promise<void> {
+    if (this.st === "connected") return Promise.resolve();
+    if (this.stoppedWith && !this.connector.running) return Promise.reject(this.stoppedWith);
+    return new Promise((resolve, reject) => {
+      const offs = [
+        this.once("connected", () => {
+          offs.forEach((f) => f());
+          resolve();
+        }),
+        this.on("disconnected", (e) => {
+          if (e.reconnect) return;
+          offs.forEach((f) => f());
+          reject(e.error ?? new SwitchboardError(e.code, e.reason));
+        }),
+      ];
+    });
+  }
+
+  /**
+   * Subscribes to a channel. Publications arrive as `message` events of the
+   * Subscription, in order, each once; with `since`, those after that
+   * position come first. Throws for an invalid channel name or a channel
+   * already subscribed.
+   */
+  subscribe<T = unknown>(channel: string, opts: SubscribeOptions = {}): Subscription<T> {
+    if (!CHANNEL_NAME.test(channel)) {
+      throw new SwitchboardError(ErrorCode.InvalidChannel, `invalid channel name ${JSON.stringify(channel)}: 1 to 255 of [A-Za-z0-9_:.@/=+-]`);
+    }
+    if (this.subs.has(channel)) throw new SwitchboardError(ErrorCode.AlreadySubscribed, `already subscribed to ${channel}`);
+    const sub = new Subscription<T>(channel, this.owner(), opts.since);
+    this.subs.set(channel, sub as Subscription<unknown>);
+    this.connector.connection?.sync();
+    return sub;
+  }
+
+  /** The subscription to a channel, if there is one. */
+  getSubscription<T = unknown>(channel: string): Subscription<T> | undefined {
+    return this.subs.get(channel) as Subscription<T> | undefined;
+  }
+
+  /** Every subscription. */
+  subscriptions(): Subscription<unknown>[] {
+    return [...this.subs.values()];
+  }
+
+  /**
+   * Publishes to a channel whose namespace lets clients publish. It goes
+   * over the WebSocket when the client is on one, else over HTTP (which
+   * works even while no stream is open), with an idempotency key: a retry
+   * after a lost answer lands once.
+   */
+  publish(channel: string, data: unknown, opts?: PublishOptions): Promise<PublishResult> {
+    return publish(
+      {
+        options: this.opts,
+        connection: () => this.connector.connection,
+        token: () => this.tokenValue,
+        refreshToken: () => this.refreshToken(),
+      },
+      channel,
+      data,
+      opts,
+    );
+  }
+
+  /** Reads a channel's history. Needs a WebSocket connection. */
+  async history<T = unknown>(channel: string, opts: HistoryOptions = {}): Promise<HistoryResult<T>> {
+    const f = await this.command({ type: "history", channel, ...opts });
+    return {
+      channel,
+      epoch: String(f.epoch ?? ""),
+      offset: Number(f.offset ?? 0),
+      publications: (f.publications ?? []) as Publication<T>[],
+    };
+  }
+
+  /** Lists the clients subscribed to a channel with presence. Needs a WebSocket connection. */
+  async presence(channel: string): Promise<ClientInfo[]> {
+    const f = await this.command({ type: "presence", channel });
+    return (f.clients ?? []) as ClientInfo[];
+  }
+
+  // command sends a WebSocket command, waiting up to requestTimeout for a
+  // connection if the client is still connecting.
+  private async command(cmd: Parameters<NonNullable<Connection["request"]>>[0]) {
+    if (this.st === "connecting") {
+      await Promise.race([this.ready(), new Promise((r) => setTimeout(r, this.opts.requestTimeout))]);
+    }
+    const conn = this.connector.connection;
+    if (!conn) throw new SwitchboardError(ErrorCode.NotConnected, "not connected");
+    if (!conn.request) throw new SwitchboardError(ErrorCode.NotAvailable, `${cmd.type} needs a WebSocket connection; connected over ${conn.transport}`);
+    const f = await conn.request(cmd, this.opts.requestTimeout);
+    if (f.error) throw new SwitchboardError(f.error.code, f.error.message);
+    return f;
+  }
+
+  // The connection is gone: nothing carries the subscriptions until the
+  // next one, and the state says so at once.
+  private lost(info: CloseInfo): void {
+    for (const s of this.subs.values()) s.suspended();
+    this.st = info.reconnect ? "connecting" : "disconnected";
+  }
+
+  private disconnected(info: CloseInfo): void {
+    for (const s of this.subs.values()) s.suspended();
+    this.st = info.reconnect ? "connecting" : "disconnected";
+    if (!info.reconnect) this.stoppedWith = info.error ?? new SwitchboardError(info.code, info.reason);
+    const e: DisconnectedEvent = { code: info.code, reason: info.reason, reconnect: info.reconnect };
+    if (info.error) e.error = info.error;
+    this.emit("disconnected", e);
+  }
+
+  // refreshToken asks getToken for a token, once at a time however many
+  // parts of the client find the token expired together.
+  private refreshToken(): Promise<void> {
+    const get = this.getToken;
+    if (!get) return Promise.reject(new SwitchboardError(ErrorCode.TokenExpired, "the token expired and there is no getToken to renew it"));
+    this.tokenFlight ??= (async () => {
+      try {
+        const t = await get();
+        if (typeof t !== "string") throw noAnswer("getToken returned no token");
+        this.tokenValue = t;
+      } finally {
+        this.tokenFlight = undefined;
+      }
+    })();
+    return this.tokenFlight;
+  }
+
+  private owner() {
+    return {
+      removeSubscription: (sub: Subscription<unknown>) => {
+        if (this.subs.get(sub.channel) !== sub) return;
+        this.subs.delete(sub.channel);
+        this.connector.connection?.sync();
+      },
+      publish: (channel: string, data: unknown, opts?: { key?: string }) => this.publish(channel, data, opts),
+    };
+  }
+
+  // handler is what connections call. Connections never hold subscriptions:
+  // they read positions from here and report what the node says.
+  private handler(): ConnectionHandler {
+    return {
+      channels: () => {
+        const out = [];
+        for (const s of this.subs.values()) {
+          const since = s.position;
+          out.push(since ? { channel: s.channel, since } : { channel: s.channel });
+        }
+        return out;
+      },
+      started: (channel, start, since) => this.subs.get(channel)?.started(start, since),
+      publication: (p) => void this.subs.get(p.channel)?.deliver(p),
+      refused: (channel, err) => this.endSubscription(channel, err, err.code, err.message),
+      ended: (channel, code, reason) => this.endSubscription(channel, new SwitchboardError(code, reason), code, reason),
+      presence: (kind, ev) => this.subs.get(ev.channel)?.presence(kind, ev),
+      badCursor: () => {
+        for (const s of this.subs.values()) s.forget();
+      },
+      error: (err) => this.emit("error", err),
+      token: () => this.tokenValue,
+      refreshToken: () => this.refreshToken(),
+    };
+  }
+
+  // The connection already dropped the channel; the subscription only hears
+  // why. It does not sync the connection, which is settling the refusal.
+  private endSubscription(channel: string, err: SwitchboardError, code: number, reason: string): void {
+    const s = this.subs.get(channel);
+    if (!s) return;
+    this.subs.delete(channel);
+    s.ended(err, code, reason);
+  }
+}
+
+function createConnection(t: TransportName, ctx: ConnectionContext): Connection {
+  switch (t) {
+    case "websocket":
+      return new WebSocketConnection(ctx);
+    case "sse":
+      return new SSEConnection(ctx);
+    case "longpoll":
+    case "poll":
+      return new PollConnection(ctx, t);
+  }
+}

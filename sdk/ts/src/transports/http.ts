@@ -1,0 +1,151 @@
+// HTTP helpers shared by SSE, polling and client publish: URLs with channel
+// lists and cursors, requests bounded in time, coded errors, and working out
+// which channel of a refused request was the problem.
+
+import { Cursor } from "../cursor.js";
+import { ErrorCode, SwitchboardError, noAnswer } from "../errors.js";
+import type { FetchFunction, ResolvedOptions } from "../options.js";
+import { wireErrorOf } from "../protocol.js";
+import type { ChannelRequest, ConnectionContext } from "./transport.js";
+
+/**
+ * The cursor for a set of channels, built from the client's positions; absent
+ * when no channel has one yet (each then starts live).
+ */
+export function cursorFor(reqs: readonly ChannelRequest[]): string | undefined {
+  const c = new Cursor();
+  for (const r of reqs) if (r.since) c.set(r.channel, r.since);
+  return c.size ? c.toString() : undefined;
+}
+
+/** The URL of a stream or poll for reqs. */
+export function streamURL(endpoint: string, reqs: readonly ChannelRequest[], token: string | undefined, extra: Record<string, string> = {}): string {
+  const u = new URL(endpoint);
+  for (const r of reqs) u.searchParams.append("channel", r.channel);
+  const cursor = cursorFor(reqs);
+  if (cursor) u.searchParams.set("cursor", cursor);
+  // EventSource can set no header, and a header would cost every poll a
+  // CORS preflight; the node reads ?token= on both.
+  if (token) u.searchParams.set("token", token);
+  for (const [k, v] of Object.entries(extra)) u.searchParams.set(k, v);
+  return u.href;
+}
+
+/** A GET for a stream probe or a poll, with cookies when the client sends them cross-origin. */
+export function getInit(options: ResolvedOptions): RequestInit {
+  return options.withCredentials ? { method: "GET", credentials: "include" } : { method: "GET" };
+}
+
+export function needFetch(f: FetchFunction | undefined): FetchFunction {
+  if (!f) throw noAnswer("no fetch: pass options.fetch");
+  return f;
+}
+
+/**
+ * Sends a request and reads a JSON answer. A coded error body becomes a
+ * SwitchboardError with its code; anything else that is not a 2xx JSON answer
+ * (a proxy's 502 page, a 404 from a wrong path, a dropped connection, the
+ * timeout) is code 0: the node did not answer.
+ */
+export async function requestJSON(
+  f: FetchFunction,
+  url: string,
+  init: RequestInit,
+  timeout: number,
+  signal?: AbortSignal,
+): Promise<unknown> {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), timeout);
+  const onAbort = () => ctl.abort();
+  signal?.addEventListener("abort", onAbort);
+  try {
+    let res: Response;
+    try {
+      res = await f(url, { ...init, signal: ctl.signal });
+    } catch (err) {
+      throw noAnswer(ctl.signal.aborted && !signal?.aborted ? `no answer within ${timeout}ms` : `request failed: ${messageOf(err)}`);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(await res.text());
+    } catch {
+      throw new SwitchboardError(ErrorCode.NoAnswer, `HTTP ${res.status} without a JSON body`, res.status);
+    }
+    const we = wireErrorOf(body);
+    if (we) throw new SwitchboardError(we.code, we.message, res.status);
+    if (!res.ok) throw new SwitchboardError(ErrorCode.NoAnswer, `HTTP ${res.status}`, res.status);
+    return body;
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Codes that name one channel of a request rather than the whole of it. */
+const CHANNEL_CODES: readonly number[] = [
+  ErrorCode.UnknownChannel,
+  ErrorCode.PermissionDenied,
+  ErrorCode.InvalidChannel,
+  ErrorCode.NotAvailable,
+];
+
+/**
+ * A stream or poll is all or nothing: one refused channel refuses the whole
+ * request, and only the message (which clients must not parse) says which.
+ * So ask the node about each channel on its own, with short polls that hold
+ * nothing and replay nothing. It runs only after a refusal.
+ */
+export async function refusedChannels(ctx: ConnectionContext, err: SwitchboardError, channels: readonly string[]): Promise<Map<string, SwitchboardError>> {
+  const bad = new Map<string, SwitchboardError>();
+  if (!CHANNEL_CODES.includes(err.code)) return bad;
+  if (channels.length === 1) {
+    bad.set(channels[0]!, err);
+    return bad;
+  }
+  const f = needFetch(ctx.options.fetch);
+  const token = ctx.handler.token();
+  await Promise.all(
+    channels.map(async (channel) => {
+      try {
+        await requestJSON(f, streamURL(ctx.options.endpoints.poll, [{ channel }], token, { timeout: "0" }), getInit(ctx.options), ctx.options.requestTimeout);
+      } catch (e) {
+        if (e instanceof SwitchboardError && CHANNEL_CODES.includes(e.code)) bad.set(channel, e);
+      }
+    }),
+  );
+  return bad;
+}
+
+/**
+ * Handles a coded refusal of a stream or poll for reqs: a bad cursor, an
+ * expired token, refused channels. It reports whether the request is worth
+ * sending again (with what is left), and throws what cannot be helped.
+ */
+export async function settleRefusal(ctx: ConnectionContext, err: SwitchboardError, reqs: readonly ChannelRequest[]): Promise<void> {
+  switch (err.code) {
+    case ErrorCode.BadCursor:
+      ctx.handler.badCursor();
+      return;
+    case ErrorCode.TokenExpired:
+      await ctx.handler.refreshToken();
+      return;
+  }
+  const bad = await refusedChannels(
+    ctx,
+    err,
+    reqs.map((r) => r.channel),
+  );
+  if (bad.size === 0) throw err;
+  for (const [channel, e] of bad) ctx.handler.refused(channel, e);
+}
+
+/** Whether two channel lists are the same set. */
+export function sameChannels(a: readonly ChannelRequest[], b: readonly ChannelRequest[]): boolean {
+  if (a.length !== b.length) return false;
+  const s = new Set(a.map((r) => r.channel));
+  return b.every((r) => s.has(r.channel));
+}

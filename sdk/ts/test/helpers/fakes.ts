@@ -1,0 +1,111 @@
+// Test doubles: a scripted WebSocket, and a handler that records what a
+// connection reports.
+
+import type { SwitchboardError } from "../../src/errors.js";
+import { type ResolvedOptions, resolveOptions } from "../../src/options.js";
+import type { Position, Publication } from "../../src/protocol.js";
+import type { ChannelRequest, ConnectionContext, ConnectionHandler, PresenceEvent, StartResult } from "../../src/transports/transport.js";
+
+/** A WebSocket whose other end is the test. */
+export class FakeWebSocket {
+  static instances: FakeWebSocket[] = [];
+  readyState = 0;
+  sent: string[] = [];
+  closedWith: number | undefined;
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+
+  constructor(readonly url: string) {
+    FakeWebSocket.instances.push(this);
+  }
+
+  send(data: string): void {
+    this.sent.push(data);
+  }
+
+  close(code?: number): void {
+    this.closedWith = code ?? 1000;
+    this.readyState = 3;
+  }
+
+  /** The node accepts the upgrade. */
+  accept(): void {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+
+  /** The node sends a frame. */
+  push(frame: string): void {
+    this.onmessage?.({ data: frame });
+  }
+
+  /** The connection ends with a close frame (or none: 1006). */
+  drop(code = 1006, reason = ""): void {
+    this.readyState = 3;
+    this.onclose?.({ code, reason });
+  }
+
+  /** The frames the client sent, parsed. */
+  commands(): Record<string, unknown>[] {
+    return this.sent.map((s) => JSON.parse(s) as Record<string, unknown>);
+  }
+}
+
+/** A ConnectionHandler that records every call, over a fixed channel list. */
+export class RecordingHandler implements ConnectionHandler {
+  reqs: ChannelRequest[] = [];
+  startedLog: { channel: string; start: StartResult; since: Position | undefined }[] = [];
+  publications: Publication[] = [];
+  refusedLog: { channel: string; err: SwitchboardError }[] = [];
+  endedLog: { channel: string; code: number; reason: string }[] = [];
+  presenceLog: { kind: string; ev: PresenceEvent }[] = [];
+  errors: SwitchboardError[] = [];
+  badCursors = 0;
+  tokenValue: string | undefined;
+  refreshes = 0;
+
+  channels(): ChannelRequest[] {
+    return this.reqs.map((r) => ({ ...r }));
+  }
+  started(channel: string, start: StartResult, since: Position | undefined): void {
+    this.startedLog.push({ channel, start, since });
+  }
+  publication(pub: Publication): void {
+    this.publications.push(pub);
+  }
+  refused(channel: string, err: SwitchboardError): void {
+    this.refusedLog.push({ channel, err });
+    this.reqs = this.reqs.filter((r) => r.channel !== channel);
+  }
+  ended(channel: string, code: number, reason: string): void {
+    this.endedLog.push({ channel, code, reason });
+  }
+  presence(kind: "join" | "leave", ev: PresenceEvent): void {
+    this.presenceLog.push({ kind, ev });
+  }
+  badCursor(): void {
+    this.badCursors++;
+  }
+  error(err: SwitchboardError): void {
+    this.errors.push(err);
+  }
+  token(): string | undefined {
+    return this.tokenValue;
+  }
+  async refreshToken(): Promise<void> {
+    this.refreshes++;
+    this.tokenValue = `fresh-${this.refreshes}`;
+  }
+}
+
+/** A connection context over fakes. */
+export function fakeContext(handler: ConnectionHandler, over: Partial<ResolvedOptions> = {}): ConnectionContext {
+  const options = {
+    ...resolveOptions("http://node.test", { storage: null }),
+    WebSocket: FakeWebSocket,
+    ...over,
+  };
+  return { handler, options };
+}

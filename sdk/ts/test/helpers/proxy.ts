@@ -1,0 +1,65 @@
+// A TCP proxy in front of a node, so a test can cut every connection (as a
+// network drop or a node restart would), refuse new ones, or freeze the
+// existing ones (a connection that is open but carries nothing, as after a
+// laptop sleeps).
+
+import { connect, createServer } from "node:net";
+
+export class Proxy {
+  /** New connections are closed at once while true. */
+  refuse = false;
+  private frozen = false;
+  private sockets = new Set<{ destroy(): void }>();
+  private server: { close(): void; address(): { port: number }; listen(port: number, host: string, cb: () => void): void } | undefined;
+  url = "";
+
+  static async start(target: string): Promise<Proxy> {
+    const p = new Proxy();
+    const t = new URL(target);
+    p.server = createServer((client: any) => {
+      if (p.refuse) {
+        client.destroy();
+        return;
+      }
+      const upstream = connect(Number(t.port), t.hostname);
+      for (const [from, to] of [
+        [client, upstream],
+        [upstream, client],
+      ]) {
+        p.sockets.add(from);
+        from.on("data", (d: unknown) => {
+          if (!p.frozen) to.write(d);
+        });
+        from.on("close", () => {
+          p.sockets.delete(from);
+          to.destroy();
+        });
+        from.on("error", () => to.destroy());
+      }
+    });
+    const server = p.server!;
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    p.url = `http://127.0.0.1:${server.address().port}`;
+    return p;
+  }
+
+  /** Drops every open connection. */
+  cut(): void {
+    for (const s of [...this.sockets]) s.destroy();
+    this.sockets.clear();
+  }
+
+  /** Stops carrying bytes on every connection, without closing any. */
+  freeze(): void {
+    this.frozen = true;
+  }
+
+  thaw(): void {
+    this.frozen = false;
+  }
+
+  close(): void {
+    this.cut();
+    this.server?.close();
+  }
+}
