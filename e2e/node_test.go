@@ -78,9 +78,15 @@ var demoURL = regexp.MustCompile(`demo:\s+(https?://\S+)/`)
 // cleanup.
 func startNode(t *testing.T, args ...string) *node {
 	t.Helper()
+	return startNodeBinary(t, binary, args...)
+}
+
+// startNodeBinary is startNode with another build of switchboard.
+func startNodeBinary(t *testing.T, bin string, args ...string) *node {
+	t.Helper()
 	n := &node{t: t, APIKey: "e2e-key", logs: &lockedBuffer{}, exited: make(chan struct{})}
 	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--api-key", n.APIKey, "--log-level", "warn"}, args...)
-	n.cmd = exec.Command(binary, all...)
+	n.cmd = exec.Command(bin, all...)
 	n.cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1 atexit_sleep_ms=0")
 	stdout, err := n.cmd.StdoutPipe()
 	if err != nil {

@@ -1,0 +1,143 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/internal/testenv"
+)
+
+// The cluster tests run three nodes that share nothing but a private
+// redis-server, behind a balancer (cluster_lb_test.go) that sends each new
+// connection to the next live node. Clients are the Go SDK (package client),
+// which reconnects and resumes by itself; publishers call the HTTP API of
+// chosen nodes directly, as application backends do.
+
+// clusterConfig gives the load channels a history long enough for every
+// test's run, so a client resuming on another node always finds what it
+// missed, and a drain short enough to keep the tests quick but long enough
+// to see it spread.
+const clusterConfig = `shutdown_drain: 3s
+namespaces:
+  - name: load
+    history_size: 10000
+    history_ttl: 10m
+`
+
+// clusterDrain is clusterConfig's shutdown_drain.
+const clusterDrain = 3 * time.Second
+
+// cluster is a redis-server, three nodes on it, and a balancer in front.
+type cluster struct {
+	redis *testenv.RedisServer
+	nodes []*node // A, B, C
+	lb    *balancer
+}
+
+// startCluster starts redis-server (with opts), three nodes of bin on it,
+// and the balancer.
+func startCluster(t *testing.T, bin string, opts ...testenv.RedisOption) *cluster {
+	t.Helper()
+	rs := testenv.Redis(t, opts...)
+	path := filepath.Join(t.TempDir(), "switchboard.yaml")
+	if err := os.WriteFile(path, []byte(clusterConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{redis: rs}
+	for range 3 {
+		c.nodes = append(c.nodes, startNodeBinary(t, bin, "--config", path, "--broker", rs.URL()))
+	}
+	c.lb = newBalancer(t, c.nodes...)
+	return c
+}
+
+// A, B and C name the nodes as the tests' descriptions do.
+func (c *cluster) A() *node { return c.nodes[0] }
+func (c *cluster) B() *node { return c.nodes[1] }
+func (c *cluster) C() *node { return c.nodes[2] }
+
+// hostPort is the node's listening address.
+func (n *node) hostPort() string { return strings.TrimPrefix(n.URL, "http://") }
+
+// kill ends the node with SIGKILL, as a crash would, and waits for it.
+func (n *node) kill() {
+	_ = n.cmd.Process.Kill()
+	<-n.exited
+}
+
+// terminate sends SIGTERM, starting a graceful shutdown; waitExit waits for
+// its end.
+func (n *node) terminate() {
+	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		n.t.Fatalf("SIGTERM: %v", err)
+	}
+}
+
+// waitExit waits for the node to exit after terminate, and checks it exited
+// cleanly within d.
+func (n *node) waitExit(d time.Duration) {
+	n.t.Helper()
+	select {
+	case <-n.exited:
+		if n.err != nil {
+			n.t.Errorf("node exited with %v\n%s", n.err, n.logs)
+		}
+	case <-time.After(d):
+		n.t.Fatalf("node did not exit within %v of SIGTERM\n%s", d, n.logs)
+	}
+}
+
+// readyz returns the node's /readyz status, or 0 when it does not answer.
+func (n *node) readyz() int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.URL+"/readyz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// waitReady polls every node's /readyz until each answers want.
+func waitReady(t *testing.T, want int, nodes ...*node) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range nodes {
+		for n.readyz() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s/readyz did not turn %d\n%s", n.URL, want, n.logs)
+			}
+			time.Sleep(20 * time.Millisecond) // polling a status, bounded by the deadline
+		}
+	}
+}
+
+// waitFor polls cond until it holds, failing the test with what() after d.
+func waitFor(t *testing.T, d time.Duration, cond func() bool, what func() string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", d, what())
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition, bounded by the deadline
+	}
+}
+
+// loadChannels names n channels of the load namespace.
+func loadChannels(prefix string, n int) []string {
+	chans := make([]string, n)
+	for i := range chans {
+		chans[i] = fmt.Sprintf("load:%s-%d", prefix, i)
+	}
+	return chans
+}
