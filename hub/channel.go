@@ -78,7 +78,8 @@ type SubscribeResult struct {
 // its state.
 func (s *Session) Subscribe(ctx context.Context, name string, opts SubscribeOptions) (SubscribeResult, error) {
 	h := s.hub
-	if _, err := h.check(s, stream.ActionSubscribe, name); err != nil {
+	ns, err := h.check(s, stream.ActionSubscribe, name)
+	if err != nil {
 		return SubscribeResult{}, err
 	}
 	sub := &subscription{session: s, name: name, recovering: true}
@@ -117,6 +118,9 @@ func (s *Session) Subscribe(ctx context.Context, name string, opts SubscribeOpti
 		h.detach(sub)
 		return SubscribeResult{}, stream.ErrClosed
 	}
+	if h.presenceOn(ns) {
+		h.presenceJoin(ctx, s, sub)
+	}
 	return res, nil
 }
 
@@ -130,6 +134,7 @@ func (s *Session) Unsubscribe(name string) error {
 		return fmt.Errorf("%w: %s", stream.ErrNotSubscribed, name)
 	}
 	s.hub.detach(sub)
+	s.hub.presenceLeave(s, name)
 	return nil
 }
 

@@ -16,6 +16,13 @@ type Config struct {
 	// Policy decides what clients may do. Nil lets every client do
 	// everything (the HTTP API is never asked).
 	Policy Policy
+	// Presence keeps the clients of channels whose namespace has presence
+	// on, across nodes. Nil: presence is not available on this node.
+	Presence Presence
+	// PresenceTTL is how long an entry of a session lives unless refreshed;
+	// the hub refreshes its sessions' entries every third of it, so a node
+	// that dies leaves none behind for longer. Default 30s.
+	PresenceTTL time.Duration
 	// Namespaces resolves channel options. Nil gives every channel the zero
 	// stream.Namespace.
 	Namespaces *stream.Namespaces
@@ -56,6 +63,7 @@ const (
 	defaultCommandBurst   = 200
 	defaultMaxRecovery    = 10_000
 	defaultPingInterval   = 25 * time.Second
+	defaultPresenceTTL    = 30 * time.Second
 )
 
 func (c *Config) withDefaults() (Config, error) {
@@ -77,6 +85,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.PingInterval <= 0 {
 		out.PingInterval = defaultPingInterval
+	}
+	if out.PresenceTTL <= 0 {
+		out.PresenceTTL = defaultPresenceTTL
 	}
 	return out, nil
 }

@@ -19,8 +19,9 @@ type Hub struct {
 	shards [numShards]shard
 	stats  counters
 
-	reg registry
-	hb  heartbeat
+	reg  registry
+	hb   heartbeat
+	pres presenceSet
 }
 
 // New returns a Hub ready to Run.
@@ -35,18 +36,28 @@ func New(cfg Config) (*Hub, error) {
 	}
 	h.reg.init()
 	h.hb.init()
+	h.pres.entries = make(map[presenceKey]stream.ClientInfo)
 	return h, nil
 }
 
 // Config returns the configuration in force, defaults filled in.
 func (h *Hub) Config() Config { return h.cfg }
 
-// Run runs the node — broker delivery and keep-alives — until ctx ends.
+// Run runs the node — broker delivery, keep-alives and presence — until
+// ctx ends.
 func (h *Hub) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	var brokerErr error
+	var brokerErr, presenceErr error
+	if h.cfg.Presence != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cancel()
+			presenceErr = h.runPresence(ctx)
+		}()
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -60,6 +71,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	wg.Wait()
 	if brokerErr != nil && !errors.Is(brokerErr, context.Canceled) {
 		return fmt.Errorf("broker: %w", brokerErr)
+	}
+	if presenceErr != nil && !errors.Is(presenceErr, context.Canceled) {
+		return fmt.Errorf("presence: %w", presenceErr)
 	}
 	return nil
 }

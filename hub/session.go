@@ -227,6 +227,7 @@ func (s *Session) Close() {
 	s.mu.Unlock()
 	for _, sub := range subs {
 		s.hub.detach(sub)
+		s.hub.presenceLeave(s, sub.name)
 	}
 	s.hub.unregister(s, cause)
 }

@@ -1,0 +1,295 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+// Presence keeps, for every node, the list of clients in each channel whose
+// namespace has presence on, and carries join and leave events between
+// nodes. Entries expire unless refreshed, so a node that dies leaves no
+// entries behind for longer than their TTL. Memory and Redis implement it;
+// broker/presencetest is the suite every implementation passes. All methods
+// are safe for concurrent use.
+type Presence interface {
+	// Run delivers join and leave events of every node until ctx ends,
+	// calling deliver one event at a time. deliver must not block for long.
+	Run(ctx context.Context, deliver func(channel string, join bool, client stream.ClientInfo)) error
+
+	// Add adds a client to a channel, or refreshes its entry, for ttl. A
+	// client that was not there yet is announced with a join event.
+	Add(ctx context.Context, channel string, client stream.ClientInfo, ttl time.Duration) error
+
+	// Remove takes a client out of a channel. A client that was there is
+	// announced with a leave event; expired entries are announced with a
+	// leave event too, when the implementation notices them.
+	Remove(ctx context.Context, channel, client string) error
+
+	// Clients lists the channel's entries that have not expired, in no
+	// particular order.
+	Clients(ctx context.Context, channel string) ([]stream.ClientInfo, error)
+}
+
+// numPresenceLocks stripes the locks that order Add and Remove of one entry.
+const numPresenceLocks = 64
+
+// presenceKey names one local entry: one session in one channel.
+type presenceKey struct {
+	channel string
+	client  string
+}
+
+// presenceSet is this node's own entries: what it must refresh and remove.
+// A key's stripe lock is held across the call to Presence, so an Add and a
+// Remove of one entry reach the implementation in the order they happened.
+type presenceSet struct {
+	locks   [numPresenceLocks]sync.Mutex
+	mu      sync.Mutex
+	entries map[presenceKey]stream.ClientInfo
+}
+
+func (p *presenceSet) lock(k presenceKey) *sync.Mutex {
+	m := &p.locks[stream.ChannelHash(k.channel+"\x00"+k.client)%numPresenceLocks]
+	m.Lock()
+	return m
+}
+
+// presenceTimeout bounds one call to the Presence implementation made
+// outside any request's context (leaves and refreshes).
+const presenceTimeout = 5 * time.Second
+
+// presenceOn reports whether the node keeps presence for channels of ns.
+func (h *Hub) presenceOn(ns *stream.Namespace) bool {
+	return h.cfg.Presence != nil && ns.Presence
+}
+
+// presenceJoin records that s subscribed to a channel with presence and
+// adds it at the Presence implementation. A session that closed or left the
+// channel meanwhile is not recorded, so no entry outlives its session.
+func (h *Hub) presenceJoin(ctx context.Context, s *Session, sub *subscription) {
+	k := presenceKey{sub.name, s.id}
+	m := h.pres.lock(k)
+	defer m.Unlock()
+	s.mu.Lock()
+	live := !s.closed && s.subs[sub.name] == sub
+	if live {
+		h.pres.mu.Lock()
+		h.pres.entries[k] = s.info
+		h.pres.mu.Unlock()
+	}
+	s.mu.Unlock()
+	if !live {
+		return
+	}
+	if err := h.cfg.Presence.Add(ctx, sub.name, s.info, h.cfg.PresenceTTL); err != nil {
+		// The refresh loop tries again within a third of the TTL.
+		h.cfg.Logger.Warn("presence add failed", "channel", sub.name, "client", s.id, "err", err)
+	}
+}
+
+// presenceLeave removes s's entry in a channel, if it has one.
+func (h *Hub) presenceLeave(s *Session, channel string) {
+	if h.cfg.Presence == nil {
+		return
+	}
+	k := presenceKey{channel, s.id}
+	m := h.pres.lock(k)
+	defer m.Unlock()
+	h.pres.mu.Lock()
+	_, ok := h.pres.entries[k]
+	delete(h.pres.entries, k)
+	h.pres.mu.Unlock()
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
+	defer cancel()
+	if err := h.cfg.Presence.Remove(ctx, channel, s.id); err != nil {
+		// The entry expires on its own within the TTL.
+		h.cfg.Logger.Warn("presence remove failed", "channel", channel, "client", s.id, "err", err)
+	}
+}
+
+// runPresence delivers join and leave events and refreshes this node's
+// entries every third of the TTL, until ctx ends.
+func (h *Hub) runPresence(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(h.cfg.PresenceTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				h.refreshPresence(ctx)
+			}
+		}
+	}()
+	err := h.cfg.Presence.Run(ctx, h.deliverPresence)
+	wg.Wait()
+	return err
+}
+
+func (h *Hub) refreshPresence(ctx context.Context) {
+	h.pres.mu.Lock()
+	keys := make([]presenceKey, 0, len(h.pres.entries))
+	for k := range h.pres.entries {
+		keys = append(keys, k)
+	}
+	h.pres.mu.Unlock()
+	for _, k := range keys {
+		if ctx.Err() != nil {
+			return
+		}
+		m := h.pres.lock(k)
+		h.pres.mu.Lock()
+		info, ok := h.pres.entries[k]
+		h.pres.mu.Unlock()
+		if ok {
+			cctx, cancel := context.WithTimeout(ctx, presenceTimeout)
+			if err := h.cfg.Presence.Add(cctx, k.channel, info, h.cfg.PresenceTTL); err != nil && ctx.Err() == nil {
+				h.cfg.Logger.Warn("presence refresh failed", "channel", k.channel, "client", k.client, "err", err)
+			}
+			cancel()
+		}
+		m.Unlock()
+	}
+}
+
+// deliverPresence pushes a join or leave event to the channel's local
+// subscribers, when its namespace has join and leave events on. The event
+// is encoded once per Encoder. A subscription still replaying gets no
+// event: its reply and replay come first, and presence is not replayed.
+func (h *Hub) deliverPresence(channel string, join bool, client stream.ClientInfo) {
+	ns, err := h.cfg.Namespaces.Lookup(channel)
+	if err != nil || !ns.Presence || !ns.JoinLeave {
+		return
+	}
+	sh := h.shardOf(channel)
+	sh.mu.RLock()
+	ch := sh.channels[channel]
+	sh.mu.RUnlock()
+	if ch == nil {
+		return
+	}
+	var encs [4]Encoder
+	var bytes [4][]byte
+	n := 0
+	encode := func(e Encoder) []byte {
+		for i := 0; i < n; i++ {
+			if encs[i] == e {
+				return bytes[i]
+			}
+		}
+		b := e.Presence(channel, join, &client)
+		if n < len(encs) {
+			encs[n], bytes[n] = e, b
+			n++
+		}
+		return b
+	}
+	ch.mu.Lock()
+	subs := make([]*Session, 0, len(ch.subs))
+	var items [][]byte
+	for _, sub := range ch.subs {
+		if sub.recovering {
+			continue
+		}
+		if b := encode(sub.session.enc); b != nil {
+			subs = append(subs, sub.session)
+			items = append(items, b)
+		}
+	}
+	ch.mu.Unlock()
+	// Pushed outside the channel lock: a full queue disconnects its
+	// session, which must not happen under a lock fan-out needs.
+	for i, s := range subs {
+		s.push(Item{Bytes: items[i]}, true)
+	}
+}
+
+// Presence lists a channel's clients on behalf of the application (the
+// HTTP API): no policy is asked. It fails with stream.ErrNotAvailable when
+// the node has no Presence or the channel's namespace has presence off.
+func (h *Hub) Presence(ctx context.Context, channel string) ([]stream.ClientInfo, error) {
+	if err := stream.ValidateChannel(channel); err != nil {
+		return nil, err
+	}
+	ns, err := h.cfg.Namespaces.Lookup(channel)
+	if err != nil {
+		return nil, err
+	}
+	return h.clients(ctx, ns, channel)
+}
+
+// PresenceAs lists a channel's clients for a client that has no session (a
+// stateless HTTP request), checking the namespace's presence rule against
+// its identity.
+func (h *Hub) PresenceAs(ctx context.Context, id stream.Identity, channel string) ([]stream.ClientInfo, error) {
+	if err := stream.ValidateChannel(channel); err != nil {
+		return nil, err
+	}
+	ns, err := h.cfg.Namespaces.Lookup(channel)
+	if err != nil {
+		return nil, err
+	}
+	if h.cfg.Policy != nil {
+		if err := h.cfg.Policy.Allow(&id, stream.ActionPresence, channel, ns); err != nil {
+			return nil, err
+		}
+	}
+	return h.clients(ctx, ns, channel)
+}
+
+// Presence lists a channel's clients for the session, checking the
+// namespace's presence rule.
+func (s *Session) Presence(ctx context.Context, channel string) ([]stream.ClientInfo, error) {
+	ns, err := s.hub.check(s, stream.ActionPresence, channel)
+	if err != nil {
+		return nil, err
+	}
+	return s.hub.clients(ctx, ns, channel)
+}
+
+func (h *Hub) clients(ctx context.Context, ns *stream.Namespace, channel string) ([]stream.ClientInfo, error) {
+	if !ns.Presence {
+		return nil, fmt.Errorf("presence %q: %w: presence is off in this namespace", channel, stream.ErrNotAvailable)
+	}
+	if h.cfg.Presence == nil {
+		return nil, fmt.Errorf("presence %q: %w: this node keeps no presence", channel, stream.ErrNotAvailable)
+	}
+	list, err := h.cfg.Presence.Clients(ctx, channel)
+	if err != nil {
+		return nil, fmt.Errorf("presence %q: %w", channel, err)
+	}
+	return list, nil
+}
+
+// TouchPresence adds or refreshes the entries of a client that has no
+// session (a poll) in those of channels whose namespace has presence on,
+// for ttl. The caller has already checked that the client may subscribe to
+// them. Entries of such clients are never removed explicitly: they expire
+// ttl after the client's last request.
+func (h *Hub) TouchPresence(ctx context.Context, id stream.Identity, client string, channels []string, ttl time.Duration) error {
+	if h.cfg.Presence == nil {
+		return nil
+	}
+	info := stream.ClientInfo{Client: client, User: id.User, Info: id.Info}
+	for _, ch := range channels {
+		ns, err := h.cfg.Namespaces.Lookup(ch)
+		if err != nil || !ns.Presence {
+			continue
+		}
+		if err := h.cfg.Presence.Add(ctx, ch, info, ttl); err != nil {
+			return fmt.Errorf("presence %q: %w", ch, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,302 @@
+package hub_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/broker/memory"
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+// presenceEncoder encodes join and leave pushes as "join <channel> <client>
+// <user>" so tests can tell them apart.
+type presenceEncoder struct{ testEncoder }
+
+func (*presenceEncoder) Presence(ch string, join bool, c *stream.ClientInfo) []byte {
+	kind := "leave"
+	if join {
+		kind = "join"
+	}
+	return fmt.Appendf(nil, "%s %s %s %s", kind, ch, c.Client, c.User)
+}
+
+// presenceHub runs a hub with memory presence and three namespaces: chat
+// (presence with join/leave), quiet (presence, no events), plain (none).
+func presenceHub(t *testing.T, cfg hub.Config) *hub.Hub {
+	t.Helper()
+	ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{
+		{Name: "chat", Presence: true, JoinLeave: true},
+		{Name: "quiet", Presence: true},
+		{Name: "plain"},
+		{Name: "admin", Presence: true, JoinLeave: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Namespaces = ns
+	if cfg.Presence == nil {
+		cfg.Presence = memory.NewPresence(memory.PresenceConfig{SweepInterval: 20 * time.Millisecond})
+	}
+	return newHub(t, cfg)
+}
+
+func userSession(t *testing.T, h *hub.Hub, user string) (*hub.Session, *drain) {
+	t.Helper()
+	s, err := h.NewSession(hub.SessionOptions{
+		Transport: "test",
+		Encoder:   &presenceEncoder{},
+		Identity:  stream.Identity{User: user, Info: json.RawMessage(`{"name":"` + user + `"}`)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s, startDrain(s)
+}
+
+func subscribe(t *testing.T, s *hub.Session, ch string) {
+	t.Helper()
+	if _, err := s.Subscribe(context.Background(), ch, hub.SubscribeOptions{}); err != nil {
+		t.Fatalf("subscribe %q: %v", ch, err)
+	}
+}
+
+// nextPush returns the next item that is not a publication.
+func (d *drain) nextPush(t *testing.T) string {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case it, ok := <-d.items:
+			if !ok {
+				t.Fatal("session ended while waiting for a push")
+			}
+			if it.Pub == nil {
+				return string(it.Bytes)
+			}
+		case <-deadline:
+			t.Fatal("no push within 5s")
+		}
+	}
+}
+
+// noPush checks that no push other than a publication arrives for a while.
+func (d *drain) noPush(t *testing.T, wait time.Duration) {
+	t.Helper()
+	deadline := time.After(wait)
+	for {
+		select {
+		case it, ok := <-d.items:
+			if ok && it.Pub == nil {
+				t.Fatalf("unexpected push %q", it.Bytes)
+			}
+			if !ok {
+				return
+			}
+		case <-deadline:
+			return
+		}
+	}
+}
+
+func clientsOf(t *testing.T, list []stream.ClientInfo, err error) []string {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, c := range list {
+		out = append(out, c.Client+"/"+c.User+"/"+string(c.Info))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestPresenceJoinLeave(t *testing.T) {
+	h := presenceHub(t, hub.Config{})
+	ctx := context.Background()
+	a, da := userSession(t, h, "alice")
+	b, db := userSession(t, h, "bob")
+
+	subscribe(t, a, "chat:1")
+	if got, want := da.nextPush(t), "join chat:1 "+a.ID()+" alice"; got != want {
+		t.Errorf("a's own join: %q, want %q", got, want)
+	}
+	subscribe(t, b, "chat:1")
+	want := "join chat:1 " + b.ID() + " bob"
+	if got := da.nextPush(t); got != want {
+		t.Errorf("a sees %q, want %q", got, want)
+	}
+	if got := db.nextPush(t); got != want {
+		t.Errorf("b sees %q, want %q", got, want)
+	}
+
+	list, err := a.Presence(ctx, "chat:1")
+	wantList := []string{a.ID() + `/alice/{"name":"alice"}`, b.ID() + `/bob/{"name":"bob"}`}
+	slices.Sort(wantList)
+	if got := clientsOf(t, list, err); !slices.Equal(got, wantList) {
+		t.Errorf("Session.Presence = %v, want %v", got, wantList)
+	}
+	list, err = h.Presence(ctx, "chat:1")
+	if got := clientsOf(t, list, err); !slices.Equal(got, wantList) {
+		t.Errorf("Hub.Presence = %v, want %v", got, wantList)
+	}
+
+	if err := b.Unsubscribe("chat:1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := da.nextPush(t), "leave chat:1 "+b.ID()+" bob"; got != want {
+		t.Errorf("after unsubscribe a sees %q, want %q", got, want)
+	}
+	subscribe(t, b, "chat:1")
+	da.nextPush(t) // b's second join
+
+	b.Close()
+	if got, want := da.nextPush(t), "leave chat:1 "+b.ID()+" bob"; got != want {
+		t.Errorf("after disconnect a sees %q, want %q", got, want)
+	}
+	list, err = h.Presence(ctx, "chat:1")
+	if got := clientsOf(t, list, err); !slices.Equal(got, []string{a.ID() + `/alice/{"name":"alice"}`}) {
+		t.Errorf("after disconnect Presence = %v", got)
+	}
+}
+
+func TestPresenceOffOrQuiet(t *testing.T) {
+	h := presenceHub(t, hub.Config{})
+	ctx := context.Background()
+	a, da := userSession(t, h, "alice")
+	b, _ := userSession(t, h, "bob")
+	for _, ch := range []string{"plain:1", "quiet:1"} {
+		subscribe(t, a, ch)
+		subscribe(t, b, ch)
+		if err := b.Unsubscribe(ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	da.noPush(t, 100*time.Millisecond)
+
+	if _, err := a.Presence(ctx, "plain:1"); !errors.Is(err, stream.ErrNotAvailable) {
+		t.Errorf("Session.Presence with presence off: %v, want ErrNotAvailable", err)
+	}
+	if _, err := h.Presence(ctx, "plain:1"); !errors.Is(err, stream.ErrNotAvailable) {
+		t.Errorf("Hub.Presence with presence off: %v, want ErrNotAvailable", err)
+	}
+	list, err := a.Presence(ctx, "quiet:1")
+	if got := clientsOf(t, list, err); len(got) != 1 {
+		t.Errorf("quiet namespace keeps presence: got %v, want only alice", got)
+	}
+}
+
+func TestPresencePermission(t *testing.T) {
+	h := presenceHub(t, hub.Config{Policy: denyPolicy{}})
+	ctx := context.Background()
+	a, _ := userSession(t, h, "alice")
+	if _, err := a.Presence(ctx, "admin:x"); !errors.Is(err, stream.ErrPermissionDenied) {
+		t.Errorf("Session.Presence: %v, want ErrPermissionDenied", err)
+	}
+	if _, err := h.PresenceAs(ctx, stream.Identity{User: "alice"}, "admin:x"); !errors.Is(err, stream.ErrPermissionDenied) {
+		t.Errorf("PresenceAs: %v, want ErrPermissionDenied", err)
+	}
+	for _, ch := range []string{"bad name", "nowhere:x"} {
+		if _, err := h.Presence(ctx, ch); err == nil {
+			t.Errorf("Presence(%q) succeeded", ch)
+		}
+	}
+	if _, err := h.PresenceAs(ctx, stream.Identity{}, "chat:x"); err != nil {
+		t.Errorf("PresenceAs an allowed channel: %v", err)
+	}
+}
+
+func TestPresenceNotConfigured(t *testing.T) {
+	ns, err := stream.NewNamespaces(stream.Namespace{Presence: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHub(t, hub.Config{Namespaces: ns})
+	s := newSession(t, h, &testEncoder{})
+	subscribe(t, s, "x")
+	if _, err := s.Presence(context.Background(), "x"); !errors.Is(err, stream.ErrNotAvailable) {
+		t.Errorf("Presence on a node without one: %v, want ErrNotAvailable", err)
+	}
+	if err := h.TouchPresence(context.Background(), stream.Identity{}, "p", []string{"x"}, time.Second); err != nil {
+		t.Errorf("TouchPresence on a node without presence: %v", err)
+	}
+}
+
+func TestPresenceRefreshedAndExpires(t *testing.T) {
+	const ttl = 300 * time.Millisecond
+	h := presenceHub(t, hub.Config{PresenceTTL: ttl})
+	ctx := context.Background()
+	a, _ := userSession(t, h, "alice")
+	subscribe(t, a, "chat:r")
+	// A poll client's entry lives ttl after its last poll; the session's
+	// is refreshed by the hub for as long as it stays.
+	if err := h.TouchPresence(ctx, stream.Identity{User: "pat"}, "poller", []string{"chat:r", "plain:r"}, ttl); err != nil {
+		t.Fatal(err)
+	}
+	list, err := h.Presence(ctx, "chat:r")
+	if got := clientsOf(t, list, err); len(got) != 2 {
+		t.Fatalf("with a poller: %v", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		list, err := h.Presence(ctx, "chat:r")
+		got := clientsOf(t, list, err)
+		if len(got) == 1 && got[0] == a.ID()+`/alice/{"name":"alice"}` {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the poller did not expire: %v", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Well past several TTLs the session is still listed.
+	wait := time.Now().Add(4 * ttl)
+	for time.Now().Before(wait) {
+		list, err := h.Presence(ctx, "chat:r")
+		if got := clientsOf(t, list, err); len(got) != 1 {
+			t.Fatalf("a refreshed session vanished: %v", got)
+		}
+		time.Sleep(ttl / 4)
+	}
+}
+
+func TestPresenceUnderReplay(t *testing.T) {
+	h := presenceHub(t, hub.Config{})
+	a, da := userSession(t, h, "alice")
+	subscribe(t, a, "chat:seam")
+	da.nextPush(t)
+	publish(t, h, "chat:seam", 3)
+	b, db := userSession(t, h, "bob")
+	since := stream.Position{}
+	page, err := h.History(context.Background(), "chat:seam", stream.HistoryQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	since.Epoch = page.Latest.Epoch
+	res, err := b.Subscribe(context.Background(), "chat:seam", hub.SubscribeOptions{
+		Since: &since,
+		Reply: func(hub.SubscribeResult) []byte { return []byte("reply") },
+	})
+	if err != nil || res.Replayed != 3 {
+		t.Fatalf("subscribe: %+v, %v", res, err)
+	}
+	// The reply and the replay come before b's own join.
+	if got := db.nextPush(t); got != "reply" {
+		t.Fatalf("first push %q, want the reply", got)
+	}
+	for i := 1; i <= 3; i++ {
+		if p := db.next(t, time.Second); p.Offset != uint64(i) {
+			t.Fatalf("replayed offset %d, want %d", p.Offset, i)
+		}
+	}
+	if got, want := db.nextPush(t), "join chat:seam "+b.ID()+" bob"; got != want {
+		t.Errorf("b's join %q, want %q", got, want)
+	}
+}
