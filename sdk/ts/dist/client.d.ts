@@ -1,7 +1,7 @@
 import { Emitter } from "./emitter.js";
 import { SwitchboardError } from "./errors.js";
 import { type SwitchboardOptions, type TransportName } from "./options.js";
-import type { ClientInfo, Position, Publication } from "./protocol.js";
+import { type ClientInfo, type Position, type Publication } from "./protocol.js";
 import { type PublishOptions, type PublishResult } from "./publish.js";
 import { Subscription } from "./subscription.js";
 export type ConnectionState = "disconnected" | "connecting" | "connected";
@@ -101,11 +101,17 @@ export declare class Switchboard extends Emitter<ClientEvents> {
     publish(channel: string, data: unknown, opts?: PublishOptions): Promise<PublishResult>;
     /** Reads a channel's history. Needs a WebSocket connection. */
     history<T = unknown>(channel: string, opts?: HistoryOptions): Promise<HistoryResult<T>>;
-    /** Lists the clients subscribed to a channel with presence. Needs a WebSocket connection. */
+    /**
+     * Lists the clients present in a channel whose namespace has presence on:
+     * WebSocket and SSE subscribers, and polling clients that polled it within
+     * the node's presence TTL. It asks over the WebSocket when the client is on
+     * one, and over HTTP otherwise (which works while no stream is open).
+     */
     presence(channel: string): Promise<ClientInfo[]>;
     private command;
     private lost;
     private disconnected;
+    private firstToken;
     private refreshToken;
     private owner;
     private handler;

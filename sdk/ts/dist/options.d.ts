@@ -12,6 +12,8 @@ export interface Endpoints {
     poll?: string;
     /** Client publish when not on a WebSocket. Default <base>/connection/publish. */
     publish?: string;
+    /** Presence when not on a WebSocket. Default <base>/connection/presence. */
+    presence?: string;
 }
 /** What the SDK needs of a WebSocket: the browser's, or the `ws` package's. */
 export interface WebSocketLike {

@@ -102,7 +102,11 @@ export interface PollReply {
     cursor: string;
     recovered: boolean;
     gaps: string[];
+    /** The node's id for the polling client, to send back on the next poll. */
+    client?: string;
 }
+/** What a node accepts as a polling client's id: 1 to 64 of [A-Za-z0-9_-]. */
+export declare const POLL_CLIENT_ID: RegExp;
 export declare function parsePollReply(v: unknown): PollReply;
 export declare function parseConnected(v: unknown): Connected;
 export declare function parseDisconnect(v: unknown): Disconnect;
@@ -113,4 +117,6 @@ export declare function parseDisconnect(v: unknown): Disconnect;
  * node's verdict, so the client comes back.
  */
 export declare function reconnects(code: number): boolean;
+/** A presence entry as the node writes it; user and info are absent for anonymous clients. */
+export declare function clientInfoOf(v: Record<string, unknown>): ClientInfo;
 export declare function isObject(v: unknown): v is Record<string, unknown>;

@@ -434,7 +434,8 @@ function endpoints(base, over) {
     websocket: over.websocket ? resolve(over.websocket).replace(/^http(s?):/i, "ws$1:") : at(ws, "/connection/websocket"),
     sse: over.sse ? resolve(over.sse) : at(http, "/connection/sse"),
     poll: over.poll ? resolve(over.poll) : at(http, "/connection/poll"),
-    publish: over.publish ? resolve(over.publish) : at(http, "/connection/publish")
+    publish: over.publish ? resolve(over.publish) : at(http, "/connection/publish"),
+    presence: over.presence ? resolve(over.presence) : at(http, "/connection/presence")
   };
 }
 function sessionStorageIfAny() {
@@ -483,16 +484,19 @@ function wireErrorOf(v) {
   if (typeof code !== "number") return void 0;
   return { code, message: typeof message === "string" ? message : "" };
 }
+var POLL_CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 function parsePollReply(v) {
   if (!isObject(v) || !Array.isArray(v.publications) || typeof v.cursor !== "string") {
     throw new SyntaxError("not a poll reply");
   }
-  return {
+  const r = {
     publications: v.publications.map(parsePublication),
     cursor: v.cursor,
     recovered: v.recovered !== false,
     gaps: Array.isArray(v.gaps) ? v.gaps.filter((g) => typeof g === "string") : []
   };
+  if (typeof v.client === "string" && POLL_CLIENT_ID.test(v.client)) r.client = v.client;
+  return r;
 }
 function parseConnected(v) {
   if (!isObject(v) || !isObject(v.channels)) throw new SyntaxError("not a connected event");
@@ -508,6 +512,12 @@ function parseDisconnect(v) {
 }
 function reconnects(code) {
   return !(code >= 3500 && code <= 3999);
+}
+function clientInfoOf(v) {
+  const c = { client: String(v.client ?? "") };
+  if (typeof v.user === "string" && v.user !== "") c.user = v.user;
+  if (v.info !== void 0 && v.info !== null) c.info = v.info;
+  return c;
 }
 function isObject(v) {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -838,6 +848,26 @@ function sameChannels(a, b) {
   const s = new Set(a.map((r) => r.channel));
   return b.every((r) => s.has(r.channel));
 }
+async function presenceOverHTTP(options, channel, token, refreshToken) {
+  const f = needFetch(options.fetch);
+  for (let renewed = false; ; renewed = true) {
+    const u = new URL(options.endpoints.presence);
+    u.searchParams.set("channel", channel);
+    const t = token();
+    if (t) u.searchParams.set("token", t);
+    try {
+      const body = await requestJSON(f, u.href, getInit(options), options.requestTimeout);
+      if (!isObject(body)) throw noAnswer("unreadable presence reply");
+      return body.clients;
+    } catch (err) {
+      if (!renewed && err instanceof SwitchboardError && err.code === ErrorCode.TokenExpired) {
+        await refreshToken();
+        continue;
+      }
+      throw err;
+    }
+  }
+}
 
 // src/publish.ts
 function newKey() {
@@ -1044,6 +1074,8 @@ var PollConnection = class {
     // Channels the node has started on this connection.
     this.carried = /* @__PURE__ */ new Set();
     this.inFlight = [];
+    this.memory = ctx.memory ?? {};
+    this.client = this.memory.pollClient;
   }
   get closed() {
     return this.signal.promise;
@@ -1109,10 +1141,14 @@ var PollConnection = class {
     for (let settles = 0; ; settles++) {
       this.abort = new AbortController();
       this.inFlight = reqs;
-      const url = streamURL(this.ctx.options.endpoints.poll, reqs, this.ctx.handler.token(), { timeout: `${Math.ceil(holdMs)}ms` });
+      const extra = { timeout: `${Math.ceil(holdMs)}ms` };
+      if (this.memory.pollClient) extra.client = this.memory.pollClient;
+      const url = streamURL(this.ctx.options.endpoints.poll, reqs, this.ctx.handler.token(), extra);
       try {
         const body = await requestJSON(f, url, getInit(this.ctx.options), holdMs + this.ctx.options.requestTimeout, this.abort.signal);
-        return [reqs, parsePollReply(body)];
+        const reply = parsePollReply(body);
+        if (reply.client) this.memory.pollClient = this.client = reply.client;
+        return [reqs, reply];
       } catch (err) {
         if (this.abort.signal.aborted || this.signal.isClosed) throw noAnswer("poll aborted");
         if (!(err instanceof SwitchboardError)) throw noAnswer(`unreadable poll reply: ${String(err)}`);
@@ -1663,6 +1699,11 @@ var WebSocketConnection = class {
 
 // src/client.ts
 var CHANNEL_NAME = /^[A-Za-z0-9_:.@/=+-]{1,255}$/;
+function checkChannel(channel) {
+  if (!CHANNEL_NAME.test(channel)) {
+    throw new SwitchboardError(ErrorCode.InvalidChannel, `invalid channel name ${JSON.stringify(channel)}: 1 to 255 of [A-Za-z0-9_:.@/=+-]`);
+  }
+}
 var Switchboard = class extends Emitter {
   constructor(url, options = {}) {
     super();
@@ -1673,7 +1714,7 @@ var Switchboard = class extends Emitter {
     this.opts = resolveOptions(url, options);
     this.tokenValue = options.token;
     this.getToken = options.getToken;
-    const ctx = { handler: this.handler(), options: this.opts };
+    const ctx = { handler: this.handler(), options: this.opts, memory: {} };
     this.connector = new Connector({
       transports: this.opts.transports,
       openTimeout: this.opts.openTimeout,
@@ -1682,9 +1723,7 @@ var Switchboard = class extends Emitter {
       storage: this.opts.storage,
       storageKey: `switchboard:transport:${this.opts.endpoints.websocket}`,
       create: (t) => createConnection(t, ctx),
-      prepare: async () => {
-        if (this.tokenValue === void 0 && this.getToken) await this.refreshToken();
-      },
+      prepare: () => this.firstToken(),
       refreshToken: () => this.refreshToken(),
       onConnecting: (transport) => {
         this.st = "connecting";
@@ -1753,9 +1792,7 @@ var Switchboard = class extends Emitter {
    * already subscribed.
    */
   subscribe(channel, opts = {}) {
-    if (!CHANNEL_NAME.test(channel)) {
-      throw new SwitchboardError(ErrorCode.InvalidChannel, `invalid channel name ${JSON.stringify(channel)}: 1 to 255 of [A-Za-z0-9_:.@/=+-]`);
-    }
+    checkChannel(channel);
     if (this.subs.has(channel)) throw new SwitchboardError(ErrorCode.AlreadySubscribed, `already subscribed to ${channel}`);
     const sub = new Subscription(channel, this.owner(), opts.since);
     this.subs.set(channel, sub);
@@ -1776,7 +1813,8 @@ var Switchboard = class extends Emitter {
    * works even while no stream is open), with an idempotency key: a retry
    * after a lost answer lands once.
    */
-  publish(channel, data, opts) {
+  async publish(channel, data, opts) {
+    await this.firstToken();
     return publish(
       {
         options: this.opts,
@@ -1799,10 +1837,29 @@ var Switchboard = class extends Emitter {
       publications: f.publications ?? []
     };
   }
-  /** Lists the clients subscribed to a channel with presence. Needs a WebSocket connection. */
+  /**
+   * Lists the clients present in a channel whose namespace has presence on:
+   * WebSocket and SSE subscribers, and polling clients that polled it within
+   * the node's presence TTL. It asks over the WebSocket when the client is on
+   * one, and over HTTP otherwise (which works while no stream is open).
+   */
   async presence(channel) {
-    const f = await this.command({ type: "presence", channel });
-    return f.clients ?? [];
+    checkChannel(channel);
+    if (this.st === "connecting" && this.opts.transports[0] === "websocket") {
+      await Promise.race([this.ready().catch(() => {
+      }), new Promise((r) => setTimeout(r, this.opts.openTimeout))]);
+    }
+    const conn = this.connector.connection;
+    let clients;
+    if (conn?.request) {
+      const f = await conn.request({ type: "presence", channel }, this.opts.requestTimeout);
+      if (f.error) throw new SwitchboardError(f.error.code, f.error.message);
+      clients = f.clients;
+    } else {
+      await this.firstToken();
+      clients = await presenceOverHTTP(this.opts, channel, () => this.tokenValue, () => this.refreshToken());
+    }
+    return Array.isArray(clients) ? clients.filter(isObject).map(clientInfoOf) : [];
   }
   // command sends a WebSocket command, waiting up to requestTimeout for a
   // connection if the client is still connecting.
@@ -1830,6 +1887,11 @@ var Switchboard = class extends Emitter {
     const e = { code: info.code, reason: info.reason, reconnect: info.reconnect };
     if (info.error) e.error = info.error;
     this.emit("disconnected", e);
+  }
+  // firstToken gets a token from getToken when the client has none yet, as
+  // connecting does, for requests made before (or without) a connection.
+  async firstToken() {
+    if (this.tokenValue === void 0 && this.getToken) await this.refreshToken();
   }
   // refreshToken asks getToken for a token, once at a time however many
   // parts of the client find the token expired together.

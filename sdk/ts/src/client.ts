@@ -6,7 +6,8 @@ import { Connector } from "./connector.js";
 import { Emitter } from "./emitter.js";
 import { ErrorCode, SwitchboardError, noAnswer } from "./errors.js";
 import { type ResolvedOptions, type SwitchboardOptions, type TransportName, resolveOptions } from "./options.js";
-import type { ClientInfo, Position, Publication } from "./protocol.js";
+import { type ClientInfo, type Position, type Publication, clientInfoOf, isObject } from "./protocol.js";
+import { presenceOverHTTP } from "./transports/http.js";
 import { type PublishOptions, type PublishResult, publish } from "./publish.js";
 import { Subscription } from "./subscription.js";
 import { PollConnection } from "./transports/poll.js";
@@ -68,6 +69,12 @@ export interface HistoryResult<T = unknown> {
 
 const CHANNEL_NAME = /^[A-Za-z0-9_:.@/=+-]{1,255}$/;
 
+function checkChannel(channel: string): void {
+  if (!CHANNEL_NAME.test(channel)) {
+    throw new SwitchboardError(ErrorCode.InvalidChannel, `invalid channel name ${JSON.stringify(channel)}: 1 to 255 of [A-Za-z0-9_:.@/=+-]`);
+  }
+}
+
 /**
  * Switchboard connects to a node and keeps its subscriptions delivering, in
  * order and each publication once, across reconnections and transports.
@@ -96,7 +103,7 @@ export class Switchboard extends Emitter<ClientEvents> {
     this.opts = resolveOptions(url, options);
     this.tokenValue = options.token;
     this.getToken = options.getToken;
-    const ctx: ConnectionContext = { handler: this.handler(), options: this.opts };
+    const ctx: ConnectionContext = { handler: this.handler(), options: this.opts, memory: {} };
     this.connector = new Connector({
       transports: this.opts.transports,
       openTimeout: this.opts.openTimeout,
@@ -105,9 +112,7 @@ export class Switchboard extends Emitter<ClientEvents> {
       storage: this.opts.storage,
       storageKey: `switchboard:transport:${this.opts.endpoints.websocket}`,
       create: (t) => createConnection(t, ctx),
-      prepare: async () => {
-        if (this.tokenValue === undefined && this.getToken) await this.refreshToken();
-      },
+      prepare: () => this.firstToken(),
       refreshToken: () => this.refreshToken(),
       onConnecting: (transport) => {
         this.st = "connecting";
@@ -183,9 +188,7 @@ export class Switchboard extends Emitter<ClientEvents> {
    * already subscribed.
    */
   subscribe<T = unknown>(channel: string, opts: SubscribeOptions = {}): Subscription<T> {
-    if (!CHANNEL_NAME.test(channel)) {
-      throw new SwitchboardError(ErrorCode.InvalidChannel, `invalid channel name ${JSON.stringify(channel)}: 1 to 255 of [A-Za-z0-9_:.@/=+-]`);
-    }
+    checkChannel(channel);
     if (this.subs.has(channel)) throw new SwitchboardError(ErrorCode.AlreadySubscribed, `already subscribed to ${channel}`);
     const sub = new Subscription<T>(channel, this.owner(), opts.since);
     this.subs.set(channel, sub as Subscription<unknown>);
@@ -209,7 +212,8 @@ export class Switchboard extends Emitter<ClientEvents> {
    * works even while no stream is open), with an idempotency key: a retry
    * after a lost answer lands once.
    */
-  publish(channel: string, data: unknown, opts?: PublishOptions): Promise<PublishResult> {
+  async publish(channel: string, data: unknown, opts?: PublishOptions): Promise<PublishResult> {
+    await this.firstToken();
     return publish(
       {
         options: this.opts,
@@ -234,10 +238,30 @@ export class Switchboard extends Emitter<ClientEvents> {
     };
   }
 
-  /** Lists the clients subscribed to a channel with presence. Needs a WebSocket connection. */
+  /**
+   * Lists the clients present in a channel whose namespace has presence on:
+   * WebSocket and SSE subscribers, and polling clients that polled it within
+   * the node's presence TTL. It asks over the WebSocket when the client is on
+   * one, and over HTTP otherwise (which works while no stream is open).
+   */
   async presence(channel: string): Promise<ClientInfo[]> {
-    const f = await this.command({ type: "presence", channel });
-    return (f.clients ?? []) as ClientInfo[];
+    checkChannel(channel);
+    if (this.st === "connecting" && this.opts.transports[0] === "websocket") {
+      // Connecting, perhaps to a WebSocket: one round trip on it is cheaper
+      // than a request of its own, but not worth waiting long for.
+      await Promise.race([this.ready().catch(() => {}), new Promise((r) => setTimeout(r, this.opts.openTimeout))]);
+    }
+    const conn = this.connector.connection;
+    let clients: unknown;
+    if (conn?.request) {
+      const f = await conn.request({ type: "presence", channel }, this.opts.requestTimeout);
+      if (f.error) throw new SwitchboardError(f.error.code, f.error.message);
+      clients = f.clients;
+    } else {
+      await this.firstToken();
+      clients = await presenceOverHTTP(this.opts, channel, () => this.tokenValue, () => this.refreshToken());
+    }
+    return Array.isArray(clients) ? clients.filter(isObject).map(clientInfoOf) : [];
   }
 
   // command sends a WebSocket command, waiting up to requestTimeout for a
@@ -268,6 +292,12 @@ export class Switchboard extends Emitter<ClientEvents> {
     const e: DisconnectedEvent = { code: info.code, reason: info.reason, reconnect: info.reconnect };
     if (info.error) e.error = info.error;
     this.emit("disconnected", e);
+  }
+
+  // firstToken gets a token from getToken when the client has none yet, as
+  // connecting does, for requests made before (or without) a connection.
+  private async firstToken(): Promise<void> {
+    if (this.tokenValue === undefined && this.getToken) await this.refreshToken();
   }
 
   // refreshToken asks getToken for a token, once at a time however many

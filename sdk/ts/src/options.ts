@@ -19,6 +19,8 @@ export interface Endpoints {
   poll?: string;
   /** Client publish when not on a WebSocket. Default <base>/connection/publish. */
   publish?: string;
+  /** Presence when not on a WebSocket. Default <base>/connection/presence. */
+  presence?: string;
 }
 
 // The platform types are structural and loose (handlers take `any`), so that
@@ -189,6 +191,7 @@ export function endpoints(base: string, over: Endpoints): Required<Endpoints> {
     sse: over.sse ? resolve(over.sse) : at(http, "/connection/sse"),
     poll: over.poll ? resolve(over.poll) : at(http, "/connection/poll"),
     publish: over.publish ? resolve(over.publish) : at(http, "/connection/publish"),
+    presence: over.presence ? resolve(over.presence) : at(http, "/connection/presence"),
   };
 }
 

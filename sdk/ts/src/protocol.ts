@@ -152,18 +152,25 @@ export interface PollReply {
   cursor: string;
   recovered: boolean;
   gaps: string[];
+  /** The node's id for the polling client, to send back on the next poll. */
+  client?: string;
 }
+
+/** What a node accepts as a polling client's id: 1 to 64 of [A-Za-z0-9_-]. */
+export const POLL_CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 export function parsePollReply(v: unknown): PollReply {
   if (!isObject(v) || !Array.isArray(v.publications) || typeof v.cursor !== "string") {
     throw new SyntaxError("not a poll reply");
   }
-  return {
+  const r: PollReply = {
     publications: v.publications.map(parsePublication),
     cursor: v.cursor,
     recovered: v.recovered !== false,
     gaps: Array.isArray(v.gaps) ? v.gaps.filter((g): g is string => typeof g === "string") : [],
   };
+  if (typeof v.client === "string" && POLL_CLIENT_ID.test(v.client)) r.client = v.client;
+  return r;
 }
 
 export function parseConnected(v: unknown): Connected {
@@ -188,6 +195,14 @@ export function parseDisconnect(v: unknown): Disconnect {
  */
 export function reconnects(code: number): boolean {
   return !(code >= 3500 && code <= 3999);
+}
+
+/** A presence entry as the node writes it; user and info are absent for anonymous clients. */
+export function clientInfoOf(v: Record<string, unknown>): ClientInfo {
+  const c: ClientInfo = { client: String(v.client ?? "") };
+  if (typeof v.user === "string" && v.user !== "") c.user = v.user;
+  if (v.info !== undefined && v.info !== null) c.info = v.info;
+  return c;
 }
 
 export function isObject(v: unknown): v is Record<string, unknown> {

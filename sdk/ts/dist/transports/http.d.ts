@@ -33,3 +33,9 @@ export declare function refusedChannels(ctx: ConnectionContext, err: Switchboard
 export declare function settleRefusal(ctx: ConnectionContext, err: SwitchboardError, reqs: readonly ChannelRequest[]): Promise<void>;
 /** Whether two channel lists are the same set. */
 export declare function sameChannels(a: readonly ChannelRequest[], b: readonly ChannelRequest[]): boolean;
+/**
+ * Reads a channel's presence from the node's HTTP endpoint, for clients on
+ * SSE or polling (or not connected): GET <presence>?channel=c, with the
+ * token in the query as polls send it. An expired token is renewed once.
+ */
+export declare function presenceOverHTTP(options: ResolvedOptions, channel: string, token: () => string | undefined, refreshToken: () => Promise<void>): Promise<unknown>;

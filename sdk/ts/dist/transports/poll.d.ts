@@ -10,6 +10,7 @@ export declare class PollConnection implements Connection {
     private abort;
     private inFlight;
     private wake;
+    private readonly memory;
     constructor(ctx: ConnectionContext, transport: "longpoll" | "poll");
     get closed(): Promise<CloseInfo>;
     onClosed(listener: (info: CloseInfo) => void): void;

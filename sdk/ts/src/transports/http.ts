@@ -5,7 +5,7 @@
 import { Cursor } from "../cursor.js";
 import { ErrorCode, SwitchboardError, noAnswer } from "../errors.js";
 import type { FetchFunction, ResolvedOptions } from "../options.js";
-import { wireErrorOf } from "../protocol.js";
+import { isObject, wireErrorOf } from "../protocol.js";
 import type { ChannelRequest, ConnectionContext } from "./transport.js";
 
 /**
@@ -148,4 +148,35 @@ export function sameChannels(a: readonly ChannelRequest[], b: readonly ChannelRe
   if (a.length !== b.length) return false;
   const s = new Set(a.map((r) => r.channel));
   return b.every((r) => s.has(r.channel));
+}
+
+/**
+ * Reads a channel's presence from the node's HTTP endpoint, for clients on
+ * SSE or polling (or not connected): GET <presence>?channel=c, with the
+ * token in the query as polls send it. An expired token is renewed once.
+ */
+export async function presenceOverHTTP(
+  options: ResolvedOptions,
+  channel: string,
+  token: () => string | undefined,
+  refreshToken: () => Promise<void>,
+): Promise<unknown> {
+  const f = needFetch(options.fetch);
+  for (let renewed = false; ; renewed = true) {
+    const u = new URL(options.endpoints.presence);
+    u.searchParams.set("channel", channel);
+    const t = token();
+    if (t) u.searchParams.set("token", t);
+    try {
+      const body = await requestJSON(f, u.href, getInit(options), options.requestTimeout);
+      if (!isObject(body)) throw noAnswer("unreadable presence reply");
+      return body.clients;
+    } catch (err) {
+      if (!renewed && err instanceof SwitchboardError && err.code === ErrorCode.TokenExpired) {
+        await refreshToken();
+        continue;
+      }
+      throw err;
+    }
+  }
 }

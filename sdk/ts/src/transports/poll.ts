@@ -27,11 +27,15 @@ export class PollConnection implements Connection {
   private abort: AbortController | undefined;
   private inFlight: ChannelRequest[] = [];
   private wake: (() => void) | undefined;
+  private readonly memory: { pollClient?: string };
 
   constructor(
     private readonly ctx: ConnectionContext,
     readonly transport: "longpoll" | "poll",
-  ) {}
+  ) {
+    this.memory = ctx.memory ?? {};
+    this.client = this.memory.pollClient;
+  }
 
   get closed(): Promise<CloseInfo> {
     return this.signal.promise;
@@ -104,12 +108,18 @@ export class PollConnection implements Connection {
     for (let settles = 0; ; settles++) {
       this.abort = new AbortController();
       this.inFlight = reqs;
-      const url = streamURL(this.ctx.options.endpoints.poll, reqs, this.ctx.handler.token(), { timeout: `${Math.ceil(holdMs)}ms` });
+      const extra: Record<string, string> = { timeout: `${Math.ceil(holdMs)}ms` };
+      // The id the node gave this client on an earlier poll: it keeps one
+      // presence entry however many polls (and nodes) serve it.
+      if (this.memory.pollClient) extra.client = this.memory.pollClient;
+      const url = streamURL(this.ctx.options.endpoints.poll, reqs, this.ctx.handler.token(), extra);
       try {
         // The node holds a long poll for up to holdMs; the request timeout
         // on top covers the way there and back.
         const body = await requestJSON(f, url, getInit(this.ctx.options), holdMs + this.ctx.options.requestTimeout, this.abort.signal);
-        return [reqs, parsePollReply(body)];
+        const reply = parsePollReply(body);
+        if (reply.client) this.memory.pollClient = this.client = reply.client;
+        return [reqs, reply];
       } catch (err) {
         if (this.abort.signal.aborted || this.signal.isClosed) throw noAnswer("poll aborted");
         if (!(err instanceof SwitchboardError)) throw noAnswer(`unreadable poll reply: ${String(err)}`);

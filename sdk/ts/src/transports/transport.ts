@@ -102,6 +102,12 @@ export interface Connection {
 export interface ConnectionContext {
   handler: ConnectionHandler;
   options: ResolvedOptions;
+  /**
+   * What outlives one connection of the client. pollClient is the id a
+   * node gave a polling client: every poll sends it back (client=<id>) so the
+   * node counts one client in presence across polls and reconnections.
+   */
+  memory?: { pollClient?: string };
 }
 
 /** Makes a connection of a transport. */

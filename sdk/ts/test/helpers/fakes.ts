@@ -109,3 +109,72 @@ export function fakeContext(handler: ConnectionHandler, over: Partial<ResolvedOp
   };
   return { handler, options };
 }
+
+/** A fetch whose answers the test gives, one request at a time. */
+export class FakeFetch {
+  requests: { url: URL; init: RequestInit | undefined; answered: boolean }[] = [];
+  private waiting: { resolve(r: Response): void; reject(e: unknown): void; index: number }[] = [];
+
+  readonly fetch = ((input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const index = this.requests.length;
+    this.requests.push({ url: new URL(String(input)), init, answered: false });
+    return new Promise<Response>((resolve, reject) => {
+      const w = { resolve, reject, index };
+      this.waiting.push(w);
+      init?.signal?.addEventListener("abort", () => {
+        this.waiting = this.waiting.filter((x) => x !== w);
+        reject(new DOMException("aborted", "AbortError"));
+      });
+    });
+  }) as typeof fetch;
+
+  /** Requests not answered yet. */
+  get pending(): number {
+    return this.waiting.length;
+  }
+
+  /** Answers the oldest request still waiting with a JSON body. */
+  answer(body: unknown, status = 200): URL {
+    const w = this.waiting.shift();
+    if (!w) throw new Error("no request waits for an answer");
+    const r = this.requests[w.index]!;
+    r.answered = true;
+    w.resolve(new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } }));
+    return r.url;
+  }
+}
+
+/** An EventSource whose server is the test. */
+export class FakeEventSource {
+  static instances: FakeEventSource[] = [];
+  readyState = 0;
+  closed = false;
+  onmessage: ((ev: { data: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  private listeners = new Map<string, ((ev: { data: string }) => void)[]>();
+
+  constructor(readonly url: string) {
+    FakeEventSource.instances.push(this);
+  }
+
+  addEventListener(type: string, l: (ev: { data: string }) => void): void {
+    this.listeners.set(type, [...(this.listeners.get(type) ?? []), l]);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.readyState = 2;
+  }
+
+  /** The server sends an event; "message" is an unnamed one. */
+  emit(type: string, data: unknown): void {
+    const ev = { data: typeof data === "string" ? data : JSON.stringify(data) };
+    if (type === "message") this.onmessage?.(ev);
+    for (const l of this.listeners.get(type) ?? []) l(ev);
+  }
+
+  /** The stream fails. */
+  fail(): void {
+    this.onerror?.({});
+  }
+}

@@ -1,0 +1,79 @@
+// Polling over a scripted fetch: the node's id for the client goes back on
+// every later poll, across connections, so presence counts one client.
+
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { PollConnection } from "../../src/transports/poll.js";
+import { FakeFetch, RecordingHandler, fakeContext } from "../helpers/fakes.js";
+
+const reply = (over: Record<string, unknown> = {}) => ({ publications: [], cursor: "AQA", recovered: true, gaps: [], ...over });
+const pub = (offset: number) => ({ channel: "chat:lobby", epoch: "x1", offset, data: offset, time: 1 });
+
+describe("polling", () => {
+  const conns: PollConnection[] = [];
+  afterEach(() => {
+    for (const c of conns.splice(0)) c.close();
+  });
+
+  function setup(memory: { pollClient?: string } = {}) {
+    const f = new FakeFetch();
+    const handler = new RecordingHandler();
+    handler.reqs = [{ channel: "chat:lobby", since: { epoch: "x1", offset: 4 } }];
+    const ctx = { ...fakeContext(handler, { fetch: f.fetch }), memory };
+    const conn = new PollConnection(ctx, "longpoll");
+    conns.push(conn);
+    return { f, handler, conn, memory };
+  }
+
+  it("sends back the client id the node gave on every later poll", async () => {
+    const { f, handler, conn, memory } = setup();
+    const opened = conn.open();
+    await vi.waitFor(() => expect(f.pending).toBe(1));
+    const first = f.answer(reply({ client: "p-1_a", publications: [pub(5)] }));
+    expect(first.searchParams.get("client")).toBeNull();
+    expect(first.searchParams.get("timeout")).toBe("0ms");
+    await opened;
+    expect(conn.client).toBe("p-1_a");
+    expect(memory.pollClient).toBe("p-1_a");
+    conn.start();
+    expect(handler.publications.map((p) => p.offset)).toEqual([5]);
+    await vi.waitFor(() => expect(f.pending).toBe(1));
+    const second = f.answer(reply({ client: "p-1_a" }));
+    expect(second.searchParams.get("client")).toBe("p-1_a");
+    expect(second.searchParams.get("timeout")).toBe("25000ms");
+    expect(second.searchParams.getAll("channel")).toEqual(["chat:lobby"]);
+  });
+
+  it("keeps the id across connections of the same client", async () => {
+    const memory = { pollClient: "kept" };
+    const { f, conn } = setup(memory);
+    expect(conn.client).toBe("kept");
+    const opened = conn.open();
+    await vi.waitFor(() => expect(f.pending).toBe(1));
+    expect(f.answer(reply({ client: "kept" })).searchParams.get("client")).toBe("kept");
+    await opened;
+  });
+
+  it("never sends back an id the node would refuse", async () => {
+    const { f, conn, memory } = setup();
+    const opened = conn.open();
+    await vi.waitFor(() => expect(f.pending).toBe(1));
+    f.answer(reply({ client: "no spaces allowed" }));
+    await opened;
+    expect(memory.pollClient).toBeUndefined();
+    conn.start();
+    await vi.waitFor(() => expect(f.pending).toBe(1));
+    expect(f.answer(reply({ client: "x".repeat(65) })).searchParams.get("client")).toBeNull();
+    await vi.waitFor(() => expect(f.pending).toBe(1));
+    expect(f.answer(reply()).searchParams.get("client")).toBeNull();
+  });
+
+  it("reports a gap the reply lists", async () => {
+    const { f, handler, conn } = setup();
+    const opened = conn.open();
+    await vi.waitFor(() => expect(f.pending).toBe(1));
+    f.answer(reply({ gaps: ["chat:lobby"], recovered: false, publications: [pub(20)] }));
+    await opened;
+    conn.start();
+    expect(handler.startedLog).toEqual([{ channel: "chat:lobby", start: { epoch: "x1", offset: 19, recovered: false }, since: { epoch: "x1", offset: 4 } }]);
+  });
+});
