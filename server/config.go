@@ -65,6 +65,13 @@ type Config struct {
 	// DebugEndpoints serves /debug/gc and /debug/pprof/, behind the API key,
 	// for measuring a node (default off).
 	DebugEndpoints bool
+	// DashboardFeed, when set, is a channel the node publishes its own
+	// figures to (sessions, rates, memory, CPU) every DashboardInterval,
+	// for the demo dashboard page. Empty (the default) publishes nothing.
+	DashboardFeed string
+	// DashboardInterval is the feed's period (default 100ms: ten updates
+	// a second).
+	DashboardInterval time.Duration
 }
 
 const (
@@ -88,6 +95,12 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.Addr == "" {
 		out.Addr = defaultAddr
+	}
+	if out.DashboardInterval < 0 {
+		return out, errors.New("server: Config.DashboardInterval is negative")
+	}
+	if out.DashboardInterval == 0 {
+		out.DashboardInterval = defaultDashboardInterval
 	}
 	if out.ShutdownDrain < 0 {
 		return out, errors.New("server: Config.ShutdownDrain is negative")

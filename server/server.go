@@ -176,6 +176,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		go func() { served <- hs.Serve(ln) }()
 	}
 
+	// The dashboard feed publishes while the node serves and stops before
+	// the drain, so the last sessions are not sent figures on their way out.
+	feedCtx, stopFeed := context.WithCancel(ctx)
+	feedDone := make(chan struct{})
+	go func() {
+		defer close(feedDone)
+		if s.cfg.DashboardFeed != "" {
+			s.feedDashboard(feedCtx)
+		}
+	}()
+
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -186,6 +197,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		serveErr = fmt.Errorf("server: %w", err)
 		s.log.Error("listener failed; shutting down", "err", err)
 	}
+	stopFeed()
+	<-feedDone
 	if err := s.shutdown(context.WithoutCancel(ctx), hs, served); err != nil {
 		return errors.Join(serveErr, err)
 	}

@@ -394,9 +394,13 @@ func TestServeTwice(t *testing.T) {
 func TestStaticPages(t *testing.T) {
 	n := newNode(t)
 	for path, want := range map[string]string{
-		"/":          "Switchboard",
-		"/chat.html": "/connection/websocket",
-		"/style.css": "font-family",
+		"/":                   "Switchboard",
+		"/chat.html":          "/sdk/switchboard.js",
+		"/dashboard.html":     "/sdk/switchboard.js",
+		"/lab.html":           "/sdk/switchboard.js",
+		"/demo.js":            "export function",
+		"/sdk/switchboard.js": "Switchboard client SDK",
+		"/style.css":          "font-family",
 	} {
 		r := n.do("GET", path, "", "")
 		if r.status != 200 || !bytes.Contains(r.body, []byte(want)) {

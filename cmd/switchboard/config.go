@@ -33,6 +33,7 @@ type config struct {
 	ShutdownDrain   time.Duration `koanf:"shutdown_drain"`
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
 	DebugEndpoints  bool          `koanf:"debug_endpoints"`
+	DashboardFeed   string        `koanf:"dashboard_feed"`
 
 	Token            auth.Config      `koanf:"token"`
 	TLS              tlsFiles         `koanf:"tls"`

@@ -118,6 +118,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		BrokerKind:      kind,
 		Logger:          log,
 		DebugEndpoints:  cfg.DebugEndpoints,
+		DashboardFeed:   cfg.DashboardFeed,
 		TLSCertFile:     cfg.TLS.CertFile,
 		TLSKeyFile:      cfg.TLS.KeyFile,
 		BrokerHealth:    health,

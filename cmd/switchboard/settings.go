@@ -42,6 +42,7 @@ var settings = []setting{
 	{"tls.cert_file", "", "PEM certificate (chain) to serve HTTPS, HTTP/2 and wss:// with; empty: plain HTTP"},
 	{"tls.key_file", "", "PEM private key of tls.cert_file"},
 	{"debug_endpoints", false, "serve /debug/gc and /debug/pprof/ (API key required), for measuring the node"},
+	{"dashboard_feed", "dashboard:nodes", "channel the node publishes its own figures to ten times a second, for the demo dashboard (empty: off)"},
 
 	{"token.hmac_secrets", []string{}, "secrets that verify HS256/HS384/HS512 client tokens (several allow rotation)"},
 	{"token.public_keys", []string{}, "PEM public keys that verify RS/PS/ES/EdDSA client tokens"},
