@@ -118,7 +118,7 @@ func (s *Session) Subscribe(ctx context.Context, name string, opts SubscribeOpti
 		h.detach(sub)
 		return SubscribeResult{}, stream.ErrClosed
 	}
-	if h.presenceOn(ns) {
+	if h.presenceOn(ns) && !s.noPres {
 		h.presenceJoin(ctx, s, sub)
 	}
 	return res, nil

@@ -37,6 +37,13 @@ type SessionOptions struct {
 	// is disconnected. A transport that starts its writer on demand uses it
 	// so an idle connection has no writer goroutine at all.
 	Wake func()
+	// Client, when set, is the session's client id instead of a new random
+	// one: a polling client keeps its identity across requests that way.
+	Client string
+	// NoPresence keeps the session out of presence: its transport keeps the
+	// client's entries itself (a poll lives for one request, its client for
+	// many; see Hub.TouchPresence).
+	NoPresence bool
 }
 
 // Session is one connected client. Its methods are safe for concurrent use;
@@ -48,6 +55,7 @@ type Session struct {
 	enc       Encoder
 	pong      bool
 	bucket    uint32
+	noPres    bool
 
 	mu       sync.Mutex
 	identity stream.Identity
@@ -82,6 +90,7 @@ func (h *Hub) NewSession(opts SessionOptions) (*Session, error) {
 		transport: opts.Transport,
 		enc:       opts.Encoder,
 		pong:      opts.RequirePong,
+		noPres:    opts.NoPresence,
 		identity:  opts.Identity,
 		tokens:    float64(h.cfg.CommandBurst),
 		lastCmd:   time.Now().UnixNano(),
@@ -90,6 +99,9 @@ func (h *Hub) NewSession(opts SessionOptions) (*Session, error) {
 	}
 	if s.wake == nil {
 		s.ready = make(chan struct{}, 1)
+	}
+	if opts.Client != "" {
+		s.id = opts.Client
 	}
 	s.info = stream.ClientInfo{Client: s.id, User: opts.Identity.User, Info: opts.Identity.Info}
 	if err := h.register(s); err != nil {

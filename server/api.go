@@ -14,6 +14,7 @@ import (
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
+	"github.com/switchboardhq/switchboard/transport/poll"
 )
 
 // History page sizes for GET /api/history.
@@ -196,17 +197,19 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// presence: GET /api/presence?channel=. Presence is not served yet; the
-// channel is still checked so that a bad name gets its own error.
-func (s *Server) presence(w http.ResponseWriter, r *http.Request) error {
+// apiPresence: GET /api/presence?channel= → {channel, clients}: every
+// client in the channel on every node, for a namespace with presence on.
+func (s *Server) apiPresence(w http.ResponseWriter, r *http.Request) error {
 	channel := r.URL.Query().Get("channel")
-	if err := stream.ValidateChannel(channel); err != nil {
+	clients, err := s.hub.Presence(r.Context(), channel)
+	if err != nil {
 		return err
 	}
-	if _, err := s.hub.Config().Namespaces.Lookup(channel); err != nil {
-		return err
+	if clients == nil {
+		clients = []stream.ClientInfo{}
 	}
-	return fmt.Errorf("%w: presence is not available on this node yet", stream.ErrNotAvailable)
+	writeJSON(w, http.StatusOK, poll.PresenceReply{Channel: channel, Clients: clients})
+	return nil
 }
 
 type disconnectRequest struct {

@@ -34,6 +34,7 @@ type Server struct {
 	sse           *sse.Handler
 	poll          *poll.Handler
 	clientPublish *poll.PublishHandler
+	presence      *poll.PresenceHandler
 	mux           *http.ServeMux
 	metrics       *prometheus.Registry
 	started       time.Time
@@ -84,6 +85,7 @@ func New(cfg Config) (*Server, error) {
 		}),
 		poll:          poll.New(pcfg),
 		clientPublish: poll.NewPublish(pcfg),
+		presence:      poll.NewPresence(pcfg),
 		started:       time.Now(),
 		maxBody:       int64(c.Hub.Config().MaxMessageSize) + bodySlack,
 	}
@@ -119,11 +121,12 @@ func (s *Server) routes() error {
 	m.Handle("/connection/sse", s.sse)
 	m.Handle("/connection/poll", s.poll)
 	m.Handle("/connection/publish", s.clientPublish)
+	m.Handle("/connection/presence", s.presence)
 
 	m.Handle("/api/publish", s.api(s.publish, http.MethodPost))
 	m.Handle("/api/broadcast", s.api(s.broadcast, http.MethodPost))
 	m.Handle("/api/history", s.api(s.history, http.MethodGet))
-	m.Handle("/api/presence", s.api(s.presence, http.MethodGet))
+	m.Handle("/api/presence", s.api(s.apiPresence, http.MethodGet))
 	m.Handle("/api/disconnect", s.api(s.disconnect, http.MethodPost))
 	m.Handle("/api/channels", s.api(s.channels, http.MethodGet))
 	m.Handle("/api/info", s.api(s.info, http.MethodGet))

@@ -75,7 +75,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if q.timeout == 0 {
 		kind = TransportShortPoll
 	}
-	s, err := h.cfg.Hub.NewSession(hub.SessionOptions{Identity: id, Transport: kind, Encoder: pollEncoder})
+	// The session lives for this request only; the client's presence is
+	// kept under its own id, refreshed by each poll (see touchPresence).
+	s, err := h.cfg.Hub.NewSession(hub.SessionOptions{
+		Identity: id, Transport: kind, Encoder: pollEncoder,
+		Client: q.client, NoPresence: true,
+	})
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -83,7 +88,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.Close()
 
 	ctx := r.Context()
-	rp := reply{recovered: true}
+	rp := reply{recovered: true, client: s.ID()}
+	subscribed := make([]string, 0, len(q.channels))
 	for _, ch := range q.channels {
 		var since *stream.Position
 		if p, ok := q.cursor.Get(ch); ok {
@@ -106,7 +112,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		rp.subscribed(res, since)
+		subscribed = append(subscribed, ch)
 	}
+	h.touchPresence(ctx, id, s.ID(), subscribed, q.timeout)
 
 	// A gap is news too: the client must reload its state now, not after
 	// the long poll's timeout.
@@ -120,6 +128,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeReply(w, &rp, items)
 	}
 	putItems(box, items)
+}
+
+// touchPresence adds or refreshes the client's presence in the channels it
+// polls (those whose namespace has presence on), for the poll's timeout
+// plus the hub's PresenceTTL: the entry outlives the wait for the next poll
+// and ends on its own once the client stops polling. A failure costs the
+// poll nothing but the entry; the next poll tries again.
+func (h *Handler) touchPresence(ctx context.Context, id stream.Identity, client string, channels []string, timeout time.Duration) {
+	if len(channels) == 0 {
+		return
+	}
+	ttl := timeout + h.cfg.Hub.Config().PresenceTTL
+	if err := h.cfg.Hub.TouchPresence(ctx, id, client, channels, ttl); err != nil && ctx.Err() == nil {
+		h.cfg.Logger.Warn("poll presence failed", "client", client, "err", err)
+	}
 }
 
 // ended reports whether the hub has ended the session: shutdown, a token

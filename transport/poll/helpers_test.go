@@ -91,6 +91,7 @@ func startNode(t testing.TB, cfg hub.Config, pcfg poll.Config) *node {
 	mux := http.NewServeMux()
 	mux.Handle("/connection/poll", poll.New(pcfg))
 	mux.Handle("/connection/publish", poll.NewPublish(pcfg))
+	mux.Handle("/connection/presence", poll.NewPresence(pcfg))
 	srv := httptest.NewServer(mux)
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	t.Cleanup(func() {
@@ -138,6 +139,7 @@ type pollReply struct {
 	Cursor       string    `json:"cursor"`
 	Recovered    bool      `json:"recovered"`
 	Gaps         []string  `json:"gaps"`
+	Client       string    `json:"client"`
 }
 
 // position reads one channel's position from the reply's cursor.
@@ -208,8 +210,11 @@ func decodeReply(t testing.TB, r response) pollReply {
 	if err := json.Unmarshal(r.body, &fields); err != nil {
 		t.Fatalf("reply %s: %v", r.body, err)
 	}
-	if len(fields) != 4 {
-		t.Fatalf("reply has fields other than publications, cursor, recovered, gaps: %s", r.body)
+	if len(fields) != 5 {
+		t.Fatalf("reply has fields other than publications, cursor, recovered, gaps, client: %s", r.body)
+	}
+	if v := fields["client"]; len(v) < 3 || v[0] != '"' {
+		t.Fatalf("reply field client is %s, want a client id: %s", v, r.body)
 	}
 	for _, k := range []string{"publications", "gaps"} {
 		if v := fields[k]; len(v) == 0 || v[0] != '[' {

@@ -36,6 +36,8 @@ type reply struct {
 	cursor    stream.Cursor
 	recovered bool
 	gaps      []string
+	// client is the poll's client id, which the next poll may send back.
+	client string
 }
 
 // subscribed records where a channel's queue starts. A recovered channel
@@ -67,7 +69,7 @@ func (rp *reply) carried(channel string, since *stream.Position) {
 
 // appendTo appends the reply body:
 //
-//	{"publications":[...],"cursor":"...","recovered":true,"gaps":[]}
+//	{"publications":[...],"cursor":"...","recovered":true,"gaps":[],"client":"..."}
 //
 // Each publication's bytes were encoded once by the hub. The cursor is
 // advanced past every publication in the reply, in queue order, which the
@@ -102,12 +104,15 @@ func (rp *reply) appendTo(dst []byte, items []hub.Item) []byte {
 		dst = append(dst, ch...)
 		dst = append(dst, '"')
 	}
-	return append(dst, "]}\n"...)
+	// Client ids are [A-Za-z0-9_-] or the hub's hex: no escaping either.
+	dst = append(dst, `],"client":"`...)
+	dst = append(dst, rp.client...)
+	return append(dst, "\"}\n"...)
 }
 
 // size estimates the body so it is built without growing.
 func (rp *reply) size(items []hub.Item) int {
-	n := 96 + rp.cursor.Len()*48
+	n := 112 + len(rp.client) + rp.cursor.Len()*48
 	for _, it := range items {
 		n += len(it.Bytes) + 1
 	}

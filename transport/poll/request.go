@@ -18,6 +18,8 @@ type query struct {
 	// timeout is how long to hold with nothing to answer; 0 is a short
 	// poll.
 	timeout time.Duration
+	// client is the id the client keeps across polls; empty: mint one.
+	client string
 }
 
 func (h *Handler) parse(r *http.Request, values url.Values) (query, error) {
@@ -27,6 +29,9 @@ func (h *Handler) parse(r *http.Request, values url.Values) (query, error) {
 		return q, err
 	}
 	if q.cursor, err = transport.Cursor(r, values); err != nil {
+		return q, err
+	}
+	if q.client, err = parseClient(values); err != nil {
 		return q, err
 	}
 	q.timeout = h.cfg.DefaultTimeout
@@ -62,6 +67,32 @@ func parseTimeout(v string, limit time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("%w: timeout %.32q is over the maximum of %s", stream.ErrBadRequest, v, limit)
 	}
 	return d, nil
+}
+
+// maxClientLen is the longest client id a poll may send.
+const maxClientLen = 64
+
+// parseClient reads the client parameter: the id a previous reply gave,
+// 1 to 64 characters of [A-Za-z0-9_-]. Absent, the node mints one.
+func parseClient(values url.Values) (string, error) {
+	vs, ok := values["client"]
+	if !ok {
+		return "", nil
+	}
+	if len(vs) != 1 {
+		return "", fmt.Errorf("%w: client is given %d times", stream.ErrBadRequest, len(vs))
+	}
+	v := vs[0]
+	if v == "" || len(v) > maxClientLen {
+		return "", fmt.Errorf("%w: client must be 1 to %d characters of [A-Za-z0-9_-]", stream.ErrBadRequest, maxClientLen)
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return "", fmt.Errorf("%w: client must be 1 to %d characters of [A-Za-z0-9_-]", stream.ErrBadRequest, maxClientLen)
+		}
+	}
+	return v, nil
 }
 
 func digits(s string) bool {

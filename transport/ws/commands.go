@@ -47,7 +47,10 @@ func (c *conn) handle(cmd protocol.Command) {
 	case "history":
 		reply, err = c.history(cmd)
 	case "presence":
-		err = fmt.Errorf("%w: presence is not enabled on this node", stream.ErrNotAvailable)
+		var clients []stream.ClientInfo
+		if clients, err = s.Presence(c.ctx, cmd.Channel); err == nil {
+			reply = presenceFrame(cmd, clients)
+		}
 	case "refresh":
 		reply, err = c.refresh(cmd)
 	default:
@@ -78,6 +81,16 @@ func (c *conn) history(cmd protocol.Command) ([]byte, error) {
 	return textFrame(size, func(b []byte) []byte {
 		return protocol.AppendHistoryReply(b, cmd.ID, cmd.Channel, page.Publications, page.Latest)
 	}), nil
+}
+
+func presenceFrame(cmd protocol.Command, clients []stream.ClientInfo) []byte {
+	size := 64 + len(cmd.Channel)
+	for _, ci := range clients {
+		size += 48 + len(ci.Client) + len(ci.User) + len(ci.Info)
+	}
+	return textFrame(size, func(b []byte) []byte {
+		return protocol.AppendPresenceReply(b, cmd.ID, cmd.Channel, clients)
+	})
 }
 
 func (c *conn) refresh(cmd protocol.Command) ([]byte, error) {
