@@ -351,6 +351,7 @@ export class Switchboard extends Emitter<ClientEvents> {
       error: (err) => this.emit("error", err),
       token: () => this.tokenValue,
       refreshToken: () => this.refreshToken(),
+      canRefreshToken: () => this.getToken !== undefined,
     };
   }
 

@@ -868,6 +868,17 @@ async function presenceOverHTTP(options, channel, token, refreshToken) {
     }
   }
 }
+async function probe(options, token) {
+  const u = new URL(options.endpoints.poll);
+  u.searchParams.set("timeout", "0");
+  if (token) u.searchParams.set("token", token);
+  try {
+    await requestJSON(needFetch(options.fetch), u.href, getInit(options), Math.min(options.requestTimeout, options.openTimeout));
+  } catch (err) {
+    if (err instanceof SwitchboardError && err.code !== ErrorCode.NoAnswer) return;
+    throw err instanceof SwitchboardError ? err : noAnswer(String(err));
+  }
+}
 
 // src/publish.ts
 function newKey() {
@@ -1085,7 +1096,7 @@ var PollConnection = class {
   }
   async open() {
     const reqs = this.ctx.handler.channels();
-    if (reqs.length === 0) return;
+    if (reqs.length === 0) return probe(this.ctx.options, this.ctx.handler.token());
     const [sent, reply] = await this.poll(reqs, 0);
     this.first = { reqs: sent, reply };
   }
@@ -1223,11 +1234,11 @@ var SSEConnection = class {
   onClosed(listener) {
     this.signal.listen(listener);
   }
-  // With no channel there is nothing to stream: the connection is open and
-  // idle until the first subscription.
+  // With no channel there is nothing to stream: once the node is known to
+  // answer, the connection is open and idle until the first subscription.
   async open() {
     const reqs = this.ctx.handler.channels();
-    if (reqs.length === 0) return;
+    if (reqs.length === 0) return probe(this.ctx.options, this.ctx.handler.token());
     const s = await this.openStream(reqs, () => this.stream === void 0);
     if (this.signal.isClosed) {
       s.close();
@@ -1566,6 +1577,28 @@ var WebSocketConnection = class {
       st.since
     );
   }
+  // scheduleRefresh renews the token a little before it expires, over this
+  // connection (the refresh command), so the node never has to end it for
+  // an expired token. The expiry is read from the JWT's exp claim; a token
+  // without one, a client without getToken, or a token that already looks
+  // expired by this clock (the node will say) schedules nothing.
+  scheduleRefresh() {
+    clearTimeout(this.refreshTimer);
+    if (!this.ctx.handler.canRefreshToken?.()) return;
+    const exp = tokenExpiry(this.ctx.handler.token());
+    if (exp === void 0) return;
+    const left = exp - Date.now();
+    const delay = left - Math.min(6e4, left / 5);
+    if (delay <= 0) return;
+    this.refreshTimer = setTimeout(() => {
+      this.ctx.handler.refreshToken().then(() => this.request({ type: "refresh", token: this.ctx.handler.token() ?? "" }, this.ctx.options.requestTimeout)).then((f) => {
+        if (f.error) throw new SwitchboardError(f.error.code, f.error.message);
+        this.scheduleRefresh();
+      }).catch((err) => {
+        if (err instanceof SwitchboardError && !this.signal.isClosed) this.ctx.handler.error(err);
+      });
+    }, delay);
+  }
   // refreshThen gets a fresh token, hands it to the node, then goes on.
   refreshThen(next) {
     this.ctx.handler.refreshToken().then(() => this.request({ type: "refresh", token: this.ctx.handler.token() ?? "" }, this.ctx.options.requestTimeout)).then((f) => {
@@ -1627,6 +1660,7 @@ var WebSocketConnection = class {
       this.client = typeof f.client === "string" ? f.client : void 0;
       this.silence = Math.max(1, Number(f.ping_interval ?? 25)) * 1e3 + this.ctx.options.pingGrace;
       this.alive();
+      this.scheduleRefresh();
       this.openSettle();
       return;
     }
@@ -1670,6 +1704,7 @@ var WebSocketConnection = class {
       this.openSettle(openErr);
     }
     clearTimeout(this.watchdog);
+    clearTimeout(this.refreshTimer);
     for (const st of this.channels.values()) clearTimeout(st.retryTimer);
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
@@ -1696,6 +1731,19 @@ var WebSocketConnection = class {
     }
   }
 };
+function tokenExpiry(token) {
+  const part = token?.split(".")[1];
+  if (!part) return void 0;
+  try {
+    const b64 = part.replace(/-/g, "+").replace(/_/g, "/");
+    const bin = atob(b64 + "=".repeat((4 - b64.length % 4) % 4));
+    const claims = JSON.parse(bin);
+    const exp = claims?.exp;
+    return typeof exp === "number" && Number.isFinite(exp) ? exp * 1e3 : void 0;
+  } catch {
+    return void 0;
+  }
+}
 
 // src/client.ts
 var CHANNEL_NAME = /^[A-Za-z0-9_:.@/=+-]{1,255}$/;
@@ -1941,7 +1989,8 @@ var Switchboard = class extends Emitter {
       },
       error: (err) => this.emit("error", err),
       token: () => this.tokenValue,
-      refreshToken: () => this.refreshToken()
+      refreshToken: () => this.refreshToken(),
+      canRefreshToken: () => this.getToken !== void 0
     };
   }
   // The connection already dropped the channel; the subscription only hears

@@ -39,3 +39,13 @@ export declare function sameChannels(a: readonly ChannelRequest[], b: readonly C
  * token in the query as polls send it. An expired token is renewed once.
  */
 export declare function presenceOverHTTP(options: ResolvedOptions, channel: string, token: () => string | undefined, refreshToken: () => Promise<void>): Promise<unknown>;
+/**
+ * Checks that the node answers HTTP at the poll endpoint, for an SSE or poll
+ * connection opened with no channel to carry yet. Without it such a
+ * connection would count as open with nothing said to any node, and a node
+ * that is down would look reachable (and be remembered) over SSE. A poll
+ * with no channel is refused with a coded answer: any coded answer proves
+ * the node is there; anything else (a network error, a proxy's page) is a
+ * transport that does not get through.
+ */
+export declare function probe(options: ResolvedOptions, token: string | undefined): Promise<void>;

@@ -14,6 +14,7 @@ export declare class WebSocketConnection implements Connection {
     private watchdog;
     private silence;
     private openSettle;
+    private refreshTimer;
     constructor(ctx: ConnectionContext);
     get closed(): Promise<CloseInfo>;
     onClosed(listener: (info: CloseInfo) => void): void;
@@ -25,6 +26,7 @@ export declare class WebSocketConnection implements Connection {
     request(cmd: Command, timeout: number): Promise<ServerFrame>;
     private subscribe;
     private subscribed;
+    private scheduleRefresh;
     private refreshThen;
     private receive;
     private reply;
@@ -38,3 +40,9 @@ export declare class WebSocketConnection implements Connection {
     private end;
     private send;
 }
+/**
+ * The expiry of a JWT in Unix ms, from its exp claim, or undefined for
+ * anything that is not a JWT with a numeric exp. The token is not verified:
+ * only the node can do that, and this only picks when to renew it.
+ */
+export declare function tokenExpiry(token: string | undefined): number | undefined;

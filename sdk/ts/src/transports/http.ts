@@ -180,3 +180,24 @@ export async function presenceOverHTTP(
     }
   }
 }
+
+/**
+ * Checks that the node answers HTTP at the poll endpoint, for an SSE or poll
+ * connection opened with no channel to carry yet. Without it such a
+ * connection would count as open with nothing said to any node, and a node
+ * that is down would look reachable (and be remembered) over SSE. A poll
+ * with no channel is refused with a coded answer: any coded answer proves
+ * the node is there; anything else (a network error, a proxy's page) is a
+ * transport that does not get through.
+ */
+export async function probe(options: ResolvedOptions, token: string | undefined): Promise<void> {
+  const u = new URL(options.endpoints.poll);
+  u.searchParams.set("timeout", "0");
+  if (token) u.searchParams.set("token", token);
+  try {
+    await requestJSON(needFetch(options.fetch), u.href, getInit(options), Math.min(options.requestTimeout, options.openTimeout));
+  } catch (err) {
+    if (err instanceof SwitchboardError && err.code !== ErrorCode.NoAnswer) return;
+    throw err instanceof SwitchboardError ? err : noAnswer(String(err));
+  }
+}

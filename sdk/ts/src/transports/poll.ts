@@ -10,7 +10,7 @@
 import { Cursor } from "../cursor.js";
 import { ErrorCode, SwitchboardError, asSwitchboardError, noAnswer } from "../errors.js";
 import { type PollReply, type Position, parsePollReply } from "../protocol.js";
-import { getInit, needFetch, requestJSON, sameChannels, settleRefusal, streamURL } from "./http.js";
+import { getInit, needFetch, probe, requestJSON, sameChannels, settleRefusal, streamURL } from "./http.js";
 import { CLOSED_BY_CLIENT, CloseSignal, type ChannelRequest, type CloseInfo, type Connection, type ConnectionContext } from "./transport.js";
 
 const MAX_SETTLES = 3;
@@ -47,7 +47,8 @@ export class PollConnection implements Connection {
 
   async open(): Promise<void> {
     const reqs = this.ctx.handler.channels();
-    if (reqs.length === 0) return;
+    // Nothing to poll yet; only check that the node answers.
+    if (reqs.length === 0) return probe(this.ctx.options, this.ctx.handler.token());
     const [sent, reply] = await this.poll(reqs, 0);
     this.first = { reqs: sent, reply };
   }

@@ -14,7 +14,7 @@
 import { ErrorCode, SwitchboardError, noAnswer } from "../errors.js";
 import type { EventSourceLike } from "../options.js";
 import { type Connected, parseConnected, parseDisconnect, parsePublication } from "../protocol.js";
-import { getInit, needFetch, requestJSON, sameChannels, settleRefusal, streamURL } from "./http.js";
+import { getInit, needFetch, probe, requestJSON, sameChannels, settleRefusal, streamURL } from "./http.js";
 import {
   CLOSED_BY_CLIENT,
   CloseSignal,
@@ -49,11 +49,11 @@ export class SSEConnection implements Connection {
     this.signal.listen(listener);
   }
 
-  // With no channel there is nothing to stream: the connection is open and
-  // idle until the first subscription.
+  // With no channel there is nothing to stream: once the node is known to
+  // answer, the connection is open and idle until the first subscription.
   async open(): Promise<void> {
     const reqs = this.ctx.handler.channels();
-    if (reqs.length === 0) return;
+    if (reqs.length === 0) return probe(this.ctx.options, this.ctx.handler.token());
     const s = await this.openStream(reqs, () => this.stream === undefined);
     if (this.signal.isClosed) {
       s.close();

@@ -55,6 +55,8 @@ export interface ConnectionHandler {
   token(): string | undefined;
   /** Gets a fresh token (single flight); rejects when there is no way to. */
   refreshToken(): Promise<void>;
+  /** Whether refreshToken can get one (the client has getToken). */
+  canRefreshToken?(): boolean;
 }
 
 /** How and why a connection ended. */

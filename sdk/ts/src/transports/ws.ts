@@ -41,6 +41,7 @@ export class WebSocketConnection implements Connection {
   private watchdog: ReturnType<typeof setTimeout> | undefined;
   private silence = 0;
   private openSettle: ((err?: SwitchboardError) => void) | undefined;
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly ctx: ConnectionContext) {}
 
@@ -179,6 +180,35 @@ export class WebSocketConnection implements Connection {
     );
   }
 
+  // scheduleRefresh renews the token a little before it expires, over this
+  // connection (the refresh command), so the node never has to end it for
+  // an expired token. The expiry is read from the JWT's exp claim; a token
+  // without one, a client without getToken, or a token that already looks
+  // expired by this clock (the node will say) schedules nothing.
+  private scheduleRefresh(): void {
+    clearTimeout(this.refreshTimer);
+    if (!this.ctx.handler.canRefreshToken?.()) return;
+    const exp = tokenExpiry(this.ctx.handler.token());
+    if (exp === undefined) return;
+    const left = exp - Date.now();
+    const delay = left - Math.min(60_000, left / 5);
+    if (delay <= 0) return;
+    this.refreshTimer = setTimeout(() => {
+      this.ctx.handler
+        .refreshToken()
+        .then(() => this.request({ type: "refresh", token: this.ctx.handler.token() ?? "" }, this.ctx.options.requestTimeout))
+        .then((f) => {
+          if (f.error) throw new SwitchboardError(f.error.code, f.error.message);
+          this.scheduleRefresh();
+        })
+        .catch((err: unknown) => {
+          // Nothing lost: at expiry the node ends the connection, and the
+          // reconnection asks getToken again.
+          if (err instanceof SwitchboardError && !this.signal.isClosed) this.ctx.handler.error(err);
+        });
+    }, delay);
+  }
+
   // refreshThen gets a fresh token, hands it to the node, then goes on.
   private refreshThen(next: () => void): void {
     this.ctx.handler
@@ -249,6 +279,7 @@ export class WebSocketConnection implements Connection {
       this.client = typeof f.client === "string" ? f.client : undefined;
       this.silence = Math.max(1, Number(f.ping_interval ?? 25)) * 1000 + this.ctx.options.pingGrace;
       this.alive();
+      this.scheduleRefresh();
       this.openSettle();
       return;
     }
@@ -300,6 +331,7 @@ export class WebSocketConnection implements Connection {
       this.openSettle(openErr);
     }
     clearTimeout(this.watchdog);
+    clearTimeout(this.refreshTimer);
     for (const st of this.channels.values()) clearTimeout(st.retryTimer);
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
@@ -327,5 +359,24 @@ export class WebSocketConnection implements Connection {
     } catch (err) {
       this.fail(`send failed: ${String(err)}`);
     }
+  }
+}
+
+/**
+ * The expiry of a JWT in Unix ms, from its exp claim, or undefined for
+ * anything that is not a JWT with a numeric exp. The token is not verified:
+ * only the node can do that, and this only picks when to renew it.
+ */
+export function tokenExpiry(token: string | undefined): number | undefined {
+  const part = token?.split(".")[1];
+  if (!part) return undefined;
+  try {
+    const b64 = part.replace(/-/g, "+").replace(/_/g, "/");
+    const bin = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
+    const claims: unknown = JSON.parse(bin);
+    const exp = (claims as { exp?: unknown } | null)?.exp;
+    return typeof exp === "number" && Number.isFinite(exp) ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -94,9 +94,15 @@ export class RecordingHandler implements ConnectionHandler {
   token(): string | undefined {
     return this.tokenValue;
   }
+  /** Makes the tokens refreshToken hands out; default fresh-N. */
+  nextToken: (n: number) => string = (n) => `fresh-${n}`;
+  canRefresh = false;
   async refreshToken(): Promise<void> {
     this.refreshes++;
-    this.tokenValue = `fresh-${this.refreshes}`;
+    this.tokenValue = this.nextToken(this.refreshes);
+  }
+  canRefreshToken(): boolean {
+    return this.canRefresh;
   }
 }
 

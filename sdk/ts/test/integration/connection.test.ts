@@ -144,6 +144,28 @@ describe.skipIf(!binary)(`the connection against a node${skipReason ? ` (skipped
     });
   });
 
+  it("renews a token before it expires without dropping the WebSocket", async () => {
+    const ch = channel("lab", "token-early");
+    let minted = 0;
+    const c = newClient(node.url, {
+      transports: ["websocket"],
+      getToken: () => mintToken("alice", ++minted === 1 ? 3_000 : 3_600_000),
+    });
+    const drops: number[] = [];
+    c.on("disconnected", (e) => drops.push(e.code));
+    const sub = c.subscribe(ch);
+    const got = collect(sub);
+    c.connect();
+    await next(sub, "subscribed");
+    await waitFor(() => minted >= 2, () => "a second token", 8_000);
+    // Past the first token's expiry: the node would have ended the session.
+    await new Promise((r) => setTimeout(r, 3_500));
+    await node.publish(ch, 1);
+    await waitFor(() => got.length === 1, () => "a publication on the same connection");
+    expect(drops).toEqual([]);
+    expect(c.state).toBe("connected");
+  });
+
   it("stops for good when the node refuses the token", async () => {
     const c = newClient(node.url, { transports: ["websocket"], token: "not-a-jwt" });
     const ended = new Promise<{ code: number; reconnect: boolean }>((resolve) => c.on("disconnected", resolve));

@@ -77,3 +77,26 @@ describe("polling", () => {
     expect(handler.startedLog).toEqual([{ channel: "chat:lobby", start: { epoch: "x1", offset: 19, recovered: false }, since: { epoch: "x1", offset: 4 } }]);
   });
 });
+
+describe("a connection with no channel yet", () => {
+  it("opens once the node answers, even with a refusal", async () => {
+    const f = new FakeFetch();
+    const conn = new PollConnection(fakeContext(new RecordingHandler(), { fetch: f.fetch }), "longpoll");
+    const opened = conn.open();
+    await vi.waitFor(() => expect(f.pending).toBe(1));
+    const url = f.answer({ error: { code: 107, message: "at least one channel parameter is required" } }, 400);
+    expect(url.pathname).toBe("/connection/poll");
+    await expect(opened).resolves.toBeUndefined();
+    conn.close();
+  });
+
+  it("does not open when nothing answers: the node may be down", async () => {
+    const f = new FakeFetch();
+    const conn = new PollConnection(fakeContext(new RecordingHandler(), { fetch: f.fetch }), "poll");
+    const opened = conn.open();
+    await vi.waitFor(() => expect(f.pending).toBe(1));
+    f.answer("<html>bad gateway</html>", 502);
+    await expect(opened).rejects.toMatchObject({ code: 0 });
+    conn.close();
+  });
+});
