@@ -30,6 +30,7 @@ type config struct {
 	LogFormat       string        `koanf:"log_format"`
 	AllowedOrigins  []string      `koanf:"allowed_origins"`
 	PingInterval    time.Duration `koanf:"ping_interval"`
+	PresenceTTL     time.Duration `koanf:"presence_ttl"`
 	ShutdownDrain   time.Duration `koanf:"shutdown_drain"`
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
 	DebugEndpoints  bool          `koanf:"debug_endpoints"`

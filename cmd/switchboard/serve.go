@@ -97,6 +97,8 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		CommandBurst:   cfg.Limits.CommandBurst,
 		MaxRecovery:    cfg.Limits.MaxRecovery,
 		PingInterval:   cfg.PingInterval,
+		Presence:       newPresence(broker),
+		PresenceTTL:    cfg.PresenceTTL,
 	})
 	if err != nil {
 		return err
@@ -223,6 +225,9 @@ func checkServe(cfg *config) error {
 	}
 	if cfg.PingInterval <= 0 {
 		bad("ping_interval", "must be positive, got %s", cfg.PingInterval)
+	}
+	if cfg.PresenceTTL <= 0 {
+		bad("presence_ttl", "must be positive, got %s", cfg.PresenceTTL)
 	}
 	if cfg.ShutdownDrain < 0 {
 		bad("shutdown_drain", "must not be negative, got %s", cfg.ShutdownDrain)

@@ -1,0 +1,21 @@
+package main
+
+import (
+	"github.com/switchboardhq/switchboard/broker/memory"
+	"github.com/switchboardhq/switchboard/broker/redis"
+	"github.com/switchboardhq/switchboard/hub"
+)
+
+// newPresence returns the presence that goes with the broker: kept in
+// memory beside the memory broker, in Redis beside the Redis broker. A
+// broker without a presence of its own gets none, and presence requests
+// answer "not available" (code 108).
+func newPresence(b hub.Broker) hub.Presence {
+	switch b := b.(type) {
+	case *memory.Broker:
+		return memory.NewPresence(memory.PresenceConfig{})
+	case *redis.Broker:
+		return redis.NewPresence(b)
+	}
+	return nil
+}
