@@ -36,6 +36,8 @@ type Node struct {
 	URL    string // http://127.0.0.1:port
 	APIKey string
 	PID    int
+	// Addr is the floor server's host:port (StartFloor); empty for a node.
+	Addr string
 
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when the process has exited
@@ -44,22 +46,63 @@ type Node struct {
 
 // Start launches a node on a free loopback port and waits until it is ready.
 func Start(ctx context.Context, l Launch) (*Node, error) {
-	bin := l.Binary
-	if bin == "" {
-		self, err := os.Executable()
-		if err != nil {
-			return nil, err
-		}
-		bin = self
-	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	var key [16]byte
 	_, _ = rand.Read(key[:])
-	n := &Node{URL: "http://127.0.0.1:" + strconv.Itoa(port), APIKey: hex.EncodeToString(key[:]), exited: make(chan struct{})}
+	n := &Node{URL: "http://127.0.0.1:" + strconv.Itoa(port), APIKey: hex.EncodeToString(key[:])}
 	args := append([]string{"serve", "--addr", "127.0.0.1:" + strconv.Itoa(port), "--api-key", n.APIKey, "--debug-endpoints"}, l.Args...)
+	if err := n.spawn(l, args); err != nil {
+		return nil, err
+	}
+	if err := n.waitReady(ctx, n.ready); err != nil {
+		n.Stop()
+		return nil, err
+	}
+	return n, nil
+}
+
+// StartFloor launches the raw-TCP floor server ("bench floor-server" of the
+// same binary, see ServeFloor) the way Start launches a node. Its address
+// is the node's Addr.
+func StartFloor(ctx context.Context, l Launch) (*Node, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	n := &Node{URL: "tcp://" + addr, Addr: addr}
+	if err := n.spawn(l, append([]string{"bench", "floor-server", "--addr", addr}, l.Args...)); err != nil {
+		return nil, err
+	}
+	dialed := func(ctx context.Context) bool {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	if err := n.waitReady(ctx, dialed); err != nil {
+		n.Stop()
+		return nil, err
+	}
+	return n, nil
+}
+
+// spawn starts the binary with args, pinned and with GOMAXPROCS as l says.
+func (n *Node) spawn(l Launch, args []string) error {
+	bin := l.Binary
+	if bin == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		bin = self
+	}
+	n.exited = make(chan struct{})
 	name := bin
 	if l.CPU >= 0 {
 		if tp, err := exec.LookPath("taskset"); err == nil {
@@ -82,31 +125,31 @@ func Start(ctx context.Context, l Launch) (*Node, error) {
 		n.cmd.Stderr = io.Discard
 	}
 	if err := n.cmd.Start(); err != nil {
-		return nil, err
+		return err
 	}
 	n.PID = n.cmd.Process.Pid
 	go func() {
 		n.exitErr = n.cmd.Wait()
 		close(n.exited)
 	}()
-	if err := n.waitReady(ctx); err != nil {
-		n.Stop()
-		return nil, err
-	}
-	return n, nil
+	return nil
 }
 
-func (n *Node) waitReady(ctx context.Context) error {
+// ready reports whether the node answers /readyz with 200.
+func (n *Node) ready(ctx context.Context) bool {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.URL+"/readyz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func (n *Node) waitReady(ctx context.Context, ready func(context.Context) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.URL+"/readyz", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
+	for !ready(ctx) {
 		select {
 		case <-n.exited:
 			return fmt.Errorf("node exited before it was ready: %v", n.exitErr)
@@ -115,6 +158,7 @@ func (n *Node) waitReady(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	return nil
 }
 
 // Stop ends the node (SIGTERM, then SIGKILL after 10s) and waits for it.

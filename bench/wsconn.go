@@ -17,7 +17,9 @@ import (
 type wsSubscriber struct {
 	conn     *wsclient.Conn
 	received atomic.Int64
-	onMsg    func(f *protocol.Frame)
+	// onMsg, when set, sees every frame but pings, before the next is read.
+	onMsg func(b []byte)
+	done  chan struct{} // closed when run returns
 }
 
 // sourceDialer hands out dialers bound to several loopback addresses, so
@@ -84,6 +86,9 @@ var pongFrame = protocol.AppendCommand(nil, protocol.Command{Type: "pong"})
 
 // run reads until the connection ends, answering pings.
 func (s *wsSubscriber) run() {
+	if s.done != nil {
+		defer close(s.done)
+	}
 	for {
 		_, b, err := s.conn.ReadMessage()
 		if err != nil {
@@ -95,9 +100,7 @@ func (s *wsSubscriber) run() {
 		}
 		s.received.Add(1)
 		if s.onMsg != nil {
-			if f, err := protocol.DecodeFrame(b); err == nil {
-				s.onMsg(&f)
-			}
+			s.onMsg(b)
 		}
 	}
 }

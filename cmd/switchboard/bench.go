@@ -9,11 +9,11 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/switchboardhq/switchboard/bench"
@@ -74,11 +74,10 @@ or JSON.`,
 				return err
 			}
 			defer node.Stop()
-			var done atomic.Int64
-			stopProgress := progress(env, "connecting", conns, &done)
+			add, stopProgress := progress(env, "connecting", conns)
 			res, err := bench.Idle(ctx, bench.IdleConfig{
 				Node: node, Conns: conns, Channels: channels, SourceAddrs: f.sources,
-				Progress: func() { done.Add(1) }, Hold: f.hold,
+				Progress: add, Hold: f.hold,
 			})
 			stopProgress()
 			if err != nil {
@@ -99,7 +98,7 @@ or JSON.`,
 	}
 	idle.Flags().IntVar(&conns, "conns", 10_000, "connections to hold")
 	idle.Flags().IntVar(&channels, "channels", 100, "channels to spread them over")
-	cmd.AddCommand(idle)
+	cmd.AddCommand(idle, newLoadCmd(env, f, "broadcast"), newLoadCmd(env, f, "channels"), newStormCmd(env, f), newFloorServerCmd())
 	return cmd
 }
 
@@ -135,23 +134,18 @@ func pinSelf(cpu int) error {
 	return errors.Join(errors.New("re-exec under taskset failed"), err)
 }
 
-// progress prints a running count on stderr until stopped.
-func progress(env *cliEnv, what string, total int, done *atomic.Int64) (stop func()) {
-	quit := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-quit:
-				fmt.Fprintf(env.stderr, "\r%s: %d/%d\n", what, done.Load(), total)
-				return
-			case <-t.C:
-				fmt.Fprintf(env.stderr, "\r%s: %d/%d", what, done.Load(), total)
-			}
-		}
-	}()
-	return func() { close(quit); <-finished }
+// progress shows a progress bar on stderr when it is a terminal, and
+// nothing otherwise (logs and CI output stay clean). The returned add is
+// safe for concurrent use.
+func progress(env *cliEnv, what string, total int) (add func(), stop func()) {
+	f, ok := env.stderr.(*os.File)
+	if !ok {
+		return func() {}, func() {}
+	}
+	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return func() {}, func() {}
+	}
+	bar := progressbar.NewOptions(total, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription(what),
+		progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+	return func() { _ = bar.Add(1) }, func() { _ = bar.Finish() }
 }

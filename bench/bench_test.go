@@ -1,0 +1,243 @@
+package bench_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/switchboardhq/switchboard/bench"
+)
+
+// These are smoke tests: each scenario runs briefly with a few connections
+// so the tool keeps working. They assert what must hold whatever the speed
+// (nothing lost, nothing duplicated, every number filled in), never a
+// timing.
+
+// binary is the switchboard executable, built once: the scenarios measure
+// a node over the network, so they need a real one.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "switchboard-bench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "switchboard")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/switchboard")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func startNode(t *testing.T) *bench.Node {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n, err := bench.Start(ctx, bench.Launch{Binary: binary, CPU: -1, Args: []string{"--log-level", "warn"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Stop)
+	return n
+}
+
+// inProcessFloor serves the floor from the test process.
+func inProcessFloor(t *testing.T) *bench.Node {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- bench.ServeFloor(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ServeFloor: %v", err)
+		}
+	})
+	return &bench.Node{Addr: ln.Addr().String(), PID: os.Getpid()}
+}
+
+func checkLoad(t *testing.T, res bench.LoadResult, subs int) {
+	t.Helper()
+	t.Logf("%+v", res)
+	if res.Publications == 0 || res.Delivered == 0 {
+		t.Fatalf("nothing published or delivered: %+v", res)
+	}
+	if res.Lost != 0 || res.Duplicates != 0 || res.Ended != 0 {
+		t.Errorf("lost %d, duplicated %d, dropped connections %d; want 0", res.Lost, res.Duplicates, res.Ended)
+	}
+	if res.Delivered != res.Expected {
+		t.Errorf("delivered %d of %d", res.Delivered, res.Expected)
+	}
+	if res.Subscribers != subs || res.DeliveriesPerSec <= 0 {
+		t.Errorf("result not filled in: %+v", res)
+	}
+	if res.Latency.Count == 0 || res.Latency.P50 <= 0 || res.Latency.P50 > res.Latency.P999 {
+		t.Errorf("latency not recorded: %+v", res.Latency)
+	}
+}
+
+func TestBroadcast(t *testing.T) {
+	node := startNode(t)
+	for _, tr := range bench.Transports {
+		t.Run(tr, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			res, err := bench.Load(ctx, bench.LoadConfig{
+				Node: node, Transport: tr, Subscribers: 20, Duration: time.Second,
+				PollInterval: 100 * time.Millisecond, SourceAddrs: []string{"127.0.0.1", "127.0.0.2"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkLoad(t, res, 20)
+			if res.Scenario != "broadcast" || res.ServerCPU <= 0 {
+				t.Errorf("scenario %q, server CPU %v", res.Scenario, res.ServerCPU)
+			}
+		})
+	}
+}
+
+func TestChannelsAtFixedRate(t *testing.T) {
+	node := startNode(t)
+	for _, tr := range bench.Transports {
+		t.Run(tr, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			res, err := bench.Load(ctx, bench.LoadConfig{
+				Node: node, Transport: tr, Subscribers: 30, Channels: 10, Rate: 50, Duration: time.Second,
+				PollInterval: 100 * time.Millisecond,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkLoad(t, res, 30)
+			if res.Scenario != "channels" || res.Channels != 10 {
+				t.Errorf("scenario %q over %d channels", res.Scenario, res.Channels)
+			}
+		})
+	}
+}
+
+func TestFloor(t *testing.T) {
+	floor := inProcessFloor(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := bench.Load(ctx, bench.LoadConfig{
+		Node: floor, Transport: bench.Floor, Subscribers: 20, Channels: 2, Messages: 200, Duration: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLoad(t, res, 20)
+	if res.Publications != 200 {
+		t.Errorf("published %d, want 200", res.Publications)
+	}
+}
+
+func TestFloorLaunched(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	floor, err := bench.StartFloor(ctx, bench.Launch{Binary: binary, CPU: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer floor.Stop()
+	res, err := bench.Load(ctx, bench.LoadConfig{
+		Node: floor, Transport: bench.Floor, Subscribers: 10, Duration: 500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLoad(t, res, 10)
+}
+
+func TestStorm(t *testing.T) {
+	node := startNode(t)
+	for _, tr := range bench.Transports {
+		t.Run(tr, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			res, err := bench.Storm(ctx, bench.StormConfig{
+				Node: node, Transport: tr, Clients: 20, Channels: 4, Rate: 100,
+				Before: 300 * time.Millisecond, After: 300 * time.Millisecond,
+				PollInterval: 100 * time.Millisecond,
+			})
+			t.Logf("%+v", res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Lost != 0 || res.Duplicates != 0 || res.Gaps != 0 {
+				t.Errorf("lost %d, duplicated %d, gaps %d; want 0", res.Lost, res.Duplicates, res.Gaps)
+			}
+			if res.Publications == 0 || res.Delivered != res.Expected || res.Expected == 0 {
+				t.Errorf("delivered %d of %d (publications %d)", res.Delivered, res.Expected, res.Publications)
+			}
+			if res.CatchUpMax <= 0 {
+				t.Errorf("catch-up time not measured: %+v", res)
+			}
+		})
+	}
+}
+
+func TestIdle(t *testing.T) {
+	node := startNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := bench.Idle(ctx, bench.IdleConfig{Node: node, Conns: 50, Channels: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Conns != 50 || res.Loaded.Anon <= 0 || res.Baseline.Anon <= 0 {
+		t.Errorf("result not filled in: %+v", res)
+	}
+}
+
+func TestReadCPU(t *testing.T) {
+	before, err := bench.ReadCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// Burn CPU until the clock-tick counter moves.
+		x := 0
+		for i := range 10_000_000 {
+			x += i
+		}
+		_ = x
+		now, err := bench.ReadCPU(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now > before {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CPU time stayed at %v", now)
+		}
+	}
+}
