@@ -84,13 +84,15 @@ func startNode(t testing.TB, cfg hub.Config, scfg sse.Config) *node {
 func start(t testing.TB, cfg hub.Config, scfg sse.Config, h2 bool) *node {
 	t.Helper()
 	cfg.Broker = memory.New(memory.Config{})
-	ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{
-		{Name: "chat"}, {Name: "admin"}, {Name: "private"}, {Name: "short", HistorySize: shortHistory},
-	})
-	if err != nil {
-		t.Fatal(err)
+	if cfg.Namespaces == nil {
+		ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{
+			{Name: "chat"}, {Name: "admin"}, {Name: "private"}, {Name: "short", HistorySize: shortHistory},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Namespaces = ns
 	}
-	cfg.Namespaces = ns
 	cfg.Policy = policy{}
 	h, err := hub.New(cfg)
 	if err != nil {
