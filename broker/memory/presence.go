@@ -74,8 +74,9 @@ func NewPresence(cfg PresenceConfig) *Presence {
 }
 
 // Run delivers join and leave events, in the order they happened, and
-// sweeps expired entries, until ctx ends. Only one Run may be active; while
-// none is, events are not kept.
+// sweeps expired entries, until ctx ends. Only one Run may be active. Events
+// are kept for the next Run while none is active (at most maxPendingEvents),
+// and dropped when one ends.
 func (p *Presence) Run(ctx context.Context, deliver func(channel string, join bool, client stream.ClientInfo)) error {
 	if !p.running.CompareAndSwap(false, true) {
 		return errors.New("memory presence: already running")
@@ -105,9 +106,10 @@ func (p *Presence) Run(ctx context.Context, deliver func(channel string, join bo
 	}
 }
 
-// announce queues an event for Run; p.mu is held.
+// announce queues an event for Run; p.mu is held. Events queued before
+// Run starts are delivered when it does.
 func (p *Presence) announce(channel string, join bool, info stream.ClientInfo) {
-	if !p.running.Load() || len(p.pending) >= maxPendingEvents {
+	if len(p.pending) >= maxPendingEvents {
 		return
 	}
 	p.pending = append(p.pending, presenceEvent{channel, join, info})
