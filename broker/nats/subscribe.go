@@ -1,0 +1,134 @@
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	natsgo "github.com/nats-io/nats.go"
+
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+// subscription is one channel this node is subscribed to.
+type subscription struct {
+	name string
+	sub  *natsgo.Subscription
+	// pos is the last position delivered for the channel — at first, the
+	// channel's position read just before subscribing. Only the delivery
+	// loop changes it once the subscription is in Broker.subs.
+	pos stream.Position
+}
+
+// Subscribe makes Run deliver the channel's publications, and returns once
+// NATS has registered the subscription: every publication stored after
+// that is delivered, even if the connection is lost later (see Run). If Run
+// is not delivering yet, Subscribe waits for it or for ctx. Subscriptions
+// are a set, not counted: one Unsubscribe undoes any number of Subscribes.
+//
+// Publications stored just before Subscribe returned may be delivered too;
+// the hub drops what it already has.
+func (b *Broker) Subscribe(ctx context.Context, ch string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("subscribe %q: %w", ch, err)
+	}
+	if err := stream.ValidateChannel(ch); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	if err := b.waitReady(ctx); err != nil {
+		return fmt.Errorf("subscribe %q: broker not running: %w", ch, err)
+	}
+	op := lockOf(&b.ops, ch)
+	op.Lock()
+	defer op.Unlock()
+
+	b.mu.RLock()
+	_, ok := b.subs[ch]
+	b.mu.RUnlock()
+	if ok {
+		return nil
+	}
+	// The position is read before subscribing, not after: a publication
+	// between the two then shows up as a gap, which the delivery loop
+	// fills from history, instead of passing as already delivered.
+	var pos stream.Position
+	err := b.withStream(ctx, func() error {
+		last, ok, err := b.last(ctx, ch)
+		if ok {
+			pos = last.position()
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe %q: %w", ch, classify(err))
+	}
+	s := &subscription{name: strings.Clone(ch), pos: pos}
+	b.mu.Lock()
+	b.subs[s.name] = s
+	b.mu.Unlock()
+	s.sub, err = b.nc.ChanSubscribe(b.liveSubject(ch), b.msgs)
+	if err == nil {
+		// A round trip: once NATS answers it, it has the subscription.
+		fctx, cancel := withTimeout(ctx)
+		err = b.nc.FlushWithContext(fctx)
+		cancel()
+	}
+	if err != nil {
+		b.forget(s)
+		return fmt.Errorf("subscribe %q: %w", ch, classify(err))
+	}
+	return nil
+}
+
+// Unsubscribe stops delivery of the channel: once it returns, no delivery
+// of it is running and none will start. Unsubscribing a channel that is not
+// subscribed is not an error, and neither is a NATS that cannot be told.
+func (b *Broker) Unsubscribe(ctx context.Context, ch string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("unsubscribe %q: %w", ch, err)
+	}
+	if err := stream.ValidateChannel(ch); err != nil {
+		return fmt.Errorf("unsubscribe: %w", err)
+	}
+	op := lockOf(&b.ops, ch)
+	op.Lock()
+	defer op.Unlock()
+	b.mu.RLock()
+	s := b.subs[ch]
+	b.mu.RUnlock()
+	if s != nil {
+		b.forget(s)
+	}
+	return nil
+}
+
+// forget removes s and drops its NATS subscription.
+func (b *Broker) forget(s *subscription) {
+	b.mu.Lock()
+	if b.subs[s.name] == s {
+		delete(b.subs, s.name)
+	}
+	b.mu.Unlock()
+	if s.sub == nil {
+		return
+	}
+	if err := s.sub.Unsubscribe(); err != nil && !errors.Is(err, natsgo.ErrConnectionClosed) {
+		// Delivery has stopped all the same: the loop drops what nobody
+		// is subscribed to.
+		b.log.Debug("nats unsubscribe failed", "channel", s.name, "err", err)
+	}
+}
+
+// waitReady returns once Run is delivering, or with ctx's error.
+func (b *Broker) waitReady(ctx context.Context) error {
+	b.mu.RLock()
+	ready := b.ready
+	b.mu.RUnlock()
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
