@@ -47,7 +47,7 @@ type nodeFigures struct {
 // s.cfg.DashboardInterval until ctx ends. A channel the node refuses (its
 // namespace is not configured, or publishing fails for good) ends the feed
 // with one warning; a broker that is briefly unavailable only skips ticks.
-func (s *Server) feedDashboard(ctx context.Context) {
+func (s *Server) feedDashboard(ctx context.Context, addr string) {
 	channel := s.cfg.DashboardFeed
 	tick := time.NewTicker(s.cfg.DashboardInterval)
 	defer tick.Stop()
@@ -55,7 +55,7 @@ func (s *Server) feedDashboard(ctx context.Context) {
 		{Name: "/sched/goroutines:goroutines"},
 		{Name: "/memory/classes/heap/objects:bytes"},
 	}
-	name := nodeName(s.cfg.Addr)
+	name := nodeName(addr)
 	metrics.Read(samples)
 	var (
 		last     = time.Now()
@@ -119,11 +119,12 @@ func (s *Server) feedDashboard(ctx context.Context) {
 	}
 }
 
-// nodeName names this node on the dashboard: its host and listen address.
+// nodeName names this node on the dashboard: its host and the address it
+// listens on.
 func nodeName(addr string) string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
-		host = "node"
+		return addr
 	}
-	return host + addr
+	return host + " " + addr
 }

@@ -186,7 +186,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() {
 		defer close(feedDone)
 		if s.cfg.DashboardFeed != "" {
-			s.feedDashboard(feedCtx)
+			s.feedDashboard(feedCtx, ln.Addr().String())
 		}
 	}()
 
