@@ -8,6 +8,8 @@ import { connect, createServer } from "node:net";
 export class Proxy {
   /** New connections are closed at once while true. */
   refuse = false;
+  /** Where new connections go: change it to move clients to another node. */
+  target = "";
   private frozen = false;
   private sockets = new Set<{ destroy(): void }>();
   private server: { close(): void; address(): { port: number }; listen(port: number, host: string, cb: () => void): void } | undefined;
@@ -15,12 +17,13 @@ export class Proxy {
 
   static async start(target: string): Promise<Proxy> {
     const p = new Proxy();
-    const t = new URL(target);
+    p.target = target;
     p.server = createServer((client: any) => {
       if (p.refuse) {
         client.destroy();
         return;
       }
+      const t = new URL(p.target);
       const upstream = connect(Number(t.port), t.hostname);
       for (const [from, to] of [
         [client, upstream],
