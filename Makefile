@@ -15,11 +15,20 @@ FUZZTIME ?= 10s
 # apt-get must never stop to ask: CI has no terminal.
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: test deps deps-apt deps-npm fmt vet build run bench fuzz clean
+.PHONY: test test-go test-sdk deps deps-apt deps-npm fmt vet build run bench fuzz clean
 
-## test: install missing test dependencies, check gofmt, vet, run every test with -race.
-test: deps fmt vet
+## test: install missing test dependencies, check gofmt, vet, run every Go
+## test with -race, then the TypeScript SDK's type check, unit and
+## integration tests.
+test: deps fmt vet test-go test-sdk
+
+## test-go: every Go test with the race detector.
+test-go:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## test-sdk: the TypeScript SDK's type check and tests (against a built node).
+test-sdk:
+	cd sdk/ts && npm test
 
 ## deps: install what tests need, only where missing.
 deps: deps-apt deps-npm
