@@ -42,6 +42,11 @@ type Client struct {
 	tokStale   bool
 	tokFetched bool
 
+	// pollClient is the client id the node gave the last poll answer; the
+	// next polls send it back, so presence counts one client, not one per
+	// poll.
+	pollClient atomic.Pointer[string]
+
 	// pingInterval is the node's ping interval, as the last WebSocket
 	// connection told it; SSE streams use it to notice silence.
 	pingInterval atomic.Int64

@@ -54,7 +54,8 @@
 // history, or the channel's epoch changed), the subscription reports a Gap:
 // the application should reload its state.
 //
-// Events (Publication, Subscribed, Gap, Error, Unsubscribed) wait in a
+// Events (Publication, Subscribed, Gap, Error, Unsubscribed, and Join and
+// Leave where the channel's namespace has presence events) wait in a
 // queue per subscription until Subscription.Next takes them: a slow reader
 // holds up nobody, and Next can be called in a select-free loop with a
 // context.
@@ -65,7 +66,9 @@
 // POST /connection/publish otherwise. Every publish carries an idempotency
 // key (one is drawn when none is given), and failed attempts are retried
 // with the same key, so a publish that timed out or met a reconnection is
-// delivered once. History needs a WebSocket.
+// delivered once. History needs a WebSocket; Presence asks over the
+// WebSocket or GET /connection/presence. A polling client keeps the client
+// id the node gave its first poll, so presence counts it once.
 //
 // The package imports the wire format (protocol), the shared vocabulary
 // (stream) and the module's small WebSocket client (internal/wsclient); it

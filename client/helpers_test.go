@@ -69,6 +69,7 @@ func newNode(t *testing.T) *node {
 		{Name: "chat", Publish: stream.AccessAnyone},
 		{Name: "tiny", HistorySize: 2, Publish: stream.AccessAnyone},
 		{Name: "closed", Subscribe: stream.AccessNobody},
+		{Name: "room", Publish: stream.AccessAnyone, Presence: true, JoinLeave: true},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +80,8 @@ func newNode(t *testing.T) *node {
 		Namespaces:   ns,
 		Logger:       logger(),
 		PingInterval: time.Second,
+		Presence:     memory.NewPresence(memory.PresenceConfig{SweepInterval: 50 * time.Millisecond}),
+		PresenceTTL:  2 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -259,7 +259,8 @@ func (s *Subscription) end(err error) {
 }
 
 // Event is what Subscription.Next returns: one of Publication, Subscribed,
-// Gap, Error and Unsubscribed. Switch on its type.
+// Gap, Error, Unsubscribed, and Join and Leave on channels with presence
+// events. Switch on its type.
 type Event interface {
 	isEvent()
 }

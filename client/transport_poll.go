@@ -35,6 +35,7 @@ type pollAnswer struct {
 	Publications []json.RawMessage `json:"publications"`
 	Cursor       string            `json:"cursor"`
 	Gaps         []string          `json:"gaps"`
+	Client       string            `json:"client"`
 
 	chans map[string]*Subscription
 }
@@ -144,7 +145,11 @@ func (p *pollConn) request(ctx context.Context, want map[string]*Subscription, h
 	defer cancel()
 	rctx, cancelT := context.WithTimeout(rctx, hold+c.opts.OpenTimeout)
 	defer cancelT()
-	target := streamURL(c.eps.Poll, want, url.Values{"timeout": {hold.String()}})
+	extra := url.Values{"timeout": {hold.String()}}
+	if id := c.pollClient.Load(); id != nil {
+		extra.Set("client", *id)
+	}
+	target := streamURL(c.eps.Poll, want, extra)
 	req, tok, err := c.newRequest(rctx, http.MethodGet, target, nil)
 	if err != nil {
 		return nil, err
@@ -163,6 +168,9 @@ func (p *pollConn) request(ctx context.Context, want map[string]*Subscription, h
 	}
 	if a.Cursor == "" {
 		return nil, fmt.Errorf("poll answer without a cursor")
+	}
+	if a.Client != "" {
+		c.pollClient.Store(&a.Client)
 	}
 	return a, nil
 }

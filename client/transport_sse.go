@@ -232,6 +232,10 @@ func (s *sseConn) read() error {
 			}
 		case "connected":
 			s.connected(&ev)
+		case protocol.TypeJoin, protocol.TypeLeave:
+			if f, err := protocol.DecodeFrame(ev.data); err == nil && s.chans[f.Channel] != nil {
+				s.c.presenceFrame(f)
+			}
 		case "disconnect", "error":
 			return eventError(ev)
 		}

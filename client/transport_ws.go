@@ -239,6 +239,8 @@ func (w *wsConn) handle(f protocol.Frame) {
 		if e != nil && e.confirmed {
 			e.sub.deliver(f.Publication())
 		}
+	case protocol.TypeJoin, protocol.TypeLeave:
+		w.c.presenceFrame(f)
 	case protocol.TypePing:
 		_ = w.send(protocol.Command{Type: protocol.TypePong})
 	case protocol.TypeDisconnect:
