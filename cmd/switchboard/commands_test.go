@@ -107,7 +107,7 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		// Nothing listens on port 1: the node refuses to start, and the
 		// password stays out of the message.
 		{[]string{"--broker", "redis://user:hunter2@127.0.0.1:1"}, nil, `broker "redis://user:xxxxx@127.0.0.1:1" (--broker): redis broker: connect`},
-		{[]string{"--broker", "nats://localhost:4222"}, nil, "NATS is not supported yet"},
+		{[]string{"--broker", "nats://user:hunter2@127.0.0.1:1"}, nil, `broker "nats://user:xxxxx@127.0.0.1:1" (--broker): nats broker: connect`},
 		{[]string{"--broker", "kafka"}, nil, "want memory"},
 		{nil, []string{"SWITCHBOARD_LOG_LEVEL=loud"}, "log_level (SWITCHBOARD_LOG_LEVEL)"},
 		{[]string{"--log-format", "xml"}, nil, "log_format (--log-format)"},

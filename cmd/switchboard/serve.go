@@ -18,6 +18,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/auth"
 	"github.com/switchboardhq/switchboard/broker/memory"
+	"github.com/switchboardhq/switchboard/broker/nats"
 	"github.com/switchboardhq/switchboard/broker/redis"
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/server"
@@ -174,10 +175,20 @@ func newBroker(ctx context.Context, cfg *config, log *slog.Logger) (b hub.Broker
 			return nil
 		}
 		return rb, "redis", health, rb.Close, nil
-	case strings.HasPrefix(url, "nats://"):
-		return nil, "", nil, nil, fmt.Errorf("broker %q (%s): NATS is not supported yet; use memory or redis://", redact(url), cfg.source("broker"))
+	case strings.HasPrefix(url, "nats://"), strings.HasPrefix(url, "tls://"):
+		nb, err := nats.New(ctx, nats.Config{URL: url, Logger: log})
+		if err != nil {
+			return nil, "", nil, nil, fmt.Errorf("broker %q (%s): %w", redact(url), cfg.source("broker"), err)
+		}
+		health := func() error {
+			if !nb.Healthy() {
+				return fmt.Errorf("%w: NATS is unreachable", stream.ErrUnavailable)
+			}
+			return nil
+		}
+		return nb, "nats", health, nb.Close, nil
 	}
-	return nil, "", nil, nil, fmt.Errorf("broker %q (%s): want memory or redis://host:port/db", redact(url), cfg.source("broker"))
+	return nil, "", nil, nil, fmt.Errorf("broker %q (%s): want memory, redis://host:port/db or nats://host:port", redact(url), cfg.source("broker"))
 }
 
 // redact hides a password in a broker URL before it is printed.
