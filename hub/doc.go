@@ -16,8 +16,14 @@
 // buffers live publications, history is read from the Broker, and the buffer
 // is merged by offset.
 //
-// The hub owns no network code: it declares the Broker, Policy and Encoder
-// interfaces it needs and is handed implementations. Transports (package
+// Presence lists the clients of channels whose namespace has presence on:
+// the hub adds a session's entry when it subscribes, removes it when it
+// leaves, and refreshes its entries every third of PresenceTTL so that a
+// node that dies leaves none behind; join and leave events from every node
+// are pushed to local subscribers where the namespace has join_leave on.
+//
+// The hub owns no network code: it declares the Broker, Presence, Policy and
+// Encoder interfaces it needs and is handed implementations. Transports (package
 // transport/...) own connections; brokers (package broker/...) own offsets and
 // history.
 package hub

@@ -15,5 +15,6 @@
 // learn that their positions no longer apply.
 //
 // It implements hub.Broker without importing package hub;
-// broker/brokertest is the suite it passes.
+// broker/brokertest is the suite it passes. Presence, beside it, is the
+// single node's hub.Presence, and passes broker/presencetest.
 package memory

@@ -19,6 +19,9 @@
 //	{switchboard:chat:room}:history   stream: one entry per publication kept
 //	{switchboard:chat:room}:key:K     string "epoch offset": idempotency key K
 //	{switchboard:chat:room}           the pub/sub channel (not a key)
+//	{switchboard:chat:room}:presence      hash: client id → ClientInfo JSON (Presence)
+//	{switchboard:chat:room}:presence:exp  sorted set: client id → expiry, Redis ms (Presence)
+//	{switchboard}:presence            the pub/sub channel of every join and leave (not a key)
 //
 // The braces are a Redis Cluster hash tag: all keys of a channel sit in one
 // slot, so one script can touch them all on any deployment. A history
