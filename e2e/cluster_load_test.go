@@ -8,9 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -55,7 +57,12 @@ type publisher struct {
 	mu       sync.Mutex
 	acked    map[string]map[uint64]int // channel → offset → number
 	epoch    map[string]string
-	failures []string
+	failures []string      // publications not acknowledged
+	wrong    []string      // acknowledgements that break the offset rules
+	latency  time.Duration // the sum of every publication's round trip
+	began    time.Time     // when run began
+	ended    time.Time     // when run ended
+	made     int           // publications run attempted
 }
 
 func newPublisher() *publisher {
@@ -122,7 +129,7 @@ func (p *publisher) publish(ctx context.Context, n *node, ch string, num int) (s
 // answered. progress, when set, is called with the count answered so far
 // after each answer, from the publishing goroutines.
 func (p *publisher) run(ctx context.Context, nodes []*node, chans []string, total, rate int, progress func(int)) {
-	const workers = 16
+	const workers = 64
 	jobs := make(chan int, workers)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -134,9 +141,14 @@ func (p *publisher) run(ctx context.Context, nodes []*node, chans []string, tota
 			for num := range jobs {
 				ch, n := chans[num%len(chans)], nodes[num%len(nodes)]
 				rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				began := time.Now()
 				pos, err := p.publish(rctx, n, ch, num)
+				took := time.Since(began)
 				cancel()
 				p.record(ch, num, pos, err)
+				p.mu.Lock()
+				p.latency += took
+				p.mu.Unlock()
 				mu.Lock()
 				answered++
 				a := answered
@@ -147,6 +159,8 @@ func (p *publisher) run(ctx context.Context, nodes []*node, chans []string, tota
 			}
 		}()
 	}
+	p.began = time.Now()
+	defer func() { p.ended = time.Now() }()
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
 	for num := 0; num < total; num++ {
@@ -158,6 +172,7 @@ func (p *publisher) run(ctx context.Context, nodes []*node, chans []string, tota
 			break
 		}
 		jobs <- num
+		p.made++
 	}
 	close(jobs)
 	wg.Wait()
@@ -171,10 +186,10 @@ func (p *publisher) record(ch string, num int, pos stream.Position, err error) {
 	case err != nil:
 		p.failures = append(p.failures, fmt.Sprintf("publish %d to %s: %v", num, ch, err))
 	case pos.Epoch != p.epoch[ch]:
-		p.failures = append(p.failures, fmt.Sprintf("publish %d to %s: epoch %s, was %s", num, ch, pos.Epoch, p.epoch[ch]))
+		p.wrong = append(p.wrong, fmt.Sprintf("publish %d to %s: epoch %s, was %s", num, ch, pos.Epoch, p.epoch[ch]))
 	default:
 		if old, dup := p.acked[ch][pos.Offset]; dup {
-			p.failures = append(p.failures, fmt.Sprintf("publish %d to %s: offset %d given to %d already", num, ch, pos.Offset, old))
+			p.wrong = append(p.wrong, fmt.Sprintf("publish %d to %s: offset %d given to %d already", num, ch, pos.Offset, old))
 		}
 		p.acked[ch][pos.Offset] = num
 	}
@@ -191,6 +206,18 @@ func (p *publisher) latest() map[string]uint64 {
 		}
 	}
 	return out
+}
+
+// stats describes the run: the rate achieved and the mean round trip.
+func (p *publisher) stats() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d := p.ended.Sub(p.began)
+	if p.made == 0 || d <= 0 {
+		return "nothing published"
+	}
+	return fmt.Sprintf("%d publications in %v (%.0f/s), mean round trip %v",
+		p.made, d.Round(time.Millisecond), float64(p.made)/d.Seconds(), (p.latency / time.Duration(p.made)).Round(time.Microsecond))
 }
 
 // ackedCount returns how many publications were acknowledged.
@@ -240,7 +267,7 @@ type stateAt struct {
 var fleetTransports = []client.Transport{client.WebSocket, client.SSE, client.LongPoll, client.ShortPoll}
 
 // startFleet starts n clients through base, each on the transport of
-// transports in turn and subscribed to one of chans in turn from its start
+// transports in turn and subscribed to one of chans from its start
 // position, and waits until every client is connected and subscribed.
 func startFleet(t *testing.T, base string, n int, transports []client.Transport, chans []string, start map[string]stream.Position) *fleet {
 	t.Helper()
@@ -255,7 +282,9 @@ func startFleetOptions(t *testing.T, base string, n int, transports []client.Tra
 	quiet := slog.New(slog.DiscardHandler)
 	for i := range n {
 		r := &recorder{tr: transports[i%len(transports)]}
-		ch := chans[i%len(chans)]
+		// Consecutive clients share a channel, so every channel has
+		// subscribers on every transport.
+		ch := chans[(i/len(transports))%len(chans)]
 		r.start = start[ch]
 		opts := client.Options{
 			Transports: []client.Transport{r.tr},
@@ -428,6 +457,13 @@ func (f *fleet) check(t *testing.T, p *publisher) {
 	t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for i, w := range p.wrong {
+		if i == 5 {
+			t.Errorf("... %d acknowledgements broke the offset rules", len(p.wrong))
+			break
+		}
+		t.Errorf("the API acknowledged a publication wrongly: %s", w)
+	}
 	bad := 0
 	for _, r := range f.subs {
 		ch := r.sub.Channel()
@@ -503,4 +539,44 @@ func (f *fleet) reconnects(t time.Time) (map[client.Transport]int, []*recorder) 
 		}
 	}
 	return counts, moved
+}
+
+// checkHistory reads each channel's history after its start from n's API
+// and checks it holds every acknowledged publication with its data: what
+// the API acknowledged is in the broker, whatever happened to the clients.
+func (p *publisher) checkHistory(t *testing.T, n *node, start map[string]stream.Position) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), eventWait)
+	defer cancel()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for ch, acked := range p.acked {
+		q := url.Values{
+			"channel": {ch}, "limit": {"1000"},
+			"since_epoch": {start[ch].Epoch}, "since_offset": {strconv.FormatUint(start[ch].Offset, 10)},
+		}
+		var h struct {
+			Epoch        string `json:"epoch"`
+			Publications []struct {
+				Offset uint64 `json:"offset"`
+				Data   struct{ N int }
+			} `json:"publications"`
+		}
+		if err := n.api(ctx, http.MethodGet, "/api/history?"+q.Encode(), nil, &h); err != nil {
+			t.Fatalf("history of %s: %v", ch, err)
+		}
+		if h.Epoch != start[ch].Epoch {
+			t.Errorf("history of %s is in epoch %s, was %s: the broker lost it", ch, h.Epoch, start[ch].Epoch)
+			continue
+		}
+		have := make(map[uint64]int, len(h.Publications))
+		for _, pub := range h.Publications {
+			have[pub.Offset] = pub.Data.N
+		}
+		for off, num := range acked {
+			if got, ok := have[off]; !ok || got != num {
+				t.Errorf("history of %s at %d: have %d (present %t), the API acknowledged publication %d there", ch, off, got, ok, num)
+			}
+		}
+	}
 }
