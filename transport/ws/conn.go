@@ -50,13 +50,43 @@ func (c *conn) Read(p []byte) (int, error) {
 }
 
 func (c *conn) serve() {
-	defer c.nc.Close()
 	if !c.handshake() {
+		c.nc.Close()
 		return
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wake() // whatever was queued before the session was published here
-	err := c.readLoop()
+	c.readFresh()
+}
+
+// readFresh goes on reading in a new goroutine and lets the caller's end.
+// Reading a frame and handling a command run deep (frame headers, token
+// checks, the hub, the broker) and grow the reader's stack, which the
+// runtime keeps while the goroutine stays parked; a fresh goroutine parks
+// in awaitReadable with the smallest stack. The reader of an idle
+// connection is most of what the connection costs, and a goroutine start
+// per client message (a pong every ping interval) is cheap beside it.
+func (c *conn) readFresh() {
+	c.h.wg.Add(1)
+	go func() {
+		defer c.h.wg.Done()
+		c.read()
+	}()
+}
+
+// read waits for the client, then runs the read loop until the connection
+// ends, or until a message was handled: then reading moves to a fresh
+// goroutine (see readFresh).
+func (c *conn) read() {
+	if len(c.pre) == 0 {
+		awaitReadable(c.nc)
+	}
+	fresh, err := c.readLoop()
+	if fresh {
+		c.readFresh()
+		return
+	}
+	defer c.nc.Close()
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.sess.Disconnect(err)
 	}

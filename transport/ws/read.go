@@ -129,19 +129,21 @@ func (c *conn) send(frame []byte) {
 	c.writeNow(frame)
 }
 
-// readLoop reads commands until the connection ends. A fatal protocol error
-// ends the session with its cause, which the writer reports to the client.
-func (c *conn) readLoop() error {
+// readLoop reads commands until the connection ends, or until it handled
+// one (fresh is then true: see conn.readFresh). A
+// fatal protocol error ends the session with its cause, which the writer
+// reports to the client.
+func (c *conn) readLoop() (fresh bool, err error) {
 	for {
 		payload, err := c.readMessage()
 		if err != nil {
 			var pe protocolError
 			if !errors.As(err, &pe) {
-				return err
+				return false, err
 			}
 			if pe.fatal {
 				c.sess.Disconnect(pe.err)
-				return nil
+				return false, nil
 			}
 			c.send(errorFrame(protocol.Command{}, pe.err))
 			continue
@@ -153,12 +155,13 @@ func (c *conn) readLoop() error {
 			continue
 		}
 		if cmd.Type == "pong" {
-			continue
+			return true, nil
 		}
 		if !c.sess.Allow() {
 			c.send(errorFrame(cmd, stream.ErrTooManyRequests))
 			continue
 		}
 		c.handle(cmd)
+		return true, nil
 	}
 }

@@ -1,0 +1,8 @@
+//go:build !unix
+
+package ws
+
+import "net"
+
+// awaitReadable does nothing here: the read itself waits.
+func awaitReadable(net.Conn) {}
