@@ -10,6 +10,12 @@ export class Proxy {
   refuse = false;
   /** Where new connections go: change it to move clients to another node. */
   target = "";
+  /**
+   * Request paths refused as a firewall would: a new connection whose first
+   * bytes ask for one of them is closed (e.g. "/connection/websocket" to
+   * block WebSockets and leave the rest).
+   */
+  blocked: string[] = [];
   private frozen = false;
   private sockets = new Set<{ destroy(): void }>();
   private server: { close(): void; address(): { port: number }; listen(port: number, host: string, cb: () => void): void } | undefined;
@@ -25,13 +31,25 @@ export class Proxy {
       }
       const t = new URL(p.target);
       const upstream = connect(Number(t.port), t.hostname);
+      // Every request line the client sends is looked at, since HTTP
+      // keep-alive may carry an SSE request on a connection a poll opened.
+      // (What a client sends on a WebSocket is masked: never a request line.)
+      client.on("data", (d: unknown) => {
+        for (const m of String(d).matchAll(/^(?:GET|POST|OPTIONS) (\S+) HTTP\/1\.1\r$/gm)) {
+          if (p.blocked.some((b) => m[1]!.startsWith(b))) {
+            client.destroy();
+            upstream.destroy();
+            return;
+          }
+        }
+      });
       for (const [from, to] of [
         [client, upstream],
         [upstream, client],
       ]) {
         p.sockets.add(from);
         from.on("data", (d: unknown) => {
-          if (!p.frozen) to.write(d);
+          if (!p.frozen && !to.destroyed) to.write(d);
         });
         from.on("close", () => {
           p.sockets.delete(from);
