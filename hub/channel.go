@@ -42,6 +42,11 @@ type subscription struct {
 	recovering bool
 	detached   bool // guarded by ch.mu
 	buffer     []Item
+	// floor is the channel's latest position when the subscription read
+	// history: a broker may still deliver publications up to it (it fills
+	// gaps around a new Subscribe), and those were replayed or are before
+	// the subscription. Guarded by ch.mu.
+	floor stream.Position
 }
 
 func (h *Hub) shardOf(name string) *shard {
@@ -189,6 +194,7 @@ func (h *Hub) join(ctx context.Context, name string, sub *subscription, opts Sub
 	}
 	sub.recovering = false
 	sub.buffer = nil
+	sub.floor = page.Latest
 	ch.mu.Unlock()
 	h.stats.replayed.Add(uint64(len(replay)))
 	return res, nil
@@ -297,6 +303,9 @@ func (h *Hub) deliver(p *stream.Publication) {
 	}
 	ch.last = p.Position()
 	for _, sub := range ch.subs {
+		if !sub.recovering && p.Offset <= sub.floor.Offset && p.Epoch == sub.floor.Epoch {
+			continue // replayed already, or from before the subscription
+		}
 		it := Item{Pub: p, Bytes: cache.get(sub.session.enc, p)}
 		if sub.recovering {
 			sub.buffer = append(sub.buffer, it)

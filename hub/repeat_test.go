@@ -1,0 +1,76 @@
+package hub_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/broker/memory"
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+// repeatingBroker is the memory broker with a hook to deliver a
+// publication again, as a broker that fills gaps around a new Subscribe
+// may (the Redis broker does).
+type repeatingBroker struct {
+	*memory.Broker
+	mu      sync.Mutex
+	deliver func(*stream.Publication)
+}
+
+func (b *repeatingBroker) Run(ctx context.Context, deliver func(*stream.Publication)) error {
+	b.mu.Lock()
+	b.deliver = deliver
+	b.mu.Unlock()
+	return b.Broker.Run(ctx, deliver)
+}
+
+func (b *repeatingBroker) repeat(t *testing.T, p *stream.Publication) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b.mu.Lock()
+		d := b.deliver
+		b.mu.Unlock()
+		if d != nil {
+			d(p)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("broker Run never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestLateRepeatAfterReplay: a publication the broker delivers again after
+// a subscription replayed it from history (the channel being new on this
+// node, nothing was delivered live yet to tell it is a repeat) is not
+// queued twice.
+func TestLateRepeatAfterReplay(t *testing.T) {
+	b := &repeatingBroker{Broker: memory.New(memory.Config{})}
+	h := newHub(t, hub.Config{Broker: b})
+	res := publish(t, h, "r", 3)
+	s := newSession(t, h, &testEncoder{})
+	d := startDrain(s)
+	since := stream.Position{Epoch: res[0].Epoch, Offset: 1}
+	if _, err := s.Subscribe(context.Background(), "r", hub.SubscribeOptions{Since: &since}); err != nil {
+		t.Fatal(err)
+	}
+	for want := uint64(2); want <= 3; want++ {
+		if p := d.next(t, time.Second); p.Offset != want {
+			t.Fatalf("replayed %d, want %d", p.Offset, want)
+		}
+	}
+	page, err := h.History(context.Background(), "r", stream.HistoryQuery{Limit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.repeat(t, page.Publications[2])
+	publish(t, h, "r", 1)
+	if p := d.next(t, time.Second); p.Offset != 4 {
+		t.Fatalf("after the repeat of 3 got offset %d, want 4", p.Offset)
+	}
+}
