@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -248,4 +249,57 @@ func readMessages(t *testing.T, c *wsclient.Conn, n int) []protocol.Frame {
 		}
 	}
 	return out
+}
+
+// TestPresenceNATSNodes: on two nodes sharing a NATS server, clients of
+// every transport on either node show up in /api/presence of both, joins
+// cross nodes, and when node B is killed with SIGKILL its clients' entries
+// expire after the TTL, with a leave pushed to the subscriber on node A.
+func TestPresenceNATSNodes(t *testing.T) {
+	ns := testenv.NATS(t)
+	a := startNode(t, "--broker", ns.URL(), "--presence-ttl", presenceTTL)
+	b := startNode(t, "--broker", ns.URL(), "--presence-ttl", presenceTTL)
+	ws := dialPresenceWS(t, a, presenceChannel)
+	// A's event subscription is up once it has seen a join from B.
+	var sse *presSSE
+	eventually(t, 20*time.Second, "a join from node B on node A", func() bool {
+		if sse != nil {
+			if ws.saw("join " + sse.id) {
+				return true
+			}
+			sse.close()
+		}
+		sse = openPresenceSSE(t, b, presenceChannel)
+		deadline := time.Now().Add(time.Second)
+		for time.Now().Before(deadline) {
+			if ws.saw("join " + sse.id) {
+				return true
+			}
+			time.Sleep(20 * time.Millisecond) // polling a condition, bounded by the deadline
+		}
+		return false
+	})
+	wsB := dialPresenceWS(t, b, presenceChannel)
+	presencePoll(t, b, presenceChannel, "poller-b")
+	presencePoll(t, a, presenceChannel, "poller-a")
+	all := want(ws.id, sse.id, wsB.id, "poller-a", "poller-b")
+	for _, n := range []*node{a, b} {
+		eventually(t, 10*time.Second, fmt.Sprintf("presence %v on %s", all, n.URL), func() bool {
+			return slices.Equal(presenceList(t, n, presenceChannel), all)
+		})
+	}
+	eventually(t, 10*time.Second, "the joins on A of B's clients", func() bool {
+		return ws.saw("join "+wsB.id) && ws.saw("join poller-b")
+	})
+
+	if err := b.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-b.exited
+	eventually(t, 30*time.Second, "B's clients to expire", func() bool {
+		return slices.Equal(presenceList(t, a, presenceChannel), []string{ws.id})
+	})
+	eventually(t, 10*time.Second, "the leave of B's clients on A", func() bool {
+		return ws.saw("leave "+sse.id) && ws.saw("leave "+wsB.id)
+	})
 }

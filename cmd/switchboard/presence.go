@@ -2,12 +2,14 @@ package main
 
 import (
 	"github.com/switchboardhq/switchboard/broker/memory"
+	"github.com/switchboardhq/switchboard/broker/nats"
 	"github.com/switchboardhq/switchboard/broker/redis"
 	"github.com/switchboardhq/switchboard/hub"
 )
 
 // newPresence returns the presence that goes with the broker: kept in
-// memory beside the memory broker, in Redis beside the Redis broker. A
+// memory beside the memory broker, in Redis beside the Redis broker, in a
+// JetStream key-value bucket beside the NATS broker. A
 // broker without a presence of its own gets none, and presence requests
 // answer "not available" (code 108).
 func newPresence(b hub.Broker) hub.Presence {
@@ -16,6 +18,8 @@ func newPresence(b hub.Broker) hub.Presence {
 		return memory.NewPresence(memory.PresenceConfig{})
 	case *redis.Broker:
 		return redis.NewPresence(b)
+	case *nats.Broker:
+		return nats.NewPresence(b)
 	}
 	return nil
 }
