@@ -1097,8 +1097,8 @@ var PollConnection = class {
   async open() {
     const reqs = this.ctx.handler.channels();
     if (reqs.length === 0) return probe(this.ctx.options, this.ctx.handler.token());
-    const [sent, reply] = await this.poll(reqs, 0);
-    this.first = { reqs: sent, reply };
+    const r = await this.poll(reqs, 0);
+    if (r) this.first = { reqs: r[0], reply: r[1] };
   }
   start() {
     if (this.signal.isClosed || this.started) return;
@@ -1129,9 +1129,11 @@ var PollConnection = class {
         continue;
       }
       try {
-        const [sent, reply] = await this.poll(reqs, long ? this.ctx.options.longPollTimeout : 0);
+        const fresh = reqs.some((r2) => !this.carried.has(r2.channel));
+        const r = await this.poll(reqs, long && !fresh ? this.ctx.options.longPollTimeout : 0);
         if (this.signal.isClosed) return;
-        this.apply(sent, reply);
+        if (!r) continue;
+        this.apply(r[0], r[1]);
       } catch (err) {
         if (this.signal.isClosed) return;
         if (this.abort?.signal.aborted) continue;
@@ -1145,7 +1147,8 @@ var PollConnection = class {
   /**
    * poll sends one poll for reqs and settles what the node refuses (a
    * channel, an expired token, a bad cursor) before trying again with what
-   * is left. It returns the requests actually sent with the reply.
+   * is left. It returns the requests actually sent with the reply, or
+   * undefined when every channel was refused.
    */
   async poll(reqs, holdMs) {
     const f = needFetch(this.ctx.options.fetch);
@@ -1166,7 +1169,7 @@ var PollConnection = class {
         if (err.code === ErrorCode.NoAnswer || err.temporary || settles >= MAX_SETTLES) throw err;
         await settleRefusal(this.ctx, err, reqs);
         reqs = this.ctx.handler.channels();
-        if (reqs.length === 0) throw noAnswer("no channel left to poll");
+        if (reqs.length === 0) return void 0;
       }
     }
   }
@@ -1227,6 +1230,9 @@ var SSEConnection = class {
     // a stream replacing it, while it connects
     this.started = false;
     this.syncQueued = false;
+    // Channels a stream of this connection has started: a replacement stream
+    // that carries one on from its position is not news to its subscription.
+    this.carried = /* @__PURE__ */ new Set();
   }
   get closed() {
     return this.signal.promise;
@@ -1240,6 +1246,7 @@ var SSEConnection = class {
     const reqs = this.ctx.handler.channels();
     if (reqs.length === 0) return probe(this.ctx.options, this.ctx.handler.token());
     const s = await this.openStream(reqs, () => this.stream === void 0);
+    if (!s) return;
     if (this.signal.isClosed) {
       s.close();
       throw noAnswer("closed while opening");
@@ -1282,6 +1289,12 @@ var SSEConnection = class {
     }, this.ctx.options.openTimeout);
     this.openStream(want, () => replacement === void 0 || this.next === replacement, (s) => this.next = replacement = s).then((s) => {
       clearTimeout(timer);
+      if (!s) {
+        if (replacement && this.next !== replacement) return;
+        this.next = void 0;
+        this.sync();
+        return;
+      }
       if (this.next !== s || this.signal.isClosed) return s.close();
       this.next = void 0;
       this.stream?.close();
@@ -1302,7 +1315,8 @@ var SSEConnection = class {
    * the answer), so the same request is put to the poll endpoint as a short
    * poll, whose coded answer tells: a refused channel is dropped, an
    * expired token renewed, a bad cursor forgotten, and the stream tried
-   * again; an answer there means SSE itself does not get through.
+   * again; an answer there means SSE itself does not get through. It
+   * resolves with undefined when every channel was refused.
    */
   async openStream(reqs, wanted, onCreate) {
     for (let settles = 0; ; settles++) {
@@ -1319,7 +1333,7 @@ var SSEConnection = class {
       if (settles >= MAX_SETTLES2) throw err;
       await settleRefusal(this.ctx, err, reqs);
       reqs = this.ctx.handler.channels();
-      if (reqs.length === 0) throw noAnswer("no channel left to stream");
+      if (reqs.length === 0) return void 0;
     }
   }
   async explain(reqs) {
@@ -1336,10 +1350,15 @@ var SSEConnection = class {
     const c = s.connectedData;
     if (!c) return;
     this.client = c.client;
+    const carried = /* @__PURE__ */ new Set();
     for (const r of s.reqs) {
       const st = c.channels[r.channel];
-      if (st) this.ctx.handler.started(r.channel, { epoch: st.epoch, offset: st.offset, recovered: st.recovered }, r.since);
+      if (!st) continue;
+      carried.add(r.channel);
+      if (this.carried.has(r.channel) && st.recovered && r.since) continue;
+      this.ctx.handler.started(r.channel, { epoch: st.epoch, offset: st.offset, recovered: st.recovered }, r.since);
     }
+    this.carried = carried;
     s.activate();
   }
   /** @internal Called by the active stream. */

@@ -23,7 +23,8 @@ export declare class PollConnection implements Connection {
     /**
      * poll sends one poll for reqs and settles what the node refuses (a
      * channel, an expired token, a bad cursor) before trying again with what
-     * is left. It returns the requests actually sent with the reply.
+     * is left. It returns the requests actually sent with the reply, or
+     * undefined when every channel was refused.
      */
     private poll;
     /**

@@ -8,6 +8,7 @@ export declare class SSEConnection implements Connection {
     private next;
     private started;
     private syncQueued;
+    private carried;
     constructor(ctx: ConnectionContext);
     get closed(): Promise<CloseInfo>;
     onClosed(listener: (info: CloseInfo) => void): void;
@@ -22,7 +23,8 @@ export declare class SSEConnection implements Connection {
      * the answer), so the same request is put to the poll endpoint as a short
      * poll, whose coded answer tells: a refused channel is dropped, an
      * expired token renewed, a bad cursor forgotten, and the stream tried
-     * again; an answer there means SSE itself does not get through.
+     * again; an answer there means SSE itself does not get through. It
+     * resolves with undefined when every channel was refused.
      */
     private openStream;
     private explain;

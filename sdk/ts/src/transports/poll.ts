@@ -49,8 +49,9 @@ export class PollConnection implements Connection {
     const reqs = this.ctx.handler.channels();
     // Nothing to poll yet; only check that the node answers.
     if (reqs.length === 0) return probe(this.ctx.options, this.ctx.handler.token());
-    const [sent, reply] = await this.poll(reqs, 0);
-    this.first = { reqs: sent, reply };
+    const r = await this.poll(reqs, 0);
+    // Every channel refused: the node answers, so the connection is open (and idle).
+    if (r) this.first = { reqs: r[0], reply: r[1] };
   }
 
   start(): void {
@@ -85,9 +86,14 @@ export class PollConnection implements Connection {
         continue;
       }
       try {
-        const [sent, reply] = await this.poll(reqs, long ? this.ctx.options.longPollTimeout : 0);
+        // A channel new to this connection is started with a short poll:
+        // its subscription hears at once where it starts, and it has a
+        // position before any long poll that a later change could abort.
+        const fresh = reqs.some((r) => !this.carried.has(r.channel));
+        const r = await this.poll(reqs, long && !fresh ? this.ctx.options.longPollTimeout : 0);
         if (this.signal.isClosed) return;
-        this.apply(sent, reply);
+        if (!r) continue; // every channel refused: wait for a subscription
+        this.apply(r[0], r[1]);
       } catch (err) {
         if (this.signal.isClosed) return;
         if (this.abort?.signal.aborted) continue; // the channel set changed
@@ -102,9 +108,10 @@ export class PollConnection implements Connection {
   /**
    * poll sends one poll for reqs and settles what the node refuses (a
    * channel, an expired token, a bad cursor) before trying again with what
-   * is left. It returns the requests actually sent with the reply.
+   * is left. It returns the requests actually sent with the reply, or
+   * undefined when every channel was refused.
    */
-  private async poll(reqs: ChannelRequest[], holdMs: number): Promise<[ChannelRequest[], PollReply]> {
+  private async poll(reqs: ChannelRequest[], holdMs: number): Promise<[ChannelRequest[], PollReply] | undefined> {
     const f = needFetch(this.ctx.options.fetch);
     for (let settles = 0; ; settles++) {
       this.abort = new AbortController();
@@ -127,7 +134,7 @@ export class PollConnection implements Connection {
         if (err.code === ErrorCode.NoAnswer || err.temporary || settles >= MAX_SETTLES) throw err;
         await settleRefusal(this.ctx, err, reqs);
         reqs = this.ctx.handler.channels();
-        if (reqs.length === 0) throw noAnswer("no channel left to poll");
+        if (reqs.length === 0) return undefined;
       }
     }
   }

@@ -38,6 +38,9 @@ export class SSEConnection implements Connection {
   private next: Stream | undefined; // a stream replacing it, while it connects
   private started = false;
   private syncQueued = false;
+  // Channels a stream of this connection has started: a replacement stream
+  // that carries one on from its position is not news to its subscription.
+  private carried = new Set<string>();
 
   constructor(private readonly ctx: ConnectionContext) {}
 
@@ -55,6 +58,9 @@ export class SSEConnection implements Connection {
     const reqs = this.ctx.handler.channels();
     if (reqs.length === 0) return probe(this.ctx.options, this.ctx.handler.token());
     const s = await this.openStream(reqs, () => this.stream === undefined);
+    // Every channel was refused: the node answers, so SSE is as good a
+    // transport as any; the connection is open and idle.
+    if (!s) return;
     if (this.signal.isClosed) {
       s.close();
       throw noAnswer("closed while opening");
@@ -104,6 +110,13 @@ export class SSEConnection implements Connection {
     this.openStream(want, () => replacement === undefined || this.next === replacement, (s) => (this.next = replacement = s))
       .then((s) => {
         clearTimeout(timer);
+        if (!s) {
+          // Every channel of the new list was refused: settle on what is left.
+          if (replacement && this.next !== replacement) return;
+          this.next = undefined;
+          this.sync();
+          return;
+        }
         if (this.next !== s || this.signal.isClosed) return s.close();
         this.next = undefined;
         this.stream?.close();
@@ -127,9 +140,10 @@ export class SSEConnection implements Connection {
    * the answer), so the same request is put to the poll endpoint as a short
    * poll, whose coded answer tells: a refused channel is dropped, an
    * expired token renewed, a bad cursor forgotten, and the stream tried
-   * again; an answer there means SSE itself does not get through.
+   * again; an answer there means SSE itself does not get through. It
+   * resolves with undefined when every channel was refused.
    */
-  private async openStream(reqs: ChannelRequest[], wanted: () => boolean, onCreate?: (s: Stream) => void): Promise<Stream> {
+  private async openStream(reqs: ChannelRequest[], wanted: () => boolean, onCreate?: (s: Stream) => void): Promise<Stream | undefined> {
     for (let settles = 0; ; settles++) {
       const s = new Stream(this, reqs);
       onCreate?.(s);
@@ -144,7 +158,7 @@ export class SSEConnection implements Connection {
       if (settles >= MAX_SETTLES) throw err;
       await settleRefusal(this.ctx, err, reqs);
       reqs = this.ctx.handler.channels();
-      if (reqs.length === 0) throw noAnswer("no channel left to stream");
+      if (reqs.length === 0) return undefined; // every channel refused
     }
   }
 
@@ -163,10 +177,15 @@ export class SSEConnection implements Connection {
     const c = s.connectedData;
     if (!c) return;
     this.client = c.client;
+    const carried = new Set<string>();
     for (const r of s.reqs) {
       const st = c.channels[r.channel];
-      if (st) this.ctx.handler.started(r.channel, { epoch: st.epoch, offset: st.offset, recovered: st.recovered }, r.since);
+      if (!st) continue;
+      carried.add(r.channel);
+      if (this.carried.has(r.channel) && st.recovered && r.since) continue;
+      this.ctx.handler.started(r.channel, { epoch: st.epoch, offset: st.offset, recovered: st.recovered }, r.since);
     }
+    this.carried = carried;
     s.activate();
   }
 

@@ -23,6 +23,9 @@ export const skipReason: string = inject("switchboardSkip");
 export async function startNode(args: string[] = []): Promise<Node> {
   const proc = spawn(binary, ["serve", "--addr", "127.0.0.1:0", "--api-key", API_KEY, "--token.hmac-secrets", TOKEN_SECRET, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
+    // The node reads SWITCHBOARD_* variables (and refuses unknown ones):
+    // none from the environment the tests run in may change it.
+    env: Object.fromEntries(Object.entries(process.env as Record<string, string>).filter(([k]) => !k.startsWith("SWITCHBOARD_"))),
   });
   let stderr = "";
   proc.stderr.on("data", (b: unknown) => (stderr += String(b)));

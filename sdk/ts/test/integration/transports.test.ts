@@ -102,6 +102,25 @@ describe.skipIf(!binary)(`every transport against a node${skipReason ? ` (skippe
       ]);
     });
 
+    it("does not take a refused channel for a transport that fails", async () => {
+      const c = newClient(node.url, { transports: [transport, ...transports.filter((t) => t !== transport)] });
+      const tried: string[] = [];
+      c.on("connecting", (e) => tried.push(e.transport));
+      const bad = c.subscribe("nope:alone");
+      c.connect();
+      expect((await next(bad, "error")).code).toBe(102);
+      await c.ready();
+      expect(c.transport).toBe(transport);
+      expect(tried).toEqual([transport]);
+      // And the connection carries what comes next.
+      const ok = c.subscribe(channel("lab", `after-refusal-${transport}`));
+      const got = collect(ok);
+      await next(ok, "subscribed");
+      await node.publish(ok.channel, "carried");
+      await waitFor(() => got.length === 1, () => "a publication after the refusal");
+      expect(tried).toEqual([transport]);
+    });
+
     it("refuses a forbidden channel and keeps the others", async () => {
       const ok = channel("lab", `ok-${transport}`);
       const c = newClient(node.url, { transports: [transport] });

@@ -78,6 +78,26 @@ describe("polling", () => {
   });
 });
 
+describe("a poll whose every channel is refused", () => {
+  it("opens idle: the node answered, and would refuse the channel on any transport", async () => {
+    const f = new FakeFetch();
+    const handler = new RecordingHandler();
+    handler.reqs = [{ channel: "nope:a" }];
+    const conn = new PollConnection(fakeContext(handler, { fetch: f.fetch }), "longpoll");
+    const opened = conn.open();
+    await vi.waitFor(() => expect(f.pending).toBe(1));
+    f.answer({ error: { code: 102, message: "unknown channel" } }, 404);
+    await expect(opened).resolves.toBeUndefined();
+    expect(handler.refusedLog.map((r) => [r.channel, r.err.code])).toEqual([["nope:a", 102]]);
+    conn.start();
+    handler.reqs = [{ channel: "chat:b" }];
+    conn.sync();
+    await vi.waitFor(() => expect(f.pending).toBe(1));
+    expect(f.answer({ publications: [], cursor: "AQA" }).searchParams.getAll("channel")).toEqual(["chat:b"]);
+    conn.close();
+  });
+});
+
 describe("a connection with no channel yet", () => {
   it("opens once the node answers, even with a refusal", async () => {
     const f = new FakeFetch();
@@ -97,6 +117,38 @@ describe("a connection with no channel yet", () => {
     await vi.waitFor(() => expect(f.pending).toBe(1));
     f.answer("<html>bad gateway</html>", 502);
     await expect(opened).rejects.toMatchObject({ code: 0 });
+    conn.close();
+  });
+});
+
+describe("long polling a channel added on the way", () => {
+  it("starts it with a short poll, then holds", async () => {
+    const f = new FakeFetch();
+    const handler = new RecordingHandler();
+    handler.reqs = [{ channel: "chat:a" }];
+    const conn = new PollConnection(fakeContext(handler, { fetch: f.fetch }), "longpoll");
+    const opened = conn.open();
+    await vi.waitFor(() => expect(f.pending).toBe(1));
+    f.answer({ publications: [{ ...pub(1), channel: "chat:a" }], cursor: "AQA" });
+    await opened;
+    conn.start();
+    await vi.waitFor(() => expect(f.pending).toBe(1));
+    expect(f.requests.at(-1)!.url.searchParams.get("timeout")).toBe("25000ms");
+    handler.reqs = [{ channel: "chat:a", since: { epoch: "x1", offset: 1 } }, { channel: "chat:b" }];
+    conn.sync();
+    // The held poll is given up for one with chat:b, which is short.
+    await vi.waitFor(() => expect(f.requests).toHaveLength(3));
+    await vi.waitFor(() => expect(f.pending).toBe(1));
+    expect(f.requests[2]!.url.searchParams.get("timeout")).toBe("0ms");
+    f.answer({ publications: [{ ...pub(7), channel: "chat:b" }], cursor: "AQA" });
+    await vi.waitFor(() =>
+      expect(handler.startedLog.map((s) => [s.channel, s.start.offset])).toEqual([
+        ["chat:a", 0],
+        ["chat:b", 6],
+      ]),
+    );
+    await vi.waitFor(() => expect(f.pending).toBe(1));
+    expect(f.requests.at(-1)!.url.searchParams.get("timeout")).toBe("25000ms");
     conn.close();
   });
 });
