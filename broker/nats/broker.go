@@ -113,7 +113,7 @@ type Broker struct {
 }
 
 const (
-	numLocks = 64
+	numLocks = 256
 	// liveBuffer is how many live messages may wait for the delivery loop.
 	// Beyond it nats.go drops messages, which the loop then repairs from
 	// history.

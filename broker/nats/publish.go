@@ -21,7 +21,13 @@ import (
 // for a channel's next offset to another node.
 const maxAttempts = 1000
 
-var errContention = errors.New("too much contention for the channel's next offset")
+var (
+	errContention = errors.New("too much contention for the channel's next offset")
+	// errFirstGone: JetStream recognised a repeated deduplication ID, but
+	// the first publication is no longer in the stream to say where it
+	// landed (a channel that keeps no history trimmed it).
+	errFirstGone = errors.New("the first publication of this key was trimmed")
+)
 
 // Publish stores a publication as the channel's next offset and, through
 // the stream's republishing, sends it to every node subscribed to the
@@ -122,6 +128,9 @@ func (b *Broker) appendPub(ctx context.Context, req *stream.PublishRequest, msgI
 		}
 		if ack.Duplicate {
 			first, err := b.getEntry(ctx, getRequest{Seq: ack.Sequence})
+			if errors.Is(err, errNotFound) {
+				return stream.PublishResult{}, errFirstGone
+			}
 			if err != nil {
 				return stream.PublishResult{}, fmt.Errorf("reading the publication its idempotency key names: %w", err)
 			}
@@ -228,6 +237,14 @@ func (b *Broker) publishKeyed(ctx context.Context, req *stream.PublishRequest) (
 			claimSeq = k.seq
 		}
 		res, err := b.appendPub(ctx, req, claim)
+		if errors.Is(err, errFirstGone) {
+			// The claimer stored it and is about to record the outcome,
+			// which the next round reads.
+			if !sleep(ctx, 5*time.Millisecond) {
+				return stream.PublishResult{}, ctx.Err()
+			}
+			continue
+		}
 		if err != nil {
 			return stream.PublishResult{}, err
 		}
