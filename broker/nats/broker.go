@@ -284,6 +284,8 @@ func (b *Broker) streamConfig() jetstream.StreamConfig {
 		Discard:     jetstream.DiscardOld,
 		Duplicates:  DefaultDuplicates,
 		AllowMsgTTL: true,
+		// Batch reads of history; single reads go to the leader.
+		AllowDirect: true,
 		RePublish: &jetstream.RePublish{
 			Source:      b.cfg.Prefix + ".c.*",
 			Destination: b.cfg.Prefix + ".live.{{wildcard(1)}}",

@@ -56,11 +56,11 @@ func (b *Broker) history(ctx context.Context, ch string, q stream.HistoryQuery) 
 	if last.offset == 0 {
 		return page, nil
 	}
-	first, ok, err := b.oldestKept(ctx, ch, &last)
+	first, earliest, ok, err := b.oldestKept(ctx, ch, &last)
 	if err != nil || !ok {
 		return page, err
 	}
-	page.Earliest = first.offset
+	page.Earliest = earliest
 
 	from, to := page.Earliest, last.offset // offsets, both inclusive
 	if q.Since != nil {
@@ -137,11 +137,15 @@ func (b *Broker) lastOrMarker(ctx context.Context, ch string) (entry, error) {
 // than the TTL are purged from the stream, so that a later publication
 // with a longer TTL does not bring them back. The newest message stays,
 // since it holds the channel's position.
-func (b *Broker) oldestKept(ctx context.Context, ch string, last *entry) (entry, bool, error) {
+//
+// It returns the channel's oldest stored publication that history may
+// show, or one before it that the size no longer keeps but is not purged
+// yet, and the offset history starts at.
+func (b *Broker) oldestKept(ctx context.Context, ch string, last *entry) (first entry, earliest uint64, ok bool, err error) {
 	var lo uint64
 	switch {
 	case last.size <= 0:
-		return entry{}, false, nil
+		return entry{}, 0, false, nil
 	case last.offset >= uint64(last.size):
 		lo = last.offset - uint64(last.size) + 1
 	default:
@@ -149,30 +153,30 @@ func (b *Broker) oldestKept(ctx context.Context, ch string, last *entry) (entry,
 	}
 	lo = max(lo, last.floor)
 	subj := b.channelSubject(ch)
-	first, err := b.getEntry(ctx, getRequest{NextFor: subj})
+	first, err = b.getEntry(ctx, getRequest{NextFor: subj})
 	if errors.Is(err, errNotFound) {
-		return entry{}, false, nil
+		return entry{}, 0, false, nil
 	}
 	if err != nil {
-		return entry{}, false, err
+		return entry{}, 0, false, err
 	}
 	// The newest publication's TTL applies to the whole history.
 	if since := time.Now().Add(-time.Duration(last.ttl) * time.Millisecond); last.ttl > 0 && first.ms < since.UnixMilli() {
 		if first.seq == last.seq {
-			return entry{}, false, nil // only the position is left
+			return entry{}, 0, false, nil // only the position is left
 		}
 		live, err := b.getEntry(ctx, getRequest{NextFor: subj, StartTime: &since})
 		switch {
 		case errors.Is(err, errNotFound):
 			if err := b.purge(ctx, ch, purgeKeep(1)); err != nil {
-				return entry{}, false, err
+				return entry{}, 0, false, err
 			}
-			return entry{}, false, nil
+			return entry{}, 0, false, nil
 		case err != nil:
-			return entry{}, false, err
+			return entry{}, 0, false, err
 		}
 		if err := b.purge(ctx, ch, purgeBefore(live.seq)); err != nil {
-			return entry{}, false, err
+			return entry{}, 0, false, err
 		}
 		first = live
 	}
@@ -181,57 +185,58 @@ func (b *Broker) oldestKept(ctx context.Context, ch string, last *entry) (entry,
 		// stream, something older): the publications follow it.
 		if first, err = b.next(ctx, ch, &first); err != nil {
 			if errors.Is(err, errNotFound) {
-				return entry{}, false, nil
+				return entry{}, 0, false, nil
 			}
-			return entry{}, false, err
+			return entry{}, 0, false, err
 		}
 	}
-	if first.offset < lo {
-		// Older than the size keeps, and not trimmed yet: find the
-		// oldest that counts when it is read.
-		first.offset, first.seq = lo, 0
-	}
-	return first, true, nil
+	// What is older than the size keeps, and not trimmed yet, is skipped
+	// when read.
+	return first, max(first.offset, lo), true, nil
 }
 
 // readRange reads the publications with offsets lo..hi, oldest first. first
-// is the oldest kept (seq 0 when only its offset is known), last the newest.
+// is a stored publication at or before lo, last the newest.
+//
+// Reading back from the newest costs a round trip per publication; one
+// batch request forward from first returns everything from first to hi,
+// some of it only to be skipped. The batch is used when it is the cheaper:
+// a batch costs about a third of a round trip per publication.
 func (b *Broker) readRange(ctx context.Context, ch string, first, last *entry, lo, hi uint64) ([]entry, error) {
-	forward := first.seq != 0 && lo-first.offset+(hi-lo) < last.offset-lo
-	if forward {
+	walk := last.offset - lo
+	if batch := hi - first.offset + 1; walk > 2 && batch <= 3*walk {
 		if out, ok, err := b.readForward(ctx, ch, first, lo, hi); err != nil || ok {
 			return out, err
 		}
-		// A hole on the way: walking back from the newest finds where
-		// the readable run starts.
+		// A hole on the way, or a replica that lags: walking back from
+		// the newest finds where the readable run starts.
 	}
 	return b.readBackward(ctx, last, lo, hi)
 }
 
-// readForward steps from first to hi through the channel's messages. ok is
-// false when the offsets are not contiguous on the way.
+// readForward reads from first to hi with batch direct gets. ok is false
+// when the offsets are not contiguous on the way, or the batch ends early.
 func (b *Broker) readForward(ctx context.Context, ch string, first *entry, lo, hi uint64) ([]entry, bool, error) {
 	out := make([]entry, 0, hi-lo+1)
-	cur := *first
-	for {
-		if cur.offset >= lo {
-			out = append(out, cur)
-		}
-		if cur.offset >= hi {
-			return out, true, nil
-		}
-		next, err := b.next(ctx, ch, &cur)
-		if errors.Is(err, errNotFound) {
-			return nil, false, nil
-		}
-		if err != nil {
+	next := *first // the next offset to read is next.offset, at next.seq or later
+	expect, epoch := first.offset, first.epoch
+	for expect <= hi {
+		got, err := b.getBatch(ctx, b.channelSubject(ch), next.seq, int(min(hi-expect+1, maxBatch)))
+		if err != nil || len(got) == 0 {
 			return nil, false, err
 		}
-		if next.offset != cur.offset+1 || next.epoch != cur.epoch {
-			return nil, false, nil
+		for _, e := range got {
+			if e.offset != expect || e.epoch != epoch {
+				return nil, false, nil
+			}
+			if e.offset >= lo && e.offset <= hi {
+				out = append(out, e)
+			}
+			expect++
+			next.seq = e.seq + 1
 		}
-		cur = next
 	}
+	return out, true, nil
 }
 
 // readBackward follows each message's link to the one before it, from the

@@ -138,6 +138,56 @@ func (b *Broker) purge(ctx context.Context, ch string, opt purgeOpt) error {
 	return nil
 }
 
+// maxBatch caps one batch direct get; the server may end a batch sooner
+// (it also caps the bytes), and the caller asks again from where it ended.
+const maxBatch = 1024
+
+// getBatch reads up to n messages of subject from stream sequence seq on,
+// with one direct get: any replica may answer, so the caller checks that
+// what came back is what it expected. Fewer than n come back when the
+// subject has no more, or the server capped the batch.
+func (b *Broker) getBatch(ctx context.Context, subject string, seq uint64, n int) ([]entry, error) {
+	body, err := json.Marshal(struct {
+		Seq     uint64 `json:"seq"`
+		NextFor string `json:"next_by_subj"`
+		Batch   int    `json:"batch"`
+	}{seq, subject, n})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	inbox := b.nc.NewInbox()
+	sub, err := b.nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := b.nc.PublishRequest("$JS.API.DIRECT.GET."+b.cfg.Stream, inbox, body); err != nil {
+		return nil, err
+	}
+	out := make([]entry, 0, n)
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if status := m.Header.Get("Status"); status != "" && len(m.Data) == 0 {
+			switch status {
+			case "204", "404": // the end of the batch; nothing (more) there
+				return out, nil
+			default:
+				return nil, fmt.Errorf("direct get: status %s %s", status, m.Header.Get("Description"))
+			}
+		}
+		e, err := readLive(m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+}
+
 // store publishes m to the stream, on condition that the newest message of
 // its subject is the one with stream sequence prev (0: none). conflict is
 // true when it was not, and nothing was stored.
