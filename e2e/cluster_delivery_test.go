@@ -15,9 +15,13 @@ import (
 
 // TestClusterCrossNodeDelivery: a subscriber on node A receives, in order
 // and once, what the API published on node C and on node B, over every
-// transport. The nodes share nothing but Redis.
+// transport. The nodes share nothing but the broker.
 func TestClusterCrossNodeDelivery(t *testing.T) {
-	c := startCluster(t, binary)
+	forEachBroker(t, func(t *testing.T, b brokerKind) { testCrossNodeDelivery(t, b) })
+}
+
+func testCrossNodeDelivery(t *testing.T, b brokerKind) {
+	c := startCluster(t, binary, b)
 	forEachTransport(t, func(t *testing.T, tr transportKind) {
 		ch := "load:cross-" + tr.String()
 		p := openProbe(t, tr, c.A(), followSpec{channels: []string{ch}})
@@ -37,9 +41,14 @@ func TestClusterCrossNodeDelivery(t *testing.T) {
 // TestClusterPollsAcrossNodes: a polling client whose every poll opens a new
 // connection through the balancer, and so goes to the next node in turn,
 // misses nothing and sees nothing twice while two other nodes publish. No
-// sticky sessions: the cursor carries the positions, history is in Redis.
+// sticky sessions: the cursor carries the positions, history is in the
+// broker.
 func TestClusterPollsAcrossNodes(t *testing.T) {
-	c := startCluster(t, binary)
+	forEachBroker(t, func(t *testing.T, b brokerKind) { testPollsAcrossNodes(t, b) })
+}
+
+func testPollsAcrossNodes(t *testing.T, b brokerKind) {
+	c := startCluster(t, binary, b)
 	for _, tr := range []client.Transport{client.LongPoll, client.ShortPoll} {
 		t.Run(string(tr), func(t *testing.T) {
 			ignore := goleak.IgnoreCurrent()

@@ -25,7 +25,7 @@ import (
 func TestClusterGracefulShutdownSpreadsReconnects(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
-	c := startCluster(t, binary)
+	c := startCluster(t, binary, clusterBrokers[0]) // the drain is the node's, whatever the broker
 	chans := loadChannels("drain", 10)
 	pub := newPublisher()
 	start := pub.seed(t, c.A(), chans)

@@ -49,15 +49,19 @@ func loadBinary(t *testing.T) string {
 
 // publisher publishes numbered publications through the HTTP API of some
 // nodes, at a steady rate, and keeps what each node acknowledged: the
-// position it gave and the number the publication carries. A publication
-// that failed is not acknowledged, and the test expects nothing of it.
+// position it gave and the number the publication carries. It publishes as
+// a backend should: with an idempotency key, retrying a failed attempt on
+// the next node until one acknowledges it, so a publication stored by a
+// node that then failed to answer is stored once all the same.
 type publisher struct {
 	hc *http.Client
 
 	mu       sync.Mutex
 	acked    map[string]map[uint64]int // channel → offset → number
 	epoch    map[string]string
-	failures []string      // publications not acknowledged
+	failures []string      // publications never acknowledged
+	retries  int           // attempts that failed and were retried
+	retryErr string        // the first of them
 	wrong    []string      // acknowledgements that break the offset rules
 	latency  time.Duration // the sum of every publication's round trip
 	began    time.Time     // when run began
@@ -86,7 +90,7 @@ func (p *publisher) seed(t *testing.T, n *node, chans []string) map[string]strea
 	defer cancel()
 	start := make(map[string]stream.Position, len(chans))
 	for _, ch := range chans {
-		pos, err := p.publish(ctx, n, ch, -1)
+		pos, err := p.publish(ctx, n, ch, -1, "")
 		if err != nil {
 			t.Fatalf("seed %s: %v", ch, err)
 		}
@@ -99,9 +103,14 @@ func (p *publisher) seed(t *testing.T, n *node, chans []string) map[string]strea
 	return start
 }
 
-// publish makes one publication of number num to ch through n's API.
-func (p *publisher) publish(ctx context.Context, n *node, ch string, num int) (stream.Position, error) {
-	body, _ := json.Marshal(map[string]any{"channel": ch, "data": map[string]int{"n": num}})
+// publish makes one attempt to publish number num to ch through n's API,
+// with key unless it is empty.
+func (p *publisher) publish(ctx context.Context, n *node, ch string, num int, key string) (stream.Position, error) {
+	msg := map[string]any{"channel": ch, "data": map[string]int{"n": num}}
+	if key != "" {
+		msg["key"] = key
+	}
+	body, _ := json.Marshal(msg)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.URL+"/api/publish", bytes.NewReader(body))
 	if err != nil {
 		return stream.Position{}, err
@@ -139,12 +148,10 @@ func (p *publisher) run(ctx context.Context, nodes []*node, chans []string, tota
 		go func() {
 			defer wg.Done()
 			for num := range jobs {
-				ch, n := chans[num%len(chans)], nodes[num%len(nodes)]
-				rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				ch := chans[num%len(chans)]
 				began := time.Now()
-				pos, err := p.publish(rctx, n, ch, num)
+				pos, err := p.deliver(ctx, nodes, num, ch, num)
 				took := time.Since(began)
-				cancel()
 				p.record(ch, num, pos, err)
 				p.mu.Lock()
 				p.latency += took
@@ -177,6 +184,34 @@ func (p *publisher) run(ctx context.Context, nodes []*node, chans []string, tota
 	close(jobs)
 	wg.Wait()
 	p.hc.CloseIdleConnections()
+}
+
+// deliver publishes num to ch until a node acknowledges it or ctx ends,
+// starting with nodes[first] and moving to the next node on each attempt.
+func (p *publisher) deliver(ctx context.Context, nodes []*node, first int, ch string, num int) (stream.Position, error) {
+	key := fmt.Sprintf("e2e-%d", num)
+	wait := 50 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		pos, err := p.publish(rctx, nodes[(first+attempt)%len(nodes)], ch, num, key)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return pos, err
+		}
+		p.mu.Lock()
+		if p.retries == 0 {
+			p.retryErr = err.Error()
+		}
+		p.retries++
+		p.mu.Unlock()
+		// A backoff between attempts, as a backend's retry has.
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return pos, ctx.Err()
+		}
+		wait = min(2*wait, time.Second)
+	}
 }
 
 func (p *publisher) record(ch string, num int, pos stream.Position, err error) {
@@ -216,8 +251,12 @@ func (p *publisher) stats() string {
 	if p.made == 0 || d <= 0 {
 		return "nothing published"
 	}
-	return fmt.Sprintf("%d publications in %v (%.0f/s), mean round trip %v",
+	out := fmt.Sprintf("%d publications in %v (%.0f/s), mean time to acknowledgement %v",
 		p.made, d.Round(time.Millisecond), float64(p.made)/d.Seconds(), (p.latency / time.Duration(p.made)).Round(time.Microsecond))
+	if p.retries > 0 {
+		out += fmt.Sprintf(", %d attempts retried (the first: %s)", p.retries, p.retryErr)
+	}
+	return out
 }
 
 // ackedCount returns how many publications were acknowledged.
@@ -471,7 +510,12 @@ func (f *fleet) check(t *testing.T, p *publisher) {
 		r.mu.Lock()
 		problems := append([]string(nil), r.problems...)
 		got := make(map[uint64]received, len(r.got))
+		nums := make(map[int]uint64, len(r.got))
 		for i, g := range r.got {
+			if off, again := nums[g.num]; again {
+				problems = append(problems, fmt.Sprintf("publication %d stored twice, at offsets %d and %d: a retry was not deduplicated", g.num, off, g.pos.Offset))
+			}
+			nums[g.num] = g.pos.Offset
 			if _, dup := got[g.pos.Offset]; dup {
 				problems = append(problems, fmt.Sprintf("offset %d received twice", g.pos.Offset))
 			}

@@ -14,11 +14,12 @@ import (
 	"github.com/switchboardhq/switchboard/internal/testenv"
 )
 
-// The cluster tests run three nodes that share nothing but a private
-// redis-server, behind a balancer (cluster_lb_test.go) that sends each new
-// connection to the next live node. Clients are the Go SDK (package client),
-// which reconnects and resumes by itself; publishers call the HTTP API of
-// chosen nodes directly, as application backends do.
+// The cluster tests run three nodes that share nothing but a broker — a
+// private redis-server, or an embedded NATS server with JetStream — behind
+// a balancer (cluster_lb_test.go) that sends each new connection to the
+// next live node. Clients are the Go SDK (package client), which reconnects
+// and resumes by itself; publishers call the HTTP API of chosen nodes
+// directly, as application backends do.
 
 // clusterConfig gives the load channels a history long enough for every
 // test's run, so a client resuming on another node always finds what it
@@ -34,25 +35,61 @@ namespaces:
 // clusterDrain is clusterConfig's shutdown_drain.
 const clusterDrain = 3 * time.Second
 
-// cluster is a redis-server, three nodes on it, and a balancer in front.
-type cluster struct {
-	redis *testenv.RedisServer
-	nodes []*node // A, B, C
-	lb    *balancer
+// clusterBroker is the broker a cluster runs on, with the means to take it
+// away and bring it back with what it had acknowledged.
+type clusterBroker struct {
+	url     string
+	down    func() // Redis: SIGKILL; NATS: a shutdown of the embedded server
+	restart func()
 }
 
-// startCluster starts redis-server (with opts), three nodes of bin on it,
-// and the balancer.
-func startCluster(t *testing.T, bin string, opts ...testenv.RedisOption) *cluster {
+// brokerKind starts a broker for a test.
+type brokerKind struct {
+	name  string
+	start func(t *testing.T) clusterBroker
+}
+
+// clusterBrokers are the brokers that carry a cluster. Both keep what they
+// acknowledged across a restart: Redis with its append-only file fsynced
+// at every write, as a production Redis would; NATS with JetStream's file
+// store, the broker's default.
+var clusterBrokers = []brokerKind{
+	{"redis", func(t *testing.T) clusterBroker {
+		rs := testenv.Redis(t, testenv.RedisAppendOnly())
+		return clusterBroker{url: rs.URL(), down: rs.Kill, restart: rs.Restart}
+	}},
+	{"nats", func(t *testing.T) clusterBroker {
+		ns := testenv.NATS(t)
+		return clusterBroker{url: ns.URL(), down: ns.Shutdown, restart: ns.Restart}
+	}},
+}
+
+// forEachBroker runs fn as one subtest per broker.
+func forEachBroker(t *testing.T, fn func(t *testing.T, b brokerKind)) {
 	t.Helper()
-	rs := testenv.Redis(t, opts...)
+	for _, b := range clusterBrokers {
+		t.Run(b.name, func(t *testing.T) { fn(t, b) })
+	}
+}
+
+// cluster is a broker, three nodes on it, and a balancer in front.
+type cluster struct {
+	broker clusterBroker
+	nodes  []*node // A, B, C
+	lb     *balancer
+}
+
+// startCluster starts a broker of kind b, three nodes of bin on it, and the
+// balancer.
+func startCluster(t *testing.T, bin string, b brokerKind) *cluster {
+	t.Helper()
+	c := &cluster{broker: b.start(t)}
 	path := filepath.Join(t.TempDir(), "switchboard.yaml")
 	if err := os.WriteFile(path, []byte(clusterConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{redis: rs}
 	for range 3 {
-		c.nodes = append(c.nodes, startNodeBinary(t, bin, "--config", path, "--broker", rs.URL()))
+		c.nodes = append(c.nodes, startNodeBinary(t, bin, "--config", path, "--broker", c.broker.url))
 	}
 	c.lb = newBalancer(t, c.nodes...)
 	return c
