@@ -66,15 +66,16 @@
 //
 // # Reading history
 //
-// History reads single messages from the stream's leader (STREAM.MSG.GET),
-// never from a replica that could lag: the newest (Latest and the history
-// settings), then the oldest still kept — the first message newer than the
-// history TTL, found by time in one request — and then the publications
-// asked for, one request each, forward from the oldest or backwards from
-// the newest (each message names the stream sequence of the one before
-// it), whichever is shorter. A resuming client, which asks for the last
-// few publications, costs a few round trips; reading a long history costs
-// one round trip per publication.
+// History reads the newest message (Latest and the history settings) and
+// the oldest still kept — the first message newer than the history TTL,
+// found by time in one request — from the stream's leader
+// (STREAM.MSG.GET), never from a replica that could lag. The publications
+// asked for are then read one request each, back from the newest (each
+// message names the stream sequence of the one before it), or, for longer
+// ranges, with batch direct gets forward from the oldest kept. A batch may
+// come from a replica, so what it returns is checked (contiguous offsets,
+// one epoch, up to the newest the leader named) and replaced by the walk
+// when it falls short.
 //
 // # Idempotency keys
 //
