@@ -85,32 +85,37 @@ func (h *Hub) presenceJoin(ctx context.Context, s *Session, sub *subscription) {
 	if !live {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, presenceTimeout)
+	defer cancel()
 	if err := h.cfg.Presence.Add(ctx, sub.name, s.info, h.cfg.PresenceTTL); err != nil {
 		// The refresh loop tries again within a third of the TTL.
 		h.cfg.Logger.Warn("presence add failed", "channel", sub.name, "client", s.id, "err", err)
 	}
 }
 
-// presenceLeave removes s's entry in a channel, if it has one.
-func (h *Hub) presenceLeave(s *Session, channel string) {
+// presenceLeave removes s's entries in the channels, where it has one. One
+// timeout bounds them all, so a session closing while the Presence
+// implementation is unreachable is not held up once per channel.
+func (h *Hub) presenceLeave(s *Session, channels ...string) {
 	if h.cfg.Presence == nil {
-		return
-	}
-	k := presenceKey{channel, s.id}
-	m := h.pres.lock(k)
-	defer m.Unlock()
-	h.pres.mu.Lock()
-	_, ok := h.pres.entries[k]
-	delete(h.pres.entries, k)
-	h.pres.mu.Unlock()
-	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
 	defer cancel()
-	if err := h.cfg.Presence.Remove(ctx, channel, s.id); err != nil {
-		// The entry expires on its own within the TTL.
-		h.cfg.Logger.Warn("presence remove failed", "channel", channel, "client", s.id, "err", err)
+	for _, channel := range channels {
+		k := presenceKey{channel, s.id}
+		m := h.pres.lock(k)
+		h.pres.mu.Lock()
+		_, ok := h.pres.entries[k]
+		delete(h.pres.entries, k)
+		h.pres.mu.Unlock()
+		if ok {
+			if err := h.cfg.Presence.Remove(ctx, channel, s.id); err != nil {
+				// The entry expires on its own within the TTL.
+				h.cfg.Logger.Warn("presence remove failed", "channel", channel, "client", s.id, "err", err)
+			}
+		}
+		m.Unlock()
 	}
 }
 
@@ -137,6 +142,11 @@ func (h *Hub) runPresence(ctx context.Context) error {
 	return err
 }
 
+// refreshWorkers bounds the Presence calls of one refresh in flight at
+// once: enough for a remote implementation to pipeline them, so a node with
+// many entries refreshes them all well within a third of the TTL.
+const refreshWorkers = 32
+
 func (h *Hub) refreshPresence(ctx context.Context) {
 	h.pres.mu.Lock()
 	keys := make([]presenceKey, 0, len(h.pres.entries))
@@ -144,22 +154,41 @@ func (h *Hub) refreshPresence(ctx context.Context) {
 		keys = append(keys, k)
 	}
 	h.pres.mu.Unlock()
+	work := make(chan presenceKey)
+	var wg sync.WaitGroup
+	for range min(refreshWorkers, len(keys)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range work {
+				h.refreshOne(ctx, k)
+			}
+		}()
+	}
 	for _, k := range keys {
 		if ctx.Err() != nil {
-			return
+			break
 		}
-		m := h.pres.lock(k)
-		h.pres.mu.Lock()
-		info, ok := h.pres.entries[k]
-		h.pres.mu.Unlock()
-		if ok {
-			cctx, cancel := context.WithTimeout(ctx, presenceTimeout)
-			if err := h.cfg.Presence.Add(cctx, k.channel, info, h.cfg.PresenceTTL); err != nil && ctx.Err() == nil {
-				h.cfg.Logger.Warn("presence refresh failed", "channel", k.channel, "client", k.client, "err", err)
-			}
-			cancel()
-		}
-		m.Unlock()
+		work <- k
+	}
+	close(work)
+	wg.Wait()
+}
+
+// refreshOne refreshes one entry if it is still this node's.
+func (h *Hub) refreshOne(ctx context.Context, k presenceKey) {
+	m := h.pres.lock(k)
+	defer m.Unlock()
+	h.pres.mu.Lock()
+	info, ok := h.pres.entries[k]
+	h.pres.mu.Unlock()
+	if !ok {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, presenceTimeout)
+	defer cancel()
+	if err := h.cfg.Presence.Add(cctx, k.channel, info, h.cfg.PresenceTTL); err != nil && ctx.Err() == nil {
+		h.cfg.Logger.Warn("presence refresh failed", "channel", k.channel, "client", k.client, "err", err)
 	}
 }
 

@@ -237,10 +237,12 @@ func (s *Session) Close() {
 	cause := s.cause
 	s.queue = nil
 	s.mu.Unlock()
-	for _, sub := range subs {
+	names := make([]string, len(subs))
+	for i, sub := range subs {
 		s.hub.detach(sub)
-		s.hub.presenceLeave(s, sub.name)
+		names[i] = sub.name
 	}
+	s.hub.presenceLeave(s, names...)
 	s.hub.unregister(s, cause)
 }
 
