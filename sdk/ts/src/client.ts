@@ -24,7 +24,7 @@ export interface ConnectingEvent {
 
 export interface ConnectedEvent {
   transport: TransportName;
-  /** The node's id for this client (WebSocket and SSE). */
+  /** The node's id for this client, when the transport has one yet (a polling client gets it with its first poll). */
   client?: string;
 }
 

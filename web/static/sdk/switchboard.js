@@ -813,12 +813,11 @@ async function refusedChannels(ctx, err, channels) {
     bad.set(channels[0], err);
     return bad;
   }
-  const f = needFetch(ctx.options.fetch);
   const token = ctx.handler.token();
   await Promise.all(
     channels.map(async (channel) => {
       try {
-        await requestJSON(f, streamURL(ctx.options.endpoints.poll, [{ channel }], token, { timeout: "0" }), getInit(ctx.options), ctx.options.requestTimeout);
+        await askPoll(ctx, [{ channel }], token);
       } catch (e) {
         if (e instanceof SwitchboardError && CHANNEL_CODES.includes(e.code)) bad.set(channel, e);
       }
@@ -878,6 +877,13 @@ async function probe(options, token) {
     if (err instanceof SwitchboardError && err.code !== ErrorCode.NoAnswer) return;
     throw err instanceof SwitchboardError ? err : noAnswer(String(err));
   }
+}
+async function askPoll(ctx, reqs, token) {
+  const extra = { timeout: "0" };
+  const memory = ctx.memory;
+  if (memory?.pollClient) extra.client = memory.pollClient;
+  const body = await requestJSON(needFetch(ctx.options.fetch), streamURL(ctx.options.endpoints.poll, reqs, token, extra), getInit(ctx.options), ctx.options.requestTimeout);
+  if (memory && isObject(body) && typeof body.client === "string" && POLL_CLIENT_ID.test(body.client)) memory.pollClient = body.client;
 }
 
 // src/publish.ts
@@ -1338,8 +1344,7 @@ var SSEConnection = class {
   }
   async explain(reqs) {
     try {
-      const url = streamURL(this.ctx.options.endpoints.poll, reqs, this.ctx.handler.token(), { timeout: "0" });
-      await requestJSON(needFetch(this.ctx.options.fetch), url, getInit(this.ctx.options), this.ctx.options.requestTimeout);
+      await askPoll(this.ctx, reqs, this.ctx.handler.token());
     } catch (err) {
       if (err instanceof SwitchboardError && err.code !== ErrorCode.NoAnswer) return err;
     }

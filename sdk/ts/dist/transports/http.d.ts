@@ -49,3 +49,10 @@ export declare function presenceOverHTTP(options: ResolvedOptions, channel: stri
  * transport that does not get through.
  */
 export declare function probe(options: ResolvedOptions, token: string | undefined): Promise<void>;
+/**
+ * askPoll sends a short poll that only asks the node a question (would it
+ * take these channels?). Each poll counts in the channels' presence, so it
+ * goes as the client the node already knows, or becomes it: a client never
+ * shows twice in presence because of its questions.
+ */
+export declare function askPoll(ctx: ConnectionContext, reqs: readonly ChannelRequest[], token: string | undefined): Promise<void>;

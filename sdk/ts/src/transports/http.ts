@@ -5,7 +5,7 @@
 import { Cursor } from "../cursor.js";
 import { ErrorCode, SwitchboardError, noAnswer } from "../errors.js";
 import type { FetchFunction, ResolvedOptions } from "../options.js";
-import { isObject, wireErrorOf } from "../protocol.js";
+import { POLL_CLIENT_ID, isObject, wireErrorOf } from "../protocol.js";
 import type { ChannelRequest, ConnectionContext } from "./transport.js";
 
 /**
@@ -106,12 +106,11 @@ export async function refusedChannels(ctx: ConnectionContext, err: SwitchboardEr
     bad.set(channels[0]!, err);
     return bad;
   }
-  const f = needFetch(ctx.options.fetch);
   const token = ctx.handler.token();
   await Promise.all(
     channels.map(async (channel) => {
       try {
-        await requestJSON(f, streamURL(ctx.options.endpoints.poll, [{ channel }], token, { timeout: "0" }), getInit(ctx.options), ctx.options.requestTimeout);
+        await askPoll(ctx, [{ channel }], token);
       } catch (e) {
         if (e instanceof SwitchboardError && CHANNEL_CODES.includes(e.code)) bad.set(channel, e);
       }
@@ -200,4 +199,18 @@ export async function probe(options: ResolvedOptions, token: string | undefined)
     if (err instanceof SwitchboardError && err.code !== ErrorCode.NoAnswer) return;
     throw err instanceof SwitchboardError ? err : noAnswer(String(err));
   }
+}
+
+/**
+ * askPoll sends a short poll that only asks the node a question (would it
+ * take these channels?). Each poll counts in the channels' presence, so it
+ * goes as the client the node already knows, or becomes it: a client never
+ * shows twice in presence because of its questions.
+ */
+export async function askPoll(ctx: ConnectionContext, reqs: readonly ChannelRequest[], token: string | undefined): Promise<void> {
+  const extra: Record<string, string> = { timeout: "0" };
+  const memory = ctx.memory;
+  if (memory?.pollClient) extra.client = memory.pollClient;
+  const body = await requestJSON(needFetch(ctx.options.fetch), streamURL(ctx.options.endpoints.poll, reqs, token, extra), getInit(ctx.options), ctx.options.requestTimeout);
+  if (memory && isObject(body) && typeof body.client === "string" && POLL_CLIENT_ID.test(body.client)) memory.pollClient = body.client;
 }

@@ -14,7 +14,7 @@
 import { ErrorCode, SwitchboardError, noAnswer } from "../errors.js";
 import type { EventSourceLike } from "../options.js";
 import { type Connected, parseConnected, parseDisconnect, parsePublication } from "../protocol.js";
-import { getInit, needFetch, probe, requestJSON, sameChannels, settleRefusal, streamURL } from "./http.js";
+import { askPoll, probe, sameChannels, settleRefusal, streamURL } from "./http.js";
 import {
   CLOSED_BY_CLIENT,
   CloseSignal,
@@ -164,8 +164,7 @@ export class SSEConnection implements Connection {
 
   private async explain(reqs: ChannelRequest[]): Promise<SwitchboardError> {
     try {
-      const url = streamURL(this.ctx.options.endpoints.poll, reqs, this.ctx.handler.token(), { timeout: "0" });
-      await requestJSON(needFetch(this.ctx.options.fetch), url, getInit(this.ctx.options), this.ctx.options.requestTimeout);
+      await askPoll(this.ctx, reqs, this.ctx.handler.token());
     } catch (err) {
       if (err instanceof SwitchboardError && err.code !== ErrorCode.NoAnswer) return err;
     }

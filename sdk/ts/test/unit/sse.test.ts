@@ -103,6 +103,22 @@ describe("SSE", () => {
     await expect(opened).rejects.toMatchObject({ code: 0 });
   });
 
+  it("asks its questions as one polling client, so presence counts it once", async () => {
+    const memory: { pollClient?: string } = {};
+    handler.reqs = [{ channel: "chat:a" }];
+    for (const want of [null, "q1"]) {
+      FakeEventSource.instances = [];
+      const c = new SSEConnection({ ...fakeContext(handler, { EventSource: FakeEventSource, fetch: f.fetch }), memory });
+      const opened = c.open();
+      await vi.waitFor(() => expect(FakeEventSource.instances).toHaveLength(1));
+      FakeEventSource.instances[0]!.fail();
+      await vi.waitFor(() => expect(f.pending).toBe(1));
+      expect(f.answer({ publications: [], cursor: "AQA", client: "q1" }).searchParams.get("client")).toBe(want);
+      await expect(opened).rejects.toMatchObject({ code: 0 });
+    }
+    expect(memory.pollClient).toBe("q1");
+  });
+
   it("reports the node's refusal the poll explains, and opens idle when nothing is left", async () => {
     handler.reqs = [{ channel: "nope:a" }];
     const opened = conn.open();
