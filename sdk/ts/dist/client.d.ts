@@ -109,6 +109,7 @@ export declare class Switchboard extends Emitter<ClientEvents> {
      */
     presence(channel: string): Promise<ClientInfo[]>;
     private command;
+    private connectedWithin;
     private lost;
     private disconnected;
     private firstToken;

@@ -1918,8 +1918,7 @@ var Switchboard = class extends Emitter {
   async presence(channel) {
     checkChannel(channel);
     if (this.st === "connecting" && this.opts.transports[0] === "websocket") {
-      await Promise.race([this.ready().catch(() => {
-      }), new Promise((r) => setTimeout(r, this.opts.openTimeout))]);
+      await this.connectedWithin(this.opts.openTimeout);
     }
     const conn = this.connector.connection;
     let clients;
@@ -1936,15 +1935,31 @@ var Switchboard = class extends Emitter {
   // command sends a WebSocket command, waiting up to requestTimeout for a
   // connection if the client is still connecting.
   async command(cmd) {
-    if (this.st === "connecting") {
-      await Promise.race([this.ready(), new Promise((r) => setTimeout(r, this.opts.requestTimeout))]);
-    }
+    if (this.st === "connecting") await this.connectedWithin(this.opts.requestTimeout);
     const conn = this.connector.connection;
-    if (!conn) throw new SwitchboardError(ErrorCode.NotConnected, "not connected");
+    if (!conn) throw new SwitchboardError(ErrorCode.NotConnected, `not connected${this.stoppedWith ? `: ${this.stoppedWith.message}` : ""}`);
     if (!conn.request) throw new SwitchboardError(ErrorCode.NotAvailable, `${cmd.type} needs a WebSocket connection; connected over ${conn.transport}`);
     const f = await conn.request(cmd, this.opts.requestTimeout);
     if (f.error) throw new SwitchboardError(f.error.code, f.error.message);
     return f;
+  }
+  // connectedWithin waits until the client is connected, stops for good, or
+  // ms pass, whichever comes first, and leaves no listener behind.
+  connectedWithin(ms) {
+    if (this.st !== "connecting") return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        offConnected();
+        offDisconnected();
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      const offConnected = this.on("connected", done);
+      const offDisconnected = this.on("disconnected", (e) => {
+        if (!e.reconnect) done();
+      });
+    });
   }
   // The connection is gone: nothing carries the subscriptions until the
   // next one, and the state says so at once.

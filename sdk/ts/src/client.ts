@@ -249,7 +249,7 @@ export class Switchboard extends Emitter<ClientEvents> {
     if (this.st === "connecting" && this.opts.transports[0] === "websocket") {
       // Connecting, perhaps to a WebSocket: one round trip on it is cheaper
       // than a request of its own, but not worth waiting long for.
-      await Promise.race([this.ready().catch(() => {}), new Promise((r) => setTimeout(r, this.opts.openTimeout))]);
+      await this.connectedWithin(this.opts.openTimeout);
     }
     const conn = this.connector.connection;
     let clients: unknown;
@@ -267,15 +267,32 @@ export class Switchboard extends Emitter<ClientEvents> {
   // command sends a WebSocket command, waiting up to requestTimeout for a
   // connection if the client is still connecting.
   private async command(cmd: Parameters<NonNullable<Connection["request"]>>[0]) {
-    if (this.st === "connecting") {
-      await Promise.race([this.ready(), new Promise((r) => setTimeout(r, this.opts.requestTimeout))]);
-    }
+    if (this.st === "connecting") await this.connectedWithin(this.opts.requestTimeout);
     const conn = this.connector.connection;
-    if (!conn) throw new SwitchboardError(ErrorCode.NotConnected, "not connected");
+    if (!conn) throw new SwitchboardError(ErrorCode.NotConnected, `not connected${this.stoppedWith ? `: ${this.stoppedWith.message}` : ""}`);
     if (!conn.request) throw new SwitchboardError(ErrorCode.NotAvailable, `${cmd.type} needs a WebSocket connection; connected over ${conn.transport}`);
     const f = await conn.request(cmd, this.opts.requestTimeout);
     if (f.error) throw new SwitchboardError(f.error.code, f.error.message);
     return f;
+  }
+
+  // connectedWithin waits until the client is connected, stops for good, or
+  // ms pass, whichever comes first, and leaves no listener behind.
+  private connectedWithin(ms: number): Promise<void> {
+    if (this.st !== "connecting") return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        offConnected();
+        offDisconnected();
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      const offConnected = this.on("connected", done);
+      const offDisconnected = this.on("disconnected", (e) => {
+        if (!e.reconnect) done();
+      });
+    });
   }
 
   // The connection is gone: nothing carries the subscriptions until the

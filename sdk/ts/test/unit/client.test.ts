@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Switchboard } from "../../src/client.js";
 import type { SwitchboardOptions } from "../../src/options.js";
-import { FakeWebSocket } from "../helpers/fakes.js";
+import { FakeEventSource, FakeWebSocket } from "../helpers/fakes.js";
 
 function client(opts: SwitchboardOptions = {}) {
   return new Switchboard("http://node.test/rt/", {
@@ -125,6 +125,28 @@ describe("client", () => {
       }),
     );
     await expect(h).resolves.toMatchObject({ epoch: "x1", offset: 44, publications: [{ offset: 42 }] });
+  });
+
+  it("waits for the connection to read history, and says when the transport cannot", async () => {
+    c = client();
+    c.connect();
+    const h = c.history("chat:lobby", { limit: 1 });
+    const ws = await socket(1);
+    await vi.waitFor(() => expect(ws.commands().at(-1)?.type).toBe("history"));
+    const id = ws.commands().at(-1)!.id;
+    ws.push(JSON.stringify({ type: "history", id, channel: "chat:lobby", epoch: "x1", offset: 0, publications: [] }));
+    await expect(h).resolves.toMatchObject({ channel: "chat:lobby", epoch: "x1", offset: 0, publications: [] });
+    c.disconnect();
+    await expect(c.history("chat:lobby")).rejects.toMatchObject({ code: 115, message: "not connected: disconnect() called" });
+
+    FakeEventSource.instances = [];
+    c = client({ transports: ["sse"], EventSource: FakeEventSource });
+    c.subscribe("chat:lobby");
+    c.connect();
+    await vi.waitFor(() => expect(FakeEventSource.instances).toHaveLength(1));
+    FakeEventSource.instances[0]!.emit("connected", { client: "s1", channels: { "chat:lobby": { epoch: "x1", offset: 0, recovered: true } } });
+    await c.ready();
+    await expect(c.history("chat:lobby")).rejects.toMatchObject({ code: 108 });
   });
 
   it("stays away when the node says not to reconnect", async () => {
