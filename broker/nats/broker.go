@@ -78,11 +78,10 @@ type Config struct {
 // have publications delivered, and Close it when done. All methods are safe
 // for concurrent use.
 type Broker struct {
-	nc      *natsgo.Conn
-	js      jetstream.JetStream
-	log     *slog.Logger
-	cfg     Config // with defaults applied
-	idleTTL time.Duration
+	nc  *natsgo.Conn
+	js  jetstream.JetStream
+	log *slog.Logger
+	cfg Config // with defaults applied
 
 	closeOnce sync.Once
 	running   atomic.Bool
@@ -134,18 +133,16 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("nats broker: %w", err)
 	}
 	b := &Broker{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		idleTTL: cfg.IdleTTL,
-		subs:    make(map[string]*subscription),
-		ready:   make(chan struct{}),
-		msgs:    make(chan *natsgo.Msg, liveBuffer),
-		signal:  make(chan struct{}, 1),
+		cfg:    cfg,
+		log:    cfg.Logger,
+		subs:   make(map[string]*subscription),
+		ready:  make(chan struct{}),
+		msgs:   make(chan *natsgo.Msg, liveBuffer),
+		signal: make(chan struct{}, 1),
 	}
 	if b.log == nil {
 		b.log = slog.Default()
 	}
-	b.cfg = cfg
 	all := []natsgo.Option{
 		natsgo.Name("switchboard"),
 		natsgo.MaxReconnects(-1),
