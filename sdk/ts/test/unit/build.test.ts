@@ -3,7 +3,7 @@
 // change to src/ without `npm run build` fails here.
 
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -51,6 +51,31 @@ describe("build", () => {
     expect(js).not.toMatch(/^\s*import\s/m);
     expect(js).not.toMatch(/\brequire\(/);
     expect(js).toMatch(/^export \{/m);
+  });
+
+  it("types the public API for an application, and nothing internal", () => {
+    // An application written against the built declarations alone.
+    const app = `
+import { Switchboard, SwitchboardError, ErrorCode, type Publication, type SwitchboardOptions } from "./index.js";
+const opts: SwitchboardOptions = { transports: ["sse", "longpoll"], endpoints: { presence: "/p" }, getToken: async () => "t" };
+const sb = new Switchboard("https://rt.example.com", opts);
+const sub = sb.subscribe<{ text: string }>("chat:lobby", { since: { epoch: "e", offset: 1 } });
+sub.on("message", (m: Publication<{ text: string }>) => m.data.text.toUpperCase());
+sub.on("join", (e) => e.client);
+sub.on("gap", (g) => g.recovered);
+sb.on("disconnected", (e) => e.reconnect);
+void sb.presence("chat:lobby").then((cs) => cs.map((c) => c.user));
+void sb.publish("chat:lobby", { text: "x" }, { key: "k" }).then((r) => r.offset);
+void sb.history<{ text: string }>("chat:lobby", { limit: 1 }).then((h) => h.publications[0]?.data.text);
+export const err = new SwitchboardError(ErrorCode.TokenExpired, "expired");
+// @ts-expect-error internal to the SDK
+sub.deliver;
+`;
+    writeFileSync(join(out, "app.ts"), app);
+    const tsc = join(root, "node_modules", ".bin", "tsc");
+    const args = ["--strict", "--noEmit", "--target", "ES2020", "--module", "ESNext", "--moduleResolution", "Bundler", "--lib", "ES2022,DOM", "app.ts"];
+    execFileSync(tsc, args, { cwd: out, stdio: ["ignore", "inherit", "inherit"], timeout: 60_000 });
+    rmSync(join(out, "app.ts"));
   });
 
   it("loads as an ES module and exports the client", async () => {
