@@ -87,7 +87,7 @@ func (b *Broker) Run(ctx context.Context, deliver func(*stream.Publication)) err
 				// The repair reads past this message too.
 				b.log.Debug("nats: cannot fill a gap from history; repairing", "err", err)
 				if retry == nil {
-					b.repairAll.Store(true)
+					b.requestRepair()
 				}
 			}
 		case <-b.signal:
