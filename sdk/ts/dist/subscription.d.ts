@@ -1,6 +1,7 @@
 import { Emitter } from "./emitter.js";
 import type { SwitchboardError } from "./errors.js";
 import type { Position, Publication } from "./protocol.js";
+import type { PublishOptions, PublishResult } from "./publish.js";
 import type { PresenceEvent } from "./transports/transport.js";
 export type SubscriptionState = "subscribing" | "subscribed" | "unsubscribed";
 /** The node (re)started the subscription: on every connection it is carried on. */
@@ -42,9 +43,7 @@ export interface SubscriptionEvents<T> {
 /** What a Subscription needs of its client. */
 export interface SubscriptionOwner {
     removeSubscription(sub: Subscription<unknown>): void;
-    publish(channel: string, data: unknown, opts?: {
-        key?: string;
-    }): Promise<unknown>;
+    publish(channel: string, data: unknown, opts?: PublishOptions): Promise<PublishResult>;
 }
 /**
  * Subscription delivers the publications of one channel, in order, each
@@ -65,7 +64,5 @@ export declare class Subscription<T = unknown> extends Emitter<SubscriptionEvent
     /** Stops the subscription. Its position is forgotten with it. */
     unsubscribe(): void;
     /** Publishes to this channel; see Switchboard.publish. */
-    publish(data: unknown, opts?: {
-        key?: string;
-    }): Promise<unknown>;
+    publish(data: unknown, opts?: PublishOptions): Promise<PublishResult>;
 }

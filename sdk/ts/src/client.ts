@@ -341,7 +341,7 @@ export class Switchboard extends Emitter<ClientEvents> {
         this.subs.delete(sub.channel);
         this.connector.connection?.sync();
       },
-      publish: (channel: string, data: unknown, opts?: { key?: string }) => this.publish(channel, data, opts),
+      publish: (channel: string, data: unknown, opts?: PublishOptions) => this.publish(channel, data, opts),
     };
   }
 

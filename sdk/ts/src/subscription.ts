@@ -7,6 +7,7 @@
 import { Emitter } from "./emitter.js";
 import type { SwitchboardError } from "./errors.js";
 import type { Position, Publication } from "./protocol.js";
+import type { PublishOptions, PublishResult } from "./publish.js";
 import type { PresenceEvent, StartResult } from "./transports/transport.js";
 
 export type SubscriptionState = "subscribing" | "subscribed" | "unsubscribed";
@@ -54,7 +55,7 @@ export interface SubscriptionEvents<T> {
 /** What a Subscription needs of its client. */
 export interface SubscriptionOwner {
   removeSubscription(sub: Subscription<unknown>): void;
-  publish(channel: string, data: unknown, opts?: { key?: string }): Promise<unknown>;
+  publish(channel: string, data: unknown, opts?: PublishOptions): Promise<PublishResult>;
 }
 
 /**
@@ -98,7 +99,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
   }
 
   /** Publishes to this channel; see Switchboard.publish. */
-  publish(data: unknown, opts?: { key?: string }): Promise<unknown> {
+  publish(data: unknown, opts?: PublishOptions): Promise<PublishResult> {
     return this.owner.publish(this.channel, data, opts);
   }
 

@@ -3,7 +3,7 @@ import type { Publication } from "../../src/protocol.js";
 import { type GapEvent, Subscription, type SubscribedEvent } from "../../src/subscription.js";
 
 function setup(since?: { epoch: string; offset: number }) {
-  const owner = { removed: 0, removeSubscription: () => void owner.removed++, publish: async () => ({}) };
+  const owner = { removed: 0, removeSubscription: () => void owner.removed++, publish: async () => ({ epoch: "x1", offset: 1, key: "k" }) };
   const sub = new Subscription("chat:lobby", owner, since);
   const got: number[] = [];
   const gaps: GapEvent[] = [];
