@@ -78,7 +78,7 @@ func testPollsAcrossNodes(t *testing.T, b brokerKind) {
 					t.Errorf("no poll went to node %d (connections per node before %v, after %v)", i, before, after)
 				}
 			}
-			t.Logf("%d publications; polls per node %v", pub.ackedCount(), diff(after, before))
+			t.Logf("%d publications; polls per node %v", pub.ackedCount(), connDelta(after, before))
 		})
 	}
 }
@@ -96,7 +96,7 @@ func startFleetWith(t *testing.T, base string, transports []client.Transport, ch
 	return f
 }
 
-func diff(after, before []int) []int {
+func connDelta(after, before []int) []int {
 	out := make([]int, len(after))
 	for i := range after {
 		out[i] = after[i] - before[i]

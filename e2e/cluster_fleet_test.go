@@ -74,9 +74,10 @@ func startFleetOptions(t *testing.T, base string, n int, transports []client.Tra
 			Transports: []client.Transport{r.tr},
 			MinBackoff: 100 * time.Millisecond,
 			MaxBackoff: time.Second,
-			// Short polls every half second keep the test short; the
-			// default two seconds would only make it longer.
-			PollInterval: 500 * time.Millisecond,
+			// Short polls every second: the default two seconds would
+			// only make the tests longer, and more often would spend
+			// the test process's CPU, shared by a thousand clients.
+			PollInterval: time.Second,
 			Logger:       quiet,
 			OnState:      r.onState,
 		}
@@ -104,7 +105,7 @@ func startFleetOptions(t *testing.T, base string, n int, transports []client.Tra
 		}()
 	}
 	t.Cleanup(f.stop)
-	waitFor(t, eventWait+10*time.Second, func() bool {
+	waitCondition(t, eventWait+10*time.Second, func() bool {
 		for _, r := range f.subs {
 			if _, ok := r.sub.Position(); !ok || r.c.State().Status != client.Connected {
 				return false
@@ -212,7 +213,7 @@ func (f *fleet) waitCaughtUp(t *testing.T, p *publisher, d time.Duration) {
 		}
 		return out
 	}
-	waitFor(t, d, func() bool { return len(behind()) == 0 }, func() string {
+	waitCondition(t, d, func() bool { return len(behind()) == 0 }, func() string {
 		b := behind()
 		var sb strings.Builder
 		fmt.Fprintf(&sb, "%d of %d clients have not received everything acknowledged", len(b), len(f.subs))

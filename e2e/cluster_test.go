@@ -158,8 +158,8 @@ func waitReady(t *testing.T, want int, nodes ...*node) {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test with what() after d.
-func waitFor(t *testing.T, d time.Duration, cond func() bool, what func() string) {
+// waitCondition polls cond until it holds, failing the test with what() after d.
+func waitCondition(t *testing.T, d time.Duration, cond func() bool, what func() string) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
