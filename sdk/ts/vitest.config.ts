@@ -2,6 +2,9 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
+    // The integration files mostly wait on the network and on their own
+    // node: more of them at once than there are cores keeps the run short.
+    maxWorkers: 4,
     projects: [
       {
         test: {
