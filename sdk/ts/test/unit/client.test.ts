@@ -149,6 +149,39 @@ describe("client", () => {
     await expect(c.history("chat:lobby")).rejects.toMatchObject({ code: 108 });
   });
 
+  it("falls back to SSE when the WebSocket closes before its first frame, and remembers it for the session", async () => {
+    FakeEventSource.instances = [];
+    const stored = new Map<string, string>();
+    const storage = { getItem: (k: string) => stored.get(k) ?? null, setItem: (k: string, v: string) => void stored.set(k, v) };
+    c = client({ transports: ["websocket", "sse"], EventSource: FakeEventSource, storage });
+    const tried: string[] = [];
+    c.on("connecting", (e) => tried.push(e.transport));
+    const sub = c.subscribe("chat:lobby");
+    c.connect();
+    await vi.waitFor(() => expect(FakeWebSocket.instances).toHaveLength(1));
+    FakeWebSocket.instances[0]!.drop(1006); // refused by a proxy, say
+    await vi.waitFor(() => expect(FakeEventSource.instances).toHaveLength(1));
+    FakeEventSource.instances[0]!.emit("connected", { client: "s1", channels: { "chat:lobby": { epoch: "x1", offset: 0, recovered: true } } });
+    await vi.waitFor(() => expect(sub.state).toBe("subscribed"));
+    expect(tried).toEqual(["websocket", "sse"]);
+    expect(c.transport).toBe("sse");
+    expect(c.client).toBe("s1");
+    expect([...stored]).toEqual([["switchboard:transport:ws://node.test/rt/connection/websocket", "sse"]]);
+    c.disconnect();
+
+    // The next page load of the session starts where this one ended up.
+    FakeEventSource.instances = [];
+    const again = client({ transports: ["websocket", "sse"], EventSource: FakeEventSource, storage });
+    const first: string[] = [];
+    again.once("connecting", (e) => first.push(e.transport));
+    again.subscribe("chat:lobby");
+    again.connect();
+    await vi.waitFor(() => expect(FakeEventSource.instances).toHaveLength(1));
+    expect(first).toEqual(["sse"]);
+    expect(FakeWebSocket.instances).toHaveLength(1);
+    again.disconnect();
+  });
+
   it("stays away when the node says not to reconnect", async () => {
     c = client();
     const ended: { code: number; reconnect: boolean }[] = [];
