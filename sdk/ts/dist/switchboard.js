@@ -256,6 +256,7 @@ var Connector = class {
       watch.cancel();
       if ("info" in r) {
         if (this.current === conn) this.current = void 0;
+        void watch.better.then((b) => b.conn.close());
         return r.info;
       }
       this.current = r.conn;

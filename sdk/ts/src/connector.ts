@@ -206,6 +206,8 @@ export class Connector {
       watch.cancel();
       if ("info" in r) {
         if (this.current === conn) this.current = undefined;
+        // A better transport that opened in the same instant is not used.
+        void watch.better.then((b) => b.conn.close());
         return r.info;
       }
       // The old connection goes quiet before the new one starts: the
