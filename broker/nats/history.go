@@ -81,14 +81,14 @@ func (b *Broker) history(ctx context.Context, ch string, q stream.HistoryQuery) 
 	if q.Reverse {
 		lo, hi = to-n+1, to
 	}
-	entries, err := b.readRange(ctx, ch, &first, &last, lo, hi)
+	entries, reached, err := b.readRange(ctx, ch, &first, &last, lo, hi)
 	if err != nil {
 		return stream.HistoryPage{}, err
 	}
-	if len(entries) > 0 && entries[0].offset > lo {
-		// A hole in the stored run (a message deleted on its own): what
-		// is before it can no longer be read in order.
-		page.Earliest = max(page.Earliest, entries[0].offset)
+	if reached > lo {
+		// A hole in the stored run: what is before it can no longer be
+		// read in order.
+		page.Earliest = max(page.Earliest, reached)
 	}
 	name := strings.Clone(ch)
 	pubs := make([]*stream.Publication, len(entries))
@@ -202,11 +202,14 @@ func (b *Broker) oldestKept(ctx context.Context, ch string, last *entry) (first 
 // batch request forward from first returns everything from first to hi,
 // some of it only to be skipped. The batch is used when it is the cheaper:
 // a batch costs about a third of a round trip per publication.
-func (b *Broker) readRange(ctx context.Context, ch string, first, last *entry, lo, hi uint64) ([]entry, error) {
+//
+// reached is the oldest offset that could be read, lo unless a hole in the
+// stored run (a message deleted on its own) stopped the walk.
+func (b *Broker) readRange(ctx context.Context, ch string, first, last *entry, lo, hi uint64) (out []entry, reached uint64, err error) {
 	walk := last.offset - lo
 	if batch := hi - first.offset + 1; walk > 2 && batch <= 3*walk {
 		if out, ok, err := b.readForward(ctx, ch, first, lo, hi); err != nil || ok {
-			return out, err
+			return out, lo, err
 		}
 		// A hole on the way, or a replica that lags: walking back from
 		// the newest finds where the readable run starts.
@@ -241,9 +244,9 @@ func (b *Broker) readForward(ctx context.Context, ch string, first *entry, lo, h
 
 // readBackward follows each message's link to the one before it, from the
 // newest down to lo, and returns lo..hi oldest first. It stops early at a
-// message that is gone.
-func (b *Broker) readBackward(ctx context.Context, last *entry, lo, hi uint64) ([]entry, error) {
-	out := make([]entry, 0, hi-lo+1)
+// message that is gone; reached is the oldest offset it could read.
+func (b *Broker) readBackward(ctx context.Context, last *entry, lo, hi uint64) (out []entry, reached uint64, err error) {
+	out = make([]entry, 0, hi-lo+1)
 	cur := *last
 	for {
 		if cur.offset <= hi {
@@ -257,7 +260,7 @@ func (b *Broker) readBackward(ctx context.Context, last *entry, lo, hi uint64) (
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if prev.offset != cur.offset-1 || prev.epoch != cur.epoch {
 			break
@@ -265,7 +268,7 @@ func (b *Broker) readBackward(ctx context.Context, last *entry, lo, hi uint64) (
 		cur = prev
 	}
 	slices.Reverse(out)
-	return out, nil
+	return out, cur.offset, nil
 }
 
 // next reads the channel's message after cur.
