@@ -2,10 +2,12 @@
 // against, and the means to break them on purpose.
 //
 // Integration dependencies are real processes, never stand-ins: a private
-// redis-server on a free port, Debian's chromium (driven by playwright-core
-// from Node.js) for browser tests, and the node and npm packages that drive
-// it. A test asks for one with a function that returns it ready to use —
-// Redis, Chromium, Node, NPMPackage — and that, when it is missing, skips
+// redis-server on a free port, a NATS server with JetStream embedded in the
+// test process (the nats-server module: nothing to install), Debian's
+// chromium (driven by playwright-core from Node.js) for browser tests, and
+// the node and npm packages that drive it. A test asks for one with a
+// function that returns it ready to use — Redis, NATS, Chromium, Node,
+// NPMPackage — and that, when it is missing, skips
 // the test with the reason and what to install, or fails it when the
 // environment variable CI is true (see Unavailable): on CI a skipped
 // integration test would pass without having run. `make deps` installs
@@ -15,7 +17,6 @@
 // cut every connection at once, or refuse new ones for a while: a dropped
 // network, on demand, without touching the client or the server.
 //
-// One file per dependency, each with its own helpers; the next one (an
-// embedded NATS server) joins them the same way. The package is for tests
-// only: nothing outside _test.go files imports it.
+// One file per dependency, each with its own helpers. The package is for
+// tests only: nothing outside _test.go files imports it.
 package testenv
