@@ -205,14 +205,18 @@ func TestStorm(t *testing.T) {
 
 func TestIdle(t *testing.T) {
 	node := startNode(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	res, err := bench.Idle(ctx, bench.IdleConfig{Node: node, Conns: 50, Channels: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Conns != 50 || res.Loaded.Anon <= 0 || res.Baseline.Anon <= 0 {
-		t.Errorf("result not filled in: %+v", res)
+	for _, tr := range bench.Transports {
+		t.Run(tr, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			res, err := bench.Idle(ctx, bench.IdleConfig{Node: node, Transport: tr, Conns: 30, Channels: 5, PollInterval: 100 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Transport != tr || res.Conns != 30 || res.Loaded.Anon <= 0 || res.Baseline.Anon <= 0 {
+				t.Errorf("result not filled in: %+v", res)
+			}
+		})
 	}
 }
 

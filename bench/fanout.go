@@ -69,6 +69,8 @@ type LoadResult struct {
 	Elapsed      time.Duration `json:"elapsed_ns"`
 	ConnectTime  time.Duration `json:"connect_time_ns"`
 
+	// PublicationsPerSec is over the publishing only; DeliveriesPerSec
+	// over the whole window, until the last delivery.
 	PublicationsPerSec float64 `json:"publications_per_sec"`
 	DeliveriesPerSec   float64 `json:"deliveries_per_sec"`
 	// ServerCPU is the node's user+system CPU time over the window, and
@@ -140,6 +142,7 @@ func Load(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 		window: int64(cfg.Window) * maxOf(perChan), start: t0, end: t0.Add(cfg.Duration), limit: int64(cfg.Messages)}
 	s.expected.Store(base)
 	err = publishAll(ctx, s, pubs, cfg.PayloadSize)
+	publishing := time.Since(t0)
 	drain(ctx, fl.sink, s.expected.Load(), 5*time.Second)
 	elapsed := time.Since(t0)
 	cpu1, cpuErr := readCPU(node.PID)
@@ -155,7 +158,7 @@ func Load(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 	res.Duplicates = fl.sink.duplicates.Load() - dup0
 	res.Ended = fl.ended.Load()
 	res.Elapsed = elapsed
-	res.PublicationsPerSec = float64(res.Publications) / elapsed.Seconds()
+	res.PublicationsPerSec = float64(res.Publications) / publishing.Seconds()
 	res.DeliveriesPerSec = float64(res.Delivered) / elapsed.Seconds()
 	if node.PID > 0 && cpuErr == nil {
 		res.ServerCPU = cpu1 - cpu0

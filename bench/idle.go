@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"strconv"
 	"time"
 )
@@ -13,6 +12,12 @@ import (
 type IdleConfig struct {
 	// Node is the node under test; PID must be set to read its RSS.
 	Node *Node
+	// Transport is WS (default), SSE, LongPoll or Poll. A short-polling
+	// client holds nothing on the node between polls but its HTTP
+	// keep-alive connection, which is what Poll measures.
+	Transport string
+	// PollInterval is the pause between short polls. Default 1s.
+	PollInterval time.Duration
 	// Conns is how many connections to hold. Default 10,000.
 	Conns int
 	// Channels spreads the connections over this many channels. Default 100.
@@ -51,26 +56,42 @@ func Idle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 	if cfg.Channels <= 0 {
 		cfg.Channels = 100
 	}
+	if cfg.Transport == "" {
+		cfg.Transport = WS
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
 	n := cfg.Node
-	res := IdleResult{Transport: "ws", Conns: cfg.Conns}
+	res := IdleResult{Transport: cfg.Transport, Conns: cfg.Conns}
 	var err error
 	var before, after map[string]any
 	if res.Baseline, before, err = settledRSS(ctx, n); err != nil {
 		return res, err
 	}
 	src := &sourceDialer{addrs: cfg.SourceAddrs}
+	channel := func(i int) string { return "bench.idle." + strconv.Itoa(i%cfg.Channels) }
 	start := time.Now()
-	subs, wg, err := openSubscribers(ctx, n.URL, src, cfg.Conns, func(i int) string {
-		return "bench.idle." + strconv.Itoa(i%cfg.Channels)
-	}, cfg.Progress)
-	if err != nil {
-		return res, err
+	if cfg.Transport == WS {
+		subs, wg, err := openSubscribers(ctx, n.URL, src, cfg.Conns, channel, cfg.Progress)
+		if err != nil {
+			return res, err
+		}
+		defer func() {
+			closeSubscribers(subs)
+			wg.Wait()
+		}()
+	} else {
+		fl := newFleet(ctx, cfg.Transport, n.URL, "", src, cfg.Conns, cfg.PollInterval)
+		defer fl.close()
+		err := openAll(ctx, cfg.Conns, func(ctx context.Context, i int) error {
+			return fl.open(ctx, i, channel(i))
+		}, cfg.Progress)
+		if err != nil {
+			return res, err
+		}
 	}
 	res.ConnectTime = time.Since(start)
-	defer func() {
-		closeSubscribers(subs)
-		wg.Wait()
-	}()
 	if res.Loaded, after, err = settledRSS(ctx, n); err != nil {
 		return res, err
 	}
@@ -87,7 +108,6 @@ func Idle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 		case <-ctx.Done():
 		}
 	}
-	runtime.KeepAlive(subs)
 	return res, nil
 }
 

@@ -111,32 +111,42 @@ func runLoad(ctx context.Context, env *cliEnv, f *benchFlags, lf *loadFlags) err
 		}
 		return res, nil
 	}
-	// Each run, then its half-rate twin when asked.
-	runs := func(n *bench.Node, transport string) ([]bench.LoadResult, error) {
-		res, err := run(n, transport, lf.rate)
-		if err != nil {
-			return nil, err
-		}
-		out := []bench.LoadResult{res}
-		if lf.half && lf.rate == 0 && res.PublicationsPerSec > 0 {
-			h, err := run(n, transport, res.PublicationsPerSec/2)
+	// Each run, then its half-rate twin when asked. node returns the
+	// server for a run: the floor server is started afresh for each, since
+	// it keeps the connections of earlier runs until it writes to them.
+	runs := func(node func() (*bench.Node, func(), error), transport string) ([]bench.LoadResult, error) {
+		var out []bench.LoadResult
+		rate := lf.rate
+		for i := 0; i < 2; i++ {
+			n, done, err := node()
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, h)
+			res, err := run(n, transport, rate)
+			done()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, res)
+			if !lf.half || lf.rate != 0 || res.PublicationsPerSec <= 0 {
+				break
+			}
+			rate = res.PublicationsPerSec / 2
 		}
 		return out, nil
 	}
 
 	var floor []bench.LoadResult
 	if lf.floor && f.target == "" {
-		fn, err := bench.StartFloor(ctx, bench.Launch{CPU: f.serverCPU, GoMaxProcs: f.gomaxprocs, Stderr: env.stderr})
-		if err != nil {
-			return fmt.Errorf("floor: %w", err)
+		startFloor := func() (*bench.Node, func(), error) {
+			fn, err := bench.StartFloor(ctx, bench.Launch{CPU: f.serverCPU, GoMaxProcs: f.gomaxprocs, Stderr: env.stderr})
+			if err != nil {
+				return nil, nil, fmt.Errorf("floor: %w", err)
+			}
+			return fn, fn.Stop, nil
 		}
-		floor, err = runs(fn, bench.Floor)
-		fn.Stop()
-		if err != nil {
+		var err error
+		if floor, err = runs(startFloor, bench.Floor); err != nil {
 			return err
 		}
 	}
@@ -149,8 +159,9 @@ func runLoad(ctx context.Context, env *cliEnv, f *benchFlags, lf *loadFlags) err
 	for _, r := range floor {
 		rows = append(rows, loadRow{LoadResult: r})
 	}
+	sameNode := func() (*bench.Node, func(), error) { return node, func() {}, nil }
 	for _, t := range lf.transports {
-		res, err := runs(node, t)
+		res, err := runs(sameNode, t)
 		if err != nil {
 			return err
 		}
