@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -77,7 +78,13 @@ type LoadResult struct {
 	// CPUPerDelivery that divided by the deliveries (0 without a PID).
 	ServerCPU      time.Duration `json:"server_cpu_ns"`
 	CPUPerDelivery time.Duration `json:"cpu_per_delivery_ns"`
-	Latency        Latency       `json:"latency"`
+	// ServerBusy and ClientBusy are the CPU time the node and the load
+	// generator used over the window, in cores: a load generator near 1.0
+	// on its one core is the bottleneck, and the node's figures then
+	// describe a node waiting for its readers.
+	ServerBusy float64 `json:"server_busy_cores"`
+	ClientBusy float64 `json:"client_busy_cores"`
+	Latency    Latency `json:"latency"`
 }
 
 // Load runs a broadcast (one channel) or channels (many) scenario.
@@ -137,6 +144,7 @@ func Load(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 	dup0 := fl.sink.duplicates.Load()
 	fl.sink.recording.Store(true)
 	cpu0, _ := readCPU(node.PID)
+	self0, _ := ReadCPU(os.Getpid())
 	t0 := time.Now()
 	s := &schedule{sink: fl.sink, channels: channels, perChan: perChan, rate: cfg.Rate,
 		window: int64(cfg.Window) * maxOf(perChan), start: t0, end: t0.Add(cfg.Duration), limit: int64(cfg.Messages)}
@@ -146,6 +154,7 @@ func Load(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 	drain(ctx, fl.sink, s.expected.Load(), 5*time.Second)
 	elapsed := time.Since(t0)
 	cpu1, cpuErr := readCPU(node.PID)
+	self1, selfErr := ReadCPU(os.Getpid())
 	fl.sink.recording.Store(false)
 	if err != nil {
 		return res, err
@@ -162,9 +171,13 @@ func Load(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 	res.DeliveriesPerSec = float64(res.Delivered) / elapsed.Seconds()
 	if node.PID > 0 && cpuErr == nil {
 		res.ServerCPU = cpu1 - cpu0
+		res.ServerBusy = res.ServerCPU.Seconds() / elapsed.Seconds()
 		if res.Delivered > 0 {
 			res.CPUPerDelivery = res.ServerCPU / time.Duration(res.Delivered)
 		}
+	}
+	if selfErr == nil && node.PID != os.Getpid() {
+		res.ClientBusy = (self1 - self0).Seconds() / elapsed.Seconds()
 	}
 	res.Latency = summarize(fl.sink.histogram())
 	return res, nil

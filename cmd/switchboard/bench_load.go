@@ -183,17 +183,17 @@ func runLoad(ctx context.Context, env *cliEnv, f *benchFlags, lf *loadFlags) err
 		return writeJSON(env.stdout, rows)
 	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\ttransport\tsubs\tchans\trate\tpub/s\tdeliveries/s\tvs floor\tCPU/delivery\tvs floor\tp50\tp90\tp99\tp99.9\tlost\tdup\tdropped")
+	fmt.Fprintln(tw, "scenario\ttransport\tsubs\tchans\trate\tpub/s\tdeliveries/s\tvs floor\tCPU/delivery\tvs floor\tp50\tp90\tp99\tp99.9\tlost\tdup\tdropped\tbusy: node\tbench")
 	for _, r := range rows {
 		rate := "max"
 		if r.Rate > 0 {
 			rate = fmt.Sprintf("%.0f/s", r.Rate)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n",
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%.0f%%\t%.0f%%\n",
 			r.Scenario, r.Transport, r.Subscribers, r.Channels, rate, r.PublicationsPerSec, r.DeliveriesPerSec,
 			ratio(r.DeliveriesVsFloor), micros(r.CPUPerDelivery), ratio(r.CPUVsFloor),
 			short(r.Latency.P50), short(r.Latency.P90), short(r.Latency.P99), short(r.Latency.P999),
-			r.Lost, r.Duplicates, r.Ended)
+			r.Lost, r.Duplicates, r.Ended, 100*r.ServerBusy, 100*r.ClientBusy)
 	}
 	return tw.Flush()
 }
