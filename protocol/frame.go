@@ -111,6 +111,14 @@ func (w *wirePublication) publication() *stream.Publication {
 // an HTTP error body. Fields it does not know are ignored. Errors wrap
 // stream.ErrBadRequest.
 func DecodeFrame(b []byte) (Frame, error) {
+	if f, ok := decodePublicationFast(b); ok {
+		return f, nil
+	}
+	return decodeFrameJSON(b)
+}
+
+// decodeFrameJSON is DecodeFrame through encoding/json, for every frame.
+func decodeFrameJSON(b []byte) (Frame, error) {
 	if !isObject(b) {
 		return Frame{}, fmt.Errorf("%w: a frame is one JSON object", stream.ErrBadRequest)
 	}
