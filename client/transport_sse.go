@@ -251,9 +251,15 @@ func (s *sseConn) connected(ev *sseEvent) {
 			Offset    uint64 `json:"offset"`
 			Recovered bool   `json:"recovered"`
 		} `json:"channels"`
+		PingInterval int `json:"ping_interval"`
 	}
 	if err := json.Unmarshal(ev.data, &d); err != nil {
 		s.c.log.Warn("unreadable connected event", "err", err)
+	}
+	if d.PingInterval > 0 {
+		// The node's pings are events on the stream: silence longer than
+		// its interval plus the grace period means a dead stream.
+		s.c.pingInterval.Store(int64(time.Duration(d.PingInterval) * time.Second))
 	}
 	cur, err := stream.ParseCursor(ev.id)
 	if err != nil {

@@ -215,6 +215,11 @@ func (f *sseFollower) dispatch(ev sseEvent) bool {
 			return false
 		}
 		f.push(followEvent{kind: evDisconnect, code: fr.Code, reason: fr.Reason, reconnect: fr.Reconnect})
+	case "ping":
+		// The node's keep-alive, as the WebSocket adapter answers pings.
+		if ev.data != "{}" {
+			f.push(followEvent{kind: evOther, raw: "ping " + ev.data})
+		}
 	default:
 		f.push(followEvent{kind: evOther, raw: fmt.Sprintf("event %q: %s", ev.name, ev.data)})
 	}

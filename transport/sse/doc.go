@@ -17,8 +17,9 @@
 // positions). A reconnecting EventSource sends it back as Last-Event-ID and
 // gets exactly what it missed; the same cursor is accepted as ?cursor= by a
 // client that opens a new stream itself, for instance to change channels.
-// Keep-alives are comment lines; join and leave are events named "join" and
-// "leave". When the server ends a stream it sends an event named
+// Keep-alives are events named "ping" (every ping_interval, which the
+// connected event states), so a client can tell a silent stream from a dead
+// one; join and leave are events named "join" and "leave". When the server ends a stream it sends an event named
 // "disconnect" with the protocol's disconnect object. A browser reconnects
 // after every end of stream, so a page that wants to honour
 // "reconnect":false closes its EventSource in that event's handler; a client

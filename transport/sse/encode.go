@@ -3,6 +3,7 @@ package sse
 import (
 	"encoding/json"
 	"strconv"
+	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/protocol"
@@ -20,8 +21,10 @@ type encoder struct{}
 
 var sseEncoder hub.Encoder = &encoder{}
 
-// pingEvent is a comment: EventSource ignores it, proxies see traffic.
-var pingEvent = []byte(": ping\n\n")
+// pingEvent is an event named "ping": proxies see traffic, an onmessage
+// handler never sees it, and a client that listens for it (the SDKs) knows
+// the stream is alive — a comment would be invisible to EventSource.
+var pingEvent = []byte("event: ping\ndata: {}\n\n")
 
 // publicationSlack covers what protocol.AppendPublication adds around the
 // publication's strings (keys, numbers, quotes), plus "data: " and the
@@ -84,19 +87,27 @@ type channelState struct {
 type connectedData struct {
 	Client   string                  `json:"client"`
 	Channels map[string]channelState `json:"channels"`
+	// PingInterval is how often, in seconds, a ping event comes, as in
+	// the WebSocket connect reply: a client that hears nothing for longer
+	// (plus a grace period) takes the stream for dead.
+	PingInterval int `json:"ping_interval"`
 }
 
 // appendConnected writes the event that opens every stream:
 //
 //	event: connected
 //	id: <cursor with the starting positions>
-//	data: {"client":"...","channels":{"chat:lobby":{"epoch":"x1","offset":44,"recovered":true}}}
+//	data: {"client":"...","channels":{"chat:lobby":{"epoch":"x1","offset":44,"recovered":true}},"ping_interval":25}
 //
 // It is sent once per connection, so encoding/json's cost does not matter;
 // it also sorts the channels, which keeps the event the same for the same
 // request.
-func appendConnected(dst []byte, client string, results []hub.SubscribeResult, start *stream.Cursor) []byte {
-	d := connectedData{Client: client, Channels: make(map[string]channelState, len(results))}
+func appendConnected(dst []byte, client string, results []hub.SubscribeResult, start *stream.Cursor, ping time.Duration) []byte {
+	d := connectedData{
+		Client:       client,
+		Channels:     make(map[string]channelState, len(results)),
+		PingInterval: int((ping + time.Second - 1) / time.Second),
+	}
 	for _, r := range results {
 		d.Channels[r.Channel] = channelState{Epoch: r.Latest.Epoch, Offset: r.Latest.Offset, Recovered: r.Recovered}
 	}

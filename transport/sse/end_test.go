@@ -158,7 +158,7 @@ func TestPresenceEvents(t *testing.T) {
 			t.Errorf("presence %q, want %q", got, tc.want)
 		}
 	}
-	if got := string(sse.Encoder.Ping()); got != ": ping\n\n" {
+	if got := string(sse.Encoder.Ping()); got != "event: ping\ndata: {}\n\n" {
 		t.Errorf("ping %q", got)
 	}
 }

@@ -160,7 +160,7 @@ func (h *Handler) open(r *http.Request) (*eventStream, error) {
 		results = append(results, res)
 	}
 	es.buf = appendRetry(es.buf, h.retryMillis())
-	es.buf = appendConnected(es.buf, sess.ID(), results, &es.cursor)
+	es.buf = appendConnected(es.buf, sess.ID(), results, &es.cursor, h.cfg.Hub.Config().PingInterval)
 	return es, nil
 }
 

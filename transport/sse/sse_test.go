@@ -243,7 +243,7 @@ func (s *sseStream) block() event {
 func (s *sseStream) next() event {
 	s.t.Helper()
 	for {
-		if ev := s.block(); ev.HasData {
+		if ev := s.block(); ev.HasData && ev.Event != "ping" {
 			return ev
 		}
 	}
@@ -295,10 +295,11 @@ type channelState struct {
 }
 
 type connected struct {
-	Client   string                  `json:"client"`
-	Channels map[string]channelState `json:"channels"`
-	ID       string                  `json:"-"`
-	Retry    int                     `json:"-"`
+	Client       string                  `json:"client"`
+	Channels     map[string]channelState `json:"channels"`
+	PingInterval int                     `json:"ping_interval"`
+	ID           string                  `json:"-"`
+	Retry        int                     `json:"-"`
 }
 
 // connected reads the opening retry block and connected event.
@@ -315,7 +316,7 @@ func (s *sseStream) connected() connected {
 	var c connected
 	dec := json.NewDecoder(strings.NewReader(ev.Data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil || c.Client == "" {
+	if err := dec.Decode(&c); err != nil || c.Client == "" || c.PingInterval < 1 {
 		s.t.Fatalf("connected data %q: %v", ev.Data, err)
 	}
 	if _, err := stream.ParseCursor(ev.ID); err != nil {

@@ -44,7 +44,7 @@ func TestConnectedEvent(t *testing.T) {
 	}
 	ev := s.block()
 	a, news := latest(t, n, "chat:a"), latest(t, n, "news")
-	want := fmt.Sprintf(`{"client":"%s","channels":{"chat:a":{"epoch":%q,"offset":3,"recovered":true},"news":{"epoch":%q,"offset":0,"recovered":true}}}`,
+	want := fmt.Sprintf(`{"client":"%s","channels":{"chat:a":{"epoch":%q,"offset":3,"recovered":true},"news":{"epoch":%q,"offset":0,"recovered":true}},"ping_interval":25}`,
 		clientOf(t, ev.Data), a.Epoch, news.Epoch)
 	if ev.Event != "connected" || ev.Data != want {
 		t.Fatalf("connected event %+v\nwant data %s", ev, want)
@@ -254,14 +254,16 @@ func TestResumeNotRecovered(t *testing.T) {
 	third.wantPubs("chat:a", 2)
 }
 
-func TestPingsAreComments(t *testing.T) {
+// Pings are events named "ping": an onmessage handler never sees them, a
+// client that listens for them knows the stream is alive.
+func TestPingsAreEvents(t *testing.T) {
 	n := startNode(t, hub.Config{PingInterval: 80 * time.Millisecond}, sse.Config{})
 	s := n.open(t, "channel=news", nil)
 	s.connected()
 	for pings := 0; pings < 3; {
 		ev := s.block()
-		if ev.HasData || ev.HasID || len(ev.Comments) != 1 || ev.Comments[0] != "ping" {
-			t.Fatalf("want a ping comment, got %+v", ev)
+		if ev.Event != "ping" || ev.Data != "{}" || ev.HasID {
+			t.Fatalf("want a ping event, got %+v", ev)
 		}
 		pings++
 	}

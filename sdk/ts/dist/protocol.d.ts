@@ -95,6 +95,8 @@ export interface ChannelStart {
 export interface Connected {
     client: string;
     channels: Record<string, ChannelStart>;
+    /** Seconds between the node's ping events (older nodes: absent). */
+    ping_interval?: number;
 }
 /** A poll reply. */
 export interface PollReply {

@@ -501,7 +501,11 @@ function parsePollReply(v) {
 }
 function parseConnected(v) {
   if (!isObject(v) || !isObject(v.channels)) throw new SyntaxError("not a connected event");
-  return { client: typeof v.client === "string" ? v.client : "", channels: v.channels };
+  return {
+    client: typeof v.client === "string" ? v.client : "",
+    channels: v.channels,
+    ...typeof v.ping_interval === "number" && v.ping_interval > 0 ? { ping_interval: v.ping_interval } : {}
+  };
 }
 function parseDisconnect(v) {
   if (!isObject(v) || typeof v.code !== "number") throw new SyntaxError("not a disconnect");
@@ -1383,8 +1387,15 @@ var SSEConnection = class {
     }
   }
   /** @internal The active stream failed after it connected. */
-  streamFailed(s) {
-    if (s === this.stream) this.fail("the SSE stream failed");
+  streamFailed(s, reason = "the SSE stream failed") {
+    if (s === this.stream) this.fail(reason);
+  }
+  /**
+   * silence is how long a stream may stay quiet before it is taken for
+   * dead: the node sends a ping event every ping_interval seconds.
+   */
+  silence(pingInterval) {
+    return Math.max(1, pingInterval ?? 25) * 1e3 + this.ctx.options.pingGrace;
   }
   fail(reason) {
     this.end({ code: 0, reason, reconnect: true }, noAnswer(reason));
@@ -1413,6 +1424,7 @@ var Stream = class {
     this.reqs = reqs;
     this.queue = [];
     this.closedFlag = false;
+    this.quietFor = 0;
     this.connected = new Promise((resolve, reject) => {
       let es;
       try {
@@ -1425,6 +1437,8 @@ var Stream = class {
       es.addEventListener("connected", (ev) => {
         try {
           this.connectedData = parseConnected(JSON.parse(ev.data));
+          this.quietFor = conn.silence(this.connectedData.ping_interval);
+          this.alive();
           resolve();
         } catch {
           reject(noAnswer("unreadable connected event"));
@@ -1435,6 +1449,7 @@ var Stream = class {
       es.addEventListener("join", on("join"));
       es.addEventListener("leave", on("leave"));
       es.addEventListener("disconnect", on("disconnect"));
+      es.addEventListener("ping", () => this.alive());
       es.onerror = () => {
         if (this.closedFlag) return;
         if (!this.connectedData) {
@@ -1455,10 +1470,27 @@ var Stream = class {
   close() {
     if (this.closedFlag) return;
     this.closedFlag = true;
+    clearTimeout(this.watchdog);
     this.es?.close();
+  }
+  /**
+   * alive restarts the watchdog: a stream that carries nothing, not even a
+   * ping, for longer than the node's ping interval plus the grace period is
+   * dead even if the socket looks open (a proxy that holds it, a laptop
+   * that slept), and the client reconnects from its positions.
+   */
+  alive() {
+    if (this.closedFlag || !this.quietFor) return;
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => {
+      if (this.closedFlag) return;
+      this.close();
+      this.conn.streamFailed(this, `no ping on the SSE stream for ${this.quietFor}ms`);
+    }, this.quietFor);
   }
   receive(kind, data) {
     if (this.closedFlag) return;
+    this.alive();
     if (this.queue) this.queue.push([kind, data]);
     else this.conn.deliver(this, kind, data);
   }

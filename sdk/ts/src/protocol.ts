@@ -144,6 +144,8 @@ export interface ChannelStart {
 export interface Connected {
   client: string;
   channels: Record<string, ChannelStart>;
+  /** Seconds between the node's ping events (older nodes: absent). */
+  ping_interval?: number;
 }
 
 /** A poll reply. */
@@ -175,7 +177,11 @@ export function parsePollReply(v: unknown): PollReply {
 
 export function parseConnected(v: unknown): Connected {
   if (!isObject(v) || !isObject(v.channels)) throw new SyntaxError("not a connected event");
-  return { client: typeof v.client === "string" ? v.client : "", channels: v.channels as Record<string, ChannelStart> };
+  return {
+    client: typeof v.client === "string" ? v.client : "",
+    channels: v.channels as Record<string, ChannelStart>,
+    ...(typeof v.ping_interval === "number" && v.ping_interval > 0 ? { ping_interval: v.ping_interval } : {}),
+  };
 }
 
 export function parseDisconnect(v: unknown): Disconnect {

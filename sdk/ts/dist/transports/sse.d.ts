@@ -30,6 +30,11 @@ export declare class SSEConnection implements Connection {
     private explain;
     /** Makes s the delivering stream: its start positions first, then what it queued. */
     private activate;
+    /**
+     * silence is how long a stream may stay quiet before it is taken for
+     * dead: the node sends a ping event every ping_interval seconds.
+     */
+    silence(pingInterval: number | undefined): number;
     private fail;
     private end;
 }

@@ -205,8 +205,16 @@ export class SSEConnection implements Connection {
   }
 
   /** @internal The active stream failed after it connected. */
-  streamFailed(s: Stream): void {
-    if (s === this.stream) this.fail("the SSE stream failed");
+  streamFailed(s: Stream, reason = "the SSE stream failed"): void {
+    if (s === this.stream) this.fail(reason);
+  }
+
+  /**
+   * silence is how long a stream may stay quiet before it is taken for
+   * dead: the node sends a ping event every ping_interval seconds.
+   */
+  silence(pingInterval: number | undefined): number {
+    return Math.max(1, pingInterval ?? 25) * 1000 + this.ctx.options.pingGrace;
   }
 
   private fail(reason: string): void {
@@ -245,6 +253,8 @@ class Stream {
   private es: EventSourceLike | undefined;
   private queue: Array<[string, string]> | undefined = [];
   private closedFlag = false;
+  private watchdog: ReturnType<typeof setTimeout> | undefined;
+  private quietFor = 0;
 
   constructor(
     private readonly conn: SSEConnection,
@@ -262,6 +272,8 @@ class Stream {
       es.addEventListener("connected", (ev: { data: string }) => {
         try {
           this.connectedData = parseConnected(JSON.parse(ev.data));
+          this.quietFor = conn.silence(this.connectedData.ping_interval);
+          this.alive();
           resolve();
         } catch {
           reject(noAnswer("unreadable connected event"));
@@ -272,6 +284,8 @@ class Stream {
       es.addEventListener("join", on("join"));
       es.addEventListener("leave", on("leave"));
       es.addEventListener("disconnect", on("disconnect"));
+      // The node's keep-alive: an event no onmessage handler sees.
+      es.addEventListener("ping", () => this.alive());
       es.onerror = () => {
         if (this.closedFlag) return;
         if (!this.connectedData) {
@@ -296,11 +310,29 @@ class Stream {
   close(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
+    clearTimeout(this.watchdog);
     this.es?.close();
+  }
+
+  /**
+   * alive restarts the watchdog: a stream that carries nothing, not even a
+   * ping, for longer than the node's ping interval plus the grace period is
+   * dead even if the socket looks open (a proxy that holds it, a laptop
+   * that slept), and the client reconnects from its positions.
+   */
+  private alive(): void {
+    if (this.closedFlag || !this.quietFor) return;
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => {
+      if (this.closedFlag) return;
+      this.close();
+      this.conn.streamFailed(this, `no ping on the SSE stream for ${this.quietFor}ms`);
+    }, this.quietFor);
   }
 
   private receive(kind: string, data: string): void {
     if (this.closedFlag) return;
+    this.alive();
     if (this.queue) this.queue.push([kind, data]);
     else this.conn.deliver(this, kind, data);
   }

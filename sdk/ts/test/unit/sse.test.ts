@@ -136,4 +136,29 @@ describe("SSE", () => {
     await vi.waitFor(() => expect(FakeEventSource.instances).toHaveLength(2));
     expect(new URL(FakeEventSource.instances[1]!.url).searchParams.getAll("channel")).toEqual(["chat:b"]);
   });
+  it("takes a stream with no ping for the node's interval plus the grace for dead", async () => {
+    const c = new SSEConnection(fakeContext(handler, { EventSource: FakeEventSource, fetch: f.fetch, pingGrace: 100 }));
+    const closed: string[] = [];
+    c.onClosed((info) => closed.push(info.reason));
+    handler.reqs = [{ channel: "chat:a" }];
+    const opened = c.open();
+    await vi.waitFor(() => expect(FakeEventSource.instances.length).toBeGreaterThan(0));
+    const es = FakeEventSource.instances.at(-1)!;
+    es.emit("connected", { ...started({ "chat:a": 0 }), ping_interval: 1 });
+    await opened;
+    c.start();
+    // Pings (and publications) keep it alive well past the 1.1s of silence allowed.
+    for (let i = 0; i < 6; i++) {
+      await new Promise((r) => setTimeout(r, 300));
+      if (i === 0) es.emit("message", pub("chat:a", 1));
+      else es.emit("ping", {});
+    }
+    expect(closed).toEqual([]);
+    expect(es.closed).toBe(false);
+    // Then silence: the connection ends, to be made again from the positions held.
+    await vi.waitFor(() => expect(closed).toHaveLength(1), { timeout: 3000 });
+    expect(closed[0]).toMatch(/no ping/);
+    expect(es.closed).toBe(true);
+    c.close();
+  });
 });
