@@ -18,6 +18,7 @@ type Handler struct {
 	cfg      Config
 	maxFrame int
 	wg       sync.WaitGroup
+	writers  sync.Pool // *writeState
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -39,7 +40,9 @@ func New(cfg Config) *Handler {
 	if cfg.MaxFrameSize <= 0 {
 		cfg.MaxFrameSize = cfg.Hub.Config().MaxMessageSize + 4<<10
 	}
-	return &Handler{cfg: cfg, maxFrame: cfg.MaxFrameSize}
+	h := &Handler{cfg: cfg, maxFrame: cfg.MaxFrameSize}
+	h.writers.New = func() any { return new(writeState) }
+	return h
 }
 
 // ServeHTTP checks the origin, upgrades, and hands the connection to its own
