@@ -7,6 +7,8 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
@@ -43,7 +45,22 @@ type conn struct {
 	// deadline is when the write deadline was last set (unix nanoseconds),
 	// owned by whoever writes; see setWriteDeadline.
 	deadline int64
+
+	// An idle connection parks in the handler's poller instead of keeping
+	// a reader goroutine (Linux, plain TCP; raw is nil otherwise). state
+	// says whether a reader runs or the connection is parked; whoever
+	// moves it from parked to reading starts the reader. closing is set
+	// by the writer before it closes the socket.
+	raw     syscall.RawConn
+	state   atomic.Int32
+	closing atomic.Bool
+	pollID  uint64 // the poller's number for c; guarded by the poller's mu
 }
+
+const (
+	reading int32 = iota
+	parked
+)
 
 // writeState is a writer's scratch space: the items taken from the queue and
 // the vector handed to writev. Flush goroutines borrow one from the
@@ -70,10 +87,18 @@ func (c *conn) Read(p []byte) (int, error) {
 func (c *conn) serve() {
 	if !c.handshake() {
 		c.nc.Close()
+		c.h.wg.Done()
 		return
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wake() // whatever was queued before the session was published here
+	if c.raw != nil {
+		if len(c.pre) == 0 && c.park() {
+			return
+		}
+		c.read()
+		return
+	}
 	c.readFresh()
 }
 
@@ -81,39 +106,71 @@ func (c *conn) serve() {
 // Reading a frame and handling a command run deep (frame headers, token
 // checks, the hub, the broker) and grow the reader's stack, which the
 // runtime keeps while the goroutine stays parked; a fresh goroutine parks
-// in awaitReadable with the smallest stack. The reader of an idle
-// connection is most of what the connection costs, and a goroutine start
-// per client message (a pong every ping interval) is cheap beside it.
+// in awaitReadable with the smallest stack. Connections that can use the
+// poller do not need this: their reader ends instead of waiting.
 func (c *conn) readFresh() {
-	c.h.wg.Add(1)
-	go func() {
-		defer c.h.wg.Done()
-		c.read()
-	}()
+	go c.read()
 }
 
-// read waits for the client, then runs the read loop until the connection
-// ends, or until a message was handled: then reading moves to a fresh
-// goroutine (see readFresh).
+// read runs the read loop until the connection ends, or until a message
+// was handled: then the connection parks in the poller, which starts a new
+// reader when the client sends more, or (without a poller) reading moves
+// to a fresh goroutine (see readFresh).
 func (c *conn) read() {
-	if len(c.pre) == 0 {
-		awaitReadable(c.nc)
+	for {
+		if c.raw == nil && len(c.pre) == 0 {
+			awaitReadable(c.nc)
+		}
+		fresh, err := c.readLoop()
+		if !fresh {
+			c.end(err)
+			return
+		}
+		if c.raw == nil {
+			c.readFresh()
+			return
+		}
+		if len(c.pre) == 0 && c.park() {
+			return
+		}
 	}
-	fresh, err := c.readLoop()
-	if fresh {
-		c.readFresh()
-		return
+}
+
+// park hands the connection to the poller. It reports false when the
+// caller must go on reading itself: the poller could not take it, or the
+// writer is closing the socket and the reader has to see that to the end.
+func (c *conn) park() bool {
+	c.state.Store(parked)
+	if !c.h.poller.arm(c) || c.closing.Load() {
+		// Whoever takes it back from parked reads; if the poller or the
+		// writer already did, this reader is done.
+		return !c.state.CompareAndSwap(parked, reading)
 	}
-	defer c.nc.Close()
+	return true
+}
+
+// resume starts a reader for a parked connection; the poller calls it when
+// the socket is readable and the writer before it closes the socket.
+func (c *conn) resume() {
+	if c.state.CompareAndSwap(parked, reading) {
+		go c.read()
+	}
+}
+
+// end releases the connection once its reader is done with it.
+func (c *conn) end(err error) {
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.sess.Disconnect(err)
 	}
+	c.h.poller.forget(c)
 	c.cancel()
 	c.sess.Close()
 	c.wmu.Lock()
 	c.stopped = true
 	c.wmu.Unlock()
 	c.flushing.Wait()
+	c.nc.Close()
+	c.h.wg.Done()
 }
 
 // handshake waits for connect and opens the session. It reports whether the
@@ -299,6 +356,9 @@ func (c *conn) write(items []hub.Item, vec *net.Buffers) error {
 // out first (not for a slow consumer, whose queue is the problem), then the
 // disconnect push and the close frame.
 func (c *conn) finish() {
+	// A parked connection has no reader to notice the close: start one.
+	c.closing.Store(true)
+	c.resume()
 	cause := c.sess.Cause()
 	if errors.Is(cause, stream.ErrClosed) {
 		c.nc.Close()

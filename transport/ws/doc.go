@@ -2,9 +2,13 @@
 // upgrades a request, speaks protocol v1 (JSON text frames), and binds the
 // connection to a hub.Session.
 //
-// Each connection has one reader goroutine that decodes commands and one
-// writer goroutine that owns every write: it drains the session's queue into
-// a single vectored write, so a burst of publications costs one syscall.
+// A connection has a reader goroutine only while the client is sending: on
+// Linux an idle connection's socket is watched by one epoll instance shared
+// by the handler, which starts a reader when data arrives (TLS connections,
+// and other platforms, keep a reader goroutine parked in a shallow wait).
+// A writer goroutine exists only while there is something to write; it owns
+// every write and drains the session's queue into a single vectored write,
+// so a burst of publications costs one syscall.
 // Publications arrive already framed (the WebSocket header is part of the
 // bytes the hub encodes once and shares between subscribers).
 //

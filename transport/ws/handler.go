@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ type Handler struct {
 	maxFrame int
 	wg       sync.WaitGroup
 	writers  sync.Pool // *writeState
+	poller   *poller   // nil where there is none
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -42,12 +44,14 @@ func New(cfg Config) *Handler {
 	}
 	h := &Handler{cfg: cfg, maxFrame: cfg.MaxFrameSize}
 	h.writers.New = func() any { return new(writeState) }
+	h.poller = newPoller(h)
 	return h
 }
 
-// ServeHTTP checks the origin, upgrades, and hands the connection to its own
-// reader and writer goroutines, so the HTTP server's goroutine (and its
-// buffers) are released at once.
+// ServeHTTP checks the origin, upgrades, and hands the connection over (to
+// a reader goroutine for the connect handshake, then to the poller while it
+// is idle), so the HTTP server's goroutine (and its buffers) are released
+// at once.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := transport.CheckOrigin(h.cfg.Origins, r); err != nil {
 		transport.WriteError(w, err)
@@ -64,11 +68,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pre = append([]byte(nil), pre...)
 	}
 	c := &conn{h: h, nc: nc, pre: pre}
+	if tc, ok := nc.(*net.TCPConn); ok && h.poller != nil {
+		// TLS and other wrapped connections keep a reader goroutine: their
+		// own buffering hides what the socket's readiness says.
+		c.raw, _ = tc.SyscallConn()
+	}
+	// The WaitGroup counts connections (and the poller's goroutine), not
+	// goroutines: a parked connection has none. The connection's last
+	// reader calls Done.
 	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		c.serve()
-	}()
+	go c.serve()
 }
 
 // Wait blocks until every connection this handler started has ended, or ctx

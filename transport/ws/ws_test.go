@@ -23,8 +23,9 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type node struct {
-	hub *hub.Hub
-	url string
+	hub     *hub.Hub
+	handler *ws.Handler
+	url     string
 }
 
 // fakeVerifier accepts "good:<user>" and "expired:<user>" tokens.
@@ -87,7 +88,7 @@ func startNode(t *testing.T, cfg hub.Config, wcfg ws.Config) *node {
 		cancel()
 		<-runDone
 	})
-	return &node{hub: h, url: "ws" + strings.TrimPrefix(srv.URL, "http")}
+	return &node{hub: h, handler: handler, url: "ws" + strings.TrimPrefix(srv.URL, "http")}
 }
 
 type client struct {

@@ -1,0 +1,189 @@
+//go:build linux
+
+package ws_test
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/protocol"
+	"github.com/switchboardhq/switchboard/stream"
+	"github.com/switchboardhq/switchboard/transport/ws"
+)
+
+// parkCounter reports each time a connection parks in the poller.
+func parkCounter(t *testing.T, n *node) func(count int) {
+	t.Helper()
+	parks := make(chan struct{}, 100000)
+	ws.OnPark(n.handler, func() { parks <- struct{}{} })
+	return func(count int) {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for i := 0; i < count; i++ {
+			select {
+			case <-parks:
+			case <-timeout:
+				t.Fatalf("%d of %d connections parked", i, count)
+			}
+		}
+	}
+}
+
+func TestParkedConnectionWakesOnData(t *testing.T) {
+	n := startNode(t, hub.Config{}, ws.Config{})
+	awaitParked := parkCounter(t, n)
+	c := connected(t, n)
+	awaitParked(1)
+	if f := c.call(protocol.Command{Type: "subscribe", Channel: "chat:x"}); f.Error != nil {
+		t.Fatal(f.Error)
+	}
+	for i := 1; i <= 5; i++ {
+		awaitParked(1)
+		// Written while parked: the write path needs no reader.
+		if _, err := n.hub.Publish(context.Background(), stream.PublishRequest{Channel: "chat:x", Data: []byte(strconv.Itoa(i))}); err != nil {
+			t.Fatal(err)
+		}
+		if m := c.read(); m.Type != "message" || m.Offset != uint64(2*i-1) {
+			t.Fatalf("frame %+v, want message %d", m, 2*i-1)
+		}
+		// Read after parking: the poller wakes the connection.
+		p := c.call(protocol.Command{Type: "publish", Channel: "chat:x", Data: json.RawMessage(`"c"`)})
+		if p.Error != nil || p.Offset != uint64(2*i) {
+			t.Fatalf("publish reply %+v", p)
+		}
+		if m := c.read(); m.Type != "message" || m.Offset != uint64(2*i) {
+			t.Fatalf("frame %+v, want message %d", m, 2*i)
+		}
+	}
+	// Several commands in one segment are all answered.
+	var batch []byte
+	for id := uint64(100); id < 105; id++ {
+		batch = append(batch, maskedText(protocol.AppendCommand(nil, protocol.Command{Type: "history", ID: id, Channel: "chat:x", Limit: 1}))...)
+	}
+	if _, err := c.c.NetConn().Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	for id := uint64(100); id < 105; id++ {
+		if f := c.readWire(); f.ID != id || f.Error != nil {
+			t.Fatalf("reply %+v, want history #%d", f, id)
+		}
+	}
+}
+
+func TestParkedSilentClientIsDropped(t *testing.T) {
+	n := startNode(t, hub.Config{PingInterval: 200 * time.Millisecond}, ws.Config{})
+	awaitParked := parkCounter(t, n)
+	c := connected(t, n)
+	awaitParked(1)
+	d, ce := c.closed()
+	if d.Code != 3003 || !d.Reconnect || ce.Code != 3003 {
+		t.Fatalf("disconnect %+v close %+v, want 3003 no pong", d, ce)
+	}
+	waitHandler(t, n)
+}
+
+func TestParkedClientCloses(t *testing.T) {
+	n := startNode(t, hub.Config{}, ws.Config{})
+	awaitParked := parkCounter(t, n)
+	c := connected(t, n)
+	if f := c.call(protocol.Command{Type: "subscribe", Channel: "chat:x"}); f.Error != nil {
+		t.Fatal(f.Error)
+	}
+	awaitParked(2)
+	c.c.Close()
+	waitHandler(t, n)
+	if got := n.hub.Stats().Sessions["ws"]; got != 0 {
+		t.Fatalf("%d sessions left after the client closed", got)
+	}
+}
+
+func TestShutdownWithParkedConnections(t *testing.T) {
+	n := startNode(t, hub.Config{}, ws.Config{})
+	awaitParked := parkCounter(t, n)
+	const conns = 50
+	clients := make([]*client, conns)
+	for i := range clients {
+		clients[i] = connected(t, n)
+	}
+	awaitParked(conns)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n.hub.Shutdown(ctx, 0)
+	}()
+	for _, c := range clients {
+		d, ce := c.closed()
+		if d.Code != 3001 || !d.Reconnect || ce.Code != 3001 {
+			t.Fatalf("disconnect %+v close %+v", d, ce)
+		}
+	}
+	waitHandler(t, n)
+}
+
+func TestManyParkedConnections(t *testing.T) {
+	n := startNode(t, hub.Config{}, ws.Config{})
+	awaitParked := parkCounter(t, n)
+	const conns = 300
+	clients := make([]*client, conns)
+	for i := range clients {
+		clients[i] = connected(t, n)
+		if f := clients[i].call(protocol.Command{Type: "subscribe", Channel: "chat:many"}); f.Error != nil {
+			t.Fatal(f.Error)
+		}
+	}
+	awaitParked(2 * conns)
+	if _, err := n.hub.Publish(context.Background(), stream.PublishRequest{Channel: "chat:many", Data: []byte(`1`)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range clients {
+		if m := c.read(); m.Type != "message" || m.Offset != 1 {
+			t.Fatalf("frame %+v", m)
+		}
+		c.send(protocol.Command{Type: "pong"})
+	}
+	for _, c := range clients {
+		if f := c.call(protocol.Command{Type: "history", Channel: "chat:many", Limit: 1}); f.Error != nil || len(f.Publications) != 1 {
+			t.Fatalf("history reply %+v", f)
+		}
+	}
+	// Half go away while parked; the rest still work.
+	for _, c := range clients[:conns/2] {
+		c.c.Close()
+	}
+	for _, c := range clients[conns/2:] {
+		if f := c.call(protocol.Command{Type: "unsubscribe", Channel: "chat:many"}); f.Error != nil {
+			t.Fatalf("unsubscribe reply %+v", f)
+		}
+	}
+}
+
+// waitHandler waits until the handler has no connection left.
+func waitHandler(t *testing.T, n *node) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.handler.Wait(ctx); err != nil {
+		t.Fatalf("connections still open: %v", err)
+	}
+}
+
+// maskedText is a masked client text frame.
+func maskedText(payload []byte) []byte {
+	b := []byte{0x81}
+	switch n := len(payload); {
+	case n < 126:
+		b = append(b, 0x80|byte(n))
+	default:
+		b = append(b, 0x80|126, byte(n>>8), byte(n))
+	}
+	mask := [4]byte{7, 1, 3, 9}
+	b = append(b, mask[:]...)
+	for i, x := range payload {
+		b = append(b, x^mask[i&3])
+	}
+	return b
+}
