@@ -294,8 +294,8 @@ func (c *conn) flush() {
 	defer c.flushing.Done()
 	// Let whatever is runnable go first: a publication being fanned out
 	// now joins this connection's queue before it is taken, so one write
-	// carries more of them. Under load this halves the writes per
-	// delivery; on a quiet node it returns at once.
+	// carries more of them. Under load that saves many writes; on a
+	// quiet node it returns at once.
 	runtime.Gosched()
 	ws := c.h.writers.Get().(*writeState)
 	defer func() {
