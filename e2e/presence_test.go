@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboardhq/switchboard/internal/testenv"
 	"github.com/switchboardhq/switchboard/internal/wsclient"
 	"github.com/switchboardhq/switchboard/protocol"
 )
@@ -260,14 +259,19 @@ func TestPresenceOneNode(t *testing.T) {
 	})
 }
 
-// TestPresenceRedisNodes: on two nodes sharing a Redis, clients of every
-// transport on either node show up in /api/presence of both, joins cross
-// nodes, and when node B is killed with SIGKILL its clients' entries
-// expire after the TTL, with a leave pushed to the subscriber on node A.
-func TestPresenceRedisNodes(t *testing.T) {
-	rs := testenv.Redis(t)
-	a := startNode(t, "--broker", rs.URL(), "--presence-ttl", presenceTTL)
-	b := startNode(t, "--broker", rs.URL(), "--presence-ttl", presenceTTL)
+// TestPresenceTwoNodes: on two nodes sharing a broker (Redis, then NATS),
+// clients of every transport on either node show up in /api/presence of
+// both, joins cross nodes, and when node B is killed with SIGKILL its
+// clients' entries expire after the TTL, with a leave pushed to the
+// subscriber on node A.
+func TestPresenceTwoNodes(t *testing.T) {
+	forEachBroker(t, testPresenceTwoNodes)
+}
+
+func testPresenceTwoNodes(t *testing.T, kind brokerKind) {
+	br := kind.start(t)
+	a := startNode(t, "--broker", br.url, "--presence-ttl", presenceTTL)
+	b := startNode(t, "--broker", br.url, "--presence-ttl", presenceTTL)
 	ws := dialPresenceWS(t, a, presenceChannel)
 	// The join of a client on B reaches A once A's event subscription is
 	// up; a first SSE stream on B that A has seen join proves it is.
