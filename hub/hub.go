@@ -172,6 +172,25 @@ func (h *Hub) History(ctx context.Context, channel string, q stream.HistoryQuery
 	return page, nil
 }
 
+// HistoryAs reads a channel's history on behalf of a client that holds no
+// session (GET /connection/history), checking the namespace's history rule
+// against id as Session.History does for a connected client.
+func (h *Hub) HistoryAs(ctx context.Context, id stream.Identity, channel string, q stream.HistoryQuery) (stream.HistoryPage, error) {
+	if err := stream.ValidateChannel(channel); err != nil {
+		return stream.HistoryPage{}, err
+	}
+	ns, err := h.cfg.Namespaces.Lookup(channel)
+	if err != nil {
+		return stream.HistoryPage{}, err
+	}
+	if h.cfg.Policy != nil {
+		if err := h.cfg.Policy.Allow(&id, stream.ActionHistory, channel, ns); err != nil {
+			return stream.HistoryPage{}, err
+		}
+	}
+	return h.History(ctx, channel, q)
+}
+
 // ChannelInfo describes a channel with local subscribers.
 type ChannelInfo struct {
 	Name        string `json:"name"`

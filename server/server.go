@@ -35,6 +35,7 @@ type Server struct {
 	poll          *poll.Handler
 	clientPublish *poll.PublishHandler
 	presence      *poll.PresenceHandler
+	clientHistory *poll.HistoryHandler
 	mux           *http.ServeMux
 	metrics       *prometheus.Registry
 	started       time.Time
@@ -86,6 +87,7 @@ func New(cfg Config) (*Server, error) {
 		poll:          poll.New(pcfg),
 		clientPublish: poll.NewPublish(pcfg),
 		presence:      poll.NewPresence(pcfg),
+		clientHistory: poll.NewHistory(pcfg),
 		started:       time.Now(),
 		maxBody:       int64(c.Hub.Config().MaxMessageSize) + bodySlack,
 	}
@@ -122,6 +124,7 @@ func (s *Server) routes() error {
 	m.Handle("/connection/poll", s.poll)
 	m.Handle("/connection/publish", s.clientPublish)
 	m.Handle("/connection/presence", s.presence)
+	m.Handle("/connection/history", s.clientHistory)
 
 	m.Handle("/api/publish", s.api(s.publish, http.MethodPost))
 	m.Handle("/api/broadcast", s.api(s.broadcast, http.MethodPost))

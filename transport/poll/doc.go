@@ -1,6 +1,6 @@
 // Package poll is Switchboard's long- and short-polling transport, and the
-// publish endpoint that clients without a WebSocket (polling and SSE
-// clients) use to send.
+// endpoints that clients without a WebSocket (polling and SSE clients) use
+// to publish, read presence and read history.
 //
 // A poll is one HTTP request: GET /connection/poll?channel=a&cursor=C. The
 // handler opens a hub.Session for the length of the request, subscribes it
@@ -16,8 +16,9 @@
 // the same bytes are spliced into the reply of every poll waiting on them.
 //
 // The package owns request parsing for polls (the timeout), the hold, the
-// reply body and the client publish endpoint. It does not own tokens,
-// origins, CORS, channel lists or cursor parsing (package transport), the
-// hub's sessions and resume (package hub), the error code table (package
-// protocol) or routing: package server mounts both handlers.
+// reply body and the client publish, presence and history endpoints. It
+// does not own tokens, origins, CORS, channel lists or cursor parsing
+// (package transport), the hub's sessions and resume (package hub), the
+// error code table (package protocol) or routing: package server mounts the
+// handlers.
 package poll

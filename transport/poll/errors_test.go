@@ -144,7 +144,7 @@ func TestCORS(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := startNode(t, hub.Config{}, poll.Config{Origins: origins})
-	for _, path := range []string{"/connection/poll", "/connection/publish"} {
+	for _, path := range []string{"/connection/poll", "/connection/publish", "/connection/history"} {
 		t.Run(path, func(t *testing.T) {
 			pre, _ := http.NewRequest(http.MethodOptions, n.url+path, nil)
 			pre.Header.Set("Origin", "https://app.example")

@@ -92,6 +92,7 @@ func startNode(t testing.TB, cfg hub.Config, pcfg poll.Config) *node {
 	mux.Handle("/connection/poll", poll.New(pcfg))
 	mux.Handle("/connection/publish", poll.NewPublish(pcfg))
 	mux.Handle("/connection/presence", poll.NewPresence(pcfg))
+	mux.Handle("/connection/history", poll.NewHistory(pcfg))
 	srv := httptest.NewServer(mux)
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	t.Cleanup(func() {
