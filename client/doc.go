@@ -66,8 +66,8 @@
 // POST /connection/publish otherwise. Every publish carries an idempotency
 // key (one is drawn when none is given), and failed attempts are retried
 // with the same key, so a publish that timed out or met a reconnection is
-// delivered once. History needs a WebSocket; Presence asks over the
-// WebSocket or GET /connection/presence. A polling client keeps the client
+// delivered once. History and Presence ask over the WebSocket when there
+// is one, else GET /connection/history and GET /connection/presence. A polling client keeps the client
 // id the node gave its first poll, so presence counts it once.
 //
 // The package imports the wire format (protocol), the shared vocabulary

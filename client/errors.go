@@ -19,8 +19,8 @@ var (
 	// ErrUnsubscribed is returned by Subscription.Next after it has
 	// returned the subscription's Unsubscribed event.
 	ErrUnsubscribed = errors.New("client: unsubscribed")
-	// ErrNotSupported is returned by History when the client is connected
-	// over a transport that cannot carry it: only WebSocket can.
+	// ErrNotSupported is returned when the client is connected over a
+	// transport that cannot carry what was asked.
 	ErrNotSupported = errors.New("not available on this transport")
 	// ErrRunning is returned by a second call of Run.
 	ErrRunning = errors.New("client: Run called twice")

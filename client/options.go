@@ -36,13 +36,14 @@ var DefaultTransports = []Transport{WebSocket, SSE, LongPoll}
 // Endpoints overrides where each transport connects. An empty field is
 // derived from the URL given to New: its scheme, host and path, followed by
 // /connection/websocket, /connection/sse, /connection/poll,
-// /connection/publish and /connection/presence.
+// /connection/publish, /connection/presence and /connection/history.
 type Endpoints struct {
 	WebSocket string // ws:// URL (the http:// spelling works too)
 	SSE       string
 	Poll      string // long and short polling
 	Publish   string // client publish, used when not on a WebSocket
 	Presence  string // presence, used when not on a WebSocket
+	History   string // history, used when not on a WebSocket
 }
 
 // Options configure a Client. The zero value works; each field documents its
@@ -205,6 +206,9 @@ func endpoints(base string, over Endpoints) (Endpoints, error) {
 	}
 	if e.Presence == "" {
 		e.Presence = at(httpScheme, "/connection/presence")
+	}
+	if e.History == "" {
+		e.History = at(httpScheme, "/connection/history")
 	}
 	return e, nil
 }

@@ -7,8 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
@@ -145,13 +148,14 @@ type History struct {
 	Latest stream.Position
 }
 
-// History reads a channel's history. It needs a WebSocket: connected over
-// another transport it fails with ErrNotSupported at once, and between
-// connections it waits for one (or ctx). The channel's namespace must allow
-// the client to read history.
+// History reads a channel's history: over the WebSocket when connected over
+// one, else from GET /connection/history, so it works on every transport.
+// Between connections it waits for one (or ctx). The channel's namespace
+// must allow the client to read history. It retries until ctx ends while
+// the node cannot answer, like Publish.
 func (c *Client) History(ctx context.Context, channel string, opts HistoryOptions) (History, error) {
-	if !slices.Contains(c.opts.Transports, WebSocket) {
-		return History{}, fmt.Errorf("history %q: %w (WebSocket is not among the transports)", channel, ErrNotSupported)
+	if err := stream.ValidateChannel(channel); err != nil {
+		return History{}, fmt.Errorf("history %q: %w", channel, err)
 	}
 	bo := newBackoff(c.opts.MinBackoff, c.opts.MaxBackoff)
 	for {
@@ -169,22 +173,61 @@ func (c *Client) History(ctx context.Context, channel string, opts HistoryOption
 }
 
 func (c *Client) historyOnce(ctx context.Context, channel string, opts HistoryOptions) (History, error) {
-	cn, err := c.route(ctx, false)
+	cn, err := c.route(ctx, true)
 	if err != nil {
 		return History{}, err
 	}
-	w, ok := cn.(*wsConn)
-	if !ok {
-		return History{}, fmt.Errorf("%w: connected over %s", ErrNotSupported, cn.transport())
-	}
 	actx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
 	defer cancel()
+	w, ok := cn.(*wsConn)
+	if !ok {
+		return c.historyHTTP(actx, channel, opts)
+	}
 	f, err := w.call(actx, protocol.Command{
 		Type: protocol.TypeHistory, Channel: channel,
 		Since: opts.Since, Limit: opts.Limit, Reverse: opts.Reverse,
 	})
 	if err != nil {
 		return History{}, err
+	}
+	return History{Publications: f.Publications, Latest: stream.Position{Epoch: f.Epoch, Offset: f.Offset}}, nil
+}
+
+// historyHTTP asks GET /connection/history?channel=c&since_epoch=&since_offset=&limit=&reverse=
+// → {"channel","epoch","offset","publications"}: the fields of the
+// WebSocket reply, so it decodes as one.
+func (c *Client) historyHTTP(ctx context.Context, channel string, opts HistoryOptions) (History, error) {
+	q := url.Values{"channel": {channel}}
+	if opts.Since != nil {
+		q.Set("since_epoch", opts.Since.Epoch)
+		q.Set("since_offset", strconv.FormatUint(opts.Since.Offset, 10))
+	}
+	// Over HTTP limit=0 asks for the position only; here 0 is the default.
+	if opts.Limit != 0 {
+		q.Set("limit", strconv.Itoa(opts.Limit))
+	}
+	if opts.Reverse {
+		q.Set("reverse", "true")
+	}
+	req, tok, err := c.newRequest(ctx, http.MethodGet, c.eps.History+"?"+q.Encode(), nil)
+	if err != nil {
+		return History{}, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return History{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return History{}, c.answerError(resp, tok)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return History{}, err
+	}
+	f, err := protocol.DecodeFrame(body)
+	if err != nil {
+		return History{}, fmt.Errorf("history answer: %w", err)
 	}
 	return History{Publications: f.Publications, Latest: stream.Position{Epoch: f.Epoch, Offset: f.Offset}}, nil
 }

@@ -157,18 +157,33 @@ func TestHistory(t *testing.T) {
 		t.Errorf("History of a closed namespace: %v", err)
 	}
 
+	// Off a WebSocket, History asks GET /connection/history: after a
+	// fallback, and on a client that never tries a WebSocket.
+	epoch := h.Latest.Epoch
 	for _, tr := range []client.Transport{client.SSE, client.LongPoll} {
 		c := n.newClient(t, client.Options{Transports: []client.Transport{client.WebSocket, tr}})
 		n.gate.set(pathWS, "refuse")
 		c.run(t)
 		c.states.wait(t, 0, "connected over "+string(tr), connectedOver(tr))
-		if _, err := c.History(t.Context(), "chat:h", client.HistoryOptions{}); !errors.Is(err, client.ErrNotSupported) {
-			t.Errorf("History over %s: %v", tr, err)
-		}
 		n.gate.set(pathWS, "")
 		only := n.newClient(t, client.Options{Transports: []client.Transport{tr}})
-		if _, err := only.History(t.Context(), "chat:h", client.HistoryOptions{}); !errors.Is(err, client.ErrNotSupported) {
-			t.Errorf("History without WebSocket: %v", err)
+		only.run(t)
+		for _, c := range []*testClient{c, only} {
+			h, err := c.History(t.Context(), "chat:h", client.HistoryOptions{Since: &stream.Position{Epoch: epoch, Offset: 1}})
+			if err != nil || len(h.Publications) != 2 || h.Publications[0].Offset != 2 || string(h.Publications[1].Data) != "3" ||
+				h.Publications[1].Channel != "chat:h" || h.Publications[1].Epoch != epoch || h.Latest != (stream.Position{Epoch: epoch, Offset: 3}) {
+				t.Fatalf("History over %s = %+v, %v", tr, h, err)
+			}
+			h, err = c.History(t.Context(), "chat:h", client.HistoryOptions{Limit: 2, Reverse: true})
+			if err != nil || len(h.Publications) != 2 || h.Publications[0].Offset != 3 || h.Publications[1].Offset != 2 {
+				t.Errorf("reverse History over %s = %+v, %v", tr, h, err)
+			}
+			if _, err := c.History(t.Context(), "closed:x", client.HistoryOptions{}); !errors.Is(err, stream.ErrPermissionDenied) {
+				t.Errorf("History of a closed namespace over %s: %v", tr, err)
+			}
+			if _, err := c.History(t.Context(), "chat:h", client.HistoryOptions{Limit: 5000}); !errors.Is(err, stream.ErrBadRequest) {
+				t.Errorf("History with too large a limit over %s: %v", tr, err)
+			}
 		}
 	}
 }
