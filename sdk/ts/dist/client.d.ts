@@ -99,7 +99,12 @@ export declare class Switchboard extends Emitter<ClientEvents> {
      * after a lost answer lands once.
      */
     publish(channel: string, data: unknown, opts?: PublishOptions): Promise<PublishResult>;
-    /** Reads a channel's history. Needs a WebSocket connection. */
+    /**
+     * Reads a channel's history, where its namespace lets the client. It asks
+     * over the WebSocket when the client is on one, and over HTTP otherwise
+     * (SSE, polling, or while no stream is open), so it works on every
+     * transport.
+     */
     history<T = unknown>(channel: string, opts?: HistoryOptions): Promise<HistoryResult<T>>;
     /**
      * Lists the clients present in a channel whose namespace has presence on:
@@ -108,7 +113,6 @@ export declare class Switchboard extends Emitter<ClientEvents> {
      * one, and over HTTP otherwise (which works while no stream is open).
      */
     presence(channel: string): Promise<ClientInfo[]>;
-    private command;
     private connectedWithin;
     private lost;
     private disconnected;

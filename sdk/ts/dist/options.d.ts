@@ -14,6 +14,8 @@ export interface Endpoints {
     publish?: string;
     /** Presence when not on a WebSocket. Default <base>/connection/presence. */
     presence?: string;
+    /** History when not on a WebSocket. Default <base>/connection/history. */
+    history?: string;
 }
 /** What the SDK needs of a WebSocket: the browser's, or the `ws` package's. */
 export interface WebSocketLike {

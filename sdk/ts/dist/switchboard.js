@@ -436,7 +436,8 @@ function endpoints(base, over) {
     sse: over.sse ? resolve(over.sse) : at(http, "/connection/sse"),
     poll: over.poll ? resolve(over.poll) : at(http, "/connection/poll"),
     publish: over.publish ? resolve(over.publish) : at(http, "/connection/publish"),
-    presence: over.presence ? resolve(over.presence) : at(http, "/connection/presence")
+    presence: over.presence ? resolve(over.presence) : at(http, "/connection/presence"),
+    history: over.history ? resolve(over.history) : at(http, "/connection/history")
   };
 }
 function sessionStorageIfAny() {
@@ -853,16 +854,30 @@ function sameChannels(a, b) {
   return b.every((r) => s.has(r.channel));
 }
 async function presenceOverHTTP(options, channel, token, refreshToken) {
+  const body = await askOverHTTP(options, "presence", options.endpoints.presence, { channel }, token, refreshToken);
+  return body.clients;
+}
+async function historyOverHTTP(options, channel, q, token, refreshToken) {
+  const params = { channel };
+  if (q.since) {
+    params.since_epoch = q.since.epoch;
+    params.since_offset = String(q.since.offset);
+  }
+  if (q.limit) params.limit = String(q.limit);
+  if (q.reverse) params.reverse = "true";
+  return askOverHTTP(options, "history", options.endpoints.history, params, token, refreshToken);
+}
+async function askOverHTTP(options, what, endpoint, params, token, refreshToken) {
   const f = needFetch(options.fetch);
   for (let renewed = false; ; renewed = true) {
-    const u = new URL(options.endpoints.presence);
-    u.searchParams.set("channel", channel);
+    const u = new URL(endpoint);
+    for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
     const t = token();
     if (t) u.searchParams.set("token", t);
     try {
       const body = await requestJSON(f, u.href, getInit(options), options.requestTimeout);
-      if (!isObject(body)) throw noAnswer("unreadable presence reply");
-      return body.clients;
+      if (!isObject(body)) throw noAnswer(`unreadable ${what} reply`);
+      return body;
     } catch (err) {
       if (!renewed && err instanceof SwitchboardError && err.code === ErrorCode.TokenExpired) {
         await refreshToken();
@@ -1932,14 +1947,33 @@ var Switchboard = class extends Emitter {
       opts
     );
   }
-  /** Reads a channel's history. Needs a WebSocket connection. */
+  /**
+   * Reads a channel's history, where its namespace lets the client. It asks
+   * over the WebSocket when the client is on one, and over HTTP otherwise
+   * (SSE, polling, or while no stream is open), so it works on every
+   * transport.
+   */
   async history(channel, opts = {}) {
-    const f = await this.command({ type: "history", channel, ...opts });
+    checkChannel(channel);
+    if (this.st === "connecting" && this.opts.transports[0] === "websocket") {
+      await this.connectedWithin(this.opts.openTimeout);
+    }
+    const conn = this.connector.connection;
+    let f;
+    if (conn?.request) {
+      const r = await conn.request({ type: "history", channel, ...opts }, this.opts.requestTimeout);
+      if (r.error) throw new SwitchboardError(r.error.code, r.error.message);
+      f = r;
+    } else {
+      await this.firstToken();
+      f = await historyOverHTTP(this.opts, channel, opts, () => this.tokenValue, () => this.refreshToken());
+    }
+    const pubs = Array.isArray(f.publications) ? f.publications : [];
     return {
       channel,
       epoch: String(f.epoch ?? ""),
       offset: Number(f.offset ?? 0),
-      publications: f.publications ?? []
+      publications: pubs.map(parsePublication)
     };
   }
   /**
@@ -1964,17 +1998,6 @@ var Switchboard = class extends Emitter {
       clients = await presenceOverHTTP(this.opts, channel, () => this.tokenValue, () => this.refreshToken());
     }
     return Array.isArray(clients) ? clients.filter(isObject).map(clientInfoOf) : [];
-  }
-  // command sends a WebSocket command, waiting up to requestTimeout for a
-  // connection if the client is still connecting.
-  async command(cmd) {
-    if (this.st === "connecting") await this.connectedWithin(this.opts.requestTimeout);
-    const conn = this.connector.connection;
-    if (!conn) throw new SwitchboardError(ErrorCode.NotConnected, `not connected${this.stoppedWith ? `: ${this.stoppedWith.message}` : ""}`);
-    if (!conn.request) throw new SwitchboardError(ErrorCode.NotAvailable, `${cmd.type} needs a WebSocket connection; connected over ${conn.transport}`);
-    const f = await conn.request(cmd, this.opts.requestTimeout);
-    if (f.error) throw new SwitchboardError(f.error.code, f.error.message);
-    return f;
   }
   // connectedWithin waits until the client is connected, stops for good, or
   // ms pass, whichever comes first, and leaves no listener behind.

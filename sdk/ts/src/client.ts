@@ -6,8 +6,8 @@ import { Connector } from "./connector.js";
 import { Emitter } from "./emitter.js";
 import { ErrorCode, SwitchboardError, noAnswer } from "./errors.js";
 import { type ResolvedOptions, type SwitchboardOptions, type TransportName, resolveOptions } from "./options.js";
-import { type ClientInfo, type Position, type Publication, clientInfoOf, isObject } from "./protocol.js";
-import { presenceOverHTTP } from "./transports/http.js";
+import { type ClientInfo, type Position, type Publication, clientInfoOf, isObject, parsePublication } from "./protocol.js";
+import { historyOverHTTP, presenceOverHTTP } from "./transports/http.js";
 import { type PublishOptions, type PublishResult, publish } from "./publish.js";
 import { Subscription } from "./subscription.js";
 import { PollConnection } from "./transports/poll.js";
@@ -227,14 +227,34 @@ export class Switchboard extends Emitter<ClientEvents> {
     );
   }
 
-  /** Reads a channel's history. Needs a WebSocket connection. */
+  /**
+   * Reads a channel's history, where its namespace lets the client. It asks
+   * over the WebSocket when the client is on one, and over HTTP otherwise
+   * (SSE, polling, or while no stream is open), so it works on every
+   * transport.
+   */
   async history<T = unknown>(channel: string, opts: HistoryOptions = {}): Promise<HistoryResult<T>> {
-    const f = await this.command({ type: "history", channel, ...opts });
+    checkChannel(channel);
+    if (this.st === "connecting" && this.opts.transports[0] === "websocket") {
+      // As for presence: a WebSocket about to open answers in one round trip.
+      await this.connectedWithin(this.opts.openTimeout);
+    }
+    const conn = this.connector.connection;
+    let f: Record<string, unknown>;
+    if (conn?.request) {
+      const r = await conn.request({ type: "history", channel, ...opts }, this.opts.requestTimeout);
+      if (r.error) throw new SwitchboardError(r.error.code, r.error.message);
+      f = r as unknown as Record<string, unknown>;
+    } else {
+      await this.firstToken();
+      f = await historyOverHTTP(this.opts, channel, opts, () => this.tokenValue, () => this.refreshToken());
+    }
+    const pubs = Array.isArray(f.publications) ? f.publications : [];
     return {
       channel,
       epoch: String(f.epoch ?? ""),
       offset: Number(f.offset ?? 0),
-      publications: (f.publications ?? []) as Publication<T>[],
+      publications: pubs.map(parsePublication) as Publication<T>[],
     };
   }
 
@@ -262,18 +282,6 @@ export class Switchboard extends Emitter<ClientEvents> {
       clients = await presenceOverHTTP(this.opts, channel, () => this.tokenValue, () => this.refreshToken());
     }
     return Array.isArray(clients) ? clients.filter(isObject).map(clientInfoOf) : [];
-  }
-
-  // command sends a WebSocket command, waiting up to requestTimeout for a
-  // connection if the client is still connecting.
-  private async command(cmd: Parameters<NonNullable<Connection["request"]>>[0]) {
-    if (this.st === "connecting") await this.connectedWithin(this.opts.requestTimeout);
-    const conn = this.connector.connection;
-    if (!conn) throw new SwitchboardError(ErrorCode.NotConnected, `not connected${this.stoppedWith ? `: ${this.stoppedWith.message}` : ""}`);
-    if (!conn.request) throw new SwitchboardError(ErrorCode.NotAvailable, `${cmd.type} needs a WebSocket connection; connected over ${conn.transport}`);
-    const f = await conn.request(cmd, this.opts.requestTimeout);
-    if (f.error) throw new SwitchboardError(f.error.code, f.error.message);
-    return f;
   }
 
   // connectedWithin waits until the client is connected, stops for good, or

@@ -21,6 +21,8 @@ export interface Endpoints {
   publish?: string;
   /** Presence when not on a WebSocket. Default <base>/connection/presence. */
   presence?: string;
+  /** History when not on a WebSocket. Default <base>/connection/history. */
+  history?: string;
 }
 
 // The platform types are structural and loose (handlers take `any`), so that
@@ -192,6 +194,7 @@ export function endpoints(base: string, over: Endpoints): Required<Endpoints> {
     poll: over.poll ? resolve(over.poll) : at(http, "/connection/poll"),
     publish: over.publish ? resolve(over.publish) : at(http, "/connection/publish"),
     presence: over.presence ? resolve(over.presence) : at(http, "/connection/presence"),
+    history: over.history ? resolve(over.history) : at(http, "/connection/history"),
   };
 }
 

@@ -39,6 +39,23 @@ export declare function sameChannels(a: readonly ChannelRequest[], b: readonly C
  * token in the query as polls send it. An expired token is renewed once.
  */
 export declare function presenceOverHTTP(options: ResolvedOptions, channel: string, token: () => string | undefined, refreshToken: () => Promise<void>): Promise<unknown>;
+/** What to ask GET <history> for: the parameters of the node's history endpoints. */
+export interface HistoryQuery {
+    since?: {
+        epoch: string;
+        offset: number;
+    };
+    limit?: number;
+    reverse?: boolean;
+}
+/**
+ * Reads a channel's history from the node's HTTP endpoint, for clients on
+ * SSE or polling (or not connected): GET <history>?channel=c&since_epoch=
+ * &since_offset=&limit=&reverse=, answered with the fields of the WebSocket
+ * history reply (channel, epoch, offset, publications). An expired token is
+ * renewed once.
+ */
+export declare function historyOverHTTP(options: ResolvedOptions, channel: string, q: HistoryQuery, token: () => string | undefined, refreshToken: () => Promise<void>): Promise<Record<string, unknown>>;
 /**
  * Checks that the node answers HTTP at the poll endpoint, for an SSE or poll
  * connection opened with no channel to carry yet. Without it such a

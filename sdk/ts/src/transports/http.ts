@@ -160,16 +160,63 @@ export async function presenceOverHTTP(
   token: () => string | undefined,
   refreshToken: () => Promise<void>,
 ): Promise<unknown> {
+  const body = await askOverHTTP(options, "presence", options.endpoints.presence, { channel }, token, refreshToken);
+  return body.clients;
+}
+
+/** What to ask GET <history> for: the parameters of the node's history endpoints. */
+export interface HistoryQuery {
+  since?: { epoch: string; offset: number };
+  limit?: number;
+  reverse?: boolean;
+}
+
+/**
+ * Reads a channel's history from the node's HTTP endpoint, for clients on
+ * SSE or polling (or not connected): GET <history>?channel=c&since_epoch=
+ * &since_offset=&limit=&reverse=, answered with the fields of the WebSocket
+ * history reply (channel, epoch, offset, publications). An expired token is
+ * renewed once.
+ */
+export async function historyOverHTTP(
+  options: ResolvedOptions,
+  channel: string,
+  q: HistoryQuery,
+  token: () => string | undefined,
+  refreshToken: () => Promise<void>,
+): Promise<Record<string, unknown>> {
+  const params: Record<string, string> = { channel };
+  if (q.since) {
+    params.since_epoch = q.since.epoch;
+    params.since_offset = String(q.since.offset);
+  }
+  // Over HTTP limit=0 asks for the position only; as on the WebSocket, 0
+  // here means the node's default.
+  if (q.limit) params.limit = String(q.limit);
+  if (q.reverse) params.reverse = "true";
+  return askOverHTTP(options, "history", options.endpoints.history, params, token, refreshToken);
+}
+
+// askOverHTTP sends GET endpoint?params with the token in the query, as
+// polls send it, and renews an expired token once.
+async function askOverHTTP(
+  options: ResolvedOptions,
+  what: string,
+  endpoint: string,
+  params: Record<string, string>,
+  token: () => string | undefined,
+  refreshToken: () => Promise<void>,
+): Promise<Record<string, unknown>> {
   const f = needFetch(options.fetch);
   for (let renewed = false; ; renewed = true) {
-    const u = new URL(options.endpoints.presence);
-    u.searchParams.set("channel", channel);
+    const u = new URL(endpoint);
+    for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
     const t = token();
     if (t) u.searchParams.set("token", t);
     try {
       const body = await requestJSON(f, u.href, getInit(options), options.requestTimeout);
-      if (!isObject(body)) throw noAnswer("unreadable presence reply");
-      return body.clients;
+      if (!isObject(body)) throw noAnswer(`unreadable ${what} reply`);
+      return body;
     } catch (err) {
       if (!renewed && err instanceof SwitchboardError && err.code === ErrorCode.TokenExpired) {
         await refreshToken();
