@@ -212,6 +212,9 @@ func (v *Verifier) Verify(token string) (stream.Identity, error) {
 	if c.ExpiresAt != nil {
 		id.ExpiresAt = c.ExpiresAt.Time
 	}
+	if c.IssuedAt != nil {
+		id.IssuedAt = c.IssuedAt.Time
+	}
 	return id, nil
 }
 

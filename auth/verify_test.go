@@ -30,17 +30,20 @@ func TestVerifyEveryAlgorithm(t *testing.T) {
 	t.Parallel()
 	k := keys()
 	exp := time.Now().Add(time.Hour).Truncate(time.Second)
+	iat := time.Now().Add(-time.Minute).Truncate(time.Second)
 	claims := auth.Claims{
 		Subject:   "alice",
 		Channels:  []string{"chat:lobby", "private:alice*"},
 		Info:      json.RawMessage(`{"name":"Alice"}`),
 		ExpiresAt: exp,
+		IssuedAt:  iat,
 	}
 	want := stream.Identity{
 		User:      "alice",
 		Channels:  []string{"chat:lobby", "private:alice*"},
 		Info:      json.RawMessage(`{"name":"Alice"}`),
 		ExpiresAt: exp,
+		IssuedAt:  iat,
 	}
 	hmacCfg := auth.Config{HMACSecrets: []string{secret}}
 	pubCfg := func(s crypto.Signer) auth.Config { return auth.Config{PublicKeys: []string{pemOf(t, s.Public())}} }
@@ -436,5 +439,23 @@ func BenchmarkVerifyHS256(b *testing.B) {
 		if _, err := v.Verify(tok); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestMintSetsIssuedAt: a token minted without an issue time gets the
+// present one, which POST /api/disconnect compares against.
+func TestMintSetsIssuedAt(t *testing.T) {
+	t.Parallel()
+	before := time.Now().Truncate(time.Second)
+	tok, err := auth.MintHMAC([]byte(secret), "", auth.Claims{Subject: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := newVerifier(t, auth.Config{HMACSecrets: []string{secret}}).Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.IssuedAt.Before(before) || id.IssuedAt.After(time.Now()) {
+		t.Fatalf("IssuedAt %v, want about now", id.IssuedAt)
 	}
 }

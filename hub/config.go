@@ -23,6 +23,12 @@ type Config struct {
 	// the hub refreshes its sessions' entries every third of it, so a node
 	// that dies leaves none behind for longer. Default 30s.
 	PresenceTTL time.Duration
+	// Control carries control messages, such as a user's disconnect, to
+	// every node. Nil: DisconnectUserEverywhere acts on this node only.
+	Control Control
+	// DisconnectTTL is how long, after DisconnectUserEverywhere, the node
+	// refuses the user's tokens issued before the disconnect. Default 1h.
+	DisconnectTTL time.Duration
 	// Namespaces resolves channel options. Nil gives every channel the zero
 	// stream.Namespace.
 	Namespaces *stream.Namespaces
@@ -64,6 +70,7 @@ const (
 	defaultMaxRecovery    = 10_000
 	defaultPingInterval   = 25 * time.Second
 	defaultPresenceTTL    = 30 * time.Second
+	defaultDisconnectTTL  = time.Hour
 )
 
 func (c *Config) withDefaults() (Config, error) {
@@ -88,6 +95,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.PresenceTTL <= 0 {
 		out.PresenceTTL = defaultPresenceTTL
+	}
+	if out.DisconnectTTL <= 0 {
+		out.DisconnectTTL = defaultDisconnectTTL
 	}
 	return out, nil
 }

@@ -22,6 +22,9 @@ type Hub struct {
 	reg  registry
 	hb   heartbeat
 	pres presenceSet
+
+	node    string // names this node in control messages
+	revoked revocations
 }
 
 // New returns a Hub ready to Run.
@@ -30,7 +33,7 @@ func New(cfg Config) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Hub{cfg: c}
+	h := &Hub{cfg: c, node: newNodeID()}
 	for i := range h.shards {
 		h.shards[i].channels = make(map[string]*channel)
 	}
@@ -43,13 +46,21 @@ func New(cfg Config) (*Hub, error) {
 // Config returns the configuration in force, defaults filled in.
 func (h *Hub) Config() Config { return h.cfg }
 
-// Run runs the node — broker delivery, keep-alives and presence — until
-// ctx ends.
+// Run runs the node — broker delivery, keep-alives, presence and control
+// messages — until ctx ends.
 func (h *Hub) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	var brokerErr, presenceErr error
+	var brokerErr, presenceErr, controlErr error
+	if h.cfg.Control != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cancel()
+			controlErr = h.cfg.Control.Run(ctx, h.deliverControl)
+		}()
+	}
 	if h.cfg.Presence != nil {
 		wg.Add(1)
 		go func() {
@@ -74,6 +85,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	if presenceErr != nil && !errors.Is(presenceErr, context.Canceled) {
 		return fmt.Errorf("presence: %w", presenceErr)
+	}
+	if controlErr != nil && !errors.Is(controlErr, context.Canceled) {
+		return fmt.Errorf("control: %w", controlErr)
 	}
 	return nil
 }
@@ -117,6 +131,9 @@ func (h *Hub) Publish(ctx context.Context, req stream.PublishRequest) (stream.Pu
 // req.Info defaults to the identity's user; an anonymous publication
 // carries none.
 func (h *Hub) PublishAs(ctx context.Context, id stream.Identity, req stream.PublishRequest) (stream.PublishResult, error) {
+	if err := h.checkIdentity(&id); err != nil {
+		return stream.PublishResult{}, err
+	}
 	if err := stream.ValidateChannel(req.Channel); err != nil {
 		return stream.PublishResult{}, err
 	}
@@ -176,6 +193,9 @@ func (h *Hub) History(ctx context.Context, channel string, q stream.HistoryQuery
 // session (GET /connection/history), checking the namespace's history rule
 // against id as Session.History does for a connected client.
 func (h *Hub) HistoryAs(ctx context.Context, id stream.Identity, channel string, q stream.HistoryQuery) (stream.HistoryPage, error) {
+	if err := h.checkIdentity(&id); err != nil {
+		return stream.HistoryPage{}, err
+	}
 	if err := stream.ValidateChannel(channel); err != nil {
 		return stream.HistoryPage{}, err
 	}

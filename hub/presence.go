@@ -262,6 +262,9 @@ func (h *Hub) Presence(ctx context.Context, channel string) ([]stream.ClientInfo
 // stateless HTTP request), checking the namespace's presence rule against
 // its identity.
 func (h *Hub) PresenceAs(ctx context.Context, id stream.Identity, channel string) ([]stream.ClientInfo, error) {
+	if err := h.checkIdentity(&id); err != nil {
+		return nil, err
+	}
 	if err := stream.ValidateChannel(channel); err != nil {
 		return nil, err
 	}

@@ -82,6 +82,9 @@ func (h *Hub) NewSession(opts SessionOptions) (*Session, error) {
 	if opts.Encoder == nil {
 		panic("hub: SessionOptions.Encoder is required")
 	}
+	if err := h.checkIdentity(&opts.Identity); err != nil {
+		return nil, err
+	}
 	var raw [8]byte
 	_, _ = rand.Read(raw[:])
 	s := &Session{
@@ -275,6 +278,10 @@ func (s *Session) Refresh(id stream.Identity) error {
 	if s.identity.User != id.User {
 		s.mu.Unlock()
 		return stream.ErrInvalidToken
+	}
+	if err := s.hub.checkIdentity(&id); err != nil {
+		s.mu.Unlock()
+		return err
 	}
 	s.identity = id
 	s.mu.Unlock()

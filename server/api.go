@@ -217,7 +217,10 @@ type disconnectRequest struct {
 }
 
 // disconnect: POST /api/disconnect {user} → {disconnected: N}. It ends the
-// user's sessions on this node.
+// user's sessions on every node (N counts this node's; the others act when
+// the broker's control message reaches them) and makes every node refuse
+// the user's older tokens for a while. A broker that cannot carry the
+// message answers 503, with nothing done.
 func (s *Server) disconnect(w http.ResponseWriter, r *http.Request) error {
 	var req disconnectRequest
 	if err := decode(w, r, s.maxBody, &req); err != nil {
@@ -226,7 +229,10 @@ func (s *Server) disconnect(w http.ResponseWriter, r *http.Request) error {
 	if req.User == "" {
 		return fmt.Errorf("%w: user is required", stream.ErrBadRequest)
 	}
-	n := s.hub.DisconnectUser(req.User, stream.ErrForceDisconnect)
+	n, err := s.hub.DisconnectUserEverywhere(r.Context(), req.User)
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, map[string]int{"disconnected": n})
 	return nil
 }

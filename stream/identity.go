@@ -19,6 +19,9 @@ type Identity struct {
 	Channels []string
 	// ExpiresAt is when the token expires; zero means never.
 	ExpiresAt time.Time
+	// IssuedAt is when the token was issued (its iat); zero when it does
+	// not say.
+	IssuedAt time.Time
 }
 
 // Anonymous reports whether the identity carries no user.

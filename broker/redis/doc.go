@@ -22,6 +22,7 @@
 //	{switchboard:chat:room}:presence      hash: client id → ClientInfo JSON (Presence)
 //	{switchboard:chat:room}:presence:exp  sorted set: client id → expiry, Redis ms (Presence)
 //	{switchboard}:presence            the pub/sub channel of every join and leave (not a key)
+//	{switchboard}:control             the pub/sub channel of control messages (Control; not a key)
 //
 // The braces are a Redis Cluster hash tag: all keys of a channel sit in one
 // slot, so one script can touch them all on any deployment. A history

@@ -31,6 +31,7 @@ type config struct {
 	AllowedOrigins  []string      `koanf:"allowed_origins"`
 	PingInterval    time.Duration `koanf:"ping_interval"`
 	PresenceTTL     time.Duration `koanf:"presence_ttl"`
+	DisconnectTTL   time.Duration `koanf:"disconnect_ttl"`
 	ShutdownDrain   time.Duration `koanf:"shutdown_drain"`
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
 	DebugEndpoints  bool          `koanf:"debug_endpoints"`

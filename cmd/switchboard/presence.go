@@ -23,3 +23,18 @@ func newPresence(b hub.Broker) hub.Presence {
 	}
 	return nil
 }
+
+// newControl returns what carries control messages (a user's disconnect)
+// between the nodes on the broker. A broker without one gets none, and
+// POST /api/disconnect acts on the node it reaches only.
+func newControl(b hub.Broker) hub.Control {
+	switch b := b.(type) {
+	case *memory.Broker:
+		return memory.NewControl()
+	case *redis.Broker:
+		return redis.NewControl(b)
+	case *nats.Broker:
+		return nats.NewControl(b)
+	}
+	return nil
+}

@@ -100,6 +100,8 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		PingInterval:   cfg.PingInterval,
 		Presence:       newPresence(broker),
 		PresenceTTL:    cfg.PresenceTTL,
+		Control:        newControl(broker),
+		DisconnectTTL:  cfg.DisconnectTTL,
 	})
 	if err != nil {
 		return err
@@ -239,6 +241,9 @@ func checkServe(cfg *config) error {
 	}
 	if cfg.PresenceTTL <= 0 {
 		bad("presence_ttl", "must be positive, got %s", cfg.PresenceTTL)
+	}
+	if cfg.DisconnectTTL <= 0 {
+		bad("disconnect_ttl", "must be positive, got %s", cfg.DisconnectTTL)
 	}
 	if cfg.ShutdownDrain < 0 {
 		bad("shutdown_drain", "must not be negative, got %s", cfg.ShutdownDrain)

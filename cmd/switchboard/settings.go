@@ -38,6 +38,7 @@ var settings = []setting{
 	{"allowed_origins", []string{}, "browser origins allowed besides the node's own: https://app.example.com, https://*.example.com or *"},
 	{"ping_interval", 25 * time.Second, "how often clients get a ping; a client that does not answer in time is dropped"},
 	{"presence_ttl", 30 * time.Second, "how long a presence entry outlives its node or its last poll; nodes refresh theirs every third of it"},
+	{"disconnect_ttl", time.Hour, "after POST /api/disconnect, how long every node refuses the user's tokens issued before it"},
 	{"shutdown_drain", 5 * time.Second, "on shutdown, tell clients to reconnect spread over this period"},
 	{"shutdown_timeout", time.Duration(0), "upper bound on the whole shutdown; 0: shutdown_drain + 10s"},
 	{"tls.cert_file", "", "PEM certificate (chain) to serve HTTPS, HTTP/2 and wss:// with; empty: plain HTTP"},
