@@ -68,7 +68,11 @@ func New(url string, opts Options) *Client {
 	}
 	c.http = c.opts.HTTPClient
 	if c.http == nil {
-		c.http = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		if c.opts.Dial != nil {
+			tr.DialContext = c.opts.Dial
+		}
+		c.http = &http.Client{Transport: tr}
 		c.ownsHC = true
 	}
 	c.tok = c.opts.Token

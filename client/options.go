@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -96,10 +97,18 @@ type Options struct {
 	// until their context ends. Default 10s.
 	RequestTimeout time.Duration
 
+	// Dial opens the TCP connections of WebSocket transports: to bind them
+	// to a source address, go through a tunnel, or keep a hold on each
+	// socket. SSE, polls and publishes go through HTTPClient, whose
+	// Transport dials them as the application chooses; when HTTPClient is
+	// nil, the client's own HTTP client dials with Dial too, so that one
+	// hook covers every transport. It may be called concurrently. Default:
+	// a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// HTTPClient sends SSE, poll and publish requests. Its Timeout must be
 	// zero, since an SSE response lasts as long as the stream; the client
-	// sets deadlines per request. Default: a client of its own, whose idle
-	// connections are closed when Run returns.
+	// sets deadlines per request. Default: a client of its own, dialing
+	// with Dial, whose idle connections are closed when Run returns.
 	HTTPClient *http.Client
 	// Logger receives the client's logs: connections at debug level,
 	// transport changes at info. Default slog.Default().

@@ -57,7 +57,7 @@ func (c *Client) openWS(ctx context.Context) (conn, error) {
 	}
 	octx, cancel := context.WithTimeout(ctx, c.opts.OpenTimeout)
 	defer cancel()
-	ws, _, err := wsclient.Dial(octx, c.eps.WebSocket, wsclient.Options{Header: c.opts.Header})
+	ws, _, err := wsclient.Dial(octx, c.eps.WebSocket, wsclient.Options{Header: c.opts.Header, DialContext: c.opts.Dial})
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,8 @@ type Options struct {
 	Header http.Header
 	// Dialer dials the TCP connection; default net.Dialer.
 	Dialer *net.Dialer
+	// DialContext, when set, dials the TCP connection instead of Dialer.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// ReadBufferSize sizes the read buffer; default 4096.
 	ReadBufferSize int
 }
@@ -67,11 +69,15 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, *http.Respon
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), "80")
 	}
-	d := opts.Dialer
-	if d == nil {
-		d = &net.Dialer{}
+	dial := opts.DialContext
+	if dial == nil {
+		d := opts.Dialer
+		if d == nil {
+			d = &net.Dialer{}
+		}
+		dial = d.DialContext
 	}
-	nc, err := d.DialContext(ctx, "tcp", host)
+	nc, err := dial(ctx, "tcp", host)
 	if err != nil {
 		return nil, nil, err
 	}
