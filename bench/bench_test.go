@@ -175,6 +175,8 @@ func TestFloorLaunched(t *testing.T) {
 	checkLoad(t, res, 10)
 }
 
+// TestStorm cuts every client's sockets under it, over each transport: each
+// must reconnect and resume with nothing lost or repeated.
 func TestStorm(t *testing.T) {
 	node := startNode(t)
 	for _, tr := range bench.Transports {
@@ -184,7 +186,7 @@ func TestStorm(t *testing.T) {
 			res, err := bench.Storm(ctx, bench.StormConfig{
 				Node: node, Transport: tr, Clients: 20, Channels: 4, Rate: 100,
 				Before: 300 * time.Millisecond, After: 300 * time.Millisecond,
-				PollInterval: 100 * time.Millisecond,
+				PollInterval: 100 * time.Millisecond, SourceAddrs: []string{"127.0.0.1", "127.0.0.2"},
 			})
 			t.Logf("%+v", res)
 			if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,7 +13,6 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/switchboardhq/switchboard/client"
-	"github.com/switchboardhq/switchboard/stream"
 )
 
 // StormConfig configures the storm scenario: every client drops at the same
@@ -22,11 +20,10 @@ import (
 // resuming from the positions they had.
 //
 // It uses the Go client (package client), since what it measures is the
-// SDK and the node resuming together. A drop ends each client (its
-// connections close, as when a network or a load balancer fails); each
-// comes back as a new client subscribed from the position the application
-// saw last — the resume every transport offers to a page or a process that
-// restarts.
+// SDK and the node resuming together. Every socket a client opens goes
+// through its Options.Dial, which keeps it; the drop closes each client's
+// sockets under it, as when a network or a load balancer fails, and each
+// client notices, reconnects and resumes by itself.
 type StormConfig struct {
 	// Node is the node under test.
 	Node *Node
@@ -44,9 +41,10 @@ type StormConfig struct {
 	Before, After time.Duration
 	// PollInterval is the pause between short polls. Default 1s.
 	PollInterval time.Duration
-	// SourceAddrs are local addresses for SSE and poll connections.
+	// SourceAddrs are local addresses to bind the clients' sockets to,
+	// one per client in turn (default: the system's choice).
 	SourceAddrs []string
-	// Progress is called after each client of the first wave subscribed.
+	// Progress is called after each client subscribed the first time.
 	Progress func()
 }
 
@@ -64,49 +62,97 @@ type StormResult struct {
 	Duplicates   int64         `json:"duplicates"`
 	Gaps         int64         `json:"gaps"` // recovered: false, which must not happen within history
 	ConnectTime  time.Duration `json:"connect_time_ns"`
-	// CatchUp is, from the moment every client reconnects, how long until
-	// each had everything published before that moment: the median, the
-	// 99th percentile and the last client.
+	// CatchUp is, from the moment every client's sockets are closed, how
+	// long until each has a socket again and everything published before
+	// that moment: the median, the 99th percentile and the last client.
 	CatchUpP50 time.Duration `json:"catch_up_p50_ns"`
 	CatchUpP99 time.Duration `json:"catch_up_p99_ns"`
 	CatchUpMax time.Duration `json:"catch_up_max_ns"`
 }
 
-// stormClient is one client's view across both of its lives; only its
-// consumer goroutine writes it until that goroutine is done.
+// stormClient is one client's view across the drop; only its consumer
+// goroutine writes the plain fields until that goroutine is done.
 type stormClient struct {
-	channel  int
-	epoch    string
-	start    uint64 // the channel's position when the first life subscribed
-	last     uint64
-	unique   int64
-	dups     int64
-	lost     int64
-	gaps     int64
-	target   uint64 // caught up once last reaches it (second life)
-	back     bool   // the second life is subscribed
-	caughtAt time.Time
+	channel int
+	local   *net.TCPAddr // nil: the system's choice
+	epoch   string
+	start   uint64 // the channel's position when the client first subscribed
+	last    uint64
+	unique  int64
+	dups    int64
+	lost    int64
+	gaps    int64
 
-	// Mirrors for the goroutine that watches progress.
-	seen   atomic.Uint64
-	caught atomic.Bool
+	// Shared with the dialing goroutines and the storm's own.
+	seen     atomic.Uint64
+	target   atomic.Uint64 // caught up once seen reaches it, after the drop
+	dropped  atomic.Bool
+	redialed atomic.Bool  // a socket was opened since the drop
+	caughtAt atomic.Int64 // unix nanoseconds; 0 until caught up
+
+	mu    sync.Mutex
+	conns map[*stormConn]struct{} // the sockets open now
+}
+
+// stormConn is a client's socket, forgotten when the client closes it.
+type stormConn struct {
+	net.Conn
+	sc *stormClient
+}
+
+func (c *stormConn) Close() error {
+	c.sc.mu.Lock()
+	delete(c.sc.conns, c)
+	c.sc.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// dial is the client's Options.Dial: it binds the socket to the client's
+// source address and keeps it for the drop.
+func (sc *stormClient) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := net.Dialer{}
+	if sc.local != nil {
+		d.LocalAddr = sc.local
+	}
+	nc, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	c := &stormConn{Conn: nc, sc: sc}
+	sc.mu.Lock()
+	sc.conns[c] = struct{}{}
+	sc.mu.Unlock()
+	if sc.dropped.Load() {
+		sc.redialed.Store(true)
+	}
+	return c, nil
+}
+
+// drop closes every socket the client has open, under it.
+func (sc *stormClient) drop() {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.dropped.Store(true)
+	for c := range sc.conns {
+		_ = c.Conn.Close()
+		delete(sc.conns, c)
+	}
 }
 
 func (sc *stormClient) lastSeen() uint64 { return sc.seen.Load() }
 
-// checkCaught notes the moment the second life is subscribed again and has
-// every publication made before the storm.
+// checkCaught notes the moment the client, on a socket opened since the
+// drop, has every publication made before it.
 func (sc *stormClient) checkCaught() {
-	if sc.back && sc.caughtAt.IsZero() && sc.last >= sc.target {
-		sc.caughtAt = time.Now()
-		sc.caught.Store(true)
+	if sc.redialed.Load() && sc.seen.Load() >= sc.target.Load() {
+		sc.caughtAt.CompareAndSwap(0, time.Now().UnixNano())
 	}
 }
-func (sc *stormClient) caughtDone() bool { return sc.caught.Load() }
+func (sc *stormClient) caughtDone() bool { return sc.caughtAt.Load() != 0 }
 
-// consume reads one life's events until the subscription ends. subscribed
-// is closed at the first Subscribed event.
-func (sc *stormClient) consume(sub *client.Subscription, first bool, subscribed chan<- struct{}) {
+// consume reads the subscription's events until it ends. subscribed is
+// closed at the first Subscribed event.
+func (sc *stormClient) consume(sub *client.Subscription, subscribed chan<- struct{}) {
 	ctx := context.Background()
 	for {
 		ev, err := sub.Next(ctx)
@@ -115,18 +161,13 @@ func (sc *stormClient) consume(sub *client.Subscription, first bool, subscribed 
 		}
 		switch ev := ev.(type) {
 		case client.Subscribed:
-			if first && sc.epoch == "" {
+			if subscribed != nil {
 				sc.epoch, sc.start, sc.last = ev.Position.Epoch, ev.Position.Offset, ev.Position.Offset
 				sc.seen.Store(sc.last)
-			}
-			if !first {
-				sc.back = true
-				sc.checkCaught()
-			}
-			if subscribed != nil {
 				close(subscribed)
 				subscribed = nil
 			}
+			sc.checkCaught()
 		case client.Publication:
 			switch {
 			case ev.Offset <= sc.last:
@@ -164,102 +205,76 @@ func Storm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 	default:
 		return res, fmt.Errorf("storm: unknown transport %q", cfg.Transport)
 	}
+	var locals []*net.TCPAddr
+	for _, a := range cfg.SourceAddrs {
+		ip := net.ParseIP(a)
+		if ip == nil {
+			return res, fmt.Errorf("storm: source address %q is not an IP address", a)
+		}
+		locals = append(locals, &net.TCPAddr{IP: ip})
+	}
 	node := cfg.Node
-	src := &sourceDialer{addrs: cfg.SourceAddrs}
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return src.dialer().DialContext(ctx, network, addr)
-		},
-		MaxIdleConns:        2*cfg.Clients + 64,
-		MaxIdleConnsPerHost: 2*cfg.Clients + 64,
-		IdleConnTimeout:     time.Minute,
-		DisableCompression:  true,
-	}
-	defer tr.CloseIdleConnections()
-	opts := client.Options{
-		Transports:      []client.Transport{kind},
-		HTTPClient:      &http.Client{Transport: tr},
-		OpenTimeout:     60 * time.Second,
-		PollInterval:    cfg.PollInterval,
-		UpgradeInterval: -1,
-		Logger:          slog.New(slog.DiscardHandler),
-	}
 	channels := channelNames("bench.storm", cfg.Channels)
 	clients := make([]*stormClient, cfg.Clients)
 	for i := range clients {
-		clients[i] = &stormClient{channel: i % cfg.Channels}
+		clients[i] = &stormClient{channel: i % cfg.Channels, conns: make(map[*stormConn]struct{})}
+		if len(locals) > 0 {
+			clients[i].local = locals[i%len(locals)]
+		}
 	}
 
-	// A life is every client running and consuming; end cancels the
-	// clients and waits for the consumers to see the last event.
-	type life struct {
-		cancel    context.CancelFunc
-		runs      sync.WaitGroup
-		consumers sync.WaitGroup
-		err       atomic.Pointer[error]
+	// Every client runs until the end; end cancels them and waits for the
+	// consumers to see the last event.
+	cctx, cancel := context.WithCancel(ctx)
+	var runs, consumers sync.WaitGroup
+	var runErr atomic.Pointer[error]
+	end := func() {
+		cancel()
+		runs.Wait()
+		consumers.Wait()
 	}
-	begin := func(first bool) (*life, []chan struct{}, error) {
-		l := &life{}
-		lctx, cancel := context.WithCancel(ctx)
-		l.cancel = cancel
-		ready := make([]chan struct{}, len(clients))
-		for i, sc := range clients {
-			c := client.New(node.URL, opts)
-			var so client.SubscribeOptions
-			if !first {
-				so.Since = &stream.Position{Epoch: sc.epoch, Offset: sc.last}
-			}
-			sub, err := c.Subscribe(channels[sc.channel], so)
-			if err != nil {
-				cancel()
-				return l, nil, err
-			}
-			ready[i] = make(chan struct{})
-			l.consumers.Add(1)
-			go func() {
-				defer l.consumers.Done()
-				sc.consume(sub, first, ready[i])
-			}()
-			l.runs.Add(1)
-			go func() {
-				defer l.runs.Done()
-				if err := c.Run(lctx); err != nil {
-					l.err.CompareAndSwap(nil, &err)
-				}
-			}()
+	defer end()
+	ready := make([]chan struct{}, len(clients))
+	for i, sc := range clients {
+		c := client.New(node.URL, client.Options{
+			Transports:      []client.Transport{kind},
+			Dial:            sc.dial,
+			OpenTimeout:     60 * time.Second,
+			PollInterval:    cfg.PollInterval,
+			UpgradeInterval: -1,
+			Logger:          slog.New(slog.DiscardHandler),
+		})
+		sub, err := c.Subscribe(channels[sc.channel], client.SubscribeOptions{})
+		if err != nil {
+			return res, err
 		}
-		return l, ready, nil
-	}
-	end := func(l *life) {
-		l.cancel()
-		l.runs.Wait()
-		l.consumers.Wait()
-	}
-	awaitAll := func(ready []chan struct{}, l *life, progress func()) error {
-		for _, r := range ready {
-			select {
-			case <-r:
-			case <-ctx.Done():
-				return ctx.Err()
+		ready[i] = make(chan struct{})
+		consumers.Add(1)
+		go func() {
+			defer consumers.Done()
+			sc.consume(sub, ready[i])
+		}()
+		runs.Add(1)
+		go func() {
+			defer runs.Done()
+			if err := c.Run(cctx); err != nil {
+				runErr.CompareAndSwap(nil, &err)
 			}
-			if e := l.err.Load(); e != nil {
-				return *e
-			}
-			if progress != nil {
-				progress()
-			}
-		}
-		return nil
+		}()
 	}
-
 	start := time.Now()
-	first, ready, err := begin(true)
-	if err == nil {
-		err = awaitAll(ready, first, cfg.Progress)
-	}
-	if err != nil {
-		end(first)
-		return res, fmt.Errorf("first wave: %w", err)
+	for _, r := range ready {
+		select {
+		case <-r:
+		case <-ctx.Done():
+			return res, fmt.Errorf("connecting: %w", ctx.Err())
+		}
+		if e := runErr.Load(); e != nil {
+			return res, fmt.Errorf("connecting: %w", *e)
+		}
+		if cfg.Progress != nil {
+			cfg.Progress()
+		}
 	}
 	res.ConnectTime = time.Since(start)
 
@@ -267,7 +282,6 @@ func Storm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 	latest := make([]atomic.Uint64, cfg.Channels)
 	pubs, err := newPublishers(ctx, 4, node, cfg.Transport)
 	if err != nil {
-		end(first)
 		return res, err
 	}
 	defer closePublishers(pubs)
@@ -302,20 +316,15 @@ func Storm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 		}
 	}
 	pause(cfg.Before)
-	// The drop: every client at once.
-	end(first)
-	// The storm: every client back at once, from where it was.
+	// The drop: every client's sockets closed at once; the storm follows,
+	// every client reconnecting and resuming by itself.
+	for _, sc := range clients {
+		sc.target.Store(latest[sc.channel].Load())
+	}
 	t1 := time.Now()
 	for _, sc := range clients {
-		sc.target = max(latest[sc.channel].Load(), sc.last)
+		sc.drop()
 	}
-	second, _, err := begin(false)
-	if err != nil {
-		end(second)
-		_ = stop()
-		return res, fmt.Errorf("second wave: %w", err)
-	}
-	defer end(second)
 	waitFor := func(done func(sc *stormClient) bool, limit time.Duration) bool {
 		deadline := time.Now().Add(limit)
 		for time.Now().Before(deadline) && ctx.Err() == nil {
@@ -333,8 +342,8 @@ func Storm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 		}
 		return false
 	}
-	// The consumers own the clients' fields until they end: progress is
-	// read through the atomic mirrors.
+	// The consumers own the clients' plain fields until they end: progress
+	// is read through the atomic ones.
 	caught := waitFor(func(sc *stormClient) bool { return sc.caughtDone() }, 2*time.Minute)
 	pause(cfg.After)
 	if err := stop(); err != nil {
@@ -342,9 +351,9 @@ func Storm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 	}
 	res.Publications = s.published.Load()
 	waitFor(func(sc *stormClient) bool { return sc.lastSeen() >= latest[sc.channel].Load() }, 30*time.Second)
-	end(second)
-	if e := second.err.Load(); e != nil {
-		return res, fmt.Errorf("second wave: %w", *e)
+	end()
+	if e := runErr.Load(); e != nil {
+		return res, *e
 	}
 
 	h := hdrhistogram.New(1, maxLatencyMicros, 3)
@@ -356,8 +365,8 @@ func Storm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 		res.Lost += max(exp-sc.unique, 0)
 		res.Duplicates += sc.dups
 		res.Gaps += sc.gaps
-		if !sc.caughtAt.IsZero() {
-			_ = h.RecordValue(max(sc.caughtAt.Sub(t1).Microseconds(), 1))
+		if at := sc.caughtAt.Load(); at != 0 {
+			_ = h.RecordValue(max(time.Unix(0, at).Sub(t1).Microseconds(), 1))
 		}
 	}
 	if h.TotalCount() > 0 {
