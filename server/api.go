@@ -7,20 +7,14 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
+	"github.com/switchboardhq/switchboard/transport"
 	"github.com/switchboardhq/switchboard/transport/poll"
-)
-
-// History page sizes for GET /api/history.
-const (
-	defaultHistoryLimit = 100
-	maxHistoryLimit     = 1000
 )
 
 // broadcastParallelism caps how many publishes of one broadcast are in
@@ -134,13 +128,6 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-type historyResponse struct {
-	Channel      string            `json:"channel"`
-	Epoch        string            `json:"epoch"`
-	Offset       uint64            `json:"offset"`
-	Publications []json.RawMessage `json:"publications"`
-}
-
 // history: GET /api/history?channel=&since_epoch=&since_offset=&limit=&reverse=
 // → {channel, epoch, offset, publications}. epoch and offset are the
 // channel's latest position; publications are in the shape every transport
@@ -148,52 +135,15 @@ type historyResponse struct {
 func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	channel := q.Get("channel")
-	hq := stream.HistoryQuery{Limit: defaultHistoryLimit}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return fmt.Errorf("%w: limit must be a whole number from 0 to %d", stream.ErrBadRequest, maxHistoryLimit)
-		}
-		hq.Limit = min(n, maxHistoryLimit)
+	hq, err := transport.HistoryQuery(q, transport.CapLimit)
+	if err != nil {
+		return err
 	}
-	if v := q.Get("reverse"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("%w: reverse must be true or false", stream.ErrBadRequest)
-		}
-		hq.Reverse = b
-	}
-	epoch, offset := q.Get("since_epoch"), q.Get("since_offset")
-	switch {
-	case epoch != "":
-		since := stream.Position{Epoch: epoch}
-		if offset != "" {
-			n, err := strconv.ParseUint(offset, 10, 64)
-			if err != nil {
-				return fmt.Errorf("%w: since_offset must be a whole number", stream.ErrBadRequest)
-			}
-			since.Offset = n
-		}
-		hq.Since = &since
-	case offset != "":
-		// An offset means nothing outside its epoch.
-		return fmt.Errorf("%w: since_offset needs since_epoch", stream.ErrBadRequest)
-	}
-
 	page, err := s.hub.History(r.Context(), channel, hq)
 	if err != nil {
 		return err
 	}
-	resp := historyResponse{
-		Channel:      channel,
-		Epoch:        page.Latest.Epoch,
-		Offset:       page.Latest.Offset,
-		Publications: make([]json.RawMessage, 0, len(page.Publications)),
-	}
-	for _, p := range page.Publications {
-		resp.Publications = append(resp.Publications, protocol.AppendPublication(nil, p))
-	}
-	writeJSON(w, http.StatusOK, resp)
+	writeJSON(w, http.StatusOK, transport.NewHistoryReply(channel, page))
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/switchboardhq/switchboard/auth"
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/stream"
+	"github.com/switchboardhq/switchboard/transport"
 	"github.com/switchboardhq/switchboard/transport/poll"
 )
 
@@ -29,7 +30,7 @@ func (n *node) history(t *testing.T, query string, edit ...func(*http.Request)) 
 
 // historyPage decodes a successful answer, refusing fields beyond channel,
 // epoch, offset and publications.
-func historyPage(t *testing.T, r response) (poll.HistoryReply, []int) {
+func historyPage(t *testing.T, r response) (transport.HistoryReply, []int) {
 	t.Helper()
 	if r.status != http.StatusOK {
 		t.Fatalf("history: %d %s", r.status, r.body)
@@ -37,7 +38,7 @@ func historyPage(t *testing.T, r response) (poll.HistoryReply, []int) {
 	if ct, cc := r.header.Get("Content-Type"), r.header.Get("Cache-Control"); ct != "application/json" || cc != "no-store" {
 		t.Fatalf("Content-Type %q, Cache-Control %q", ct, cc)
 	}
-	var page poll.HistoryReply
+	var page transport.HistoryReply
 	dec := json.NewDecoder(bytes.NewReader(r.body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&page); err != nil || page.Publications == nil {

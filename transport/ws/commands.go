@@ -9,12 +9,6 @@ import (
 	"github.com/switchboardhq/switchboard/transport"
 )
 
-// History pages are bounded so one command cannot ask for a huge reply.
-const (
-	defaultHistoryLimit = 100
-	maxHistoryLimit     = 1000
-)
-
 // handle runs one command from a connected client and queues its reply.
 func (c *conn) handle(cmd protocol.Command) {
 	s := c.sess
@@ -66,9 +60,9 @@ func (c *conn) history(cmd protocol.Command) ([]byte, error) {
 	limit := cmd.Limit
 	switch {
 	case limit == 0:
-		limit = defaultHistoryLimit
-	case limit < 0 || limit > maxHistoryLimit:
-		return nil, fmt.Errorf("%w: limit must be between 1 and %d", stream.ErrBadRequest, maxHistoryLimit)
+		limit = transport.DefaultHistoryLimit
+	case limit < 0 || limit > transport.MaxHistoryLimit:
+		return nil, fmt.Errorf("%w: limit must be between 1 and %d", stream.ErrBadRequest, transport.MaxHistoryLimit)
 	}
 	page, err := c.sess.History(c.ctx, cmd.Channel, stream.HistoryQuery{Since: cmd.Since, Limit: limit, Reverse: cmd.Reverse})
 	if err != nil {
