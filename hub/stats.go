@@ -31,6 +31,8 @@ type Stats struct {
 	Sessions map[string]int64
 	// Subscriptions counts session-channel subscriptions.
 	Subscriptions int64
+	// Channels counts channels with subscribers on this node.
+	Channels int
 	// Publications counts publications accepted through this node.
 	Publications uint64
 	// Deliveries counts publications queued to local subscribers.
@@ -73,6 +75,12 @@ func (h *Hub) Stats() Stats {
 		Replayed:      c.replayed.Load(),
 		Sessions:      make(map[string]int64),
 		Disconnects:   make(map[DisconnectKey]uint64),
+	}
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		st.Channels += len(sh.channels)
+		sh.mu.RUnlock()
 	}
 	c.mu.Lock()
 	for k, v := range c.byTransport {

@@ -227,7 +227,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		Ready:         !s.draining.Load(),
 		Sessions:      st.Sessions,
 		Subscriptions: st.Subscriptions,
-		Channels:      len(s.hub.Channels()),
+		Channels:      st.Channels,
 		Publications:  st.Publications,
 		Deliveries:    st.Deliveries,
 		Replayed:      st.Replayed,

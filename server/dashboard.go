@@ -79,7 +79,7 @@ func (s *Server) feedDashboard(ctx context.Context, addr string) {
 				Uptime:        now.Sub(s.started).Seconds(),
 				Sessions:      st.Sessions,
 				Subscriptions: st.Subscriptions,
-				Channels:      len(s.hub.Channels()),
+				Channels:      st.Channels,
 				Publications:  st.Publications,
 				Deliveries:    st.Deliveries,
 				QueueDrops:    st.QueueDrops,
