@@ -63,18 +63,8 @@ func (c *Control) Run(ctx context.Context, deliver func(msg []byte)) error {
 		return fmt.Errorf("control run: %w", errRunning)
 	}
 	defer c.running.Store(false)
-	msgs := make(chan *natsgo.Msg, 1024)
-	sub, err := c.nc.ChanSubscribe(c.subject, msgs)
-	if err != nil {
-		return fmt.Errorf("control run: %w", classify(err))
+	if err := listen(ctx, c.nc, c.subject, 1024, func(m *natsgo.Msg) { deliver(m.Data) }); err != nil {
+		return fmt.Errorf("control run: %w", err)
 	}
-	defer func() { _ = sub.Unsubscribe() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case m := <-msgs:
-			deliver(m.Data)
-		}
-	}
+	return nil
 }

@@ -270,25 +270,18 @@ func (p *Presence) Run(ctx context.Context, deliver func(channel string, join bo
 		return fmt.Errorf("presence run: %w", errRunning)
 	}
 	defer p.running.Store(false)
-	msgs := make(chan *natsgo.Msg, 4096)
-	sub, err := p.nc.ChanSubscribe(p.events, msgs)
-	if err != nil {
-		return fmt.Errorf("presence run: %w", classify(err))
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case m := <-msgs:
-			var ev presenceEvent
-			if err := json.Unmarshal(m.Data, &ev); err != nil {
-				p.log.Error("nats presence: dropped an event this node cannot read", "err", err)
-				continue
-			}
-			deliver(ev.Channel, ev.Join, ev.Client)
+	err := listen(ctx, p.nc, p.events, 4096, func(m *natsgo.Msg) {
+		var ev presenceEvent
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			p.log.Error("nats presence: dropped an event this node cannot read", "err", err)
+			return
 		}
+		deliver(ev.Channel, ev.Join, ev.Client)
+	})
+	if err != nil {
+		return fmt.Errorf("presence run: %w", err)
 	}
+	return nil
 }
 
 // announce sends a join or leave to every node.

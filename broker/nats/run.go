@@ -247,3 +247,23 @@ func backoff(n int) time.Duration {
 	d := min(minBackoff<<min(n-1, 16), maxBackoff)
 	return d/2 + rand.N(d/2+1)
 }
+
+// listen hands every core NATS message on subject to handle, in order, until
+// ctx ends. buf is how many messages may wait for handle before the
+// client's slow-consumer limit applies.
+func listen(ctx context.Context, nc *natsgo.Conn, subject string, buf int, handle func(*natsgo.Msg)) error {
+	msgs := make(chan *natsgo.Msg, buf)
+	sub, err := nc.ChanSubscribe(subject, msgs)
+	if err != nil {
+		return classify(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-msgs:
+			handle(m)
+		}
+	}
+}

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync/atomic"
-	"time"
 
 	"github.com/redis/rueidis"
 )
@@ -55,27 +53,6 @@ func (c *Control) Run(ctx context.Context, deliver func(msg []byte)) error {
 		return errors.New("redis control: already running")
 	}
 	defer c.running.Store(false)
-	cmd := c.client.B().Subscribe().Channel(c.channel).Build()
-	wait := minBackoff
-	for {
-		start := time.Now()
-		err := c.client.Receive(ctx, cmd, func(m rueidis.PubSubMessage) {
-			deliver([]byte(m.Message))
-		})
-		if ctx.Err() != nil {
-			return nil
-		}
-		c.log.Warn("redis control: subscription lost; resubscribing", "err", err)
-		if time.Since(start) > maxBackoff {
-			wait = minBackoff
-		}
-		t := time.NewTimer(wait/2 + rand.N(wait/2+1))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		wait = min(wait*2, maxBackoff)
-	}
+	listen(ctx, c.client, c.channel, c.log, "redis control", func(msg string) { deliver([]byte(msg)) })
+	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -209,32 +208,13 @@ func (p *Presence) Run(ctx context.Context, deliver func(channel string, join bo
 		return errors.New("redis presence: already running")
 	}
 	defer p.running.Store(false)
-	cmd := p.client.B().Subscribe().Channel(p.events).Build()
-	wait := minBackoff
-	for {
-		start := time.Now()
-		err := p.client.Receive(ctx, cmd, func(m rueidis.PubSubMessage) {
-			var ev presenceEvent
-			if err := json.Unmarshal([]byte(m.Message), &ev); err != nil || ev.Channel == "" {
-				p.log.Warn("redis presence: malformed event", "err", err)
-				return
-			}
-			deliver(ev.Channel, ev.Join, ev.Client)
-		})
-		if ctx.Err() != nil {
-			return nil
+	listen(ctx, p.client, p.events, p.log, "redis presence", func(msg string) {
+		var ev presenceEvent
+		if err := json.Unmarshal([]byte(msg), &ev); err != nil || ev.Channel == "" {
+			p.log.Warn("redis presence: malformed event", "err", err)
+			return
 		}
-		p.log.Warn("redis presence: event subscription lost; resubscribing", "err", err)
-		if time.Since(start) > maxBackoff {
-			wait = minBackoff
-		}
-		t := time.NewTimer(wait/2 + rand.N(wait/2+1))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		wait = min(wait*2, maxBackoff)
-	}
+		deliver(ev.Channel, ev.Join, ev.Client)
+	})
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -227,6 +228,29 @@ func (b *Broker) closeConn(c *pubsubConn) {
 func backoff(n int) time.Duration {
 	d := min(minBackoff<<min(n-1, 16), maxBackoff)
 	return d/2 + rand.N(d/2+1)
+}
+
+// listen delivers every message of one pub/sub channel to handle until ctx
+// ends, then returns. When the subscription is lost it subscribes again
+// after a jittered backoff, for as long as it takes; the backoff starts over
+// once a subscription has lasted longer than maxBackoff. what names the
+// listener in log lines.
+func listen(ctx context.Context, client rueidis.Client, channel string, log *slog.Logger, what string, handle func(msg string)) {
+	cmd := client.B().Subscribe().Channel(channel).Build()
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := client.Receive(ctx, cmd, func(m rueidis.PubSubMessage) { handle(m.Message) })
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn(what+": subscription lost; resubscribing", "err", err)
+		if time.Since(start) > maxBackoff {
+			attempt = 1
+		}
+		if !sleep(ctx, backoff(attempt)) {
+			return
+		}
+	}
 }
 
 // sleep waits d, or returns false when ctx ends first.
