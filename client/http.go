@@ -69,6 +69,25 @@ func streamURL(base string, subs map[string]*Subscription, extra url.Values) str
 	return base + sep + q.Encode()
 }
 
+// get sends a GET to target and returns the response when the node answered
+// 200, for the caller to read and close; any other answer is read as
+// answerError reads it.
+func (c *Client) get(ctx context.Context, target string) (*http.Response, error) {
+	req, tok, err := c.newRequest(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		return nil, c.answerError(resp, tok)
+	}
+	return resp, nil
+}
+
 // answerError reads a refusal: the node's coded error (a protocol.Error)
 // when the body holds one, else an httpStatusError, which says something
 // other than a node answered. A refused token is recorded as expired.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
 
 	"github.com/switchboardhq/switchboard/protocol"
@@ -106,19 +105,11 @@ func (c *Client) presenceOnce(ctx context.Context, channel string) ([]stream.Cli
 // presenceHTTP asks GET /connection/presence?channel=c →
 // {"channel":"c","clients":[...]}.
 func (c *Client) presenceHTTP(ctx context.Context, channel string) ([]stream.ClientInfo, error) {
-	target := c.eps.Presence + "?" + url.Values{"channel": {channel}}.Encode()
-	req, tok, err := c.newRequest(ctx, http.MethodGet, target, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.http.Do(req)
+	resp, err := c.get(ctx, c.eps.Presence+"?"+url.Values{"channel": {channel}}.Encode())
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, c.answerError(resp, tok)
-	}
 	var body struct {
 		Clients []stream.ClientInfo `json:"clients"`
 	}

@@ -209,18 +209,11 @@ func (c *Client) historyHTTP(ctx context.Context, channel string, opts HistoryOp
 	if opts.Reverse {
 		q.Set("reverse", "true")
 	}
-	req, tok, err := c.newRequest(ctx, http.MethodGet, c.eps.History+"?"+q.Encode(), nil)
-	if err != nil {
-		return History{}, err
-	}
-	resp, err := c.http.Do(req)
+	resp, err := c.get(ctx, c.eps.History+"?"+q.Encode())
 	if err != nil {
 		return History{}, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return History{}, c.answerError(resp, tok)
-	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return History{}, err

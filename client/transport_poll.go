@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
 	"time"
 
@@ -149,19 +148,11 @@ func (p *pollConn) request(ctx context.Context, want map[string]*Subscription, h
 	if id := c.pollClient.Load(); id != nil {
 		extra.Set("client", *id)
 	}
-	target := streamURL(c.eps.Poll, want, extra)
-	req, tok, err := c.newRequest(rctx, http.MethodGet, target, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.http.Do(req)
+	resp, err := c.get(rctx, streamURL(c.eps.Poll, want, extra))
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, c.answerError(resp, tok)
-	}
 	a := &pollAnswer{chans: want}
 	if err := json.NewDecoder(resp.Body).Decode(a); err != nil {
 		return nil, fmt.Errorf("poll answer: %w", err)
@@ -180,19 +171,11 @@ func (p *pollConn) probe(ctx context.Context, ch string) error {
 	c := p.c
 	ctx, cancel := context.WithTimeout(ctx, c.opts.OpenTimeout)
 	defer cancel()
-	target := streamURL(c.eps.Poll, map[string]*Subscription{ch: {channel: ch}}, url.Values{"timeout": {"0"}})
-	req, tok, err := c.newRequest(ctx, http.MethodGet, target, nil)
+	resp, err := c.get(ctx, streamURL(c.eps.Poll, map[string]*Subscription{ch: {channel: ch}}, url.Values{"timeout": {"0"}}))
 	if err != nil {
 		return err
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return c.answerError(resp, tok)
-	}
+	resp.Body.Close()
 	return nil
 }
 
