@@ -1,8 +1,11 @@
 package poll
 
 import (
+	"context"
 	"net/http"
+	"net/url"
 
+	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport"
 )
 
@@ -30,35 +33,18 @@ func NewHistory(cfg Config) *HistoryHandler {
 
 // ServeHTTP answers one history request.
 func (h *HistoryHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if transport.CORS(w, r, h.cfg.Origins, corsMethods) || !allowMethod(w, r, http.MethodGet) {
-		return
-	}
-	values := r.URL.Query()
-	id, err := transport.Authenticate(h.cfg.Verifier, transport.Token(r, values, h.cfg.TokenCookie))
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	// A limit over the maximum is refused rather than capped: a client
-	// asking for more than it can get is a bug better seen early.
-	q, err := transport.HistoryQuery(values, transport.RefuseLimit)
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	channel := values.Get("channel")
-	page, err := h.cfg.Hub.HistoryAs(r.Context(), id, channel, q)
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	reply := transport.NewHistoryReply(channel, page)
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	transport.WriteJSON(w, http.StatusOK, reply)
-}
-
-func (h *HistoryHandler) fail(w http.ResponseWriter, err error) {
-	logInternal(h.cfg, "client history", err)
-	transport.WriteError(w, err)
+	answerQuery(h.cfg, "client history", w, r, func(ctx context.Context, id stream.Identity, values url.Values) (any, error) {
+		// A limit over the maximum is refused rather than capped: a client
+		// asking for more than it can get is a bug better seen early.
+		q, err := transport.HistoryQuery(values, transport.RefuseLimit)
+		if err != nil {
+			return nil, err
+		}
+		channel := values.Get("channel")
+		page, err := h.cfg.Hub.HistoryAs(ctx, id, channel, q)
+		if err != nil {
+			return nil, err
+		}
+		return transport.NewHistoryReply(channel, page), nil
+	})
 }

@@ -1,7 +1,9 @@
 package poll
 
 import (
+	"context"
 	"net/http"
+	"net/url"
 
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport"
@@ -36,30 +38,40 @@ type PresenceReply struct {
 
 // ServeHTTP answers one presence request.
 func (h *PresenceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if transport.CORS(w, r, h.cfg.Origins, corsMethods) || !allowMethod(w, r, http.MethodGet) {
+	answerQuery(h.cfg, "client presence", w, r, func(ctx context.Context, id stream.Identity, values url.Values) (any, error) {
+		channel := values.Get("channel")
+		clients, err := h.cfg.Hub.PresenceAs(ctx, id, channel)
+		if err != nil {
+			return nil, err
+		}
+		if clients == nil {
+			clients = []stream.ClientInfo{}
+		}
+		return PresenceReply{Channel: channel, Clients: clients}, nil
+	})
+}
+
+// answerQuery serves a client's read-only GET (presence, history): CORS
+// and method, the client's token, then answer's reply as JSON no cache
+// keeps, or its error from the one code table. what names the request in
+// the log of an internal error.
+func answerQuery(cfg Config, what string, w http.ResponseWriter, r *http.Request,
+	answer func(ctx context.Context, id stream.Identity, values url.Values) (any, error)) {
+	if transport.CORS(w, r, cfg.Origins, corsMethods) || !allowMethod(w, r, http.MethodGet) {
 		return
 	}
 	values := r.URL.Query()
-	id, err := transport.Authenticate(h.cfg.Verifier, transport.Token(r, values, h.cfg.TokenCookie))
-	if err != nil {
-		h.fail(w, err)
-		return
+	id, err := transport.Authenticate(cfg.Verifier, transport.Token(r, values, cfg.TokenCookie))
+	var reply any
+	if err == nil {
+		reply, err = answer(r.Context(), id, values)
 	}
-	channel := values.Get("channel")
-	clients, err := h.cfg.Hub.PresenceAs(r.Context(), id, channel)
 	if err != nil {
-		h.fail(w, err)
+		logInternal(cfg, what, err)
+		transport.WriteError(w, err)
 		return
-	}
-	if clients == nil {
-		clients = []stream.ClientInfo{}
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	transport.WriteJSON(w, http.StatusOK, PresenceReply{Channel: channel, Clients: clients})
-}
-
-func (h *PresenceHandler) fail(w http.ResponseWriter, err error) {
-	logInternal(h.cfg, "client presence", err)
-	transport.WriteError(w, err)
+	transport.WriteJSON(w, http.StatusOK, reply)
 }
