@@ -181,11 +181,11 @@ func TestPresenceOffOrQuiet(t *testing.T) {
 	}
 	da.noPush(t, 100*time.Millisecond)
 
-	if _, err := a.Presence(ctx, "plain:1"); !errors.Is(err, stream.ErrNotAvailable) {
-		t.Errorf("Session.Presence with presence off: %v, want ErrNotAvailable", err)
+	if _, err := a.Presence(ctx, "plain:1"); !errors.Is(err, stream.ErrFeatureOff) {
+		t.Errorf("Session.Presence with presence off: %v, want ErrFeatureOff", err)
 	}
-	if _, err := h.Presence(ctx, "plain:1"); !errors.Is(err, stream.ErrNotAvailable) {
-		t.Errorf("Hub.Presence with presence off: %v, want ErrNotAvailable", err)
+	if _, err := h.Presence(ctx, "plain:1"); !errors.Is(err, stream.ErrFeatureOff) {
+		t.Errorf("Hub.Presence with presence off: %v, want ErrFeatureOff", err)
 	}
 	list, err := a.Presence(ctx, "quiet:1")
 	if got := clientsOf(t, list, err); len(got) != 1 {
@@ -221,8 +221,8 @@ func TestPresenceNotConfigured(t *testing.T) {
 	h := newHub(t, hub.Config{Namespaces: ns})
 	s := newSession(t, h, &testEncoder{})
 	subscribe(t, s, "x")
-	if _, err := s.Presence(context.Background(), "x"); !errors.Is(err, stream.ErrNotAvailable) {
-		t.Errorf("Presence on a node without one: %v, want ErrNotAvailable", err)
+	if _, err := s.Presence(context.Background(), "x"); !errors.Is(err, stream.ErrFeatureOff) {
+		t.Errorf("Presence on a node without one: %v, want ErrFeatureOff", err)
 	}
 	if err := h.TouchPresence(context.Background(), stream.Identity{}, "p", []string{"x"}, time.Second); err != nil {
 		t.Errorf("TouchPresence on a node without presence: %v", err)
