@@ -22,8 +22,10 @@ type Policy struct{}
 var anonymous stream.Identity
 
 // Allow returns nil, or an error wrapping stream.ErrPermissionDenied that
-// names the action and channel (stream.ErrNotAvailable for presence on a
-// namespace without it). A nil id is an anonymous client; a nil ns is the
+// names the action and channel. It decides permission only: whether the
+// feature is on (presence in a namespace without it) is the hub's to say,
+// after asking Allow, so that only clients allowed to ask learn how the
+// namespace is configured. A nil id is an anonymous client; a nil ns is the
 // default namespace options.
 func (p *Policy) Allow(id *stream.Identity, action stream.Action, channel string, ns *stream.Namespace) error {
 	if id == nil {
@@ -45,11 +47,6 @@ func (p *Policy) Allow(id *stream.Identity, action stream.Action, channel string
 	}
 	if why := refuse(id, action, channel, rule); why != "" {
 		return fmt.Errorf("%s %q: %w: %s", action, channel, stream.ErrPermissionDenied, why)
-	}
-	// Checked after permission, so that only clients allowed to ask learn
-	// how the namespace is configured.
-	if action == stream.ActionPresence && !ns.Presence {
-		return fmt.Errorf("presence %q: %w: presence is off in this namespace", channel, stream.ErrNotAvailable)
 	}
 	return nil
 }

@@ -19,7 +19,7 @@ type LoadConfig struct {
 	// and PID), or the floor server (StartFloor) with Transport Floor. The
 	// server's CPU is read from /proc when PID is set.
 	Node *Node
-	// Transport is WS, SSE, LongPoll, Poll or Floor. Default WS.
+	// Transport is WebSocket, SSE, LongPoll, Poll or Floor. Default WebSocket.
 	Transport string
 	// Subscribers is how many connections subscribe. Default 10,000.
 	Subscribers int
@@ -185,7 +185,7 @@ func Load(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 
 func (cfg LoadConfig) withDefaults() LoadConfig {
 	if cfg.Transport == "" {
-		cfg.Transport = WS
+		cfg.Transport = WebSocket
 	}
 	if cfg.Subscribers <= 0 {
 		cfg.Subscribers = 10_000

@@ -12,7 +12,7 @@ import (
 type IdleConfig struct {
 	// Node is the node under test; PID must be set to read its RSS.
 	Node *Node
-	// Transport is WS (default), SSE, LongPoll or Poll. A short-polling
+	// Transport is WebSocket (default), SSE, LongPoll or Poll. A short-polling
 	// client holds nothing on the node between polls but its HTTP
 	// keep-alive connection, which is what Poll measures.
 	Transport string
@@ -57,7 +57,7 @@ func Idle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 		cfg.Channels = 100
 	}
 	if cfg.Transport == "" {
-		cfg.Transport = WS
+		cfg.Transport = WebSocket
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
@@ -72,7 +72,7 @@ func Idle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 	src := &sourceDialer{addrs: cfg.SourceAddrs}
 	channel := func(i int) string { return "bench.idle." + strconv.Itoa(i%cfg.Channels) }
 	start := time.Now()
-	if cfg.Transport == WS {
+	if cfg.Transport == WebSocket {
 		subs, wg, err := openSubscribers(ctx, n.URL, src, cfg.Conns, channel, cfg.Progress)
 		if err != nil {
 			return res, err

@@ -27,7 +27,7 @@ import (
 type StormConfig struct {
 	// Node is the node under test.
 	Node *Node
-	// Transport is WS, SSE, LongPoll or Poll. Default WS.
+	// Transport is WebSocket, SSE, LongPoll or Poll. Default WebSocket.
 	Transport string
 	// Clients is how many clients drop and come back. Default 10,000.
 	Clients int
@@ -194,7 +194,7 @@ func Storm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 	res := StormResult{Transport: cfg.Transport, Clients: cfg.Clients, Channels: cfg.Channels}
 	var kind client.Transport
 	switch cfg.Transport {
-	case WS:
+	case WebSocket:
 		kind = client.WebSocket
 	case SSE:
 		kind = client.SSE
@@ -381,7 +381,7 @@ func Storm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 
 func (cfg StormConfig) withDefaults() StormConfig {
 	if cfg.Transport == "" {
-		cfg.Transport = WS
+		cfg.Transport = WebSocket
 	}
 	if cfg.Clients <= 0 {
 		cfg.Clients = 10_000

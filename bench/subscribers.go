@@ -14,22 +14,24 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchboardhq/switchboard/stream"
 )
 
-// The transports a load scenario runs over, as the node's statistics name
-// them, and the raw-TCP floor.
+// The transports a load scenario runs over, named as the node names them
+// (stream.Transport), and the raw-TCP floor.
 const (
-	WS       = "ws"
-	SSE      = "sse"
-	LongPoll = "longpoll"
-	Poll     = "poll"
+	WebSocket = string(stream.WebSocket)
+	SSE       = string(stream.SSE)
+	LongPoll  = string(stream.LongPoll)
+	Poll      = string(stream.Poll)
 	// Floor is plain TCP to a fan-out server that does nothing but write
 	// the same bytes to every connection: the machine's floor.
 	Floor = "tcp"
 )
 
 // Transports lists the node's transports, best first.
-var Transports = []string{WS, SSE, LongPoll, Poll}
+var Transports = []string{WebSocket, SSE, LongPoll, Poll}
 
 // The load scenarios (broadcast, channels) read with lean subscribers of
 // their own rather than with the Go client: a client.Client decodes every
@@ -110,7 +112,7 @@ func (f *fleet) start(read func(), closer func()) {
 // with its reader running.
 func (f *fleet) open(ctx context.Context, i int, channel string) error {
 	switch f.transport {
-	case WS:
+	case WebSocket:
 		return f.openWS(ctx, i, channel)
 	case SSE:
 		return f.openSSE(ctx, i, channel)

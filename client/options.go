@@ -9,26 +9,28 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/switchboardhq/switchboard/stream"
 )
 
-// Transport names a way of reaching a Switchboard node.
-type Transport string
+// Transport names a way of reaching a Switchboard node. It is
+// [stream.Transport]: the client, the node's statistics and the docs use
+// the same names.
+type Transport = stream.Transport
 
-// The transports a Client can use. The names are the ones the node's
-// statistics use, except that the node says "ws" where the client says
-// "websocket".
+// The transports a Client can use.
 const (
 	// WebSocket carries the protocol both ways on one connection.
-	WebSocket Transport = "websocket"
+	WebSocket = stream.WebSocket
 	// SSE is a Server-Sent Events stream; publishing goes over HTTP.
-	SSE Transport = "sse"
+	SSE = stream.SSE
 	// LongPoll is one HTTP request at a time, held by the node until a
 	// publication arrives or LongPollTimeout passes.
-	LongPoll Transport = "longpoll"
+	LongPoll = stream.LongPoll
 	// ShortPoll asks every PollInterval and is never held. It is not in
 	// the default list: it is the last resort of networks that cut any
 	// request held open.
-	ShortPoll Transport = "poll"
+	ShortPoll = stream.Poll
 )
 
 // DefaultTransports is the order tried when Options.Transports is empty.

@@ -64,7 +64,7 @@ func (c *Client) presenceFrame(f protocol.Frame) {
 // over the WebSocket when connected over one, else from
 // GET /connection/presence. The namespace must allow the client to read
 // presence; a namespace without presence fails with code 108
-// (stream.ErrNotAvailable). It retries until ctx ends while the node cannot
+// (stream.ErrFeatureOff). It retries until ctx ends while the node cannot
 // answer, like Publish.
 func (c *Client) Presence(ctx context.Context, channel string) ([]stream.ClientInfo, error) {
 	if err := stream.ValidateChannel(channel); err != nil {

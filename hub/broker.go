@@ -9,6 +9,10 @@ import (
 // Broker assigns offsets, keeps history and carries publications between
 // nodes. Memory, Redis and NATS implement it; broker/brokertest is the suite
 // every implementation passes. All methods are safe for concurrent use.
+//
+// An error names the operation and the channel where it happened
+// (`publish "chat:1": …`) and wraps a stream sentinel or the context's
+// error; the hub returns it as it is, without wrapping it again.
 type Broker interface {
 	// Run delivers publications of the channels this node subscribed to,
 	// calling deliver for each, until ctx ends. Publications of one channel

@@ -83,7 +83,7 @@ type SubscribeResult struct {
 // its state.
 func (s *Session) Subscribe(ctx context.Context, name string, opts SubscribeOptions) (SubscribeResult, error) {
 	h := s.hub
-	ns, err := h.check(s, stream.ActionSubscribe, name)
+	ns, err := s.authorize(stream.ActionSubscribe, name)
 	if err != nil {
 		return SubscribeResult{}, err
 	}
@@ -158,7 +158,7 @@ func (h *Hub) join(ctx context.Context, name string, sub *subscription, opts Sub
 	page, err := h.cfg.Broker.History(ctx, name, q)
 	if err != nil {
 		h.detach(sub)
-		return SubscribeResult{}, fmt.Errorf("subscribe %q: %w", name, err)
+		return SubscribeResult{}, err
 	}
 	res := SubscribeResult{Channel: name, Latest: page.Latest, Recovered: opts.Since == nil}
 	var replay []*stream.Publication
@@ -239,7 +239,7 @@ func (h *Hub) attach(ctx context.Context, name string, sub *subscription) (*chan
 	if created {
 		if err := h.cfg.Broker.Subscribe(ctx, name); err != nil {
 			h.detachLocked(sh, sub)
-			return nil, fmt.Errorf("subscribe %q: %w", name, err)
+			return nil, err
 		}
 	}
 	return ch, nil

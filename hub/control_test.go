@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/switchboardhq/switchboard/broker/memory"
@@ -22,111 +23,104 @@ func issuedSession(t *testing.T, h *hub.Hub, user string, iat time.Time) *hub.Se
 	return s
 }
 
-// disconnectUntil calls DisconnectUserEverywhere on h until s (a session
-// of user on another node) ends, since the other node's Run may not be
-// listening yet when the test starts.
-func disconnectUntil(t *testing.T, h *hub.Hub, user string, s *hub.Session) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := h.DisconnectUserEverywhere(context.Background(), user); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-s.Done():
-			if !errors.Is(s.Cause(), stream.ErrForceDisconnect) {
-				t.Fatalf("cause %v", s.Cause())
-			}
-			return
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the other node's session is still there")
-		}
-	}
-}
+// The control tests run in a synctest bubble: synctest.Wait returns once
+// every node's Run listens, or once a message reached every node, with no
+// polling; DisconnectTTL passes on the bubble's clock.
 
 func TestDisconnectUserEverywhere(t *testing.T) {
-	// The memory broker links no nodes, but one memory Control links the
-	// hubs of a process.
-	control := memory.NewControl()
-	a := newHub(t, hub.Config{Control: control})
-	b := newHub(t, hub.Config{Control: control})
-	before := time.Now().Add(-time.Minute)
+	synctest.Test(t, func(t *testing.T) {
+		// The memory broker links no nodes, but one memory Control links
+		// the hubs of a process.
+		control := memory.NewControl()
+		a := newHub(t, hub.Config{Control: control})
+		b := newHub(t, hub.Config{Control: control})
+		before := time.Now().Add(-time.Minute)
 
-	onA := issuedSession(t, a, "ann", before)
-	onB := issuedSession(t, b, "ann", before)
-	bob := issuedSession(t, b, "bob", before)
+		onA := issuedSession(t, a, "ann", before)
+		onB := issuedSession(t, b, "ann", before)
+		bob := issuedSession(t, b, "bob", before)
+		synctest.Wait() // both nodes listen
 
-	n, err := a.DisconnectUserEverywhere(context.Background(), "ann")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != 1 {
-		t.Fatalf("disconnected %d on this node, want 1", n)
-	}
-	if err := waitDone(t, onA, time.Second); !errors.Is(err, stream.ErrForceDisconnect) {
-		t.Fatalf("cause on A: %v", err)
-	}
-	disconnectUntil(t, a, "ann", onB)
-	select {
-	case <-bob.Done():
-		t.Fatal("another user's session ended")
-	default:
-	}
+		n, err := a.DisconnectUserEverywhere(context.Background(), "ann")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Fatalf("disconnected %d on this node, want 1", n)
+		}
+		if err := waitDone(t, onA, time.Second); !errors.Is(err, stream.ErrForceDisconnect) {
+			t.Fatalf("cause on A: %v", err)
+		}
+		synctest.Wait() // the message reached B
+		select {
+		case <-onB.Done():
+			if !errors.Is(onB.Cause(), stream.ErrForceDisconnect) {
+				t.Fatalf("cause on B: %v", onB.Cause())
+			}
+		default:
+			t.Fatal("the other node's session is still there")
+		}
+		select {
+		case <-bob.Done():
+			t.Fatal("another user's session ended")
+		default:
+		}
 
-	// Every node now refuses ann's older tokens, and tokens without iat,
-	// everywhere a token is used.
-	for _, h := range []*hub.Hub{a, b} {
-		for _, id := range []stream.Identity{{User: "ann", IssuedAt: before}, {User: "ann"}} {
-			if _, err := h.NewSession(hub.SessionOptions{Encoder: &testEncoder{}, Identity: id}); !errors.Is(err, stream.ErrInvalidToken) {
-				t.Fatalf("new session with an old token: %v", err)
-			}
-			if _, err := h.PublishAs(context.Background(), id, stream.PublishRequest{Channel: "x", Data: []byte("1")}); !errors.Is(err, stream.ErrInvalidToken) {
-				t.Fatalf("publish with an old token: %v", err)
-			}
-			if _, err := h.HistoryAs(context.Background(), id, "x", stream.HistoryQuery{}); !errors.Is(err, stream.ErrInvalidToken) {
-				t.Fatalf("history with an old token: %v", err)
-			}
-			if _, err := h.PresenceAs(context.Background(), id, "x"); !errors.Is(err, stream.ErrInvalidToken) {
-				t.Fatalf("presence with an old token: %v", err)
+		// Every node now refuses ann's older tokens, and tokens without
+		// iat, everywhere a token is used.
+		for _, h := range []*hub.Hub{a, b} {
+			for _, id := range []stream.Identity{{User: "ann", IssuedAt: before}, {User: "ann"}} {
+				if _, err := h.NewSession(hub.SessionOptions{Encoder: &testEncoder{}, Identity: id}); !errors.Is(err, stream.ErrInvalidToken) {
+					t.Fatalf("new session with an old token: %v", err)
+				}
+				if _, err := h.PublishAs(context.Background(), id, stream.PublishRequest{Channel: "x", Data: []byte("1")}); !errors.Is(err, stream.ErrInvalidToken) {
+					t.Fatalf("publish with an old token: %v", err)
+				}
+				if _, err := h.HistoryAs(context.Background(), id, "x", stream.HistoryQuery{}); !errors.Is(err, stream.ErrInvalidToken) {
+					t.Fatalf("history with an old token: %v", err)
+				}
+				if _, err := h.PresenceAs(context.Background(), id, "x"); !errors.Is(err, stream.ErrInvalidToken) {
+					t.Fatalf("presence with an old token: %v", err)
+				}
 			}
 		}
-	}
 
-	// A token issued after the disconnect works, and cannot be refreshed
-	// with an old one.
-	fresh := issuedSession(t, b, "ann", time.Now().Add(time.Second))
-	if err := fresh.Refresh(stream.Identity{User: "ann", IssuedAt: before}); !errors.Is(err, stream.ErrInvalidToken) {
-		t.Fatalf("refresh with an old token: %v", err)
-	}
-	if _, err := b.PublishAs(context.Background(), stream.Identity{User: "ann", IssuedAt: time.Now().Add(time.Second)}, stream.PublishRequest{Channel: "x", Data: []byte("1")}); err != nil {
-		t.Fatalf("publish with a fresh token: %v", err)
-	}
-	issuedSession(t, a, "bob", before)
+		// A token issued after the disconnect works, and cannot be
+		// refreshed with an old one. Token times have whole seconds.
+		after := time.Now().Add(time.Second)
+		fresh := issuedSession(t, b, "ann", after)
+		if err := fresh.Refresh(stream.Identity{User: "ann", IssuedAt: before}); !errors.Is(err, stream.ErrInvalidToken) {
+			t.Fatalf("refresh with an old token: %v", err)
+		}
+		if _, err := b.PublishAs(context.Background(), stream.Identity{User: "ann", IssuedAt: after}, stream.PublishRequest{Channel: "x", Data: []byte("1")}); err != nil {
+			t.Fatalf("publish with a fresh token: %v", err)
+		}
+		issuedSession(t, a, "bob", before)
+	})
 }
 
 func TestDisconnectTTL(t *testing.T) {
-	h := newHub(t, hub.Config{Control: memory.NewControl(), DisconnectTTL: 100 * time.Millisecond})
-	if _, err := h.DisconnectUserEverywhere(context.Background(), "ann"); err != nil {
-		t.Fatal(err)
-	}
-	old := stream.Identity{User: "ann", IssuedAt: time.Now().Add(-time.Minute)}
-	if _, err := h.NewSession(hub.SessionOptions{Encoder: &testEncoder{}, Identity: old}); !errors.Is(err, stream.ErrInvalidToken) {
-		t.Fatalf("new session with an old token: %v", err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		s, err := h.NewSession(hub.SessionOptions{Encoder: &testEncoder{}, Identity: old})
-		if err == nil {
-			s.Close()
-			return
+	synctest.Test(t, func(t *testing.T) {
+		const ttl = 100 * time.Millisecond
+		h := newHub(t, hub.Config{Control: memory.NewControl(), DisconnectTTL: ttl})
+		if _, err := h.DisconnectUserEverywhere(context.Background(), "ann"); err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
+		old := stream.Identity{User: "ann", IssuedAt: time.Now().Add(-time.Minute)}
+		if _, err := h.NewSession(hub.SessionOptions{Encoder: &testEncoder{}, Identity: old}); !errors.Is(err, stream.ErrInvalidToken) {
+			t.Fatalf("new session with an old token: %v", err)
+		}
+		time.Sleep(ttl)
+		if _, err := h.NewSession(hub.SessionOptions{Encoder: &testEncoder{}, Identity: old}); !errors.Is(err, stream.ErrInvalidToken) {
+			t.Fatalf("old token at DisconnectTTL: %v, want still refused", err)
+		}
+		time.Sleep(time.Millisecond)
+		s, err := h.NewSession(hub.SessionOptions{Encoder: &testEncoder{}, Identity: old})
+		if err != nil {
 			t.Fatalf("old token still refused after DisconnectTTL: %v", err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		s.Close()
+	})
 }
 
 // downControl is a Control whose transport is away.

@@ -92,34 +92,43 @@ func (h *Hub) Run(ctx context.Context) error {
 	return nil
 }
 
-// check validates a channel name and asks the policy whether s may act on it.
-func (h *Hub) check(s *Session, action stream.Action, channel string) (*stream.Namespace, error) {
+// resolve validates a channel name and finds its namespace: the first step
+// of every operation on a channel, whoever asks.
+func (h *Hub) resolve(channel string) (*stream.Namespace, error) {
 	if err := stream.ValidateChannel(channel); err != nil {
 		return nil, err
 	}
-	ns, err := h.cfg.Namespaces.Lookup(channel)
+	return h.cfg.Namespaces.Lookup(channel)
+}
+
+// authorize resolves a channel and asks the policy whether id may take the
+// action on it.
+func (h *Hub) authorize(id *stream.Identity, action stream.Action, channel string) (*stream.Namespace, error) {
+	ns, err := h.resolve(channel)
 	if err != nil {
 		return nil, err
 	}
-	if h.cfg.Policy == nil {
-		return ns, nil
-	}
-	s.mu.Lock()
-	id := s.identity
-	s.mu.Unlock()
-	if err := h.cfg.Policy.Allow(&id, action, channel, ns); err != nil {
-		return nil, err
+	if h.cfg.Policy != nil {
+		if err := h.cfg.Policy.Allow(id, action, channel, ns); err != nil {
+			return nil, err
+		}
 	}
 	return ns, nil
+}
+
+// authorizeAs is authorize for a client that holds no session: its token,
+// which no session has vetted, is checked against revocations first.
+func (h *Hub) authorizeAs(id *stream.Identity, action stream.Action, channel string) (*stream.Namespace, error) {
+	if err := h.checkIdentity(id); err != nil {
+		return nil, err
+	}
+	return h.authorize(id, action, channel)
 }
 
 // Publish publishes on behalf of the application (the HTTP API): no policy
 // is asked. req's history settings are taken from the channel's namespace.
 func (h *Hub) Publish(ctx context.Context, req stream.PublishRequest) (stream.PublishResult, error) {
-	if err := stream.ValidateChannel(req.Channel); err != nil {
-		return stream.PublishResult{}, err
-	}
-	ns, err := h.cfg.Namespaces.Lookup(req.Channel)
+	ns, err := h.resolve(req.Channel)
 	if err != nil {
 		return stream.PublishResult{}, err
 	}
@@ -131,20 +140,9 @@ func (h *Hub) Publish(ctx context.Context, req stream.PublishRequest) (stream.Pu
 // req.Info defaults to the identity's user; an anonymous publication
 // carries none.
 func (h *Hub) PublishAs(ctx context.Context, id stream.Identity, req stream.PublishRequest) (stream.PublishResult, error) {
-	if err := h.checkIdentity(&id); err != nil {
-		return stream.PublishResult{}, err
-	}
-	if err := stream.ValidateChannel(req.Channel); err != nil {
-		return stream.PublishResult{}, err
-	}
-	ns, err := h.cfg.Namespaces.Lookup(req.Channel)
+	ns, err := h.authorizeAs(&id, stream.ActionPublish, req.Channel)
 	if err != nil {
 		return stream.PublishResult{}, err
-	}
-	if h.cfg.Policy != nil {
-		if err := h.cfg.Policy.Allow(&id, stream.ActionPublish, req.Channel, ns); err != nil {
-			return stream.PublishResult{}, err
-		}
 	}
 	if req.Info == nil && !id.Anonymous() {
 		req.Info = &stream.ClientInfo{User: id.User, Info: id.Info}
@@ -152,6 +150,9 @@ func (h *Hub) PublishAs(ctx context.Context, id stream.Identity, req stream.Publ
 	return h.publish(ctx, ns, req)
 }
 
+// publish checks and compacts the data, then hands the publication to the
+// Broker. The Broker's errors name the operation and the channel already,
+// so they are returned as they are.
 func (h *Hub) publish(ctx context.Context, ns *stream.Namespace, req stream.PublishRequest) (stream.PublishResult, error) {
 	if len(req.Data) > h.cfg.MaxMessageSize {
 		return stream.PublishResult{}, fmt.Errorf("%w: %d bytes, at most %d", stream.ErrMessageTooLarge, len(req.Data), h.cfg.MaxMessageSize)
@@ -168,7 +169,7 @@ func (h *Hub) publish(ctx context.Context, ns *stream.Namespace, req stream.Publ
 	req.HistoryTTL = ns.TTL()
 	res, err := h.cfg.Broker.Publish(ctx, req)
 	if err != nil {
-		return res, fmt.Errorf("publish %q: %w", req.Channel, err)
+		return res, err
 	}
 	h.stats.publications.Add(1)
 	return res, nil
@@ -176,39 +177,20 @@ func (h *Hub) publish(ctx context.Context, ns *stream.Namespace, req stream.Publ
 
 // History reads a channel's history on behalf of the application.
 func (h *Hub) History(ctx context.Context, channel string, q stream.HistoryQuery) (stream.HistoryPage, error) {
-	if err := stream.ValidateChannel(channel); err != nil {
+	if _, err := h.resolve(channel); err != nil {
 		return stream.HistoryPage{}, err
 	}
-	if _, err := h.cfg.Namespaces.Lookup(channel); err != nil {
-		return stream.HistoryPage{}, err
-	}
-	page, err := h.cfg.Broker.History(ctx, channel, q)
-	if err != nil {
-		return page, fmt.Errorf("history %q: %w", channel, err)
-	}
-	return page, nil
+	return h.cfg.Broker.History(ctx, channel, q)
 }
 
 // HistoryAs reads a channel's history on behalf of a client that holds no
 // session (GET /connection/history), checking the namespace's history rule
-// against id as Session.History does for a connected client.
+// against id as [Session.History] does for a connected client.
 func (h *Hub) HistoryAs(ctx context.Context, id stream.Identity, channel string, q stream.HistoryQuery) (stream.HistoryPage, error) {
-	if err := h.checkIdentity(&id); err != nil {
+	if _, err := h.authorizeAs(&id, stream.ActionHistory, channel); err != nil {
 		return stream.HistoryPage{}, err
 	}
-	if err := stream.ValidateChannel(channel); err != nil {
-		return stream.HistoryPage{}, err
-	}
-	ns, err := h.cfg.Namespaces.Lookup(channel)
-	if err != nil {
-		return stream.HistoryPage{}, err
-	}
-	if h.cfg.Policy != nil {
-		if err := h.cfg.Policy.Allow(&id, stream.ActionHistory, channel, ns); err != nil {
-			return stream.HistoryPage{}, err
-		}
-	}
-	return h.History(ctx, channel, q)
+	return h.cfg.Broker.History(ctx, channel, q)
 }
 
 // ChannelInfo describes a channel with local subscribers.

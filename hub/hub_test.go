@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
@@ -162,7 +163,7 @@ func TestUnsubscribe(t *testing.T) {
 type denyPolicy struct{}
 
 func (denyPolicy) Allow(id *stream.Identity, a stream.Action, ch string, _ *stream.Namespace) error {
-	if strings.HasPrefix(ch, "admin:") {
+	if strings.HasPrefix(ch, "admin:") || strings.HasPrefix(ch, "secret:") {
 		return fmt.Errorf("%w: %s %s", stream.ErrPermissionDenied, a, ch)
 	}
 	return nil
@@ -206,6 +207,41 @@ func TestSubscribeErrors(t *testing.T) {
 	}
 }
 
+// TestErrorsWrappedOnce: an error names its operation and channel once,
+// where it happened (here the broker, or the hub for presence that is
+// off), however many layers it crosses.
+func TestErrorsWrappedOnce(t *testing.T) {
+	h := presenceHub(t, hub.Config{})
+	s := newSession(t, h, &testEncoder{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	once := func(op string, err error, want error) {
+		t.Helper()
+		if !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %v", op, err, want)
+			return
+		}
+		prefix := op + ` "`
+		if msg := err.Error(); !strings.HasPrefix(msg, prefix) || strings.Count(msg, prefix) != 1 {
+			t.Errorf("%s: %q, want the operation and channel named once, first", op, msg)
+		}
+	}
+	_, err := h.Publish(ctx, stream.PublishRequest{Channel: "chat:w", Data: []byte(`1`)})
+	once("publish", err, context.Canceled)
+	_, err = s.Publish(ctx, "chat:w", []byte(`1`), "")
+	once("publish", err, context.Canceled)
+	_, err = h.History(ctx, "chat:w", stream.HistoryQuery{})
+	once("history", err, context.Canceled)
+	_, err = h.HistoryAs(ctx, stream.Identity{}, "chat:w", stream.HistoryQuery{})
+	once("history", err, context.Canceled)
+	_, err = s.History(ctx, "chat:w", stream.HistoryQuery{})
+	once("history", err, context.Canceled)
+	_, err = s.Subscribe(ctx, "chat:w", hub.SubscribeOptions{})
+	once("subscribe", err, context.Canceled)
+	_, err = s.Presence(ctx, "plain:w")
+	once("presence", err, stream.ErrFeatureOff)
+}
+
 func TestPublishValidation(t *testing.T) {
 	h := newHub(t, hub.Config{MaxMessageSize: 16})
 	ctx := context.Background()
@@ -247,76 +283,105 @@ func TestConnectionLimit(t *testing.T) {
 	}
 }
 
+// The heartbeat tests run in a synctest bubble: the hub's ticker runs on
+// the bubble's clock, so a ping interval passes the moment every goroutine
+// is waiting, and no test waits in real time.
+
 func TestPingAndPong(t *testing.T) {
-	h := newHub(t, hub.Config{PingInterval: 160 * time.Millisecond})
-	enc := &testEncoder{ping: []byte("ping")}
-	silent, err := h.NewSession(hub.SessionOptions{Encoder: enc, RequirePong: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	alive, err := h.NewSession(hub.SessionOptions{Encoder: enc, RequirePong: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer alive.Close()
-	d := startDrain(alive)
-	pings := 0
-	deadline := time.After(10 * time.Second)
-	for pings < 4 {
-		select {
-		case it := <-d.items:
-			if string(it.Bytes) == "ping" {
-				pings++
-				alive.Pong()
-			}
-		case <-deadline:
-			t.Fatal("pings stopped")
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 160 * time.Millisecond
+		h := newHub(t, hub.Config{PingInterval: interval})
+		enc := &testEncoder{ping: []byte("ping")}
+		start := time.Now()
+		silent, err := h.NewSession(hub.SessionOptions{Encoder: enc, RequirePong: true})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if err := waitDone(t, silent, 5*time.Second); !errors.Is(err, stream.ErrNoPong) {
-		t.Fatalf("silent session: %v, want ErrNoPong", err)
-	}
-	select {
-	case <-alive.Done():
-		t.Fatalf("answering session dropped: %v", alive.Cause())
-	default:
-	}
+		defer silent.Close()
+		dropped := make(chan time.Time, 1)
+		go func() {
+			<-silent.Done()
+			dropped <- time.Now()
+		}()
+		alive, err := h.NewSession(hub.SessionOptions{Encoder: enc, RequirePong: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer alive.Close()
+		d := startDrain(alive)
+		pings := 0
+		deadline := time.After(10 * interval)
+		for pings < 4 {
+			select {
+			case it := <-d.items:
+				if string(it.Bytes) == "ping" {
+					pings++
+					alive.Pong()
+				}
+			case <-deadline:
+				t.Fatalf("%d pings in ten intervals, want 4", pings)
+			}
+		}
+		if err := waitDone(t, silent, time.Second); !errors.Is(err, stream.ErrNoPong) {
+			t.Fatalf("silent session: %v, want ErrNoPong", err)
+		}
+		// Dropped when the ping after its unanswered one was due: after one
+		// interval, within two.
+		if took := (<-dropped).Sub(start); took <= interval || took > 2*interval {
+			t.Errorf("silent session dropped after %v, want within (%v, %v]", took, interval, 2*interval)
+		}
+		synctest.Wait()
+		select {
+		case <-alive.Done():
+			t.Fatalf("answering session dropped: %v", alive.Cause())
+		default:
+		}
+	})
 }
 
 func TestTokenExpiry(t *testing.T) {
-	h := newHub(t, hub.Config{PingInterval: 160 * time.Millisecond})
-	s, err := h.NewSession(hub.SessionOptions{
-		Encoder:  &testEncoder{},
-		Identity: stream.Identity{User: "ann", ExpiresAt: time.Now().Add(100 * time.Millisecond)},
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 160 * time.Millisecond
+		h := newHub(t, hub.Config{PingInterval: interval})
+		expires := time.Now().Add(100 * time.Millisecond)
+		s, err := h.NewSession(hub.SessionOptions{
+			Encoder:  &testEncoder{},
+			Identity: stream.Identity{User: "ann", ExpiresAt: expires},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := waitDone(t, s, time.Second); !errors.Is(err, stream.ErrTokenExpired) {
+			t.Fatalf("ended with %v, want ErrTokenExpired", err)
+		}
+		// Expiry is checked on every tick of the heartbeat.
+		if late := time.Since(expires); late < 0 || late > interval/16 {
+			t.Errorf("ended %v after the token expired, want within one tick (%v)", late, interval/16)
+		}
+		// A refreshed token keeps another session alive.
+		r, err := h.NewSession(hub.SessionOptions{
+			Encoder:  &testEncoder{},
+			Identity: stream.Identity{User: "ann", ExpiresAt: time.Now().Add(100 * time.Millisecond)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if err := r.Refresh(stream.Identity{User: "bob"}); !errors.Is(err, stream.ErrInvalidToken) {
+			t.Fatalf("refresh as another user: %v", err)
+		}
+		if err := r.Refresh(stream.Identity{User: "ann", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second) // well past the 100ms it had
+		synctest.Wait()
+		select {
+		case <-r.Done():
+			t.Fatalf("refreshed session ended: %v", r.Cause())
+		default:
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := waitDone(t, s, 5*time.Second); !errors.Is(err, stream.ErrTokenExpired) {
-		t.Fatalf("ended with %v, want ErrTokenExpired", err)
-	}
-	// A refreshed token keeps another session alive.
-	r, err := h.NewSession(hub.SessionOptions{
-		Encoder:  &testEncoder{},
-		Identity: stream.Identity{User: "ann", ExpiresAt: time.Now().Add(100 * time.Millisecond)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if err := r.Refresh(stream.Identity{User: "bob"}); !errors.Is(err, stream.ErrInvalidToken) {
-		t.Fatalf("refresh as another user: %v", err)
-	}
-	if err := r.Refresh(stream.Identity{User: "ann", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-r.Done():
-		t.Fatalf("refreshed session ended: %v", r.Cause())
-	case <-time.After(400 * time.Millisecond):
-	}
 }
 
 func TestDisconnectUser(t *testing.T) {
@@ -347,40 +412,42 @@ func TestDisconnectUser(t *testing.T) {
 }
 
 func TestShutdownSpreadsDisconnects(t *testing.T) {
-	h := newHub(t, hub.Config{})
-	const n = 10
-	ended := make(chan time.Time, n)
-	for i := 0; i < n; i++ {
-		s, err := h.NewSession(hub.SessionOptions{Encoder: &testEncoder{}})
-		if err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHub(t, hub.Config{})
+		const n = 10
+		ended := make(chan time.Time, n)
+		for i := 0; i < n; i++ {
+			s, err := h.NewSession(hub.SessionOptions{Encoder: &testEncoder{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				<-s.Done()
+				if !errors.Is(s.Cause(), stream.ErrShutdown) {
+					t.Errorf("cause %v, want ErrShutdown", s.Cause())
+				}
+				ended <- time.Now()
+				s.Close()
+			}()
+		}
+		const drain = 300 * time.Millisecond
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := h.Shutdown(ctx, drain); err != nil {
 			t.Fatal(err)
 		}
-		go func() {
-			<-s.Done()
-			if !errors.Is(s.Cause(), stream.ErrShutdown) {
-				t.Errorf("cause %v, want ErrShutdown", s.Cause())
+		// The bubble's clock makes the pacing exact: one disconnect every
+		// drain/n, the first at once.
+		for i := 0; i < n; i++ {
+			if at, want := (<-ended).Sub(start), drain*time.Duration(i)/n; at != want {
+				t.Errorf("disconnect %d at %v, want %v", i, at, want)
 			}
-			ended <- time.Now()
-			s.Close()
-		}()
-	}
-	const drain = 300 * time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := h.Shutdown(ctx, drain); err != nil {
-		t.Fatal(err)
-	}
-	first, last := <-ended, time.Time{}
-	for i := 1; i < n; i++ {
-		last = <-ended
-	}
-	// Disconnects are paced by timers, which never fire early.
-	if spread := last.Sub(first); spread < drain*(n-1)/n-50*time.Millisecond {
-		t.Errorf("disconnects spread over %v, want about %v", spread, drain)
-	}
-	if _, err := h.NewSession(hub.SessionOptions{Encoder: &testEncoder{}}); !errors.Is(err, stream.ErrShutdown) {
-		t.Errorf("new session after shutdown: %v", err)
-	}
+		}
+		if _, err := h.NewSession(hub.SessionOptions{Encoder: &testEncoder{}}); !errors.Is(err, stream.ErrShutdown) {
+			t.Errorf("new session after shutdown: %v", err)
+		}
+	})
 }
 
 func TestCommandRate(t *testing.T) {

@@ -14,7 +14,8 @@ import (
 // nodes. Entries expire unless refreshed, so a node that dies leaves no
 // entries behind for longer than their TTL. Memory and Redis implement it;
 // broker/presencetest is the suite every implementation passes. All methods
-// are safe for concurrent use.
+// are safe for concurrent use. As with [Broker], an error names the
+// operation and the channel, and the hub returns it as it is.
 type Presence interface {
 	// Run delivers join and leave events of every node until ctx ends,
 	// calling deliver one event at a time. deliver must not block for long.
@@ -245,13 +246,10 @@ func (h *Hub) deliverPresence(channel string, join bool, client stream.ClientInf
 }
 
 // Presence lists a channel's clients on behalf of the application (the
-// HTTP API): no policy is asked. It fails with stream.ErrNotAvailable when
+// HTTP API): no policy is asked. It fails with [stream.ErrFeatureOff] when
 // the node has no Presence or the channel's namespace has presence off.
 func (h *Hub) Presence(ctx context.Context, channel string) ([]stream.ClientInfo, error) {
-	if err := stream.ValidateChannel(channel); err != nil {
-		return nil, err
-	}
-	ns, err := h.cfg.Namespaces.Lookup(channel)
+	ns, err := h.resolve(channel)
 	if err != nil {
 		return nil, err
 	}
@@ -262,20 +260,9 @@ func (h *Hub) Presence(ctx context.Context, channel string) ([]stream.ClientInfo
 // stateless HTTP request), checking the namespace's presence rule against
 // its identity.
 func (h *Hub) PresenceAs(ctx context.Context, id stream.Identity, channel string) ([]stream.ClientInfo, error) {
-	if err := h.checkIdentity(&id); err != nil {
-		return nil, err
-	}
-	if err := stream.ValidateChannel(channel); err != nil {
-		return nil, err
-	}
-	ns, err := h.cfg.Namespaces.Lookup(channel)
+	ns, err := h.authorizeAs(&id, stream.ActionPresence, channel)
 	if err != nil {
 		return nil, err
-	}
-	if h.cfg.Policy != nil {
-		if err := h.cfg.Policy.Allow(&id, stream.ActionPresence, channel, ns); err != nil {
-			return nil, err
-		}
 	}
 	return h.clients(ctx, ns, channel)
 }
@@ -283,25 +270,26 @@ func (h *Hub) PresenceAs(ctx context.Context, id stream.Identity, channel string
 // Presence lists a channel's clients for the session, checking the
 // namespace's presence rule.
 func (s *Session) Presence(ctx context.Context, channel string) ([]stream.ClientInfo, error) {
-	ns, err := s.hub.check(s, stream.ActionPresence, channel)
+	ns, err := s.authorize(stream.ActionPresence, channel)
 	if err != nil {
 		return nil, err
 	}
 	return s.hub.clients(ctx, ns, channel)
 }
 
+// clients lists a channel's entries once the caller may ask. Whether
+// presence is on is checked here, after the policy, and nowhere else: a
+// client the policy refuses learns nothing of how the namespace is
+// configured. Errors of the Presence implementation name the operation and
+// the channel already.
 func (h *Hub) clients(ctx context.Context, ns *stream.Namespace, channel string) ([]stream.ClientInfo, error) {
 	if !ns.Presence {
-		return nil, fmt.Errorf("presence %q: %w: presence is off in this namespace", channel, stream.ErrNotAvailable)
+		return nil, fmt.Errorf("presence %q: %w: presence is off in this namespace", channel, stream.ErrFeatureOff)
 	}
 	if h.cfg.Presence == nil {
-		return nil, fmt.Errorf("presence %q: %w: this node keeps no presence", channel, stream.ErrNotAvailable)
+		return nil, fmt.Errorf("presence %q: %w: this node keeps no presence", channel, stream.ErrFeatureOff)
 	}
-	list, err := h.cfg.Presence.Clients(ctx, channel)
-	if err != nil {
-		return nil, fmt.Errorf("presence %q: %w", channel, err)
-	}
-	return list, nil
+	return h.cfg.Presence.Clients(ctx, channel)
 }
 
 // TouchPresence adds or refreshes the entries of a client that has no
@@ -316,11 +304,11 @@ func (h *Hub) TouchPresence(ctx context.Context, id stream.Identity, client stri
 	info := stream.ClientInfo{Client: client, User: id.User, Info: id.Info}
 	for _, ch := range channels {
 		ns, err := h.cfg.Namespaces.Lookup(ch)
-		if err != nil || !ns.Presence {
+		if err != nil || !h.presenceOn(ns) {
 			continue
 		}
 		if err := h.cfg.Presence.Add(ctx, ch, info, ttl); err != nil {
-			return fmt.Errorf("presence %q: %w", ch, err)
+			return err
 		}
 	}
 	return nil

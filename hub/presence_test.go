@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/switchboardhq/switchboard/broker/memory"
@@ -26,8 +27,9 @@ func (*presenceEncoder) Presence(ch string, join bool, c *stream.ClientInfo) []b
 	return fmt.Appendf(nil, "%s %s %s %s", kind, ch, c.Client, c.User)
 }
 
-// presenceHub runs a hub with memory presence and three namespaces: chat
-// (presence with join/leave), quiet (presence, no events), plain (none).
+// presenceHub runs a hub with memory presence and these namespaces: chat
+// and admin (presence with join/leave), quiet (presence, no events), plain
+// and secret (none).
 func presenceHub(t *testing.T, cfg hub.Config) *hub.Hub {
 	t.Helper()
 	ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{
@@ -35,6 +37,7 @@ func presenceHub(t *testing.T, cfg hub.Config) *hub.Hub {
 		{Name: "quiet", Presence: true},
 		{Name: "plain"},
 		{Name: "admin", Presence: true, JoinLeave: true},
+		{Name: "secret"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -181,11 +184,11 @@ func TestPresenceOffOrQuiet(t *testing.T) {
 	}
 	da.noPush(t, 100*time.Millisecond)
 
-	if _, err := a.Presence(ctx, "plain:1"); !errors.Is(err, stream.ErrNotAvailable) {
-		t.Errorf("Session.Presence with presence off: %v, want ErrNotAvailable", err)
+	if _, err := a.Presence(ctx, "plain:1"); !errors.Is(err, stream.ErrFeatureOff) {
+		t.Errorf("Session.Presence with presence off: %v, want ErrFeatureOff", err)
 	}
-	if _, err := h.Presence(ctx, "plain:1"); !errors.Is(err, stream.ErrNotAvailable) {
-		t.Errorf("Hub.Presence with presence off: %v, want ErrNotAvailable", err)
+	if _, err := h.Presence(ctx, "plain:1"); !errors.Is(err, stream.ErrFeatureOff) {
+		t.Errorf("Hub.Presence with presence off: %v, want ErrFeatureOff", err)
 	}
 	list, err := a.Presence(ctx, "quiet:1")
 	if got := clientsOf(t, list, err); len(got) != 1 {
@@ -202,6 +205,17 @@ func TestPresencePermission(t *testing.T) {
 	}
 	if _, err := h.PresenceAs(ctx, stream.Identity{User: "alice"}, "admin:x"); !errors.Is(err, stream.ErrPermissionDenied) {
 		t.Errorf("PresenceAs: %v, want ErrPermissionDenied", err)
+	}
+	// Permission comes before "presence is off": a client that may not ask
+	// learns nothing of how the namespace is configured.
+	if _, err := a.Presence(ctx, "secret:x"); !errors.Is(err, stream.ErrPermissionDenied) || errors.Is(err, stream.ErrFeatureOff) {
+		t.Errorf("Session.Presence, denied and off: %v, want ErrPermissionDenied only", err)
+	}
+	if _, err := h.PresenceAs(ctx, stream.Identity{User: "alice"}, "secret:x"); !errors.Is(err, stream.ErrPermissionDenied) || errors.Is(err, stream.ErrFeatureOff) {
+		t.Errorf("PresenceAs, denied and off: %v, want ErrPermissionDenied only", err)
+	}
+	if _, err := h.Presence(ctx, "secret:x"); !errors.Is(err, stream.ErrFeatureOff) {
+		t.Errorf("Hub.Presence, off: %v, want ErrFeatureOff", err)
 	}
 	for _, ch := range []string{"bad name", "nowhere:x"} {
 		if _, err := h.Presence(ctx, ch); err == nil {
@@ -221,50 +235,52 @@ func TestPresenceNotConfigured(t *testing.T) {
 	h := newHub(t, hub.Config{Namespaces: ns})
 	s := newSession(t, h, &testEncoder{})
 	subscribe(t, s, "x")
-	if _, err := s.Presence(context.Background(), "x"); !errors.Is(err, stream.ErrNotAvailable) {
-		t.Errorf("Presence on a node without one: %v, want ErrNotAvailable", err)
+	if _, err := s.Presence(context.Background(), "x"); !errors.Is(err, stream.ErrFeatureOff) {
+		t.Errorf("Presence on a node without one: %v, want ErrFeatureOff", err)
 	}
 	if err := h.TouchPresence(context.Background(), stream.Identity{}, "p", []string{"x"}, time.Second); err != nil {
 		t.Errorf("TouchPresence on a node without presence: %v", err)
 	}
 }
 
+// TestPresenceRefreshedAndExpires runs in a synctest bubble: the TTLs, the
+// hub's refresh and the implementation's sweep run on the bubble's clock.
 func TestPresenceRefreshedAndExpires(t *testing.T) {
-	const ttl = 300 * time.Millisecond
-	h := presenceHub(t, hub.Config{PresenceTTL: ttl})
-	ctx := context.Background()
-	a, _ := userSession(t, h, "alice")
-	subscribe(t, a, "chat:r")
-	// A poll client's entry lives ttl after its last poll; the session's
-	// is refreshed by the hub for as long as it stays.
-	if err := h.TouchPresence(ctx, stream.Identity{User: "pat"}, "poller", []string{"chat:r", "plain:r"}, ttl); err != nil {
-		t.Fatal(err)
-	}
-	list, err := h.Presence(ctx, "chat:r")
-	if got := clientsOf(t, list, err); len(got) != 2 {
-		t.Fatalf("with a poller: %v", got)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	synctest.Test(t, func(t *testing.T) {
+		const ttl = 300 * time.Millisecond
+		h := presenceHub(t, hub.Config{PresenceTTL: ttl})
+		ctx := context.Background()
+		a, _ := userSession(t, h, "alice")
+		subscribe(t, a, "chat:r")
+		alone := []string{a.ID() + `/alice/{"name":"alice"}`}
+		// A poll client's entry lives ttl after its last poll; the
+		// session's is refreshed by the hub for as long as it stays.
+		if err := h.TouchPresence(ctx, stream.Identity{User: "pat"}, "poller", []string{"chat:r", "plain:r"}, ttl); err != nil {
+			t.Fatal(err)
+		}
 		list, err := h.Presence(ctx, "chat:r")
-		got := clientsOf(t, list, err)
-		if len(got) == 1 && got[0] == a.ID()+`/alice/{"name":"alice"}` {
-			break
+		if got := clientsOf(t, list, err); len(got) != 2 {
+			t.Fatalf("with a poller: %v", got)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the poller did not expire: %v", got)
+		time.Sleep(ttl - time.Millisecond)
+		list, err = h.Presence(ctx, "chat:r")
+		if got := clientsOf(t, list, err); len(got) != 2 {
+			t.Fatalf("the poller expired before its TTL: %v", got)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	// Well past several TTLs the session is still listed.
-	wait := time.Now().Add(4 * ttl)
-	for time.Now().Before(wait) {
-		list, err := h.Presence(ctx, "chat:r")
-		if got := clientsOf(t, list, err); len(got) != 1 {
-			t.Fatalf("a refreshed session vanished: %v", got)
+		time.Sleep(2 * time.Millisecond)
+		list, err = h.Presence(ctx, "chat:r")
+		if got := clientsOf(t, list, err); !slices.Equal(got, alone) {
+			t.Fatalf("the poller did not expire at its TTL: %v", got)
 		}
-		time.Sleep(ttl / 4)
-	}
+		// Well past several TTLs the session is still listed.
+		for range 16 {
+			time.Sleep(ttl / 4)
+			list, err := h.Presence(ctx, "chat:r")
+			if got := clientsOf(t, list, err); !slices.Equal(got, alone) {
+				t.Fatalf("a refreshed session vanished: %v", got)
+			}
+		}
+	})
 }
 
 func TestPresenceUnderReplay(t *testing.T) {

@@ -27,22 +27,17 @@ func (b *repeatingBroker) Run(ctx context.Context, deliver func(*stream.Publicat
 	return b.Broker.Run(ctx, deliver)
 }
 
+// repeat delivers p again. Call it after a Subscribe: Subscribe waits for
+// the broker's Run to deliver, so deliver is set by then.
 func (b *repeatingBroker) repeat(t *testing.T, p *stream.Publication) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b.mu.Lock()
-		d := b.deliver
-		b.mu.Unlock()
-		if d != nil {
-			d(p)
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("broker Run never started")
-		}
-		time.Sleep(time.Millisecond)
+	b.mu.Lock()
+	d := b.deliver
+	b.mu.Unlock()
+	if d == nil {
+		t.Fatal("broker Run has not started though a Subscribe returned")
 	}
+	d(p)
 }
 
 // TestLateRepeatAfterReplay: a publication the broker delivers again after

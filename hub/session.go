@@ -23,19 +23,24 @@ type Item struct {
 type SessionOptions struct {
 	// Identity is who the client is, from its token; zero for anonymous.
 	Identity stream.Identity
-	// Transport names the transport ("ws", "sse", "longpoll", "poll"), for
-	// statistics.
-	Transport string
+	// Transport names the transport, for statistics ([Stats.Sessions],
+	// [DisconnectKey]).
+	Transport stream.Transport
 	// Encoder turns publications and pushes into the transport's bytes.
 	// Encoders are compared with ==, so use a pointer or a comparable value.
 	Encoder Encoder
 	// RequirePong drops the session when it has not called Pong between two
 	// pings.
 	RequirePong bool
-	// Wake, when set, replaces the Ready channel: it is called, outside
-	// the hub's locks, when the queue becomes non-empty and when the session
-	// is disconnected. A transport that starts its writer on demand uses it
-	// so an idle connection has no writer goroutine at all.
+	// Wake, when set, replaces the Ready channel: it is called when the
+	// queue becomes non-empty and when the session is disconnected. A
+	// transport that starts its writer on demand uses it so an idle
+	// connection has no writer goroutine at all.
+	//
+	// Fan-out calls Wake while it holds the channel's lock, so that one
+	// publication reaches every subscriber without a second pass: Wake must
+	// return at once, never block, and never call back into the hub or the
+	// session (start or signal the writer, and let the writer call Take).
 	Wake func()
 	// Client, when set, is the session's client id instead of a new random
 	// one: a polling client keeps its identity across requests that way.
@@ -51,7 +56,7 @@ type SessionOptions struct {
 type Session struct {
 	hub       *Hub
 	id        string
-	transport string
+	transport stream.Transport
 	enc       Encoder
 	pong      bool
 	bucket    uint32
@@ -116,8 +121,8 @@ func (h *Hub) NewSession(opts SessionOptions) (*Session, error) {
 // ID is the session's client id.
 func (s *Session) ID() string { return s.id }
 
-// Transport is the transport name given at creation.
-func (s *Session) Transport() string { return s.transport }
+// Transport is the transport given at creation.
+func (s *Session) Transport() stream.Transport { return s.transport }
 
 // Identity returns who the session is.
 func (s *Session) Identity() stream.Identity {
@@ -289,9 +294,16 @@ func (s *Session) Refresh(id stream.Identity) error {
 	return nil
 }
 
+// authorize resolves a channel and asks the policy whether the session may
+// take the action on it.
+func (s *Session) authorize(action stream.Action, channel string) (*stream.Namespace, error) {
+	id := s.Identity()
+	return s.hub.authorize(&id, action, channel)
+}
+
 // Publish publishes from the client, checking the namespace's publish rule.
 func (s *Session) Publish(ctx context.Context, channel string, data []byte, key string) (stream.PublishResult, error) {
-	ns, err := s.hub.check(s, stream.ActionPublish, channel)
+	ns, err := s.authorize(stream.ActionPublish, channel)
 	if err != nil {
 		return stream.PublishResult{}, err
 	}
@@ -301,10 +313,10 @@ func (s *Session) Publish(ctx context.Context, channel string, data []byte, key 
 
 // History reads a channel's history, checking the namespace's history rule.
 func (s *Session) History(ctx context.Context, channel string, q stream.HistoryQuery) (stream.HistoryPage, error) {
-	if _, err := s.hub.check(s, stream.ActionHistory, channel); err != nil {
+	if _, err := s.authorize(stream.ActionHistory, channel); err != nil {
 		return stream.HistoryPage{}, err
 	}
-	return s.hub.History(ctx, channel, q)
+	return s.hub.cfg.Broker.History(ctx, channel, q)
 }
 
 // Channels lists the session's subscriptions.

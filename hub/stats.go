@@ -3,6 +3,8 @@ package hub
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/switchboardhq/switchboard/stream"
 )
 
 // counters are the node's statistics, kept with atomics so the hot path
@@ -15,20 +17,20 @@ type counters struct {
 	replayed      atomic.Uint64
 
 	mu          sync.Mutex
-	byTransport map[string]int64
+	byTransport map[stream.Transport]int64
 	disconnects map[DisconnectKey]uint64
 }
 
 // DisconnectKey groups ended sessions by transport and cause.
 type DisconnectKey struct {
-	Transport string
+	Transport stream.Transport
 	Cause     error
 }
 
 // Stats is a snapshot of the node's counters.
 type Stats struct {
 	// Sessions counts open sessions by transport.
-	Sessions map[string]int64
+	Sessions map[stream.Transport]int64
 	// Subscriptions counts session-channel subscriptions.
 	Subscriptions int64
 	// Channels counts channels with subscribers on this node.
@@ -45,16 +47,16 @@ type Stats struct {
 	Disconnects map[DisconnectKey]uint64
 }
 
-func (c *counters) opened(transport string) {
+func (c *counters) opened(transport stream.Transport) {
 	c.mu.Lock()
 	if c.byTransport == nil {
-		c.byTransport = make(map[string]int64)
+		c.byTransport = make(map[stream.Transport]int64)
 	}
 	c.byTransport[transport]++
 	c.mu.Unlock()
 }
 
-func (c *counters) closed(transport string, cause error) {
+func (c *counters) closed(transport stream.Transport, cause error) {
 	c.mu.Lock()
 	c.byTransport[transport]--
 	if c.disconnects == nil {
@@ -73,7 +75,7 @@ func (h *Hub) Stats() Stats {
 		Deliveries:    c.deliveries.Load(),
 		QueueDrops:    c.queueDrops.Load(),
 		Replayed:      c.replayed.Load(),
-		Sessions:      make(map[string]int64),
+		Sessions:      make(map[stream.Transport]int64),
 		Disconnects:   make(map[DisconnectKey]uint64),
 	}
 	for i := range h.shards {

@@ -61,7 +61,7 @@ var errorCodes = [...]errorCode{
 	{105, 409, stream.ErrAlreadySubscribed},
 	{106, 403, stream.ErrLimitExceeded},
 	{107, 400, stream.ErrBadRequest},
-	{108, 404, stream.ErrNotAvailable},
+	{108, 404, stream.ErrFeatureOff},
 	{109, 401, stream.ErrTokenExpired},
 	{110, 429, stream.ErrTooManyRequests},
 	{111, 400, stream.ErrInvalidChannel},
@@ -106,7 +106,7 @@ var errorMatch = [...]struct {
 	{stream.ErrUnknownCommand, 104},
 	{stream.ErrAlreadySubscribed, 105},
 	{stream.ErrNotSubscribed, 113},
-	{stream.ErrNotAvailable, 108},
+	{stream.ErrFeatureOff, 108},
 	{stream.ErrNotConnected, 115},
 	// A command that meets a closed session or a node shutting down.
 	{stream.ErrClosed, 115},

@@ -28,7 +28,7 @@ func TestErrorForSentinels(t *testing.T) {
 		{stream.ErrAlreadySubscribed, 105, 409},
 		{stream.ErrLimitExceeded, 106, 403},
 		{stream.ErrBadRequest, 107, 400},
-		{stream.ErrNotAvailable, 108, 404},
+		{stream.ErrFeatureOff, 108, 404},
 		{stream.ErrTokenExpired, 109, 401},
 		{stream.ErrTooManyRequests, 110, 429},
 		{stream.ErrInvalidChannel, 111, 400},

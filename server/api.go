@@ -200,19 +200,19 @@ func (s *Server) channels(w http.ResponseWriter, r *http.Request) error {
 }
 
 type infoResponse struct {
-	Version       string           `json:"version"`
-	GoVersion     string           `json:"go_version"`
-	Broker        string           `json:"broker,omitempty"`
-	StartedAt     time.Time        `json:"started_at"`
-	UptimeSeconds int64            `json:"uptime_seconds"`
-	Ready         bool             `json:"ready"`
-	Sessions      map[string]int64 `json:"sessions"`
-	Subscriptions int64            `json:"subscriptions"`
-	Channels      int              `json:"channels"`
-	Publications  uint64           `json:"publications"`
-	Deliveries    uint64           `json:"deliveries"`
-	Replayed      uint64           `json:"replayed"`
-	QueueDrops    uint64           `json:"queue_drops"`
+	Version       string                     `json:"version"`
+	GoVersion     string                     `json:"go_version"`
+	Broker        string                     `json:"broker,omitempty"`
+	StartedAt     time.Time                  `json:"started_at"`
+	UptimeSeconds int64                      `json:"uptime_seconds"`
+	Ready         bool                       `json:"ready"`
+	Sessions      map[stream.Transport]int64 `json:"sessions"`
+	Subscriptions int64                      `json:"subscriptions"`
+	Channels      int                        `json:"channels"`
+	Publications  uint64                     `json:"publications"`
+	Deliveries    uint64                     `json:"deliveries"`
+	Replayed      uint64                     `json:"replayed"`
+	QueueDrops    uint64                     `json:"queue_drops"`
 }
 
 // info: GET /api/info → the node's version, uptime and counters.

@@ -358,7 +358,7 @@ func TestInfo(t *testing.T) {
 		"version":       "v-test",
 		"broker":        "memory",
 		"ready":         true,
-		"sessions":      map[string]any{"ws": float64(1)},
+		"sessions":      map[string]any{"websocket": float64(1)},
 		"subscriptions": float64(1),
 		"channels":      float64(1),
 		"publications":  float64(1),

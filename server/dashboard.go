@@ -26,11 +26,11 @@ type nodeFigures struct {
 	// Uptime is in seconds.
 	Uptime float64 `json:"uptime"`
 	// Sessions counts open sessions by transport.
-	Sessions      map[string]int64 `json:"sessions"`
-	Subscriptions int64            `json:"subscriptions"`
-	Channels      int              `json:"channels"`
-	Publications  uint64           `json:"publications"`
-	Deliveries    uint64           `json:"deliveries"`
+	Sessions      map[stream.Transport]int64 `json:"sessions"`
+	Subscriptions int64                      `json:"subscriptions"`
+	Channels      int                        `json:"channels"`
+	Publications  uint64                     `json:"publications"`
+	Deliveries    uint64                     `json:"deliveries"`
 	// PublicationRate and DeliveryRate are per second, over the last
 	// interval.
 	PublicationRate float64 `json:"publication_rate"`

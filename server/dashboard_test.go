@@ -47,7 +47,7 @@ func TestDashboardFeed(t *testing.T) {
 		if err := json.Unmarshal(raw, &fig); err != nil {
 			t.Fatalf("figures %s: %v", raw, err)
 		}
-		if fig.Node == "" || fig.Broker != "memory" || fig.Sessions["ws"] != 1 || fig.Subscriptions != 1 ||
+		if fig.Node == "" || fig.Broker != "memory" || fig.Sessions["websocket"] != 1 || fig.Subscriptions != 1 ||
 			fig.Publications == 0 || fig.Goroutines == 0 || fig.HeapBytes == 0 {
 			t.Fatalf("figures %s: want a node name, the memory broker, one WebSocket session with one subscription, publications, goroutines and heap", raw)
 		}

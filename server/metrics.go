@@ -78,7 +78,7 @@ func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.hub.Stats()
 	for transport, n := range st.Sessions {
-		ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(n), transport)
+		ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(n), string(transport))
 	}
 	ch <- prometheus.MustNewConstMetric(subscriptionsDesc, prometheus.GaugeValue, float64(st.Subscriptions))
 	ch <- prometheus.MustNewConstMetric(publicationsDesc, prometheus.CounterValue, float64(st.Publications))
@@ -94,7 +94,7 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	byCode := make(map[key]uint64, len(st.Disconnects))
 	for k, n := range st.Disconnects {
-		byCode[key{k.Transport, protocol.DisconnectFor(k.Cause).Code}] += n
+		byCode[key{string(k.Transport), protocol.DisconnectFor(k.Cause).Code}] += n
 	}
 	for k, n := range byCode {
 		ch <- prometheus.MustNewConstMetric(disconnectsDesc, prometheus.CounterValue, float64(n),

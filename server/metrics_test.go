@@ -27,13 +27,13 @@ func TestMetrics(t *testing.T) {
 	}
 	body := string(r.body)
 	for _, want := range []string{
-		`switchboard_connections{transport="ws"} 1`,
+		`switchboard_connections{transport="websocket"} 1`,
 		`switchboard_subscriptions 1`,
 		`switchboard_publications_total 1`,
 		`switchboard_deliveries_total 1`,
 		`switchboard_queue_drops_total 0`,
 		`switchboard_replayed_total 0`,
-		`switchboard_disconnects_total{code="3000",transport="ws"} 1`,
+		`switchboard_disconnects_total{code="3000",transport="websocket"} 1`,
 		"go_goroutines ",
 		"process_start_time_seconds ",
 	} {

@@ -14,8 +14,8 @@ import (
 
 // Transport names the sessions of polls in the hub's statistics.
 const (
-	TransportLongPoll  = "longpoll"
-	TransportShortPoll = "poll"
+	TransportLongPoll  = stream.LongPoll
+	TransportShortPoll = stream.Poll
 )
 
 // corsMethods is what a preflight may ask for: both endpoints of this

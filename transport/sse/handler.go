@@ -145,7 +145,7 @@ func (h *Handler) open(r *http.Request) (*eventStream, error) {
 	if err != nil {
 		return nil, err
 	}
-	sess, err := h.cfg.Hub.NewSession(hub.SessionOptions{Identity: id, Transport: "sse", Encoder: sseEncoder})
+	sess, err := h.cfg.Hub.NewSession(hub.SessionOptions{Identity: id, Transport: stream.SSE, Encoder: sseEncoder})
 	if err != nil {
 		return nil, err
 	}

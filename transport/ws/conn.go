@@ -207,7 +207,7 @@ func (c *conn) handshake() bool {
 		if err == nil {
 			sess, err = cfg.Hub.NewSession(hub.SessionOptions{
 				Identity:    id,
-				Transport:   "ws",
+				Transport:   stream.WebSocket,
 				Encoder:     wsEncoder,
 				RequirePong: true,
 				Wake:        c.wake,

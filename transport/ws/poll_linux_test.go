@@ -96,7 +96,7 @@ func TestParkedClientCloses(t *testing.T) {
 	awaitParked(2)
 	c.c.Close()
 	waitHandler(t, n)
-	if got := n.hub.Stats().Sessions["ws"]; got != 0 {
+	if got := n.hub.Stats().Sessions[stream.WebSocket]; got != 0 {
 		t.Fatalf("%d sessions left after the client closed", got)
 	}
 }
