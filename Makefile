@@ -71,9 +71,11 @@ fmt:
 	@files=$$(find . -name '*.go' -not -path './.git/*' -not -path '*/node_modules/*' -print0 | xargs -0 gofmt -l); \
 	if [ -n "$$files" ]; then echo "gofmt -w needed for:"; echo "$$files"; exit 1; fi
 
-## vet: go vet every package.
+## vet: go vet and staticcheck every package (staticcheck is a tool
+## dependency in go.mod: `go tool` builds it from the module cache).
 vet:
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 ## build: the binary, into ./bin.
 build:

@@ -19,7 +19,8 @@
 //   - Frame and DecodeFrame, for clients and tests that read server frames
 //     (frame.go).
 //   - The golden frames in testdata/frames, which the Go tests and the
-//     TypeScript SDK both check against.
+//     TypeScript SDK both check against, and testdata/errors.json, the code
+//     tables as data, which a test generates and the SDK checks against.
 //
 // It does not own what the frames mean: channel-name rules, permissions,
 // limits and resume belong to the hub; sockets, SSE framing and HTTP

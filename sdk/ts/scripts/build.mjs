@@ -1,8 +1,10 @@
 // Builds the SDK: dist/switchboard.js (one ESM file, no runtime
-// dependencies) with dist/*.d.ts, and the copy the node serves at
-// /sdk/switchboard.js (web/static/sdk/switchboard.js, embedded by package
-// web). Both built files are committed; test/unit/build.test.ts rebuilds
-// into a temporary directory and fails when either is stale.
+// dependencies) with dist/*.d.ts, for the npm package, and the copy the node
+// serves at /sdk/switchboard.js (web/static/sdk/switchboard.js, embedded by
+// package web). Only the served copy is committed, so that a node builds
+// with Go alone; dist/ is built when the package is packed.
+// test/unit/build.test.ts rebuilds into a temporary directory and fails when
+// the served copy is not byte for byte what the sources build to.
 //
 //   node scripts/build.mjs                      dist/ and the served copy
 //   node scripts/build.mjs --outdir DIR --no-copy   DIR only
