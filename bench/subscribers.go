@@ -148,7 +148,6 @@ var (
 	ssePrefixData      = []byte("data: ")
 	ssePrefixEvent     = []byte("event:")
 	sseEventConnected  = []byte("event: connected")
-	errStreamEnded     = errors.New("stream ended")
 	errUnexpectedReply = errors.New("unexpected reply")
 )
 

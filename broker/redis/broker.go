@@ -208,7 +208,7 @@ func (b *Broker) checkServer(ctx context.Context) error {
 			got[i], _ = strconv.Atoi(parts[i])
 		}
 		if got[0] < minVersion[0] || got[0] == minVersion[0] && got[1] < minVersion[1] {
-			return fmt.Errorf("Redis %s is too old; Switchboard needs %d.%d or later", v, minVersion[0], minVersion[1])
+			return fmt.Errorf("redis-server %s is too old; Switchboard needs %d.%d or later", v, minVersion[0], minVersion[1])
 		}
 		return nil
 	}
