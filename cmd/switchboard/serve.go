@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -116,6 +117,9 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		Origins:         origins,
 		ShutdownDrain:   cfg.ShutdownDrain,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		WebSocket:       cfg.WebSocket,
+		SSE:             cfg.SSE,
+		Poll:            cfg.Poll,
 		Version:         versionString(),
 		BrokerKind:      be.Kind,
 		Logger:          log,
@@ -205,6 +209,27 @@ func checkServe(cfg *config) error {
 	}
 	if cfg.DisconnectTTL <= 0 {
 		bad("disconnect_ttl", "must be positive, got %s", cfg.DisconnectTTL)
+	}
+	if n := cfg.WebSocket.MaxFrameSize; n < 0 || (n > 0 && n < cfg.Limits.MessageSize) {
+		bad("websocket.max_frame_size", "must be 0 or at least limits.message_size (%d, %s), got %d",
+			cfg.Limits.MessageSize, cfg.source("limits.message_size"), n)
+	}
+	timeouts := map[string]time.Duration{
+		"websocket.connect_timeout": cfg.WebSocket.ConnectTimeout,
+		"websocket.write_timeout":   cfg.WebSocket.WriteTimeout,
+		"sse.retry":                 cfg.SSE.Retry,
+		"sse.write_timeout":         cfg.SSE.WriteTimeout,
+		"poll.default_timeout":      cfg.Poll.DefaultTimeout,
+		"poll.max_timeout":          cfg.Poll.MaxTimeout,
+	}
+	for _, s := range settings {
+		if d, ok := timeouts[s.key]; ok && d <= 0 {
+			bad(s.key, "must be positive, got %s", d)
+		}
+	}
+	if cfg.Poll.DefaultTimeout > cfg.Poll.MaxTimeout && cfg.Poll.MaxTimeout > 0 {
+		bad("poll.default_timeout", "must not be over poll.max_timeout (%s, %s), got %s",
+			cfg.Poll.MaxTimeout, cfg.source("poll.max_timeout"), cfg.Poll.DefaultTimeout)
 	}
 	if cfg.ShutdownDrain < 0 {
 		bad("shutdown_drain", "must not be negative, got %s", cfg.ShutdownDrain)
