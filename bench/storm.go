@@ -236,7 +236,7 @@ func Storm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 	defer end()
 	ready := make([]chan struct{}, len(clients))
 	for i, sc := range clients {
-		c := client.New(node.URL, client.Options{
+		c, err := client.New(node.URL, client.Options{
 			Transports:      []client.Transport{kind},
 			Dial:            sc.dial,
 			OpenTimeout:     60 * time.Second,
@@ -244,6 +244,9 @@ func Storm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 			UpgradeInterval: -1,
 			Logger:          slog.New(slog.DiscardHandler),
 		})
+		if err != nil {
+			return res, err
+		}
 		sub, err := c.Subscribe(channels[sc.channel], client.SubscribeOptions{})
 		if err != nil {
 			return res, err

@@ -19,7 +19,6 @@ import (
 type Client struct {
 	opts   Options
 	eps    Endpoints
-	err    error // a bad URL or bad options, returned by Run
 	log    *slog.Logger
 	http   *http.Client
 	ownsHC bool // http is the client's own: close its idle connections at the end
@@ -54,17 +53,25 @@ type Client struct {
 
 // New returns a client for the node at url (such as
 // "https://rt.example.com"), ready to Subscribe, Publish and Run. The
-// endpoints of the transports are derived from url (see Endpoints). A bad url
-// or bad options are reported by Run.
-func New(url string, opts Options) *Client {
-	c := &Client{subs: make(map[string]*Subscription), changed: make(chan struct{})}
-	c.opts, c.err = opts.withDefaults()
-	if c.err == nil {
-		c.eps, c.err = endpoints(url, c.opts.Endpoints)
+// endpoints of the transports are derived from url (see Endpoints). It
+// returns an error, and no Client, for a url that is not an absolute http,
+// https, ws or wss URL, or for bad options (an unknown transport, or one
+// listed twice).
+func New(url string, opts Options) (*Client, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
 	}
-	c.log = c.opts.Logger
-	if c.log == nil {
-		c.log = slog.Default()
+	eps, err := endpoints(url, o.Endpoints)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		opts:    o,
+		eps:     eps,
+		log:     o.Logger,
+		subs:    make(map[string]*Subscription),
+		changed: make(chan struct{}),
 	}
 	c.http = c.opts.HTTPClient
 	if c.http == nil {
@@ -77,14 +84,14 @@ func New(url string, opts Options) *Client {
 	}
 	c.tok = c.opts.Token
 	c.pingInterval.Store(int64(defaultPingInterval))
-	return c
+	return c, nil
 }
 
 // Run connects and keeps the client connected until ctx ends, then returns
 // nil. It returns an error when it cannot go on: the node said not to
 // reconnect (a protocol.Disconnect with Reconnect false, such as a revoked
-// token), refused the token (a protocol.Error with code 101), the token
-// expired with no Options.GetToken to renew it, or New was given a bad URL.
+// token), refused the token (a protocol.Error with code 101), or the token
+// expired with no Options.GetToken to renew it.
 // When Run returns, every subscription ends with Unsubscribed{Err:
 // ErrClosed}. Run may be called once.
 func (c *Client) Run(ctx context.Context) error {
@@ -97,10 +104,7 @@ func (c *Client) Run(ctx context.Context) error {
 	c.signalLocked()
 	c.mu.Unlock()
 
-	err := c.err
-	if err == nil {
-		err = c.loop(ctx)
-	}
+	err := c.loop(ctx)
 	c.shutdown(err)
 	return err
 }

@@ -182,7 +182,10 @@ func TestSubscribeRefused(t *testing.T) {
 		expectOffsets(t, ok, 1, 1)
 	})
 	t.Run("invalid name", func(t *testing.T) {
-		c := client.New("http://127.0.0.1:1", client.Options{})
+		c, err := client.New("http://127.0.0.1:1", client.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if _, err := c.Subscribe("bad name", client.SubscribeOptions{}); !errors.Is(err, stream.ErrInvalidChannel) {
 			t.Errorf("Subscribe: %v, want ErrInvalidChannel", err)
 		}

@@ -7,7 +7,10 @@
 // Build a Client with New, subscribe, and call Run, which keeps the
 // connection until its context ends:
 //
-//	c := client.New("https://rt.example.com", client.Options{Token: token})
+//	c, err := client.New("https://rt.example.com", client.Options{Token: token})
+//	if err != nil {
+//		return err // a bad URL or bad options
+//	}
 //	sub, _ := c.Subscribe("chat:lobby", client.SubscribeOptions{})
 //	go c.Run(ctx)
 //	for {

@@ -22,7 +22,10 @@ func Example() {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c := client.New(url, client.Options{Logger: slog.New(slog.DiscardHandler)})
+	c, err := client.New(url, client.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		panic(err)
+	}
 	sub, err := c.Subscribe("chat:lobby", client.SubscribeOptions{})
 	if err != nil {
 		panic(err)

@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -160,18 +161,42 @@ func TestNoTransport(t *testing.T) {
 	c.states.wait(t, i, "connected", connectedOver(client.WebSocket))
 }
 
+// TestBadURL checks that New refuses what Run could never use, before
+// anything is dialed.
 func TestBadURL(t *testing.T) {
-	for _, url := range []string{"ftp://x", "http://", "::"} {
-		c := client.New(url, client.Options{})
-		if err := c.Run(t.Context()); err == nil {
-			t.Errorf("Run with %q: no error", url)
+	for _, url := range []string{"ftp://x", "http://", "::", ""} {
+		if c, err := client.New(url, client.Options{}); err == nil || c != nil {
+			t.Errorf("New(%q): %v, %v; want an error and no client", url, c, err)
 		}
 	}
-	c := client.New("http://127.0.0.1:1", client.Options{Transports: []client.Transport{"carrier-pigeon"}})
-	if err := c.Run(t.Context()); err == nil {
-		t.Error("Run with an unknown transport: no error")
+	for _, tc := range []struct {
+		name string
+		ts   []client.Transport
+		want string
+	}{
+		{"unknown transport", []client.Transport{"carrier-pigeon"}, `unknown transport "carrier-pigeon"`},
+		{"transport listed twice", []client.Transport{client.SSE, client.WebSocket, client.SSE}, `transport "sse" listed twice`},
+	} {
+		c, err := client.New("http://127.0.0.1:1", client.Options{Transports: tc.ts})
+		if err == nil || c != nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: New: %v, %v; want an error with %q and no client", tc.name, c, err, tc.want)
+		}
+	}
+}
+
+// TestRunOnce checks that a client runs once: a second Run, during or
+// after the first, is refused.
+func TestRunOnce(t *testing.T) {
+	c, err := client.New("http://127.0.0.1:1", client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := c.Run(ctx); err != nil {
+		t.Errorf("Run with an ended context: %v, want nil", err)
 	}
 	if err := c.Run(t.Context()); !errors.Is(err, client.ErrRunning) {
-		t.Errorf("second Run: %v", err)
+		t.Errorf("second Run: %v, want ErrRunning", err)
 	}
 }

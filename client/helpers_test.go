@@ -251,7 +251,11 @@ func (n *node) newClient(t *testing.T, opts client.Options) *testClient {
 		opts.UpgradeInterval = -1
 	}
 	opts.OnState = tc.states.add
-	tc.Client = client.New(n.URL, opts)
+	c, err := client.New(n.URL, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.Client = c
 	return tc
 }
 

@@ -84,7 +84,11 @@ func startFleetOptions(t *testing.T, base string, n int, transports []client.Tra
 		if opt != nil {
 			opt(&opts)
 		}
-		r.c = client.New(base, opts)
+		c, err := client.New(base, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.c = c
 		since := r.start
 		sub, err := r.c.Subscribe(ch, client.SubscribeOptions{Since: &since})
 		if err != nil {

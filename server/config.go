@@ -39,12 +39,11 @@ type Config struct {
 	// requests and the end of every connection. Default ShutdownDrain + 10s.
 	ShutdownTimeout time.Duration
 
-	// ConnectTimeout is how long a WebSocket client has to send connect.
-	// Default: the WebSocket handler's (10s).
-	ConnectTimeout time.Duration
-	// WriteTimeout bounds one write to a WebSocket client. Default: the
-	// WebSocket handler's (10s).
-	WriteTimeout time.Duration
+	// WebSocket, SSE and Poll tune the transports' handlers; a zero field
+	// takes the handler's default.
+	WebSocket WebSocketConfig
+	SSE       SSEConfig
+	Poll      PollConfig
 
 	// Version is reported by /api/info. Default "dev".
 	Version string
@@ -72,6 +71,47 @@ type Config struct {
 	// DashboardInterval is the feed's period (default 100ms: ten updates
 	// a second).
 	DashboardInterval time.Duration
+}
+
+// WebSocketConfig is what may be tuned of the WebSocket transport: the
+// settings of [ws.Config] that are not the node's own.
+type WebSocketConfig struct {
+	// MaxFrameSize is the largest frame accepted from a client, in bytes.
+	// Default: the hub's MaxMessageSize plus 4 KiB for the command around
+	// it.
+	MaxFrameSize int `koanf:"max_frame_size"`
+	// ConnectTimeout is how long a client has to send connect after the
+	// upgrade. Default 10s.
+	ConnectTimeout time.Duration `koanf:"connect_timeout"`
+	// WriteTimeout bounds one write to a client; a client that takes
+	// longer is dropped. Default 10s.
+	WriteTimeout time.Duration `koanf:"write_timeout"`
+}
+
+// SSEConfig is what may be tuned of Server-Sent Events: the settings of
+// [sse.Config] that are not the node's own.
+type SSEConfig struct {
+	// Retry is the base reconnect delay sent in the retry: line. Default
+	// 2s.
+	Retry time.Duration `koanf:"retry"`
+	// RetryJitter is the most random delay added to Retry, drawn afresh
+	// for every stream. Default: Retry. Negative: no jitter.
+	RetryJitter time.Duration `koanf:"retry_jitter"`
+	// WriteTimeout bounds one write to a client; a client that takes
+	// longer is dropped. Default 10s.
+	WriteTimeout time.Duration `koanf:"write_timeout"`
+}
+
+// PollConfig is what may be tuned of long and short polling: the settings
+// of [poll.Config] that are not the node's own.
+type PollConfig struct {
+	// DefaultTimeout is how long a poll without a timeout parameter is
+	// held when there is nothing to answer. Default 25s, capped at
+	// MaxTimeout.
+	DefaultTimeout time.Duration `koanf:"default_timeout"`
+	// MaxTimeout is the longest hold a client may ask for; a longer one is
+	// refused with code 107. Default 60s.
+	MaxTimeout time.Duration `koanf:"max_timeout"`
 }
 
 const (

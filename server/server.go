@@ -71,18 +71,23 @@ func New(cfg Config) (*Server, error) {
 	if c.Origins != nil {
 		origins = c.Origins
 	}
-	pcfg := poll.Config{Hub: c.Hub, Verifier: verifier, Origins: origins, Logger: c.Logger}
+	pcfg := poll.Config{
+		Hub: c.Hub, Verifier: verifier, Origins: origins,
+		DefaultTimeout: c.Poll.DefaultTimeout, MaxTimeout: c.Poll.MaxTimeout, Logger: c.Logger,
+	}
 	s := &Server{
 		cfg: c,
 		hub: c.Hub,
 		log: c.Logger,
 		ws: ws.New(ws.Config{
 			Hub: c.Hub, Verifier: verifier, Origins: origins,
-			ConnectTimeout: c.ConnectTimeout, WriteTimeout: c.WriteTimeout, Logger: c.Logger,
+			MaxFrameSize: c.WebSocket.MaxFrameSize, ConnectTimeout: c.WebSocket.ConnectTimeout,
+			WriteTimeout: c.WebSocket.WriteTimeout, Logger: c.Logger,
 		}),
 		sse: sse.New(sse.Config{
 			Hub: c.Hub, Verifier: verifier, Origins: origins,
-			WriteTimeout: c.WriteTimeout, Logger: c.Logger,
+			Retry: c.SSE.Retry, RetryJitter: c.SSE.RetryJitter,
+			WriteTimeout: c.SSE.WriteTimeout, Logger: c.Logger,
 		}),
 		poll:          poll.New(pcfg),
 		clientPublish: poll.NewPublish(pcfg),

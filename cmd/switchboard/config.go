@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/switchboardhq/switchboard/auth"
+	"github.com/switchboardhq/switchboard/server"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -37,10 +38,13 @@ type config struct {
 	DebugEndpoints  bool          `koanf:"debug_endpoints"`
 	DashboardFeed   string        `koanf:"dashboard_feed"`
 
-	Token            auth.Config      `koanf:"token"`
-	TLS              tlsFiles         `koanf:"tls"`
-	Limits           limits           `koanf:"limits"`
-	DefaultNamespace stream.Namespace `koanf:"default_namespace"`
+	Token            auth.Config            `koanf:"token"`
+	TLS              tlsFiles               `koanf:"tls"`
+	Limits           limits                 `koanf:"limits"`
+	WebSocket        server.WebSocketConfig `koanf:"websocket"`
+	SSE              server.SSEConfig       `koanf:"sse"`
+	Poll             server.PollConfig      `koanf:"poll"`
+	DefaultNamespace stream.Namespace       `koanf:"default_namespace"`
 	// Namespaces comes from the config file only; without one, the demo
 	// namespaces.
 	Namespaces []stream.Namespace `koanf:"-"`

@@ -5,7 +5,12 @@ package main
 // binary (smoke_test.go runs the binary itself).
 
 import (
+	"bufio"
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +20,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/pflag"
 
+	"github.com/switchboardhq/switchboard/internal/wsclient"
+	"github.com/switchboardhq/switchboard/server"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -68,6 +75,16 @@ func TestDefaults(t *testing.T) {
 	}
 	if cfg.Token.Leeway != 5*time.Second || cfg.Token.JWKSRefresh != time.Hour {
 		t.Errorf("token defaults: %+v", cfg.Token)
+	}
+	// The transports' own defaults, said where an operator sees them.
+	if diff := cmp.Diff(server.WebSocketConfig{ConnectTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}, cfg.WebSocket); diff != "" {
+		t.Errorf("websocket (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(server.SSEConfig{Retry: 2 * time.Second, WriteTimeout: 10 * time.Second}, cfg.SSE); diff != "" {
+		t.Errorf("sse (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(server.PollConfig{DefaultTimeout: 25 * time.Second, MaxTimeout: time.Minute}, cfg.Poll); diff != "" {
+		t.Errorf("poll (-want +got):\n%s", diff)
 	}
 	// The demo namespaces are valid.
 	if _, err := stream.NewNamespaces(cfg.DefaultNamespace, cfg.Namespaces); err != nil {
@@ -361,5 +378,230 @@ func TestDocsComplete(t *testing.T) {
 		if !strings.Contains(string(doc), "`"+field+"`") {
 			t.Errorf("docs/config.md does not mention the namespace field %s", field)
 		}
+	}
+}
+
+// TestTransportSettings sets every transport setting from each source in
+// turn and checks that it reaches the node: into the config, and into what
+// the transports do.
+func TestTransportSettings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node per source")
+	}
+	want := struct {
+		WebSocket server.WebSocketConfig
+		SSE       server.SSEConfig
+		Poll      server.PollConfig
+	}{
+		server.WebSocketConfig{MaxFrameSize: 2048, ConnectTimeout: 200 * time.Millisecond, WriteTimeout: 3 * time.Second},
+		server.SSEConfig{Retry: 1234 * time.Millisecond, RetryJitter: -time.Second, WriteTimeout: 4 * time.Second},
+		server.PollConfig{DefaultTimeout: 100 * time.Millisecond, MaxTimeout: 20 * time.Second},
+	}
+	// Every source sets limits.message_size too, so that the default frame
+	// size (message size + 4 KiB) would accept the frame the node must
+	// refuse below.
+	for _, src := range []struct {
+		name    string
+		file    string
+		environ []string
+		args    []string
+		source  string // where sse.retry comes from
+	}{
+		{name: "file", file: `
+limits:
+  message_size: 1024
+websocket:
+  max_frame_size: 2048
+  connect_timeout: 200ms
+  write_timeout: 3s
+sse:
+  retry: 1234ms
+  retry_jitter: -1s
+  write_timeout: 4s
+poll:
+  default_timeout: 100ms
+  max_timeout: 20s
+`, source: "config file"},
+		{name: "env", environ: []string{
+			"SWITCHBOARD_LIMITS__MESSAGE_SIZE=1024",
+			"SWITCHBOARD_WEBSOCKET__MAX_FRAME_SIZE=2048",
+			"SWITCHBOARD_WEBSOCKET__CONNECT_TIMEOUT=200ms",
+			"SWITCHBOARD_WEBSOCKET__WRITE_TIMEOUT=3s",
+			"SWITCHBOARD_SSE__RETRY=1234ms",
+			"SWITCHBOARD_SSE__RETRY_JITTER=-1s",
+			"SWITCHBOARD_SSE__WRITE_TIMEOUT=4s",
+			"SWITCHBOARD_POLL__DEFAULT_TIMEOUT=100ms",
+			"SWITCHBOARD_POLL__MAX_TIMEOUT=20s",
+		}, source: "SWITCHBOARD_SSE__RETRY"},
+		{name: "flag", args: []string{
+			"--limits.message-size=1024",
+			"--websocket.max-frame-size=2048",
+			"--websocket.connect-timeout=200ms",
+			"--websocket.write-timeout=3s",
+			"--sse.retry=1234ms",
+			"--sse.retry-jitter=-1s",
+			"--sse.write-timeout=4s",
+			"--poll.default-timeout=100ms",
+			"--poll.max-timeout=20s",
+		}, source: "--sse.retry"},
+	} {
+		t.Run(src.name, func(t *testing.T) {
+			var path string
+			if src.file != "" {
+				path = writeFile(t, "c.yaml", src.file)
+			}
+			cfg, err := loadConfig(path, src.environ, serveFlags(t, src.args...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := want
+			got.WebSocket, got.SSE, got.Poll = cfg.WebSocket, cfg.SSE, cfg.Poll
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("config (-want +got):\n%s", diff)
+			}
+			if s := cfg.source("sse.retry"); !strings.Contains(s, src.source) {
+				t.Errorf("sse.retry from %q, want %q", s, src.source)
+			}
+
+			args := src.args
+			if path != "" {
+				args = append(args, "--config", path)
+			}
+			base := startServe(t, src.environ, args...)
+			checkSSERetry(t, base, "retry: 1234")
+			checkPollTimeouts(t, base)
+			checkWebSocket(t, base)
+		})
+	}
+}
+
+// startServe runs `switchboard serve` in the test's process on a free port
+// with args and environ, and returns its base URL. The test's cleanup stops
+// it and checks that it exited cleanly.
+func startServe(t *testing.T, environ []string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	var stderr syncBuffer
+	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--shutdown-drain", "1ms"}, args...)
+	exited := make(chan int, 1)
+	go func() {
+		code := run(ctx, args, pw, &stderr, environ)
+		pw.Close()
+		exited <- code
+	}()
+	bases := make(chan string, 1)
+	go func() {
+		// Read the banner to its end, so that serve never blocks on it.
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if m := apiLine.FindStringSubmatch(sc.Text()); m != nil {
+				bases <- m[1]
+			}
+		}
+		close(bases)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-exited; code != 0 {
+			t.Errorf("serve exited with %d; stderr:\n%s", code, stderr.String())
+		}
+	})
+	select {
+	case base, ok := <-bases:
+		if !ok {
+			t.Fatalf("serve exited before printing its URLs; stderr:\n%s", stderr.String())
+		}
+		return base
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve printed no URL in time; stderr:\n%s", stderr.String())
+	}
+	return ""
+}
+
+// checkSSERetry opens an SSE stream and checks the retry: line it opens
+// with.
+func checkSSERetry(t *testing.T, base, want string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/connection/sse?channel=lab:settings", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, "retry:") {
+			if line != want {
+				t.Errorf("SSE stream opens with %q, want %q", line, want)
+			}
+			return
+		}
+	}
+	t.Errorf("SSE stream (status %d) ended without a retry: line: %v", resp.StatusCode, sc.Err())
+}
+
+// checkPollTimeouts checks poll.max_timeout (a longer hold is refused) and
+// poll.default_timeout (a poll that asks for none, with nothing to answer,
+// comes back before the client gives up at 10s, where the default 25s
+// capped at max_timeout would hold it for 20s).
+func checkPollTimeouts(t *testing.T, base string) {
+	t.Helper()
+	hc := &http.Client{Timeout: 10 * time.Second}
+	resp, err := hc.Get(base + "/connection/poll?channel=lab:settings&timeout=30s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "over the maximum of 20s") {
+		t.Errorf("poll with timeout=30s: %d %s, want 400 over the maximum of 20s", resp.StatusCode, body)
+	}
+	resp, err = hc.Get(base + "/connection/poll?channel=lab:settings")
+	if err != nil {
+		t.Fatalf("poll without timeout, held past the client's own timeout: %v", err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("poll without timeout: %d %s", resp.StatusCode, body)
+	}
+}
+
+// checkWebSocket checks websocket.max_frame_size (a frame over it is
+// refused with code 112 while the default size would take it) and
+// websocket.connect_timeout (a client that never sends connect is closed
+// long before the default 10s).
+func checkWebSocket(t *testing.T, base string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	wsURL := base + "/connection/websocket"
+	c, _, err := wsclient.Dial(ctx, wsURL, wsclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	big := fmt.Sprintf(`{"id":1,"type":"connect","token":%q}`, strings.Repeat("x", 3000))
+	if err := c.WriteText([]byte(big)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.NetConn().SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, msg, err := c.ReadMessage()
+	if err != nil || !strings.Contains(string(msg), `"code":112`) {
+		t.Errorf("a frame of %d bytes: %s, %v; want error 112 (message too large)", len(big), msg, err)
+	}
+
+	idle, _, err := wsclient.Dial(ctx, wsURL, wsclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	_ = idle.NetConn().SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, msg, err = idle.ReadMessage()
+	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("a client that sends no connect: %q, %v; want the node to close it after 200ms", msg, err)
 	}
 }

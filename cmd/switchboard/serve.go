@@ -13,13 +13,11 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/switchboardhq/switchboard/auth"
-	"github.com/switchboardhq/switchboard/broker/memory"
-	"github.com/switchboardhq/switchboard/broker/nats"
-	"github.com/switchboardhq/switchboard/broker/redis"
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/server"
 	"github.com/switchboardhq/switchboard/stream"
@@ -65,11 +63,11 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err := checkServe(cfg); err != nil {
 		return err
 	}
-	broker, kind, health, closeBroker, err := newBroker(ctx, cfg, log)
+	be, err := openBackend(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer closeBroker()
+	defer be.Close()
 	namespaces, err := stream.NewNamespaces(cfg.DefaultNamespace, cfg.Namespaces)
 	if err != nil {
 		return fmt.Errorf("namespaces: %w", err)
@@ -86,7 +84,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		return fmt.Errorf("allowed_origins (%s): %w", cfg.source("allowed_origins"), err)
 	}
 	h, err := hub.New(hub.Config{
-		Broker:         broker,
+		Broker:         be.Broker,
 		Policy:         &auth.Policy{},
 		Namespaces:     namespaces,
 		Logger:         log,
@@ -98,9 +96,9 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		CommandBurst:   cfg.Limits.CommandBurst,
 		MaxRecovery:    cfg.Limits.MaxRecovery,
 		PingInterval:   cfg.PingInterval,
-		Presence:       newPresence(broker),
+		Presence:       be.Presence,
 		PresenceTTL:    cfg.PresenceTTL,
-		Control:        newControl(broker),
+		Control:        be.Control,
 		DisconnectTTL:  cfg.DisconnectTTL,
 	})
 	if err != nil {
@@ -119,14 +117,17 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		Origins:         origins,
 		ShutdownDrain:   cfg.ShutdownDrain,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		WebSocket:       cfg.WebSocket,
+		SSE:             cfg.SSE,
+		Poll:            cfg.Poll,
 		Version:         versionString(),
-		BrokerKind:      kind,
+		BrokerKind:      be.Kind,
 		Logger:          log,
 		DebugEndpoints:  cfg.DebugEndpoints,
 		DashboardFeed:   cfg.DashboardFeed,
 		TLSCertFile:     cfg.TLS.CertFile,
 		TLSKeyFile:      cfg.TLS.KeyFile,
-		BrokerHealth:    health,
+		BrokerHealth:    be.Health,
 	})
 	if err != nil {
 		return err
@@ -135,7 +136,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (addr, %s): %w", cfg.Addr, cfg.source("addr"), err)
 	}
-	printBanner(stdout, ln.Addr(), kind, apiKey, generated, cfg.source("api_key"), cfg.TLS.CertFile != "")
+	printBanner(stdout, ln.Addr(), be.Kind, apiKey, generated, cfg.source("api_key"), cfg.TLS.CertFile != "")
 
 	// The hub runs for as long as the server serves, and a little longer:
 	// until the server's shutdown has drained every session. If the hub
@@ -155,42 +156,6 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		hubErr = fmt.Errorf("hub: %w", hubErr)
 	}
 	return errors.Join(serveErr, hubErr)
-}
-
-// newBroker builds the broker the config names and says what kind it is,
-// how to tell whether it is reachable (nil: always), and how to release it
-// once the hub has stopped.
-func newBroker(ctx context.Context, cfg *config, log *slog.Logger) (b hub.Broker, kind string, health func() error, release func(), err error) {
-	url := cfg.Broker
-	switch {
-	case url == "" || url == "memory":
-		return memory.New(memory.Config{Logger: log}), "memory", nil, func() {}, nil
-	case strings.HasPrefix(url, "redis://"), strings.HasPrefix(url, "rediss://"):
-		rb, err := redis.New(ctx, redis.Config{URL: url, Logger: log})
-		if err != nil {
-			return nil, "", nil, nil, fmt.Errorf("broker %q (%s): %w", redact(url), cfg.source("broker"), err)
-		}
-		health := func() error {
-			if !rb.Healthy() {
-				return fmt.Errorf("%w: Redis is unreachable", stream.ErrUnavailable)
-			}
-			return nil
-		}
-		return rb, "redis", health, rb.Close, nil
-	case strings.HasPrefix(url, "nats://"), strings.HasPrefix(url, "tls://"):
-		nb, err := nats.New(ctx, nats.Config{URL: url, Logger: log})
-		if err != nil {
-			return nil, "", nil, nil, fmt.Errorf("broker %q (%s): %w", redact(url), cfg.source("broker"), err)
-		}
-		health := func() error {
-			if !nb.Healthy() {
-				return fmt.Errorf("%w: NATS is unreachable", stream.ErrUnavailable)
-			}
-			return nil
-		}
-		return nb, "nats", health, nb.Close, nil
-	}
-	return nil, "", nil, nil, fmt.Errorf("broker %q (%s): want memory, redis://host:port/db or nats://host:port", redact(url), cfg.source("broker"))
 }
 
 // redact hides a password in a broker URL before it is printed.
@@ -244,6 +209,27 @@ func checkServe(cfg *config) error {
 	}
 	if cfg.DisconnectTTL <= 0 {
 		bad("disconnect_ttl", "must be positive, got %s", cfg.DisconnectTTL)
+	}
+	if n := cfg.WebSocket.MaxFrameSize; n < 0 || (n > 0 && n < cfg.Limits.MessageSize) {
+		bad("websocket.max_frame_size", "must be 0 or at least limits.message_size (%d, %s), got %d",
+			cfg.Limits.MessageSize, cfg.source("limits.message_size"), n)
+	}
+	timeouts := map[string]time.Duration{
+		"websocket.connect_timeout": cfg.WebSocket.ConnectTimeout,
+		"websocket.write_timeout":   cfg.WebSocket.WriteTimeout,
+		"sse.retry":                 cfg.SSE.Retry,
+		"sse.write_timeout":         cfg.SSE.WriteTimeout,
+		"poll.default_timeout":      cfg.Poll.DefaultTimeout,
+		"poll.max_timeout":          cfg.Poll.MaxTimeout,
+	}
+	for _, s := range settings {
+		if d, ok := timeouts[s.key]; ok && d <= 0 {
+			bad(s.key, "must be positive, got %s", d)
+		}
+	}
+	if cfg.Poll.DefaultTimeout > cfg.Poll.MaxTimeout && cfg.Poll.MaxTimeout > 0 {
+		bad("poll.default_timeout", "must not be over poll.max_timeout (%s, %s), got %s",
+			cfg.Poll.MaxTimeout, cfg.source("poll.max_timeout"), cfg.Poll.DefaultTimeout)
 	}
 	if cfg.ShutdownDrain < 0 {
 		bad("shutdown_drain", "must not be negative, got %s", cfg.ShutdownDrain)

@@ -63,6 +63,15 @@ var settings = []setting{
 	{"limits.connections", 100_000, "most connections this node holds"},
 	{"limits.max_recovery", 10_000, "most publications replayed to a resuming subscriber; a longer gap answers recovered: false"},
 
+	{"websocket.max_frame_size", 0, "largest frame a WebSocket client may send, bytes; 0: limits.message_size + 4096"},
+	{"websocket.connect_timeout", 10 * time.Second, "how long a WebSocket client has to send connect after the upgrade"},
+	{"websocket.write_timeout", 10 * time.Second, "longest one write to a WebSocket client may take; a slower client is dropped"},
+	{"sse.retry", 2 * time.Second, "reconnect delay sent to SSE clients in the retry: line"},
+	{"sse.retry_jitter", time.Duration(0), "most random delay added to sse.retry, drawn for every stream; 0: sse.retry; negative: none"},
+	{"sse.write_timeout", 10 * time.Second, "longest one write to an SSE client may take; a slower client is dropped"},
+	{"poll.default_timeout", 25 * time.Second, "how long a long poll without a timeout parameter is held when there is nothing to answer"},
+	{"poll.max_timeout", 60 * time.Second, "longest hold a poll may ask for; a longer timeout is refused (code 107)"},
+
 	{"default_namespace.history_size", 1000, "publications kept per channel without a namespace; negative: none"},
 	{"default_namespace.history_ttl", time.Hour, "how long publications stay in history; negative: no limit"},
 	{"default_namespace.presence", false, "keep a list of each channel's subscribers"},
