@@ -1,10 +1,10 @@
-package poll
+package command
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 
+	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport"
 )
@@ -15,11 +15,11 @@ import (
 //	GET /connection/history?channel=chat:lobby&since_epoch=x1&since_offset=41&limit=10&reverse=true
 //	→ {"channel":"chat:lobby","epoch":"x1","offset":45,"publications":[...]}
 //
-// The parameters are those of the HTTP API's GET /api/history and the
-// answer has the fields of the WebSocket history reply. The client is
-// authenticated like a poll (Bearer header, ?token=, cookie) and the
-// channel's namespace decides whether it may read history, as for the
-// WebSocket history command. It is safe for concurrent use.
+// The parameters are those of the HTTP API's GET /api/history
+// ([transport.HistoryQuery]) and the reply is a [protocol.HistoryReply], the
+// fields of the WebSocket history reply. It is read as the client
+// ([hub.Hub.HistoryAs]), so the channel's namespace decides whether it may,
+// as for the WebSocket history command. It is safe for concurrent use.
 type HistoryHandler struct {
 	cfg Config
 }
@@ -33,7 +33,7 @@ func NewHistory(cfg Config) *HistoryHandler {
 
 // ServeHTTP answers one history request.
 func (h *HistoryHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	answerQuery(h.cfg, "client history", w, r, func(ctx context.Context, id stream.Identity, values url.Values) (any, error) {
+	serve(&h.cfg, "client history", get, w, r, func(id stream.Identity, values url.Values) (any, error) {
 		// A limit over the maximum is refused rather than capped: a client
 		// asking for more than it can get is a bug better seen early.
 		q, err := transport.HistoryQuery(values, transport.RefuseLimit)
@@ -41,10 +41,10 @@ func (h *HistoryHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		channel := values.Get("channel")
-		page, err := h.cfg.Hub.HistoryAs(ctx, id, channel, q)
+		page, err := h.cfg.Hub.HistoryAs(r.Context(), id, channel, q)
 		if err != nil {
 			return nil, err
 		}
-		return transport.NewHistoryReply(channel, page), nil
+		return protocol.NewHistoryReply(channel, page), nil
 	})
 }
