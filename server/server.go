@@ -34,9 +34,9 @@ type Server struct {
 	ws            *ws.Handler
 	sse           *sse.Handler
 	poll          *poll.Handler
-	clientPublish *command.PublishHandler
-	presence      *command.PresenceHandler
-	clientHistory *command.HistoryHandler
+	clientPublish *command.Handler
+	presence      *command.Handler
+	clientHistory *command.Handler
 	mux           *http.ServeMux
 	metrics       *prometheus.Registry
 	started       time.Time

@@ -7,8 +7,8 @@ import (
 	"github.com/switchboardhq/switchboard/transport"
 )
 
-// Config configures the handlers of this package; one value usually serves
-// all three. Its zero value works once Hub is set.
+// Config configures a Handler; one value usually serves all three. Its zero
+// value works once Hub is set.
 type Config struct {
 	// Hub is the node publishes go to and presence and history are read
 	// from. Required.
@@ -26,14 +26,4 @@ type Config struct {
 	TokenCookie string
 	// Logger receives the handlers' logs. Default slog.Default().
 	Logger *slog.Logger
-}
-
-func (c Config) withDefaults(constructor string) Config {
-	if c.Hub == nil {
-		panic("command." + constructor + ": Config.Hub is required")
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	return c
 }

@@ -6,10 +6,10 @@
 //	GET  /connection/presence  who is in a channel, like presence
 //	GET  /connection/history   a channel's history, like history
 //
-// Each is one http.Handler. The client is authenticated as on its stream
-// (Bearer header, ?token=, cookie), and the channel's namespace decides, in
-// the hub, whether it may do what it asks, exactly as for the WebSocket
-// command.
+// Each is a [Handler], built by NewPublish, NewPresence or NewHistory. The
+// client is authenticated as on its stream (Bearer header, ?token=,
+// cookie), and the channel's namespace decides, in the hub, whether it may
+// do what it asks, exactly as for the WebSocket command.
 //
 // The package owns these three requests and nothing that lasts beyond one.
 // It does not own tokens, origins, CORS, the method check, history
