@@ -118,3 +118,26 @@ func errorCode(t *testing.T, body string) uint32 {
 	}
 	return f.Error.Code
 }
+
+// FuzzReadJSON: whatever a body holds, ReadJSON reads one value or refuses
+// it as a bad request or a body too large, never anything else.
+func FuzzReadJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"channel":"chat:a","data":{"text":"hi"},"key":"k-1"}`,
+		`{"channel":7}`, `{} {}`, `{"data":`, ``, `[1]`, `null`, "\"\xff\"",
+		`{"channel":"` + strings.Repeat("x", 100) + `"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(string(b)))
+		var req protocol.PublishRequest
+		err := transport.ReadJSON(httptest.NewRecorder(), r, 64, &req)
+		switch {
+		case err == nil && len(b) > 64:
+			t.Fatalf("read %d bytes over the limit of 64", len(b))
+		case err != nil && !errors.Is(err, stream.ErrBadRequest) && !errors.Is(err, stream.ErrMessageTooLarge):
+			t.Fatalf("body %q: %v", b, err)
+		}
+	})
+}
