@@ -14,7 +14,6 @@ import (
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport"
-	"github.com/switchboardhq/switchboard/transport/poll"
 )
 
 // broadcastParallelism caps how many publishes of one broadcast are in
@@ -22,27 +21,14 @@ import (
 // enough that one request cannot monopolize it.
 const broadcastParallelism = 16
 
-type publishRequest struct {
-	Channel string          `json:"channel"`
-	Data    json.RawMessage `json:"data"`
-	Key     string          `json:"key"`
-}
-
-type publishResponse struct {
-	Epoch  string `json:"epoch"`
-	Offset uint64 `json:"offset"`
-	// Duplicate is set when the idempotency key had been seen: the
-	// position is the first publication's and nothing new was delivered.
-	Duplicate bool `json:"duplicate,omitempty"`
-}
-
-// publish: POST /api/publish {channel, data, key?} → {epoch, offset}.
+// publish: POST /api/publish {channel, data, key?} → {epoch, offset}, the
+// shapes of [protocol.PublishRequest] and [protocol.PublishReply].
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
-	var req publishRequest
-	if err := decode(w, r, s.maxBody, &req); err != nil {
+	var req protocol.PublishRequest
+	if err := transport.ReadJSON(w, r, s.maxBody, &req); err != nil {
 		return err
 	}
-	data, err := checkData(req.Data)
+	data, err := protocol.RequireData(req.Data)
 	if err != nil {
 		return err
 	}
@@ -50,17 +36,8 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, publishResponse{Epoch: res.Epoch, Offset: res.Offset, Duplicate: res.Duplicate})
+	transport.WriteJSON(w, http.StatusOK, protocol.NewPublishReply(res))
 	return nil
-}
-
-// checkData requires data and returns it compact, so that what is stored
-// and replayed is the same bytes whichever way a publication came in.
-func checkData(data json.RawMessage) (json.RawMessage, error) {
-	if data == nil {
-		return nil, fmt.Errorf("%w: data is required (any JSON value)", stream.ErrBadRequest)
-	}
-	return protocol.NormalizeData(data)
 }
 
 type broadcastRequest struct {
@@ -70,11 +47,11 @@ type broadcastRequest struct {
 }
 
 type broadcastResult struct {
-	Channel   string       `json:"channel"`
-	Epoch     string       `json:"epoch,omitempty"`
-	Offset    uint64       `json:"offset,omitempty"`
-	Duplicate bool         `json:"duplicate,omitempty"`
-	Error     *errorDetail `json:"error,omitempty"`
+	Channel   string          `json:"channel"`
+	Epoch     string          `json:"epoch,omitempty"`
+	Offset    uint64          `json:"offset,omitempty"`
+	Duplicate bool            `json:"duplicate,omitempty"`
+	Error     *protocol.Error `json:"error,omitempty"`
 }
 
 // broadcast: POST /api/broadcast {channels, data, key?} → {results: [...]}.
@@ -84,10 +61,10 @@ type broadcastResult struct {
 // broadcast that half failed publishes only where it had not.
 func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) error {
 	var req broadcastRequest
-	if err := decode(w, r, s.maxBody, &req); err != nil {
+	if err := transport.ReadJSON(w, r, s.maxBody, &req); err != nil {
 		return err
 	}
-	data, err := checkData(req.Data)
+	data, err := protocol.RequireData(req.Data)
 	if err != nil {
 		return err
 	}
@@ -116,7 +93,7 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) error {
 			out := broadcastResult{Channel: ch}
 			if err != nil {
 				e := protocol.ErrorFor(err)
-				out.Error = &errorDetail{Code: e.Code, Message: e.Message}
+				out.Error = &e
 			} else {
 				out.Epoch, out.Offset, out.Duplicate = res.Epoch, res.Offset, res.Duplicate
 			}
@@ -124,14 +101,14 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) error {
 		})
 	}
 	wg.Wait()
-	writeJSON(w, http.StatusOK, map[string][]broadcastResult{"results": results})
+	transport.WriteJSON(w, http.StatusOK, map[string][]broadcastResult{"results": results})
 	return nil
 }
 
 // history: GET /api/history?channel=&since_epoch=&since_offset=&limit=&reverse=
-// → {channel, epoch, offset, publications}. epoch and offset are the
-// channel's latest position; publications are in the shape every transport
-// sends.
+// → {channel, epoch, offset, publications}, a [protocol.HistoryReply].
+// epoch and offset are the channel's latest position; publications are in
+// the shape every transport sends.
 func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	channel := q.Get("channel")
@@ -143,22 +120,20 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, transport.NewHistoryReply(channel, page))
+	transport.WriteJSON(w, http.StatusOK, protocol.NewHistoryReply(channel, page))
 	return nil
 }
 
-// apiPresence: GET /api/presence?channel= → {channel, clients}: every
-// client in the channel on every node, for a namespace with presence on.
+// apiPresence: GET /api/presence?channel= → {channel, clients}, a
+// [protocol.PresenceReply]: every client in the channel on every node, for
+// a namespace with presence on.
 func (s *Server) apiPresence(w http.ResponseWriter, r *http.Request) error {
 	channel := r.URL.Query().Get("channel")
 	clients, err := s.hub.Presence(r.Context(), channel)
 	if err != nil {
 		return err
 	}
-	if clients == nil {
-		clients = []stream.ClientInfo{}
-	}
-	writeJSON(w, http.StatusOK, poll.PresenceReply{Channel: channel, Clients: clients})
+	transport.WriteJSON(w, http.StatusOK, protocol.NewPresenceReply(channel, clients))
 	return nil
 }
 
@@ -173,7 +148,7 @@ type disconnectRequest struct {
 // message answers 503, with nothing done.
 func (s *Server) disconnect(w http.ResponseWriter, r *http.Request) error {
 	var req disconnectRequest
-	if err := decode(w, r, s.maxBody, &req); err != nil {
+	if err := transport.ReadJSON(w, r, s.maxBody, &req); err != nil {
 		return err
 	}
 	if req.User == "" {
@@ -183,7 +158,7 @@ func (s *Server) disconnect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"disconnected": n})
+	transport.WriteJSON(w, http.StatusOK, map[string]int{"disconnected": n})
 	return nil
 }
 
@@ -195,7 +170,7 @@ func (s *Server) channels(w http.ResponseWriter, r *http.Request) error {
 	if list == nil {
 		list = []hub.ChannelInfo{}
 	}
-	writeJSON(w, http.StatusOK, map[string][]hub.ChannelInfo{"channels": list})
+	transport.WriteJSON(w, http.StatusOK, map[string][]hub.ChannelInfo{"channels": list})
 	return nil
 }
 
@@ -218,7 +193,7 @@ type infoResponse struct {
 // info: GET /api/info → the node's version, uptime and counters.
 func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 	st := s.hub.Stats()
-	writeJSON(w, http.StatusOK, infoResponse{
+	transport.WriteJSON(w, http.StatusOK, infoResponse{
 		Version:       s.cfg.Version,
 		GoVersion:     runtime.Version(),
 		Broker:        s.cfg.BrokerKind,

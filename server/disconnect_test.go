@@ -6,9 +6,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/switchboardhq/switchboard/broker/memory"
 	"github.com/switchboardhq/switchboard/hub"
-	"github.com/switchboardhq/switchboard/server"
 )
 
 // downControl is a Control whose broker is away.
@@ -24,12 +22,6 @@ func (downControl) Publish(context.Context, []byte) error { return errors.New("c
 // TestDisconnectBrokerDown: when the broker cannot carry the order to the
 // other nodes, POST /api/disconnect answers 503 instead of claiming success.
 func TestDisconnectBrokerDown(t *testing.T) {
-	n := newNode(t, func(cfg *server.Config) {
-		h, err := hub.New(hub.Config{Broker: memory.New(memory.Config{Logger: quiet}), Control: downControl{}, Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Hub = h
-	})
+	n := newNode(t, withHub(t, hub.Config{Control: downControl{}}))
 	n.api("POST", "/api/disconnect", `{"user":"alice"}`).wantError(t, http.StatusServiceUnavailable, 117)
 }

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"reflect"
@@ -9,9 +8,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/auth"
-	"github.com/switchboardhq/switchboard/broker/memory"
 	"github.com/switchboardhq/switchboard/hub"
-	"github.com/switchboardhq/switchboard/server"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -19,29 +16,14 @@ import (
 // history command answers, under the same rule and the same token: here a
 // namespace whose history rule is claim.
 func TestClientHistory(t *testing.T) {
-	n := newNode(t, func(c *server.Config) {
-		ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{
-			{Name: "chat", Publish: stream.AccessAnyone},
-			{Name: "vault", History: stream.AccessClaim},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := hub.New(hub.Config{Broker: memory.New(memory.Config{Logger: quiet}), Policy: &auth.Policy{}, Namespaces: ns, Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- h.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("hub.Run: %v", err)
-			}
-		})
-		c.Hub = h
+	ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{
+		{Name: "chat", Publish: stream.AccessAnyone},
+		{Name: "vault", History: stream.AccessClaim},
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := newNode(t, withHub(t, hub.Config{Namespaces: ns}))
 	for _, d := range []string{`"a"`, `"b"`, `"c"`} {
 		n.publish("vault:v", d)
 	}

@@ -1,16 +1,14 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
 	"testing"
 
-	"github.com/switchboardhq/switchboard/auth"
 	"github.com/switchboardhq/switchboard/broker/memory"
 	"github.com/switchboardhq/switchboard/hub"
-	"github.com/switchboardhq/switchboard/server"
+	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -18,32 +16,14 @@ import (
 // the chat namespace (with join and leave events) and not for news.
 func presenceNode(t *testing.T) *node {
 	t.Helper()
-	return newNode(t, func(c *server.Config) {
-		ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{
-			{Name: "chat", Publish: stream.AccessAnyone, Presence: true, JoinLeave: true},
-			{Name: "news"},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := hub.New(hub.Config{
-			Broker: memory.New(memory.Config{Logger: quiet}), Presence: memory.NewPresence(memory.PresenceConfig{}),
-			Policy: &auth.Policy{}, Namespaces: ns, Logger: quiet,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- h.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("hub.Run: %v", err)
-			}
-		})
-		c.Hub = h
+	ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{
+		{Name: "chat", Publish: stream.AccessAnyone, Presence: true, JoinLeave: true},
+		{Name: "news"},
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newNode(t, withHub(t, hub.Config{Namespaces: ns, Presence: memory.NewPresence(memory.PresenceConfig{})}))
 }
 
 func presenceBody(t *testing.T, r response) (string, []string) {
@@ -51,10 +31,7 @@ func presenceBody(t *testing.T, r response) (string, []string) {
 	if r.status != http.StatusOK {
 		t.Fatalf("presence: %d %s", r.status, r.body)
 	}
-	var body struct {
-		Channel string              `json:"channel"`
-		Clients []stream.ClientInfo `json:"clients"`
-	}
+	var body protocol.PresenceReply
 	if err := json.Unmarshal(r.body, &body); err != nil {
 		t.Fatal(err)
 	}

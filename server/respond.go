@@ -1,12 +1,9 @@
 package server
 
 import (
-	"bytes"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -65,18 +62,11 @@ func allow(h http.Handler, methods ...string) http.Handler {
 			list = append(list, http.MethodHead)
 		}
 	}
-	ok := make(map[string]bool, len(list))
-	for _, m := range list {
-		ok[m] = true
-	}
-	allowHeader := strings.Join(list, ", ")
+	allowed := transport.NewMethods(list...)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !ok[r.Method] {
-			w.Header().Set("Allow", allowHeader)
-			transport.MethodNotAllowed(w, r.Method, allowHeader)
-			return
+		if allowed.Allow(w, r) {
+			h.ServeHTTP(w, r)
 		}
-		h.ServeHTTP(w, r)
 	})
 }
 
@@ -104,79 +94,4 @@ func writeError(w http.ResponseWriter, err error) {
 		return
 	}
 	transport.WriteError(w, err)
-}
-
-// writeJSON writes v as the whole response body.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		// Only our own response types get here; they always encode.
-		status = http.StatusInternalServerError
-		b = []byte(`{"error":{"code":100,"message":"internal error"}}`)
-	}
-	writeRaw(w, status, append(b, '\n'))
-}
-
-func writeRaw(w http.ResponseWriter, status int, b []byte) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
-
-// decode reads a request body of at most max bytes holding exactly one JSON
-// object into v. Unknown fields are ignored, so backends can send fields a
-// newer node understands.
-func decode(w http.ResponseWriter, r *http.Request, max int64, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return fmt.Errorf("%w: request body over %d bytes", stream.ErrMessageTooLarge, max)
-		}
-		return fmt.Errorf("%w: reading the request body: %v", stream.ErrBadRequest, err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: malformed JSON: %s", stream.ErrBadRequest, jsonProblem(err))
-	}
-	if err := dec.Decode(new(json.RawMessage)); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: malformed JSON: more than one value in the body", stream.ErrBadRequest)
-	}
-	return nil
-}
-
-// jsonProblem says what is wrong with a body in terms of the request rather
-// than Go types.
-func jsonProblem(err error) string {
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) && typeErr.Field != "" {
-		return fmt.Sprintf("field %q must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
-	}
-	if errors.Is(err, io.EOF) {
-		return "empty body"
-	}
-	return err.Error()
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
-		return "a string"
-	case "slice", "array":
-		return "an array"
-	case "struct", "map":
-		return "an object"
-	case "bool":
-		return "a boolean"
-	}
-	return "a number"
-}
-
-// errorDetail is a coded error inside a JSON body, as in a broadcast result.
-type errorDetail struct {
-	Code    uint32 `json:"code"`
-	Message string `json:"message"`
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/transport"
+	"github.com/switchboardhq/switchboard/transport/command"
 	"github.com/switchboardhq/switchboard/transport/poll"
 	"github.com/switchboardhq/switchboard/transport/sse"
 	"github.com/switchboardhq/switchboard/transport/ws"
@@ -33,9 +34,9 @@ type Server struct {
 	ws            *ws.Handler
 	sse           *sse.Handler
 	poll          *poll.Handler
-	clientPublish *poll.PublishHandler
-	presence      *poll.PresenceHandler
-	clientHistory *poll.HistoryHandler
+	clientPublish *command.Handler
+	presence      *command.Handler
+	clientHistory *command.Handler
 	mux           *http.ServeMux
 	metrics       *prometheus.Registry
 	started       time.Time
@@ -75,6 +76,7 @@ func New(cfg Config) (*Server, error) {
 		Hub: c.Hub, Verifier: verifier, Origins: origins,
 		DefaultTimeout: c.Poll.DefaultTimeout, MaxTimeout: c.Poll.MaxTimeout, Logger: c.Logger,
 	}
+	ccfg := command.Config{Hub: c.Hub, Verifier: verifier, Origins: origins, Logger: c.Logger}
 	s := &Server{
 		cfg: c,
 		hub: c.Hub,
@@ -90,9 +92,9 @@ func New(cfg Config) (*Server, error) {
 			WriteTimeout: c.SSE.WriteTimeout, Logger: c.Logger,
 		}),
 		poll:          poll.New(pcfg),
-		clientPublish: poll.NewPublish(pcfg),
-		presence:      poll.NewPresence(pcfg),
-		clientHistory: poll.NewHistory(pcfg),
+		clientPublish: command.NewPublish(ccfg),
+		presence:      command.NewPresence(ccfg),
+		clientHistory: command.NewHistory(ccfg),
 		started:       time.Now(),
 		maxBody:       int64(c.Hub.Config().MaxMessageSize) + bodySlack,
 	}
@@ -260,7 +262,7 @@ func (s *Server) shutdown(ctx context.Context, hs *http.Server, served <-chan er
 
 // healthz answers 200 for as long as the process serves HTTP: liveness.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	transport.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // readyz answers 200 while the node accepts clients and 503 from the moment
@@ -268,14 +270,14 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 // the drain moves the existing ones.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
+		transport.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
 		return
 	}
 	if h := s.cfg.BrokerHealth; h != nil {
 		if err := h(); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "broker unavailable", "error": err.Error()})
+			transport.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "broker unavailable", "error": err.Error()})
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	transport.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -47,36 +47,16 @@ type node struct {
 	stop     context.CancelFunc
 	served   chan error
 	stopped  bool
-	hubStop  context.CancelFunc
-	hubDone  chan error
 	verifier *auth.Verifier
 }
 
 func newNode(t *testing.T, opts ...func(*server.Config)) *node {
 	t.Helper()
-	ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{
-		{Name: "chat", Publish: stream.AccessAnyone},
-		{Name: "small", HistorySize: 3},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := hub.New(hub.Config{
-		Broker:         memory.New(memory.Config{Logger: quiet}),
-		Policy:         &auth.Policy{},
-		Namespaces:     ns,
-		Logger:         quiet,
-		MaxMessageSize: maxMessage,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	v, err := auth.NewVerifier(auth.Config{HMACSecrets: []string{hmacSecret}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := server.Config{
-		Hub:           h,
 		APIKey:        apiKey,
 		Verifier:      v,
 		ShutdownDrain: 10 * time.Millisecond,
@@ -87,6 +67,16 @@ func newNode(t *testing.T, opts ...func(*server.Config)) *node {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.Hub == nil {
+		ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{
+			{Name: "chat", Publish: stream.AccessAnyone},
+			{Name: "small", HistorySize: 3},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Hub = runHub(t, hub.Config{Namespaces: ns, MaxMessageSize: maxMessage})
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -95,24 +85,53 @@ func newNode(t *testing.T, opts ...func(*server.Config)) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{t: t, hub: h, srv: srv, base: "http://" + ln.Addr().String(), verifier: v}
-
-	hubCtx, hubStop := context.WithCancel(context.Background())
-	n.hubStop, n.hubDone = hubStop, make(chan error, 1)
-	go func() { n.hubDone <- h.Run(hubCtx) }()
+	n := &node{t: t, hub: cfg.Hub, srv: srv, base: "http://" + ln.Addr().String(), verifier: v}
 
 	ctx, stop := context.WithCancel(context.Background())
 	n.stop, n.served = stop, make(chan error, 1)
 	go func() { n.served <- srv.Serve(ctx, ln) }()
+	// Registered after runHub's: the server shuts down before its hub
+	// stops running.
 	t.Cleanup(func() {
 		n.shutdown()
-		n.hubStop()
-		if err := <-n.hubDone; err != nil {
-			t.Errorf("hub.Run: %v", err)
-		}
 		v.Close()
 	})
 	return n
+}
+
+// withHub gives a node a hub built from cfg instead of the default one.
+func withHub(t *testing.T, cfg hub.Config) func(*server.Config) {
+	return func(c *server.Config) { c.Hub = runHub(t, cfg) }
+}
+
+// runHub builds a hub from cfg (on the memory broker, with auth's policy
+// and a quiet log unless cfg names its own) and runs it until the test
+// ends.
+func runHub(t *testing.T, cfg hub.Config) *hub.Hub {
+	t.Helper()
+	if cfg.Broker == nil {
+		cfg.Broker = memory.New(memory.Config{Logger: quiet})
+	}
+	if cfg.Policy == nil {
+		cfg.Policy = &auth.Policy{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
+	h, err := hub.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("hub.Run: %v", err)
+		}
+	})
+	return h
 }
 
 // shutdown stops Serve and returns its result; later calls return nil.

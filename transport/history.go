@@ -1,12 +1,10 @@
 package transport
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strconv"
 
-	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -65,28 +63,4 @@ func HistoryQuery(values url.Values, over OverLimit) (stream.HistoryQuery, error
 		return q, fmt.Errorf("%w: since_offset needs since_epoch", stream.ErrBadRequest)
 	}
 	return q, nil
-}
-
-// HistoryReply is a history page as the HTTP endpoints answer it: the
-// channel's latest position and the selected publications, each in the
-// shape every transport sends.
-type HistoryReply struct {
-	Channel      string            `json:"channel"`
-	Epoch        string            `json:"epoch"`
-	Offset       uint64            `json:"offset"`
-	Publications []json.RawMessage `json:"publications"`
-}
-
-// NewHistoryReply encodes page for channel.
-func NewHistoryReply(channel string, page stream.HistoryPage) HistoryReply {
-	r := HistoryReply{
-		Channel:      channel,
-		Epoch:        page.Latest.Epoch,
-		Offset:       page.Latest.Offset,
-		Publications: make([]json.RawMessage, 0, len(page.Publications)),
-	}
-	for _, p := range page.Publications {
-		r.Publications = append(r.Publications, protocol.AppendPublication(nil, p))
-	}
-	return r
 }

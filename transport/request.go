@@ -1,14 +1,13 @@
 package transport
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -87,6 +86,12 @@ func CheckOrigin(o OriginChecker, r *http.Request) error {
 	return fmt.Errorf("%w: %s", stream.ErrOriginNotAllowed, origin)
 }
 
+// ClientCORSMethods is what a preflight for a client's HTTP endpoints (a
+// poll, and the publish, presence and history endpoints) is told they take.
+// They are usually mounted side by side and called from the same page, so
+// each answers for all of them.
+const ClientCORSMethods = "GET, POST, OPTIONS"
+
 // CORS answers cross-origin requests for an HTTP transport. For an allowed
 // Origin it sets the response headers (credentials included, so cookies
 // work, unless the allow-list is the wildcard "*"); a preflight (OPTIONS) is answered in full and CORS reports true: the
@@ -118,35 +123,6 @@ func CORS(w http.ResponseWriter, r *http.Request, o OriginChecker, methods strin
 		return true
 	}
 	return false
-}
-
-// WriteError writes a coded JSON error with its HTTP status.
-func WriteError(w http.ResponseWriter, err error) {
-	WriteErrorStatus(w, protocol.ErrorFor(err).HTTPStatus(), err)
-}
-
-// WriteErrorStatus writes a coded JSON error with a status the code table
-// would not pick (405 for a wrong method, 404 for an unknown path).
-func WriteErrorStatus(w http.ResponseWriter, status int, err error) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(protocol.AppendErrorBody(nil, protocol.ErrorFor(err)), '\n'))
-}
-
-// MethodNotAllowed answers 405 with an Allow header and a coded body.
-func MethodNotAllowed(w http.ResponseWriter, method, allow string) {
-	w.Header().Set("Allow", allow)
-	WriteErrorStatus(w, http.StatusMethodNotAllowed,
-		fmt.Errorf("%w: method %s not allowed, use %s", stream.ErrBadRequest, method, allow))
-}
-
-// WriteJSON writes v as a JSON response.
-func WriteJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 // Channels reads the "channel" query parameters: at least one, at most max,
@@ -184,4 +160,43 @@ func Cursor(r *http.Request, q url.Values) (stream.Cursor, error) {
 		return stream.Cursor{}, nil
 	}
 	return stream.ParseCursor(s)
+}
+
+// Methods is the set of methods an endpoint answers. Build it once with
+// NewMethods; it is safe for concurrent use.
+type Methods struct {
+	list  []string
+	allow string // the Allow header: the list, comma-separated
+}
+
+// NewMethods returns the set of the methods given, in the order the Allow
+// header will name them. Listing OPTIONS makes a plain OPTIONS request (not
+// a CORS preflight, which CORS answers) an answer of its own: 204 with the
+// Allow header.
+func NewMethods(methods ...string) Methods {
+	return Methods{list: methods, allow: strings.Join(methods, ", ")}
+}
+
+// Allow lets r through when its method is in the set. Otherwise it answers,
+// and the handler has nothing more to do: a plain OPTIONS the set lists gets
+// 204, any other method 405 with code 107 in the body, like every refusal;
+// both carry the Allow header.
+func (m Methods) Allow(w http.ResponseWriter, r *http.Request) bool {
+	if slices.Contains(m.list, r.Method) && r.Method != http.MethodOptions {
+		return true
+	}
+	if r.Method == http.MethodOptions && slices.Contains(m.list, http.MethodOptions) {
+		w.Header().Set("Allow", m.allow)
+		w.WriteHeader(http.StatusNoContent)
+		return false
+	}
+	MethodNotAllowed(w, r.Method, m.allow)
+	return false
+}
+
+// MethodNotAllowed answers 405 with an Allow header and a coded body.
+func MethodNotAllowed(w http.ResponseWriter, method, allow string) {
+	w.Header().Set("Allow", allow)
+	WriteErrorStatus(w, http.StatusMethodNotAllowed,
+		fmt.Errorf("%w: method %s not allowed, use %s", stream.ErrBadRequest, method, allow))
 }

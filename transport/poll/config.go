@@ -8,15 +8,14 @@ import (
 	"github.com/switchboardhq/switchboard/transport"
 )
 
-// Config configures a Handler and a PublishHandler. Its zero value works
-// once Hub is set.
+// Config configures a Handler. Its zero value works once Hub is set.
 type Config struct {
-	// Hub is the node polls subscribe on and publishes go to. Required.
+	// Hub is the node polls subscribe on. Required.
 	Hub *hub.Hub
 	// Verifier checks tokens. Nil: any token is refused and only anonymous
 	// clients are served.
 	Verifier transport.Verifier
-	// Origins decides which browser origins may poll and publish. Nil:
+	// Origins decides which browser origins may poll. Nil:
 	// same-origin only (plus clients that send no Origin, i.e. not
 	// browsers).
 	Origins transport.OriginChecker
@@ -39,14 +38,11 @@ type Config struct {
 const (
 	defaultTimeout    = 25 * time.Second
 	defaultMaxTimeout = 60 * time.Second
-	// bodySlack is what a publish body may hold beyond the largest
-	// publication: the channel name, the key and the JSON around them.
-	bodySlack = 4 << 10
 )
 
-func (c Config) withDefaults(constructor string) Config {
+func (c Config) withDefaults() Config {
 	if c.Hub == nil {
-		panic("poll." + constructor + ": Config.Hub is required")
+		panic("poll.New: Config.Hub is required")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -1,6 +1,4 @@
-// Package poll is Switchboard's long- and short-polling transport, and the
-// endpoints that clients without a WebSocket (polling and SSE clients) use
-// to publish, read presence and read history.
+// Package poll is Switchboard's long- and short-polling transport.
 //
 // A poll is one HTTP request: GET /connection/poll?channel=a&cursor=C. The
 // handler opens a hub.Session for the length of the request, subscribes it
@@ -15,10 +13,10 @@
 // Publications are encoded once, in the shape SSE and history share, and
 // the same bytes are spliced into the reply of every poll waiting on them.
 //
-// The package owns request parsing for polls (the timeout), the hold, the
-// reply body and the client publish, presence and history endpoints. It
-// does not own tokens, origins, CORS, channel lists or cursor parsing
-// (package transport), the hub's sessions and resume (package hub), the
-// error code table (package protocol) or routing: package server mounts the
-// handlers.
+// The package owns request parsing for polls (the timeout), the hold and
+// the reply body. It does not own tokens, origins, CORS, the method check,
+// channel lists or cursor parsing (package transport), the endpoints a
+// polling client publishes and reads presence and history through (package
+// command), the hub's sessions and resume (package hub), the error code
+// table (package protocol) or routing: package server mounts the handler.
 package poll

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
-	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport"
 )
@@ -18,9 +17,8 @@ const (
 	TransportShortPoll = stream.Poll
 )
 
-// corsMethods is what a preflight may ask for: both endpoints of this
-// package are usually mounted side by side and called from the same page.
-const corsMethods = "GET, POST, OPTIONS"
+// methods are what a poll takes: GET, and a plain OPTIONS that says so.
+var methods = transport.NewMethods(http.MethodGet, http.MethodOptions)
 
 // Handler answers long and short polls:
 //
@@ -49,7 +47,7 @@ var _ http.Handler = (*Handler)(nil)
 
 // New returns a Handler for cfg. It panics if cfg.Hub is nil.
 func New(cfg Config) *Handler {
-	cfg = cfg.withDefaults("New")
+	cfg = cfg.withDefaults()
 	return &Handler{cfg: cfg, maxChannels: cfg.Hub.Config().MaxChannels}
 }
 
@@ -57,7 +55,7 @@ func New(cfg Config) *Handler {
 // before the session opens, so a bad request costs the hub nothing; the
 // session lives exactly as long as the request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if transport.CORS(w, r, h.cfg.Origins, corsMethods) || !allowMethod(w, r, http.MethodGet) {
+	if transport.CORS(w, r, h.cfg.Origins, transport.ClientCORSMethods) || !methods.Allow(w, r) {
 		return
 	}
 	values := r.URL.Query()
@@ -236,12 +234,5 @@ func putItems(box *[]hub.Item, b []hub.Item) {
 
 // fail writes a coded error, logging the ones that are the node's fault.
 func (h *Handler) fail(w http.ResponseWriter, err error) {
-	logInternal(h.cfg, "poll", err)
-	transport.WriteError(w, err)
-}
-
-func logInternal(cfg Config, what string, err error) {
-	if protocol.ErrorFor(err).HTTPStatus() == http.StatusInternalServerError {
-		cfg.Logger.Error(what+" failed", "err", err)
-	}
+	transport.Fail(w, h.cfg.Logger, "poll", err)
 }

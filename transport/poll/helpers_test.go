@@ -59,8 +59,8 @@ type node struct {
 	client *http.Client
 }
 
-// startNode runs a hub on the memory broker with both handlers mounted as
-// the server mounts them.
+// startNode runs a hub on the memory broker with the handler mounted as the
+// server mounts it.
 func startNode(t testing.TB, cfg hub.Config, pcfg poll.Config) *node {
 	t.Helper()
 	cfg.Broker = memory.New(memory.Config{})
@@ -90,9 +90,6 @@ func startNode(t testing.TB, cfg hub.Config, pcfg poll.Config) *node {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/connection/poll", poll.New(pcfg))
-	mux.Handle("/connection/publish", poll.NewPublish(pcfg))
-	mux.Handle("/connection/presence", poll.NewPresence(pcfg))
-	mux.Handle("/connection/history", poll.NewHistory(pcfg))
 	srv := httptest.NewServer(mux)
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	t.Cleanup(func() {

@@ -103,20 +103,3 @@ func digits(s string) bool {
 	}
 	return s != ""
 }
-
-// allowMethod lets method through. A plain OPTIONS (a preflight has been
-// answered by transport.CORS already) gets 204 and the Allow header; any
-// other method 405, with code 107 in the body like every refusal.
-func allowMethod(w http.ResponseWriter, r *http.Request, method string) bool {
-	if r.Method == method {
-		return true
-	}
-	allow := method + ", OPTIONS"
-	w.Header().Set("Allow", allow)
-	if r.Method == http.MethodOptions {
-		w.WriteHeader(http.StatusNoContent)
-		return false
-	}
-	transport.MethodNotAllowed(w, r.Method, allow)
-	return false
-}

@@ -1,83 +1,69 @@
-package poll_test
+package command_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
-	"github.com/switchboardhq/switchboard/transport/poll"
+	"github.com/switchboardhq/switchboard/transport/command"
 )
-
-type publishReply struct {
-	Epoch     string `json:"epoch"`
-	Offset    uint64 `json:"offset"`
-	Duplicate bool   `json:"duplicate"`
-}
 
 func (n *node) post(t *testing.T, body string, edit ...func(*http.Request)) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, n.url+"/connection/publish", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	for _, e := range edit {
-		e(req)
-	}
-	return n.do(t, req)
+	return n.call(t, http.MethodPost, "/connection/publish", body, append(edit, func(r *http.Request) {
+		r.Header.Set("Content-Type", "application/json")
+	})...)
 }
 
-func decodePublish(t *testing.T, r response) publishReply {
+func decodePublish(t *testing.T, r response) protocol.PublishReply {
 	t.Helper()
-	if r.status != http.StatusOK {
-		t.Fatalf("publish: %d %s", r.status, r.body)
-	}
-	var out publishReply
-	if err := json.Unmarshal(r.body, &out); err != nil {
-		t.Fatalf("publish reply %s: %v", r.body, err)
-	}
+	var out protocol.PublishReply
+	r.ok(t, &out)
 	return out
 }
 
 func TestClientPublish(t *testing.T) {
-	n := startNode(t, hub.Config{}, poll.Config{})
-	start := n.poll(t, values("channel", "chat:a", "timeout", "0"))
+	n := startNode(t, hub.Config{}, command.Config{})
 
 	first := decodePublish(t, n.post(t, `{"channel":"chat:a","data":{"text":"hi"},"key":"k-1"}`, bearer("good:ann")))
 	if first.Offset != 1 || first.Epoch == "" || first.Duplicate {
 		t.Fatalf("first publish %+v", first)
 	}
-	again := decodePublish(t, n.post(t, `{"channel":"chat:a","data":{"text":"hi"},"key":"k-1"}`, bearer("good:ann")))
-	if again.Offset != first.Offset || again.Epoch != first.Epoch || !again.Duplicate {
-		t.Fatalf("repeated key %+v, want the first position %+v", again, first)
+	again := n.post(t, `{"channel":"chat:a","data":{"text":"hi"},"key":"k-1"}`, bearer("good:ann"))
+	if got := decodePublish(t, again); got != (protocol.PublishReply{Epoch: first.Epoch, Offset: first.Offset, Duplicate: true}) {
+		t.Fatalf("repeated key %+v, want the first position %+v", got, first)
+	}
+	if !strings.Contains(string(again.body), `"duplicate":true`) {
+		t.Fatalf("repeated key answered %s", again.body)
 	}
 	// No key: two publishes are two publications. Anonymous clients may
 	// publish where the namespace lets everyone.
 	for want := uint64(2); want <= 3; want++ {
-		if r := decodePublish(t, n.post(t, `{"channel":"chat:a","data":[1, 2, 3]}`)); r.Offset != want || r.Duplicate {
-			t.Fatalf("publish without key %+v, want offset %d", r, want)
+		r := n.post(t, `{"channel":"chat:a","data":[1, 2, 3]}`)
+		if got := decodePublish(t, r); got.Offset != want || got.Duplicate || strings.Contains(string(r.body), "duplicate") {
+			t.Fatalf("publish without key %s, want offset %d", r.body, want)
 		}
 	}
 
-	r := n.poll(t, values("channel", "chat:a", "cursor", start.Cursor, "timeout", "0"))
-	if len(r.Publications) != 3 {
-		t.Fatalf("poll after publishes %+v", r)
+	page, err := n.hub.History(context.Background(), "chat:a", stream.HistoryQuery{Limit: -1})
+	if err != nil || len(page.Publications) != 3 {
+		t.Fatalf("history after publishes %+v %v", page, err)
 	}
-	p := r.Publications[0]
+	p := page.Publications[0]
 	if string(p.Data) != `{"text":"hi"}` || p.Key != "k-1" || p.Info == nil || p.Info.User != "ann" {
 		t.Fatalf("published %+v", p)
 	}
-	if got := string(r.Publications[1].Data); got != `[1,2,3]` {
+	if got := string(page.Publications[1].Data); got != `[1,2,3]` {
 		t.Fatalf("data stored as %s, want it compact", got)
 	}
 }
 
 func TestClientPublishRefused(t *testing.T) {
-	n := startNode(t, hub.Config{MaxMessageSize: 1024}, poll.Config{})
+	n := startNode(t, hub.Config{MaxMessageSize: 1024}, command.Config{})
 	big := `{"channel":"chat:a","data":"` + strings.Repeat("x", 6<<10) + `"}`
 	overMessage := `{"channel":"chat:a","data":"` + strings.Repeat("x", 2<<10) + `"}`
 	cases := []struct {
@@ -102,24 +88,21 @@ func TestClientPublishRefused(t *testing.T) {
 		{"unknown namespace", `{"channel":"nowhere:x","data":1}`, nil, 404, 102},
 		{"bad token", `{"channel":"chat:a","data":1}`, bearer("forged"), 401, 101},
 		{"expired token", `{"channel":"chat:a","data":1}`, bearer("expired:ann"), 401, 109},
+		// The token is checked before the body is read.
+		{"bad token and a body over the limit", big, bearer("forged"), 401, 101},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var edit []func(*http.Request)
-			if c.edit != nil {
-				edit = append(edit, c.edit)
-			}
-			wantError(t, n.post(t, c.body, edit...), c.status, c.code)
+			wantError(t, n.post(t, c.body, c.edit), c.status, c.code)
 		})
 	}
 	t.Run("chunked body over the limit", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, n.url+"/connection/publish", strings.NewReader(big))
 		req.ContentLength = -1 // unknown length: the limit is found while reading
-		wantError(t, n.do(t, req), 413, 112)
+		wantError(t, do(t, req), 413, 112)
 	})
 	t.Run("wrong method", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodGet, n.url+"/connection/publish", nil)
-		r := n.do(t, req)
+		r := n.call(t, http.MethodGet, "/connection/publish", "")
 		wantError(t, r, http.StatusMethodNotAllowed, 107)
 		if allow := r.header.Get("Allow"); allow != "POST, OPTIONS" {
 			t.Fatalf("Allow %q", allow)

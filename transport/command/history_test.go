@@ -1,7 +1,6 @@
-package poll_test
+package command_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -11,38 +10,24 @@ import (
 
 	"github.com/switchboardhq/switchboard/auth"
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
-	"github.com/switchboardhq/switchboard/transport"
-	"github.com/switchboardhq/switchboard/transport/poll"
+	"github.com/switchboardhq/switchboard/transport/command"
 )
 
 func (n *node) history(t *testing.T, query string, edit ...func(*http.Request)) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, n.url+"/connection/history?"+query, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range edit {
-		e(req)
-	}
-	return n.do(t, req)
+	return n.call(t, http.MethodGet, "/connection/history?"+query, "", edit...)
 }
 
 // historyPage decodes a successful answer, refusing fields beyond channel,
 // epoch, offset and publications.
-func historyPage(t *testing.T, r response) (transport.HistoryReply, []int) {
+func historyPage(t *testing.T, r response) (protocol.HistoryReply, []int) {
 	t.Helper()
-	if r.status != http.StatusOK {
-		t.Fatalf("history: %d %s", r.status, r.body)
-	}
-	if ct, cc := r.header.Get("Content-Type"), r.header.Get("Cache-Control"); ct != "application/json" || cc != "no-store" {
-		t.Fatalf("Content-Type %q, Cache-Control %q", ct, cc)
-	}
-	var page transport.HistoryReply
-	dec := json.NewDecoder(bytes.NewReader(r.body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&page); err != nil || page.Publications == nil {
-		t.Fatalf("history body %s: %v", r.body, err)
+	var page protocol.HistoryReply
+	r.ok(t, &page)
+	if page.Publications == nil {
+		t.Fatalf("history body %s: no publications array", r.body)
 	}
 	var is []int
 	for _, raw := range page.Publications {
@@ -67,7 +52,7 @@ func historyPage(t *testing.T, r response) (transport.HistoryReply, []int) {
 }
 
 func TestHistoryHandler(t *testing.T) {
-	n := startNode(t, hub.Config{}, poll.Config{})
+	n := startNode(t, hub.Config{}, command.Config{})
 	last := n.publish(t, "chat:h", 5)
 
 	page, got := historyPage(t, n.history(t, "channel=chat:h"))
@@ -128,7 +113,7 @@ func TestHistoryHandler(t *testing.T) {
 }
 
 func TestHistoryHandlerErrors(t *testing.T) {
-	n := startNode(t, hub.Config{}, poll.Config{})
+	n := startNode(t, hub.Config{}, command.Config{})
 	for _, q := range []string{
 		"channel=chat:a&limit=-1", "channel=chat:a&limit=1001", "channel=chat:a&limit=x",
 		"channel=chat:a&reverse=maybe",
@@ -143,8 +128,7 @@ func TestHistoryHandlerErrors(t *testing.T) {
 	wantError(t, n.history(t, "channel=private:x"), http.StatusForbidden, 103)
 	wantError(t, n.history(t, "channel=chat:x", bearer("bad")), http.StatusUnauthorized, 101)
 	wantError(t, n.history(t, "channel=chat:x&token=expired:ann"), http.StatusUnauthorized, 109)
-	req, _ := http.NewRequest(http.MethodPost, n.url+"/connection/history?channel=chat:x", nil)
-	if r := n.do(t, req); r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "GET, OPTIONS" {
+	if r := n.call(t, http.MethodPost, "/connection/history?channel=chat:x", ""); r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "GET, OPTIONS" {
 		t.Errorf("POST: %d %v %s", r.status, r.header, r.body)
 	}
 }
@@ -159,7 +143,7 @@ func TestHistoryHandlerClaim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := startNode(t, hub.Config{Namespaces: ns, Policy: &auth.Policy{}}, poll.Config{Verifier: claimVerifier{}})
+	n := startNode(t, hub.Config{Namespaces: ns, Policy: &auth.Policy{}}, command.Config{Verifier: claimVerifier{}})
 	n.publish(t, "vault:a", 2)
 	wantError(t, n.history(t, "channel=vault:a"), http.StatusForbidden, 103)
 	wantError(t, n.history(t, "channel=vault:a", bearer("other")), http.StatusForbidden, 103)
@@ -185,7 +169,7 @@ func TestHistoryHandlerCrossOrigin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := startNode(t, hub.Config{}, poll.Config{Origins: origins})
+	n := startNode(t, hub.Config{}, command.Config{Origins: origins})
 	r := n.history(t, "channel=chat:a", func(r *http.Request) { r.Header.Set("Origin", "https://app.example") })
 	historyPage(t, r)
 	if r.header.Get("Access-Control-Allow-Origin") != "https://app.example" || r.header.Get("Access-Control-Allow-Credentials") != "true" {

@@ -1,0 +1,115 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/switchboardhq/switchboard/protocol"
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+// ReadJSON reads a request body of at most max bytes holding exactly one
+// JSON value into v. A body over max is stream.ErrMessageTooLarge, refused
+// from its Content-Length before any of it is read when it declares one;
+// anything else wrong with it is stream.ErrBadRequest, with a message in
+// terms of the request rather than of Go types. Unknown fields are ignored,
+// so clients and backends may send fields a newer node understands.
+//
+// The client publish endpoint and the HTTP API read their bodies here, so
+// the same mistake gets the same answer from both.
+func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
+	if r.ContentLength > max {
+		return fmt.Errorf("%w: request body of %d bytes, at most %d", stream.ErrMessageTooLarge, r.ContentLength, max)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return fmt.Errorf("%w: request body over %d bytes", stream.ErrMessageTooLarge, max)
+		}
+		return fmt.Errorf("%w: reading the request body: %v", stream.ErrBadRequest, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: malformed JSON: %s", stream.ErrBadRequest, jsonProblem(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: malformed JSON: more than one value in the body", stream.ErrBadRequest)
+	}
+	return nil
+}
+
+// jsonProblem says what is wrong with a body in terms of the request rather
+// than Go types.
+func jsonProblem(err error) string {
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && te.Field != "" {
+		return fmt.Sprintf("field %q must be %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
+	}
+	if errors.Is(err, io.EOF) {
+		return "empty body"
+	}
+	return err.Error()
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "slice", "array":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	case "bool":
+		return "a boolean"
+	}
+	return "a number"
+}
+
+// WriteJSON writes v as the whole response body, on one line, with the
+// headers every JSON answer of the node carries: no cache may keep it, and
+// no browser may sniff it as anything but JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only the node's own reply types get here; they always encode.
+		WriteError(w, fmt.Errorf("encoding the reply: %w", err))
+		return
+	}
+	writeBody(w, status, append(b, '\n'))
+}
+
+// WriteError writes a coded JSON error with its HTTP status:
+//
+//	{"error":{"code":103,"message":"permission denied"}}
+func WriteError(w http.ResponseWriter, err error) {
+	WriteErrorStatus(w, protocol.ErrorFor(err).HTTPStatus(), err)
+}
+
+// WriteErrorStatus writes a coded JSON error with a status the code table
+// would not pick (405 for a wrong method, 404 for an unknown path).
+func WriteErrorStatus(w http.ResponseWriter, status int, err error) {
+	writeBody(w, status, append(protocol.AppendErrorBody(nil, protocol.ErrorFor(err)), '\n'))
+}
+
+func writeBody(w http.ResponseWriter, status int, b []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(b) // the client may be gone; there is no one to tell
+}
+
+// Fail refuses a request with err as WriteError does, logging it first when
+// it is the node's fault (a 500): the client is told only "internal error",
+// so the detail must reach the log. what names the request in the log.
+func Fail(w http.ResponseWriter, log *slog.Logger, what string, err error) {
+	if protocol.ErrorFor(err).HTTPStatus() == http.StatusInternalServerError {
+		log.Error(what+" failed", "err", err)
+	}
+	WriteError(w, err)
+}
