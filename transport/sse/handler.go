@@ -50,6 +50,10 @@ const (
 	allowedMethods      = "GET, OPTIONS"
 )
 
+// methods is what a stream answers: GET opens one, a plain OPTIONS is told
+// so, anything else is refused with 405 as on every HTTP endpoint.
+var methods = transport.NewMethods(http.MethodGet, http.MethodOptions)
+
 // Handler serves SSE streams bound to hub sessions. It is safe for concurrent
 // use. It starts no goroutine of its own: each stream lives in its request's
 // goroutine, so http.Server.Shutdown waits for them, and they end when the
@@ -88,14 +92,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if transport.CORS(w, r, h.cfg.Origins, allowedMethods) {
 		return
 	}
-	switch r.Method {
-	case http.MethodGet:
-	case http.MethodOptions:
-		w.Header().Set("Allow", allowedMethods)
-		w.WriteHeader(http.StatusNoContent)
-		return
-	default:
-		transport.MethodNotAllowed(w, r.Method, allowedMethods)
+	if !methods.Allow(w, r) {
 		return
 	}
 	// CORS judged requests that carry an Origin; the checker also has its
