@@ -110,9 +110,7 @@ func (c *Client) presenceHTTP(ctx context.Context, channel string) ([]stream.Cli
 		return nil, err
 	}
 	defer resp.Body.Close()
-	var body struct {
-		Clients []stream.ClientInfo `json:"clients"`
-	}
+	var body protocol.PresenceReply
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 		return nil, fmt.Errorf("presence answer: %w", err)
 	}

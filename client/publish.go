@@ -87,11 +87,7 @@ func (c *Client) publishOnce(ctx context.Context, channel string, data json.RawM
 //
 //	{"channel":"chat:lobby","data":{...},"key":"..."} → {"epoch":"x1","offset":45}
 func (c *Client) publishHTTP(ctx context.Context, channel string, data json.RawMessage, key string) (stream.Position, error) {
-	body, err := json.Marshal(struct {
-		Channel string          `json:"channel"`
-		Data    json.RawMessage `json:"data"`
-		Key     string          `json:"key"`
-	}{channel, data, key})
+	body, err := json.Marshal(protocol.PublishRequest{Channel: channel, Data: data, Key: key})
 	if err != nil {
 		return stream.Position{}, err
 	}
@@ -108,11 +104,11 @@ func (c *Client) publishHTTP(ctx context.Context, channel string, data json.RawM
 	if resp.StatusCode != http.StatusOK {
 		return stream.Position{}, c.answerError(resp, tok)
 	}
-	var pos stream.Position
-	if err := json.NewDecoder(resp.Body).Decode(&pos); err != nil {
+	var reply protocol.PublishReply
+	if err := json.NewDecoder(resp.Body).Decode(&reply); err != nil {
 		return stream.Position{}, fmt.Errorf("publish answer: %w", err)
 	}
-	return pos, nil
+	return stream.Position{Epoch: reply.Epoch, Offset: reply.Offset}, nil
 }
 
 // route waits for a way to send: the WebSocket when connected over one,
