@@ -85,7 +85,7 @@ func TestSSEStreamStrict(t *testing.T) {
 		read func(*testkit.SSEStream)
 		want string
 	}{
-		"unknown field": {"data: 1\nfoo: bar\n\n", func(s *testkit.SSEStream) { s.Next() }, "EventSource ignores"},
+		"unknown field":  {"data: 1\nfoo: bar\n\n", func(s *testkit.SSEStream) { s.Next() }, "EventSource ignores"},
 		"unknown at end": {"data: 1\n\nretry: soon\n\n", func(s *testkit.SSEStream) { s.End() }, "EventSource ignores"},
 		"ended":          {"data: 1\n\n", func(s *testkit.SSEStream) { s.Next(); s.Next() }, "stream ended"},
 	} {
