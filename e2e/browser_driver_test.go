@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/testenv"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 )
 
 // browser is a headless Chromium driven by e2e/browser/driver.mjs: the test
@@ -25,7 +26,7 @@ type browser struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	lines  chan []byte
-	stderr *lockedBuffer
+	stderr *testkit.Buffer
 	exited chan struct{}
 	nextID int
 }
@@ -50,7 +51,7 @@ func startBrowser(t *testing.T) *browser {
 	testenv.NPMPackage(t, root, "playwright-core")
 	artifacts := filepath.Join(root, "test-artifacts", strings.ReplaceAll(t.Name(), "/", "_"))
 
-	b := &browser{t: t, lines: make(chan []byte, 64), stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	b := &browser{t: t, lines: make(chan []byte, 64), stderr: &testkit.Buffer{}, exited: make(chan struct{})}
 	b.cmd = exec.Command(nodeJS, filepath.Join("e2e", "browser", "driver.mjs"), "--chromium", chromium, "--artifacts", artifacts)
 	b.cmd.Dir = root
 	b.cmd.Stderr = b.stderr

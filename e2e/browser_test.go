@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/testenv"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 )
 
 // TestBrowserSSEResume is the SSE promise in a real browser: a plain
@@ -201,7 +202,7 @@ type browserScript struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	lines  chan []byte // stdout, a line at a time; closed at its end
-	stderr *lockedBuffer
+	stderr *testkit.Buffer
 	exited chan struct{}
 	err    error
 }
@@ -249,7 +250,7 @@ func startBrowserScript(ctx context.Context, t *testing.T, node, root, script st
 	artifacts := filepath.Join(root, "test-artifacts", strings.ReplaceAll(t.Name(), "/", "_"))
 	all := append([]string{filepath.Join("e2e", "browser", script)}, args...)
 	all = append(all, "--artifacts", artifacts, "--name", filepath.Base(strings.TrimSuffix(script, ".mjs")))
-	b := &browserScript{lines: make(chan []byte, 256), stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	b := &browserScript{lines: make(chan []byte, 256), stderr: &testkit.Buffer{}, exited: make(chan struct{})}
 	b.cmd = exec.CommandContext(ctx, node, all...)
 	b.cmd.Dir = root
 	b.cmd.Stderr = b.stderr
