@@ -59,6 +59,8 @@ var rules = []struct {
 	{"server", []string{module + "/broker/"}},
 	{"client", []string{module + "/hub", module + "/server"}},
 	{"bench", []string{module + "/hub", module + "/server"}},
+	// The test kit stays importable by the tests of every package.
+	{"internal/testkit", []string{"third-party", module + "/hub", module + "/protocol", module + "/transport", module + "/transport/", module + "/broker/", module + "/auth"}},
 }
 
 func matches(rule, path string) bool {
