@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/switchboardhq/switchboard/auth"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -180,13 +181,7 @@ func TestJWKSCloseStopsRefresher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for srv.fetches.Load() < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the JWKS was fetched %d times in 5s with a 5ms refresh", srv.fetches.Load())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, "three fetches of the JWKS with a 5ms refresh", func() bool { return srv.fetches.Load() >= 3 })
 	tok := signRaw(t, jwt.SigningMethodEdDSA, k.ed, jwt.MapClaims{"sub": "a"}, map[string]any{"kid": "k"})
 	if _, err := v.Verify(tok); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,9 +10,9 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
 )
@@ -117,22 +116,14 @@ func (f *sseFollower) connect(ctx context.Context, n *node, lastID, cursor strin
 	}
 }
 
-// sseEvent is one dispatched event of the stream.
-type sseEvent struct {
-	name, data, id string
-	hasID          bool
-}
-
 // read parses the stream until it ends. settled is closed at the connected
 // event.
 func (f *sseFollower) read(ctx context.Context, body io.ReadCloser, settled, done chan struct{}) {
 	defer close(done)
 	defer body.Close()
-	br := bufio.NewReader(body)
-	var ev sseEvent
-	var data []string
+	r := testkit.NewSSEReader(body)
 	for {
-		line, err := br.ReadString('\n')
+		ev, err := r.Next()
 		if err != nil {
 			if ctx.Err() != nil {
 				return // cut
@@ -144,48 +135,31 @@ func (f *sseFollower) read(ctx context.Context, body io.ReadCloser, settled, don
 			f.push(end)
 			return
 		}
-		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-		if line != "" {
-			if !strings.HasPrefix(line, ":") { // a comment is a keep-alive
-				name, value, _ := strings.Cut(line, ":")
-				value = strings.TrimPrefix(value, " ")
-				switch name {
-				case "event":
-					ev.name = value
-				case "data":
-					data = append(data, value)
-				case "id":
-					ev.id, ev.hasID = value, true
-				}
-			}
-			continue
-		}
-		// A blank line dispatches. The id takes effect even for a block
-		// without data, as in EventSource; a block without data is no event.
-		if ev.hasID {
+		// The id takes effect even for a block without data, as in
+		// EventSource; a block without data is no event.
+		if ev.HasID {
 			f.mu.Lock()
-			f.lastID = ev.id
+			f.lastID = ev.ID
 			f.mu.Unlock()
 		}
-		if data != nil {
-			ev.data = strings.Join(data, "\n")
-			if f.dispatch(ev) && settled != nil {
-				close(settled)
-				settled = nil
-			}
+		if ev.Unknown != nil {
+			f.push(followEvent{kind: evOther, raw: fmt.Sprintf("lines EventSource ignores: %q", ev.Unknown)})
 		}
-		ev, data = sseEvent{}, nil
+		if ev.HasData && f.dispatch(ev) && settled != nil {
+			close(settled)
+			settled = nil
+		}
 	}
 }
 
 // dispatch turns one event into follower events. It reports whether the
 // event was the connected one.
-func (f *sseFollower) dispatch(ev sseEvent) bool {
-	switch ev.name {
+func (f *sseFollower) dispatch(ev testkit.SSEEvent) bool {
+	switch ev.Event {
 	case "", "message":
-		fr, err := protocol.DecodeFrame([]byte(ev.data))
-		if err != nil || fr.Type != "" || !ev.hasID {
-			f.push(followEvent{kind: evOther, raw: fmt.Sprintf("event %q id %q data %s", ev.name, ev.id, ev.data)})
+		fr, err := protocol.DecodeFrame([]byte(ev.Data))
+		if err != nil || fr.Type != "" || !ev.HasID {
+			f.push(followEvent{kind: evOther, raw: fmt.Sprintf("event %q id %q data %s", ev.Event, ev.ID, ev.Data)})
 			return false
 		}
 		f.push(followEvent{kind: evPublication, pub: fr.Publication()})
@@ -198,8 +172,8 @@ func (f *sseFollower) dispatch(ev sseEvent) bool {
 				Recovered bool   `json:"recovered"`
 			} `json:"channels"`
 		}
-		if err := json.Unmarshal([]byte(ev.data), &c); err != nil || c.Client == "" || !ev.hasID {
-			f.push(followEvent{kind: evOther, raw: "connected " + ev.data})
+		if err := json.Unmarshal([]byte(ev.Data), &c); err != nil || c.Client == "" || !ev.HasID {
+			f.push(followEvent{kind: evOther, raw: "connected " + ev.Data})
 			return true
 		}
 		for _, ch := range slices.Sorted(maps.Keys(c.Channels)) {
@@ -209,19 +183,19 @@ func (f *sseFollower) dispatch(ev sseEvent) bool {
 		}
 		return true
 	case "disconnect":
-		fr, err := protocol.DecodeFrame([]byte(ev.data))
+		fr, err := protocol.DecodeFrame([]byte(ev.Data))
 		if err != nil {
-			f.push(followEvent{kind: evOther, raw: "disconnect " + ev.data})
+			f.push(followEvent{kind: evOther, raw: "disconnect " + ev.Data})
 			return false
 		}
 		f.push(followEvent{kind: evDisconnect, code: fr.Code, reason: fr.Reason, reconnect: fr.Reconnect})
 	case "ping":
 		// The node's keep-alive, as the WebSocket adapter answers pings.
-		if ev.data != "{}" {
-			f.push(followEvent{kind: evOther, raw: "ping " + ev.data})
+		if ev.Data != "{}" {
+			f.push(followEvent{kind: evOther, raw: "ping " + ev.Data})
 		}
 	default:
-		f.push(followEvent{kind: evOther, raw: fmt.Sprintf("event %q: %s", ev.name, ev.data)})
+		f.push(followEvent{kind: evOther, raw: fmt.Sprintf("event %q: %s", ev.Event, ev.Data)})
 	}
 	return false
 }

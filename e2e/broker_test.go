@@ -88,29 +88,11 @@ func TestReadinessFollowsBroker(t *testing.T) {
 	forEachBroker(t, func(t *testing.T, kind brokerKind) {
 		br := kind.start(t)
 		n := startNode(t, "--broker", br.url)
-		ready := func() int {
-			resp, err := http.Get(n.URL + "/readyz")
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			return resp.StatusCode
-		}
-		waitStatus := func(want int) {
-			t.Helper()
-			deadline := time.Now().Add(30 * time.Second)
-			for ready() != want {
-				if time.Now().After(deadline) {
-					t.Fatalf("/readyz did not turn %d", want)
-				}
-				time.Sleep(50 * time.Millisecond) // polling a status, bounded by the deadline
-			}
-		}
-		waitStatus(http.StatusOK)
+		waitReady(t, http.StatusOK, n)
 		br.down()
-		waitStatus(http.StatusServiceUnavailable)
+		waitReady(t, http.StatusServiceUnavailable, n)
 		br.restart()
-		waitStatus(http.StatusOK)
+		waitReady(t, http.StatusOK, n)
 	})
 }
 

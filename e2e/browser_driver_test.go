@@ -1,16 +1,11 @@
 package e2e_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,12 +16,8 @@ import (
 // opens pages, evaluates JavaScript in them and waits for conditions, one
 // request at a time.
 type browser struct {
+	*nodeScript
 	t      *testing.T
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	lines  chan []byte
-	stderr *lockedBuffer
-	exited chan struct{}
 	nextID int
 }
 
@@ -50,44 +41,9 @@ func startBrowser(t *testing.T) *browser {
 	testenv.NPMPackage(t, root, "playwright-core")
 	artifacts := filepath.Join(root, "test-artifacts", strings.ReplaceAll(t.Name(), "/", "_"))
 
-	b := &browser{t: t, lines: make(chan []byte, 64), stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	b.cmd = exec.Command(nodeJS, filepath.Join("e2e", "browser", "driver.mjs"), "--chromium", chromium, "--artifacts", artifacts)
-	b.cmd.Dir = root
-	b.cmd.Stderr = b.stderr
-	b.cmd.WaitDelay = 15 * time.Second
-	if b.stdin, err = b.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := b.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(b.exited)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(nil, 16<<20)
-		for sc.Scan() {
-			b.lines <- slices.Clone(sc.Bytes())
-		}
-		close(b.lines)
-		_ = b.cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		b.stdin.Close() // the driver closes Chromium and exits when stdin ends
-		select {
-		case <-b.exited:
-		case <-time.After(30 * time.Second):
-			_ = b.cmd.Process.Signal(syscall.SIGKILL)
-			<-b.exited
-		}
-		if t.Failed() || testing.Verbose() {
-			t.Logf("browser driver stderr:\n%s", b.stderr)
-		}
-	})
-	return b
+	args := []string{filepath.Join("e2e", "browser", "driver.mjs"), "--chromium", chromium, "--artifacts", artifacts}
+	// The driver closes Chromium and exits when its stdin ends.
+	return &browser{t: t, nodeScript: startNodeScript(context.Background(), t, "browser driver", nodeJS, root, args...)}
 }
 
 // call sends one request and returns its value, failing the test on an

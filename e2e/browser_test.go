@@ -1,17 +1,13 @@
 package e2e_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -198,12 +194,7 @@ func offsetProblems(offsets []uint64, total int) string {
 // browserScript is one run of a program under e2e/browser: node drives
 // Chromium and reports in JSON lines on stdout (see sse_resume.mjs).
 type browserScript struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	lines  chan []byte // stdout, a line at a time; closed at its end
-	stderr *lockedBuffer
-	exited chan struct{}
-	err    error
+	*nodeScript
 }
 
 // browserEvent is one line of a script's report.
@@ -249,48 +240,8 @@ func startBrowserScript(ctx context.Context, t *testing.T, node, root, script st
 	artifacts := filepath.Join(root, "test-artifacts", strings.ReplaceAll(t.Name(), "/", "_"))
 	all := append([]string{filepath.Join("e2e", "browser", script)}, args...)
 	all = append(all, "--artifacts", artifacts, "--name", filepath.Base(strings.TrimSuffix(script, ".mjs")))
-	b := &browserScript{lines: make(chan []byte, 256), stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	b.cmd = exec.CommandContext(ctx, node, all...)
-	b.cmd.Dir = root
-	b.cmd.Stderr = b.stderr
-	// On timeout, SIGTERM lets playwright close Chromium; WaitDelay
-	// bounds how long that may take before everything is killed.
-	b.cmd.Cancel = func() error { return b.cmd.Process.Signal(syscall.SIGTERM) }
-	b.cmd.WaitDelay = 15 * time.Second
-	var err error
-	if b.stdin, err = b.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := b.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(b.exited)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(nil, 16<<20) // the result lists every offset
-		for sc.Scan() {
-			b.lines <- slices.Clone(sc.Bytes())
-		}
-		close(b.lines)
-		b.err = b.cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		b.stdin.Close() // the script answers and exits when stdin ends
-		select {
-		case <-b.exited:
-		case <-time.After(30 * time.Second):
-			_ = b.cmd.Process.Kill()
-			<-b.exited
-		}
-		if t.Failed() || testing.Verbose() {
-			t.Logf("%s stderr:\n%s", script, b.stderr)
-		}
-	})
-	return b
+	// The script answers and exits when its stdin ends.
+	return &browserScript{startNodeScript(ctx, t, script, node, root, all...)}
 }
 
 // next waits up to d for a line of type typ, logging the others.

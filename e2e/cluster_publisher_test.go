@@ -8,13 +8,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -25,13 +25,7 @@ import (
 // which the race builds of the other tests cover inside one node.
 var fastBinary = sync.OnceValues(func() (string, error) {
 	bin := filepath.Join(filepath.Dir(binary), "switchboard-norace")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/switchboard")
-	var out bytes.Buffer
-	build.Stdout, build.Stderr = &out, &out
-	if err := build.Run(); err != nil {
-		return "", fmt.Errorf("build without -race: %v\n%s", err, out.Bytes())
-	}
-	return bin, nil
+	return bin, testkit.BuildSwitchboard(bin)
 })
 
 func loadBinary(t *testing.T) string {

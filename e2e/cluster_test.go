@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/testenv"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 )
 
 // The cluster tests run three nodes that share nothing but a broker — a
@@ -147,27 +148,24 @@ func (n *node) readyz() int {
 // waitReady polls every node's /readyz until each answers want.
 func waitReady(t *testing.T, want int, nodes ...*node) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
 	for _, n := range nodes {
-		for n.readyz() != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s/readyz did not turn %d\n%s", n.URL, want, n.logs)
-			}
-			time.Sleep(20 * time.Millisecond) // polling a status, bounded by the deadline
-		}
+		waitCondition(t, 30*time.Second, func() bool { return n.readyz() == want },
+			func() string { return fmt.Sprintf("%s/readyz did not turn %d\n%s", n.URL, want, n.logs) })
 	}
 }
 
-// waitCondition polls cond until it holds, failing the test with what() after d.
+// waitCondition polls cond until it holds, failing the test after d; what,
+// logged when the wait fails, says how things stand then.
 func waitCondition(t *testing.T, d time.Duration, cond func() bool, what func() string) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", d, what())
+	held := false
+	defer func() {
+		if !held {
+			t.Log(what())
 		}
-		time.Sleep(20 * time.Millisecond) // polling a condition, bounded by the deadline
-	}
+	}()
+	testkit.EventuallyWithin(t, d, "the condition logged below", cond)
+	held = true
 }
 
 // loadChannels names n channels of the load namespace.

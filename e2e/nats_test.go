@@ -68,32 +68,15 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	})
 	waitFor := func(n int64) {
 		t.Helper()
-		deadline := time.Now().Add(time.Minute)
-		for count.Load() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d publications acknowledged, waiting for %d", count.Load(), n)
-			}
-			time.Sleep(10 * time.Millisecond) // polling a counter, bounded by the deadline
-		}
+		waitCondition(t, time.Minute, func() bool { return count.Load() >= n },
+			func() string {
+				return fmt.Sprintf("only %d publications acknowledged, waiting for %d", count.Load(), n)
+			})
 	}
 	waitFor(20)
 	ns.Shutdown()
 	// The outage lasts until node B has noticed it.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(b.URL + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusServiceUnavailable {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("node B stayed ready with NATS down")
-		}
-		time.Sleep(20 * time.Millisecond) // polling a status, bounded by the deadline
-	}
+	waitReady(t, http.StatusServiceUnavailable, b)
 	ns.Restart()
 	waitFor(count.Load() + 20)
 	stop.Store(true)

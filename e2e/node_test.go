@@ -10,35 +10,20 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchboardhq/switchboard/internal/testkit"
 )
 
 // binary is the switchboard executable built once for the package.
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "switchboard-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "switchboard")
-	build := exec.Command("go", "build", "-race", "-o", binary, "../cmd/switchboard")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testkit.RunWithSwitchboard(m, &binary, "-race"))
 }
 
 // node is one switchboard process on a loopback port.
@@ -49,26 +34,9 @@ type node struct {
 	APIKey string
 
 	cmd    *exec.Cmd
-	logs   *lockedBuffer
+	logs   *testkit.Buffer
 	exited chan struct{}
 	err    error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 var demoURL = regexp.MustCompile(`demo:\s+(https?://\S+)/`)
@@ -84,7 +52,7 @@ func startNode(t *testing.T, args ...string) *node {
 // startNodeBinary is startNode with another build of switchboard.
 func startNodeBinary(t *testing.T, bin string, args ...string) *node {
 	t.Helper()
-	n := &node{t: t, APIKey: "e2e-key", logs: &lockedBuffer{}, exited: make(chan struct{})}
+	n := &node{t: t, APIKey: "e2e-key", logs: &testkit.Buffer{}, exited: make(chan struct{})}
 	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--api-key", n.APIKey, "--log-level", "warn"}, args...)
 	n.cmd = exec.Command(bin, all...)
 	n.cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1 atexit_sleep_ms=0")

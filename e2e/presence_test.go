@@ -1,18 +1,17 @@
 package e2e_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/internal/wsclient"
 	"github.com/switchboardhq/switchboard/protocol"
 )
@@ -109,60 +108,30 @@ func (w *presWS) close() {
 
 // presSSE is an open SSE stream; its client id is the connected event's.
 type presSSE struct {
-	id     string
-	cancel context.CancelFunc
-	done   chan struct{}
+	*testkit.SSEStream
+	id string
 }
 
 func openPresenceSSE(t *testing.T, n *node, channel string) *presSSE {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.URL+"/connection/sse?channel="+url.QueryEscape(channel), nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.Get(n.URL + "/connection/sse?channel=" + url.QueryEscape(channel))
 	if err != nil {
-		cancel()
 		t.Fatal(err)
 	}
+	s := &presSSE{SSEStream: testkit.NewSSEStream(t, resp.Body)}
 	if resp.StatusCode != http.StatusOK {
-		cancel()
-		resp.Body.Close()
 		t.Fatalf("sse: %s", resp.Status)
 	}
-	s := &presSSE{cancel: cancel, done: make(chan struct{})}
-	ids := make(chan string, 1)
-	go func() {
-		defer close(s.done)
-		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		event := ""
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case strings.HasPrefix(line, "event: "):
-				event = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "data: ") && event == "connected":
-				var c struct{ Client string }
-				_ = json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &c)
-				ids <- c.Client
-			case line == "":
-				event = ""
-			}
-		}
-	}()
-	select {
-	case s.id = <-ids:
-	case <-time.After(20 * time.Second):
-		cancel()
-		t.Fatal("no connected event")
+	ev := s.Next()
+	var c struct{ Client string }
+	if err := json.Unmarshal([]byte(ev.Data), &c); ev.Event != "connected" || err != nil || c.Client == "" {
+		t.Fatalf("sse opens with %+v, want the connected event", ev)
 	}
-	t.Cleanup(s.close)
+	s.id = c.Client
 	return s
 }
 
-func (s *presSSE) close() {
-	s.cancel()
-	<-s.done
-}
+func (s *presSSE) close() { s.Close() }
 
 // presencePoll makes one short poll as the client id.
 func presencePoll(t *testing.T, n *node, channel, id string) {
@@ -206,18 +175,6 @@ func presenceList(t *testing.T, n *node, channel string) []string {
 	return out
 }
 
-// eventually polls cond until it holds, failing after the timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition, bounded by the deadline
-	}
-}
-
 func want(ids ...string) []string {
 	out := slices.Clone(ids)
 	slices.Sort(out)
@@ -234,10 +191,10 @@ func TestPresenceOneNode(t *testing.T) {
 	sse := openPresenceSSE(t, n, presenceChannel)
 	presencePoll(t, n, presenceChannel, "poller-1")
 	all := want(ws.id, sse.id, "poller-1")
-	eventually(t, 10*time.Second, fmt.Sprintf("presence %v", all), func() bool {
+	testkit.EventuallyWithin(t, 10*time.Second, fmt.Sprintf("presence %v", all), func() bool {
 		return slices.Equal(presenceList(t, n, presenceChannel), all)
 	})
-	eventually(t, 10*time.Second, "the joins", func() bool {
+	testkit.EventuallyWithin(t, 10*time.Second, "the joins", func() bool {
 		return ws.saw("join "+sse.id) && ws.saw("join poller-1")
 	})
 	// Polling again keeps one entry for the client.
@@ -247,14 +204,14 @@ func TestPresenceOneNode(t *testing.T) {
 	}
 
 	sse.close()
-	eventually(t, 10*time.Second, "the SSE client's leave", func() bool { return ws.saw("leave " + sse.id) })
+	testkit.EventuallyWithin(t, 10*time.Second, "the SSE client's leave", func() bool { return ws.saw("leave " + sse.id) })
 	// The poller stopped: its entry expires after the TTL.
-	eventually(t, 20*time.Second, "the poller to expire", func() bool {
+	testkit.EventuallyWithin(t, 20*time.Second, "the poller to expire", func() bool {
 		return slices.Equal(presenceList(t, n, presenceChannel), []string{ws.id})
 	})
-	eventually(t, 10*time.Second, "the poller's leave", func() bool { return ws.saw("leave poller-1") })
+	testkit.EventuallyWithin(t, 10*time.Second, "the poller's leave", func() bool { return ws.saw("leave poller-1") })
 	ws.close()
-	eventually(t, 10*time.Second, "an empty channel", func() bool {
+	testkit.EventuallyWithin(t, 10*time.Second, "an empty channel", func() bool {
 		return len(presenceList(t, n, presenceChannel)) == 0
 	})
 }
@@ -275,21 +232,18 @@ func testPresenceTwoNodes(t *testing.T, kind brokerKind) {
 	ws := dialPresenceWS(t, a, presenceChannel)
 	// The join of a client on B reaches A once A's event subscription is
 	// up; a first SSE stream on B that A has seen join proves it is.
+	// A stream whose join A has not seen within a second is replaced.
 	var sse *presSSE
-	eventually(t, 20*time.Second, "a join from node B on node A", func() bool {
-		if sse != nil {
-			if ws.saw("join " + sse.id) {
-				return true
-			}
-			sse.close()
+	var opened time.Time
+	testkit.EventuallyWithin(t, 20*time.Second, "a join from node B on node A", func() bool {
+		if sse != nil && ws.saw("join "+sse.id) {
+			return true
 		}
-		sse = openPresenceSSE(t, b, presenceChannel)
-		deadline := time.Now().Add(time.Second)
-		for time.Now().Before(deadline) {
-			if ws.saw("join " + sse.id) {
-				return true
+		if sse == nil || time.Since(opened) > time.Second {
+			if sse != nil {
+				sse.close()
 			}
-			time.Sleep(20 * time.Millisecond) // polling a condition, bounded by the deadline
+			sse, opened = openPresenceSSE(t, b, presenceChannel), time.Now()
 		}
 		return false
 	})
@@ -298,11 +252,11 @@ func testPresenceTwoNodes(t *testing.T, kind brokerKind) {
 	presencePoll(t, a, presenceChannel, "poller-a")
 	all := want(ws.id, sse.id, wsB.id, "poller-a", "poller-b")
 	for _, n := range []*node{a, b} {
-		eventually(t, 10*time.Second, fmt.Sprintf("presence %v on %s", all, n.URL), func() bool {
+		testkit.EventuallyWithin(t, 10*time.Second, fmt.Sprintf("presence %v on %s", all, n.URL), func() bool {
 			return slices.Equal(presenceList(t, n, presenceChannel), all)
 		})
 	}
-	eventually(t, 10*time.Second, "the joins on A of B's clients", func() bool {
+	testkit.EventuallyWithin(t, 10*time.Second, "the joins on A of B's clients", func() bool {
 		return ws.saw("join "+wsB.id) && ws.saw("join poller-b")
 	})
 
@@ -312,10 +266,10 @@ func testPresenceTwoNodes(t *testing.T, kind brokerKind) {
 		t.Fatal(err)
 	}
 	<-b.exited
-	eventually(t, 30*time.Second, "B's clients to expire", func() bool {
+	testkit.EventuallyWithin(t, 30*time.Second, "B's clients to expire", func() bool {
 		return slices.Equal(presenceList(t, a, presenceChannel), []string{ws.id})
 	})
-	eventually(t, 10*time.Second, "the leave of B's clients on A", func() bool {
+	testkit.EventuallyWithin(t, 10*time.Second, "the leave of B's clients on A", func() bool {
 		return ws.saw("leave "+sse.id) && ws.saw("leave "+wsB.id)
 	})
 }

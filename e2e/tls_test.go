@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboardhq/switchboard/internal/testkit"
 )
 
 // selfSigned writes a certificate and key for 127.0.0.1 and returns their
@@ -76,11 +77,8 @@ func TestSSEOverHTTP2(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	type stream struct {
-		lines *bufio.Scanner
-		local string
-	}
-	var streams []stream
+	var streams []*testkit.SSEStream
+	var locals []string
 	for _, ch := range []string{"lab:h2a", "lab:h2b", "lab:h2c"} {
 		var local string
 		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { local = i.Conn.LocalAddr().String() }}
@@ -89,21 +87,18 @@ func TestSSEOverHTTP2(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		s := testkit.NewSSEStream(t, resp.Body)
 		if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s: %s %d", ch, resp.Proto, resp.StatusCode)
 		}
-		s := stream{lines: bufio.NewScanner(resp.Body), local: local}
-		// Past the connected event, up to the blank line that ends it.
-		for s.lines.Scan() && !strings.HasPrefix(s.lines.Text(), "event: connected") {
+		if ev := s.Next(); ev.Event != "connected" {
+			t.Fatalf("%s opens with %+v, want the connected event", ch, ev)
 		}
-		for s.lines.Scan() && s.lines.Text() != "" {
-		}
-		streams = append(streams, s)
+		streams, locals = append(streams, s), append(locals, local)
 	}
-	for _, s := range streams[1:] {
-		if s.local != streams[0].local {
-			t.Errorf("streams on different connections: %s and %s", streams[0].local, s.local)
+	for _, local := range locals[1:] {
+		if local != locals[0] {
+			t.Errorf("streams on different connections: %s and %s", locals[0], local)
 		}
 	}
 
@@ -122,17 +117,9 @@ func TestSSEOverHTTP2(t *testing.T) {
 	}
 	for i, ch := range []string{"lab:h2a", "lab:h2b", "lab:h2c"} {
 		publish(ch, "to-"+ch)
-		want := `"channel":"` + ch + `"`
-		for {
-			if !streams[i].lines.Scan() {
-				t.Fatalf("%s: stream ended: %v", ch, streams[i].lines.Err())
-			}
-			if line := streams[i].lines.Text(); strings.HasPrefix(line, "data: ") {
-				if !strings.Contains(line, want) || !strings.Contains(line, `"to-`+ch+`"`) {
-					t.Fatalf("%s got %s", ch, line)
-				}
-				break
-			}
+		ev := streams[i].Next()
+		if ev.Event != "" || !strings.Contains(ev.Data, `"channel":"`+ch+`"`) || !strings.Contains(ev.Data, `"to-`+ch+`"`) {
+			t.Fatalf("%s got %+v", ch, ev)
 		}
 	}
 }

@@ -76,6 +76,8 @@ var rules = []struct {
 	{"server", []string{module + "/broker/"}},
 	{"client", []string{module + "/hub", module + "/server"}},
 	{"bench", []string{module + "/hub", module + "/server"}},
+	// The test kit stays importable by the tests of every package.
+	{"internal/testkit", []string{"third-party", module + "/hub", module + "/protocol", module + "/transport", module + "/transport/", module + "/broker/", module + "/auth"}},
 }
 
 // libraries confines each third-party client library to the package that

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport/sse"
@@ -38,7 +39,7 @@ func TestShutdownEndsStream(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		done <- n.hub.Shutdown(ctx, 0)
+		done <- n.Hub.Shutdown(ctx, 0)
 	}()
 	wantDisconnect(t, s.disconnect(), 3001, "shutdown", true)
 	if err := <-done; err != nil {
@@ -61,7 +62,7 @@ func TestAPIDisconnect(t *testing.T) {
 	s := n.open(t, "channel=chat:a&token=good:ann", nil)
 	s.connected()
 	n.publish(t, "chat:a", "1")
-	if got := n.hub.DisconnectUser("ann", stream.ErrForceDisconnect); got != 1 {
+	if got := n.Hub.DisconnectUser("ann", stream.ErrForceDisconnect); got != 1 {
 		t.Fatalf("disconnected %d sessions", got)
 	}
 	// What was queued before the end is delivered before the disconnect.
@@ -75,27 +76,13 @@ func TestClientGoneClosesSession(t *testing.T) {
 	n := startNode(t, hub.Config{}, sse.Config{})
 	s := n.open(t, "channel=chat:a&channel=chat:b", nil)
 	s.connected()
-	if n.hub.Sessions() != 1 {
-		t.Fatalf("%d sessions", n.hub.Sessions())
+	if n.Hub.Sessions() != 1 {
+		t.Fatalf("%d sessions", n.Hub.Sessions())
 	}
 	s.close()
-	eventually(t, func() bool { return n.hub.Sessions() == 0 && n.hub.Stats().Subscriptions == 0 })
-}
-
-// eventually polls cond until it holds, failing the test after a deadline.
-// The hub has no event for a session's end, so the test polls for it.
-func eventually(t *testing.T, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(wait)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatal("condition not met in time")
-		}
-	}
+	testkit.Eventually(t, "the session and its subscriptions gone", func() bool {
+		return n.Hub.Sessions() == 0 && n.Hub.Stats().Subscriptions == 0
+	})
 }
 
 // TestSlowClientIsCut: a client that stops reading is disconnected once its
@@ -111,15 +98,15 @@ func TestSlowClientIsCut(t *testing.T) {
 	// its queue overflows.
 	payload := `"` + strings.Repeat("x", 32<<10) + `"`
 	var total uint64
-	for n.hub.Stats().QueueDrops == 0 {
+	for n.Hub.Stats().QueueDrops == 0 {
 		if total == 4000 {
 			t.Fatalf("slow client not cut after %d publications of 32 KiB", total)
 		}
 		total = n.publish(t, "chat:firehose", payload).Offset
 		fast.wantPubs("chat:firehose", total)
 	}
-	if n.hub.Stats().QueueDrops != 1 {
-		t.Fatalf("queue drops %d, want the slow client only", n.hub.Stats().QueueDrops)
+	if n.Hub.Stats().QueueDrops != 1 {
+		t.Fatalf("queue drops %d, want the slow client only", n.Hub.Stats().QueueDrops)
 	}
 	total = n.publish(t, "chat:firehose", `"after"`).Offset
 	fast.wantPubs("chat:firehose", total)
@@ -174,14 +161,14 @@ func TestStuckClientTimesOut(t *testing.T) {
 	// a second; the write that blocks then times out.
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
-	for i := 0; n.hub.Sessions() > 0; i++ {
+	for i := 0; n.Hub.Sessions() > 0; i++ {
 		if i == 10000 {
 			t.Fatal("stuck client still connected")
 		}
 		n.publish(t, "chat:firehose", payload)
 		<-tick.C
 	}
-	st := n.hub.Stats()
+	st := n.Hub.Stats()
 	if st.QueueDrops != 0 || st.Disconnects[hub.DisconnectKey{Transport: "sse", Cause: stream.ErrClosed}] != 1 {
 		t.Fatalf("stuck client ended with %+v", st.Disconnects)
 	}

@@ -1,6 +1,7 @@
 package sse_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport/sse"
@@ -39,7 +41,7 @@ func FuzzRequest(f *testing.F) {
 		n.publish(f, "chat:a", `"seed"`)
 	}
 	pos := func(epoch string, off uint64) stream.Position { return stream.Position{Epoch: epoch, Offset: off} }
-	page, err := n.hub.History(context.Background(), "chat:a", stream.HistoryQuery{})
+	page, err := n.Hub.History(context.Background(), "chat:a", stream.HistoryQuery{})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -83,7 +85,7 @@ func FuzzRequest(f *testing.F) {
 		rec := &startedRecorder{ResponseRecorder: httptest.NewRecorder(), cancel: cancel}
 		n.handler.ServeHTTP(rec, r)
 
-		if got := n.hub.Sessions(); got != 0 {
+		if got := n.Hub.Sessions(); got != 0 {
 			t.Fatalf("%d sessions left open", got)
 		}
 		body := rec.Body.Bytes()
@@ -91,10 +93,11 @@ func FuzzRequest(f *testing.F) {
 			if ct := rec.Header().Get("Content-Type"); ct != "text/event-stream" {
 				t.Fatalf("stream with Content-Type %q", ct)
 			}
-			p := newEventReader(strings.NewReader(string(body)))
-			retry, err1 := p.next()
-			conn, err2 := p.next()
-			if err1 != nil || err2 != nil || retry.Retry < 0 || conn.Event != "connected" || !json.Valid([]byte(conn.Data)) {
+			p := testkit.NewSSEReader(bytes.NewReader(body))
+			retry, err1 := p.Next()
+			conn, err2 := p.Next()
+			if err1 != nil || err2 != nil || retry.Retry < 0 || conn.Event != "connected" || !json.Valid([]byte(conn.Data)) ||
+				retry.Unknown != nil || conn.Unknown != nil {
 				t.Fatalf("stream opens with %q", body)
 			}
 			if _, err := stream.ParseCursor(conn.ID); err != nil {

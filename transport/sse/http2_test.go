@@ -29,8 +29,7 @@ func TestHTTP2(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := &sseStream{t: t, resp: resp, events: make(chan event), done: make(chan struct{}), exited: make(chan struct{})}
-		t.Cleanup(s.close)
+		s := newStream(t, resp)
 		if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
 			t.Fatalf("%s over %s", resp.Status, resp.Proto)
 		}

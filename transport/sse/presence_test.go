@@ -35,7 +35,7 @@ func TestJoinLeaveEvents(t *testing.T) {
 	check := func(kind string) {
 		t.Helper()
 		ev := a.next()
-		if typ, ok := ev.dispatched(); !ok || typ != kind || ev.HasID {
+		if typ, ok := ev.Dispatched(); !ok || typ != kind || ev.HasID {
 			t.Fatalf("%s event %+v fires as %q", kind, ev, typ)
 		}
 		var f struct {
@@ -50,7 +50,7 @@ func TestJoinLeaveEvents(t *testing.T) {
 	}
 	check("join")
 
-	list, err := n.hub.Presence(t.Context(), "room:1")
+	list, err := n.Hub.Presence(t.Context(), "room:1")
 	if err != nil || len(list) != 2 {
 		t.Fatalf("presence %v, %v", list, err)
 	}

@@ -56,7 +56,7 @@ func TestBadRequests(t *testing.T) {
 			}
 		})
 	}
-	if got := n.hub.Sessions(); got != 1 {
+	if got := n.Hub.Sessions(); got != 1 {
 		t.Errorf("%d sessions after refusals, want the one stream", got)
 	}
 	n.publish(t, "chat:a", `"still here"`)

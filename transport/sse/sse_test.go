@@ -1,21 +1,19 @@
 package sse_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/switchboardhq/switchboard/broker/memory"
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit"
+	"github.com/switchboardhq/switchboard/internal/testkit/transporttest"
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport/sse"
@@ -23,43 +21,11 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// wait bounds every read of a test stream; a passing test never comes near.
-const wait = 10 * time.Second
-
 type node struct {
-	hub     *hub.Hub
+	*transporttest.Node
 	handler *sse.Handler
-	srv     *httptest.Server
 	client  *http.Client
 	url     string
-}
-
-// fakeVerifier accepts "good:<user>" and "brief:<user>" (valid for 300ms),
-// refuses "expired:<user>" as expired and anything else as invalid.
-type fakeVerifier struct{}
-
-func (fakeVerifier) Verify(token string) (stream.Identity, error) {
-	kind, user, _ := strings.Cut(token, ":")
-	switch kind {
-	case "good":
-		return stream.Identity{User: user, ExpiresAt: time.Now().Add(time.Hour)}, nil
-	case "brief":
-		return stream.Identity{User: user, ExpiresAt: time.Now().Add(300 * time.Millisecond)}, nil
-	case "expired":
-		return stream.Identity{}, fmt.Errorf("%w: exp in the past", stream.ErrTokenExpired)
-	}
-	return stream.Identity{}, fmt.Errorf("%w: unknown token", stream.ErrInvalidToken)
-}
-
-// policy refuses admin: channels to everyone and private: channels to
-// anonymous clients.
-type policy struct{}
-
-func (policy) Allow(id *stream.Identity, a stream.Action, ch string, _ *stream.Namespace) error {
-	if strings.HasPrefix(ch, "admin:") || strings.HasPrefix(ch, "private:") && id.Anonymous() {
-		return fmt.Errorf("%w: %s %s", stream.ErrPermissionDenied, a, ch)
-	}
-	return nil
 }
 
 // allowList admits the listed origins and requests without one.
@@ -72,8 +38,9 @@ func (a allowList) Check(origin, _ string) error {
 	return fmt.Errorf("%w: %s", stream.ErrOriginNotAllowed, origin)
 }
 
-// shortHistory is a namespace that keeps two publications per channel.
-const shortHistory = 2
+// shortHistory is how many publications a channel of the short namespace
+// keeps.
+const shortHistory = transporttest.ShortHistory
 
 func startNode(t testing.TB, cfg hub.Config, scfg sse.Config) *node {
 	return start(t, cfg, scfg, false)
@@ -83,58 +50,23 @@ func startNode(t testing.TB, cfg hub.Config, scfg sse.Config) *node {
 // /connection/sse, over HTTP/1.1 or, with h2, over TLS with HTTP/2.
 func start(t testing.TB, cfg hub.Config, scfg sse.Config, h2 bool) *node {
 	t.Helper()
-	cfg.Broker = memory.New(memory.Config{})
-	if cfg.Namespaces == nil {
-		ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{
-			{Name: "chat"}, {Name: "admin"}, {Name: "private"}, {Name: "short", HistorySize: shortHistory},
-		})
-		if err != nil {
-			t.Fatal(err)
+	var handler *sse.Handler
+	n := transporttest.Start(t, transporttest.Config{Hub: cfg, TLS: h2, Handler: func(h *hub.Hub) http.Handler {
+		scfg.Hub = h
+		if scfg.Verifier == nil {
+			scfg.Verifier = testkit.Verifier{}
 		}
-		cfg.Namespaces = ns
-	}
-	cfg.Policy = policy{}
-	h, err := hub.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan struct{})
-	go func() { defer close(runDone); _ = h.Run(ctx) }()
-	scfg.Hub = h
-	if scfg.Verifier == nil {
-		scfg.Verifier = fakeVerifier{}
-	}
-	handler := sse.New(scfg)
-	mux := http.NewServeMux()
-	mux.Handle("/connection/sse", handler)
-	srv := httptest.NewUnstartedServer(mux)
-	if h2 {
-		srv.EnableHTTP2 = true
-		srv.StartTLS()
-	} else {
-		srv.Start()
-	}
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		if err := h.Shutdown(sctx, 0); err != nil {
-			t.Errorf("streams still open: %v", err)
-		}
-		srv.Close()
-		cancel()
-		<-runDone
-	})
-	return &node{hub: h, handler: handler, srv: srv, client: srv.Client(), url: srv.URL + "/connection/sse"}
+		handler = sse.New(scfg)
+		mux := http.NewServeMux()
+		mux.Handle("/connection/sse", handler)
+		return mux
+	}})
+	return &node{Node: n, handler: handler, client: n.Server.Client(), url: n.Server.URL + "/connection/sse"}
 }
 
 func (n *node) publish(t testing.TB, ch, data string) stream.PublishResult {
 	t.Helper()
-	res, err := n.hub.Publish(context.Background(), stream.PublishRequest{Channel: ch, Data: []byte(data)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return n.Publish(t, ch, data)
 }
 
 // do sends a request and closes its body when the test ends.
@@ -155,16 +87,13 @@ func (n *node) do(t testing.TB, method, query string, hdr http.Header) *http.Res
 	return resp
 }
 
-// sseStream is an open stream as a test reads it. Reading starts with the
-// first call to next, so a test can hold a stream open without reading.
+// sseStream is an open stream as a test reads it, with the checks of what
+// the SSE handler sends. Reading starts with the first read, so a test can
+// hold a stream open without reading.
 type sseStream struct {
-	t       testing.TB
-	resp    *http.Response
-	events  chan event
-	err     error // why the stream ended; read once events is closed
-	done    chan struct{}
-	exited  chan struct{}
-	started bool
+	*testkit.SSEStream
+	t    testing.TB
+	resp *http.Response
 }
 
 // open starts a stream and fails the test unless it is one.
@@ -178,75 +107,26 @@ func (n *node) open(t testing.TB, query string, hdr http.Header) *sseStream {
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("Content-Type %q", ct)
 	}
-	s := &sseStream{t: t, resp: resp, events: make(chan event), done: make(chan struct{}), exited: make(chan struct{})}
-	t.Cleanup(s.close)
-	return s
+	return newStream(t, resp)
 }
 
-func (s *sseStream) read() {
-	defer close(s.exited)
-	defer close(s.events)
-	r := newEventReader(s.resp.Body)
-	for {
-		ev, err := r.next()
-		if err != nil {
-			s.err = err
-			return
-		}
-		select {
-		case s.events <- ev:
-		case <-s.done:
-			return
-		}
-	}
-}
-
-// stream returns the channel of parsed blocks, starting the reader.
-func (s *sseStream) stream() <-chan event {
-	if !s.started {
-		s.started = true
-		go s.read()
-	}
-	return s.events
+func newStream(t testing.TB, resp *http.Response) *sseStream {
+	return &sseStream{SSEStream: testkit.NewSSEStream(t, resp.Body), t: t, resp: resp}
 }
 
 // close cuts the connection, as a browser tab going away does.
-func (s *sseStream) close() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	close(s.done)
-	s.resp.Body.Close()
-	if s.started {
-		<-s.exited
-	}
-}
+func (s *sseStream) close() { s.Close() }
 
 // block returns the next block of any kind.
-func (s *sseStream) block() event {
+func (s *sseStream) block() testkit.SSEEvent {
 	s.t.Helper()
-	select {
-	case ev, ok := <-s.stream():
-		if !ok {
-			s.t.Fatalf("stream ended: %v", s.err)
-		}
-		return ev
-	case <-time.After(wait):
-		s.t.Fatal("no event in time")
-	}
-	panic("unreachable")
+	return s.Block()
 }
 
 // next returns the next block that dispatches an event, skipping pings.
-func (s *sseStream) next() event {
+func (s *sseStream) next() testkit.SSEEvent {
 	s.t.Helper()
-	for {
-		if ev := s.block(); ev.HasData && ev.Event != "ping" {
-			return ev
-		}
-	}
+	return s.Next()
 }
 
 // pub reads the next event and checks it is a publication.
@@ -255,7 +135,7 @@ func (s *sseStream) pub() (protocol.Frame, stream.Cursor) {
 	return s.pubFrom(s.next())
 }
 
-func (s *sseStream) pubFrom(ev event) (protocol.Frame, stream.Cursor) {
+func (s *sseStream) pubFrom(ev testkit.SSEEvent) (protocol.Frame, stream.Cursor) {
 	s.t.Helper()
 	if ev.Event != "" || !ev.HasID {
 		s.t.Fatalf("want a publication, got %+v", ev)
@@ -330,31 +210,15 @@ func (s *sseStream) connected() connected {
 // event, the last thing before the end.
 func (s *sseStream) disconnect() protocol.Frame {
 	s.t.Helper()
-	var last event
-	timeout := time.After(wait)
-	for {
-		select {
-		case ev, ok := <-s.stream():
-			if !ok {
-				if s.err != io.EOF {
-					s.t.Fatalf("stream ended with %v", s.err)
-				}
-				if last.Event != "disconnect" {
-					s.t.Fatalf("stream ended after %+v, want a disconnect event", last)
-				}
-				f, err := protocol.DecodeFrame([]byte(last.Data))
-				if err != nil || f.Type != "disconnect" {
-					s.t.Fatalf("disconnect data %q: %v", last.Data, err)
-				}
-				return f
-			}
-			if ev.HasData {
-				last = ev
-			}
-		case <-timeout:
-			s.t.Fatal("stream did not end in time")
-		}
+	last := s.End()
+	if last.Event != "disconnect" {
+		s.t.Fatalf("stream ended after %+v, want a disconnect event", last)
 	}
+	f, err := protocol.DecodeFrame([]byte(last.Data))
+	if err != nil || f.Type != "disconnect" {
+		s.t.Fatalf("disconnect data %q: %v", last.Data, err)
+	}
+	return f
 }
 
 // wantError checks a refused request: a status and a coded JSON body.

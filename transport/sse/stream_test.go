@@ -15,7 +15,7 @@ import (
 
 func latest(t *testing.T, n *node, ch string) stream.Position {
 	t.Helper()
-	page, err := n.hub.History(context.Background(), ch, stream.HistoryQuery{})
+	page, err := n.Hub.History(context.Background(), ch, stream.HistoryQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestConnectedEvent(t *testing.T) {
 	if ev.Event != "connected" || ev.Data != want {
 		t.Fatalf("connected event %+v\nwant data %s", ev, want)
 	}
-	if typ, ok := ev.dispatched(); !ok || typ != "connected" {
+	if typ, ok := ev.Dispatched(); !ok || typ != "connected" {
 		t.Errorf("connected event fires as %q %v", typ, ok)
 	}
 	c, err := stream.ParseCursor(ev.ID)
@@ -121,7 +121,7 @@ func TestLiveDelivery(t *testing.T) {
 	offsets := map[string]uint64{}
 	for _, st := range steps {
 		ev := s.next()
-		if typ, ok := ev.dispatched(); !ok || typ != "message" {
+		if typ, ok := ev.Dispatched(); !ok || typ != "message" {
 			t.Fatalf("publication fires as %q: %+v", typ, ev)
 		}
 		f, cur := s.pubFrom(ev)

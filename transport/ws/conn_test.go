@@ -20,7 +20,7 @@ func TestSubscribeResumeAndLive(t *testing.T) {
 	n := startNode(t, hub.Config{}, ws.Config{})
 	var pos stream.Position
 	for i := 1; i <= 5; i++ {
-		res, err := n.hub.Publish(context.Background(), stream.PublishRequest{Channel: "chat:lobby", Data: []byte(`{"i":` + strconv.Itoa(i) + `}`)})
+		res, err := n.Hub.Publish(context.Background(), stream.PublishRequest{Channel: "chat:lobby", Data: []byte(`{"i":` + strconv.Itoa(i) + `}`)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,7 +197,7 @@ func TestShutdownTellsClientsToReconnect(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = n.hub.Shutdown(ctx, 0)
+		_ = n.Hub.Shutdown(ctx, 0)
 	}()
 	d, ce := c.closed()
 	if d.Code != 3001 || !d.Reconnect || d.Reason != "shutdown" || ce.Code != 3001 {
@@ -235,7 +235,7 @@ func TestSlowClientIsCut(t *testing.T) {
 		got <- nil
 	}()
 	for i := 0; i < 600; i++ {
-		if _, err := n.hub.Publish(context.Background(), stream.PublishRequest{Channel: "chat:firehose", Data: payload}); err != nil {
+		if _, err := n.Hub.Publish(context.Background(), stream.PublishRequest{Channel: "chat:firehose", Data: payload}); err != nil {
 			t.Fatal(err)
 		}
 	}

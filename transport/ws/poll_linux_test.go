@@ -44,7 +44,7 @@ func TestParkedConnectionWakesOnData(t *testing.T) {
 	for i := 1; i <= 5; i++ {
 		awaitParked(1)
 		// Written while parked: the write path needs no reader.
-		if _, err := n.hub.Publish(context.Background(), stream.PublishRequest{Channel: "chat:x", Data: []byte(strconv.Itoa(i))}); err != nil {
+		if _, err := n.Hub.Publish(context.Background(), stream.PublishRequest{Channel: "chat:x", Data: []byte(strconv.Itoa(i))}); err != nil {
 			t.Fatal(err)
 		}
 		if m := c.read(); m.Type != "message" || m.Offset != uint64(2*i-1) {
@@ -96,7 +96,7 @@ func TestParkedClientCloses(t *testing.T) {
 	awaitParked(2)
 	c.c.Close()
 	waitHandler(t, n)
-	if got := n.hub.Stats().Sessions[stream.WebSocket]; got != 0 {
+	if got := n.Hub.Stats().Sessions[stream.WebSocket]; got != 0 {
 		t.Fatalf("%d sessions left after the client closed", got)
 	}
 }
@@ -113,7 +113,7 @@ func TestShutdownWithParkedConnections(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = n.hub.Shutdown(ctx, 0)
+		_ = n.Hub.Shutdown(ctx, 0)
 	}()
 	for _, c := range clients {
 		d, ce := c.closed()
@@ -136,7 +136,7 @@ func TestManyParkedConnections(t *testing.T) {
 		}
 	}
 	awaitParked(2 * conns)
-	if _, err := n.hub.Publish(context.Background(), stream.PublishRequest{Channel: "chat:many", Data: []byte(`1`)}); err != nil {
+	if _, err := n.Hub.Publish(context.Background(), stream.PublishRequest{Channel: "chat:many", Data: []byte(`1`)}); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range clients {

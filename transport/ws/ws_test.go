@@ -3,92 +3,47 @@ package ws_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/switchboardhq/switchboard/broker/memory"
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit"
+	"github.com/switchboardhq/switchboard/internal/testkit/transporttest"
 	"github.com/switchboardhq/switchboard/internal/wsclient"
 	"github.com/switchboardhq/switchboard/protocol"
-	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport/ws"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type node struct {
-	hub     *hub.Hub
+	*transporttest.Node
 	handler *ws.Handler
 	url     string
 }
 
-// fakeVerifier accepts "good:<user>" and "expired:<user>" tokens.
-type fakeVerifier struct{}
-
-func (fakeVerifier) Verify(token string) (stream.Identity, error) {
-	kind, user, _ := strings.Cut(token, ":")
-	switch kind {
-	case "good":
-		return stream.Identity{User: user, ExpiresAt: time.Now().Add(time.Hour)}, nil
-	case "expired":
-		return stream.Identity{}, fmt.Errorf("%w: exp in the past", stream.ErrTokenExpired)
-	}
-	return stream.Identity{}, fmt.Errorf("%w: unknown token", stream.ErrInvalidToken)
-}
-
-type policy struct{}
-
-func (policy) Allow(id *stream.Identity, a stream.Action, ch string, _ *stream.Namespace) error {
-	if strings.HasPrefix(ch, "admin:") || (a == stream.ActionPublish && !strings.HasPrefix(ch, "chat:")) {
-		return fmt.Errorf("%w: %s %s", stream.ErrPermissionDenied, a, ch)
-	}
-	return nil
-}
-
+// startNode runs a hub on the memory broker with the WebSocket handler in
+// front of it; at the end, the handler must have closed every connection.
 func startNode(t *testing.T, cfg hub.Config, wcfg ws.Config) *node {
 	t.Helper()
-	cfg.Broker = memory.New(memory.Config{})
-	if cfg.Namespaces == nil {
-		ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{{Name: "chat"}, {Name: "admin"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Namespaces = ns
-	}
-	if cfg.Policy == nil {
-		cfg.Policy = policy{}
-	}
-	h, err := hub.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan struct{})
-	go func() { defer close(runDone); _ = h.Run(ctx) }()
-	wcfg.Hub = h
-	if wcfg.Verifier == nil {
-		wcfg.Verifier = fakeVerifier{}
-	}
-	handler := ws.New(wcfg)
-	srv := httptest.NewServer(handler)
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		_ = h.Shutdown(sctx, 0)
-		if err := handler.Wait(sctx); err != nil {
-			t.Errorf("connections still open: %v", err)
-		}
-		srv.Close()
-		cancel()
-		<-runDone
+	var handler *ws.Handler
+	n := transporttest.Start(t, transporttest.Config{
+		Hub: cfg,
+		Handler: func(h *hub.Hub) http.Handler {
+			wcfg.Hub = h
+			if wcfg.Verifier == nil {
+				wcfg.Verifier = testkit.Verifier{}
+			}
+			handler = ws.New(wcfg)
+			return handler
+		},
+		Drain: func(ctx context.Context) error { return handler.Wait(ctx) },
 	})
-	return &node{hub: h, handler: handler, url: "ws" + strings.TrimPrefix(srv.URL, "http")}
+	return &node{Node: n, handler: handler, url: "ws" + strings.TrimPrefix(n.Server.URL, "http")}
 }
 
 type client struct {

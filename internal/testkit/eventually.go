@@ -1,0 +1,49 @@
+package testkit
+
+import (
+	"testing"
+	"time"
+)
+
+// Wait bounds every wait for an event in the tests that use this package: a
+// passing test never comes near it, a failing one fails within it rather than
+// at the test binary's timeout.
+const Wait = 10 * time.Second
+
+// maxTick is the longest pause between two checks of a condition. Checks
+// start a millisecond apart and back off to it, so a state reached quickly is
+// seen quickly and a condition that costs a network round trip is not asked
+// in a tight loop.
+const maxTick = 50 * time.Millisecond
+
+// Eventually checks cond until it reports true, and fails t, naming what it
+// waited for, if that has not happened within [Wait]. It is how a test waits
+// for a state that announces itself with no event (a session gone from the
+// hub, a count reached), instead of sleeping.
+//
+// cond runs on the calling goroutine, so it may use t.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	EventuallyWithin(t, Wait, what, cond)
+}
+
+// EventuallyWithin is [Eventually] with its own deadline, for a wait that
+// includes a delay the test chose or cannot shorten: a presence TTL, a
+// broker's reconnect, a node's start.
+func EventuallyWithin(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.Millisecond
+	for !cond() {
+		pause := time.NewTimer(tick)
+		select {
+		case <-pause.C:
+		case <-deadline.C:
+			pause.Stop()
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+			return
+		}
+		tick = min(2*tick, maxTick)
+	}
+}

@@ -1,0 +1,113 @@
+package transporttest
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/broker/memory"
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit"
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+// ShortHistory is how many publications a channel of the short namespace
+// keeps, so a test can outrun its history.
+const ShortHistory = 3
+
+// Namespaces are chat, admin, private, news and short (which keeps
+// [ShortHistory] publications per channel), all without presence. What each
+// allows is [testkit.Policy]'s to say.
+func Namespaces(t testing.TB) *stream.Namespaces {
+	t.Helper()
+	ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{
+		{Name: "chat"}, {Name: "admin"}, {Name: "private"}, {Name: "news"},
+		{Name: "short", HistorySize: ShortHistory},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+// Config is what [Start] runs.
+type Config struct {
+	// Hub configures the hub. A nil Broker is a fresh memory broker, nil
+	// Namespaces are [Namespaces], a nil Policy is [testkit.Policy].
+	Hub hub.Config
+	// Handler builds what the server serves, for the running hub.
+	Handler func(h *hub.Hub) http.Handler
+	// TLS serves HTTP/2 over TLS instead of HTTP/1.1 in the clear.
+	TLS bool
+	// Drain, if set, waits for the handler's own connections to end once
+	// the hub has shut down, before the server closes: a handler whose
+	// connections outlive their sessions says so here.
+	Drain func(ctx context.Context) error
+}
+
+// Node is a running hub and the server in front of it.
+type Node struct {
+	Hub    *hub.Hub
+	Server *httptest.Server
+}
+
+// Start runs cfg's hub and serves its handler until t ends. At the end it
+// shuts the hub down, failing t if a session is still open after five
+// seconds, then drains the handler, closes the server and waits for the
+// hub's Run to return.
+func Start(t testing.TB, cfg Config) *Node {
+	t.Helper()
+	hc := cfg.Hub
+	if hc.Broker == nil {
+		hc.Broker = memory.New(memory.Config{})
+	}
+	if hc.Namespaces == nil {
+		hc.Namespaces = Namespaces(t)
+	}
+	if hc.Policy == nil {
+		hc.Policy = testkit.Policy{}
+	}
+	h, err := hub.New(hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan struct{})
+	go func() { defer close(runDone); _ = h.Run(ctx) }()
+	srv := httptest.NewUnstartedServer(cfg.Handler(h))
+	if cfg.TLS {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		if err := h.Shutdown(sctx, 0); err != nil {
+			t.Errorf("sessions still open: %v", err)
+		}
+		if cfg.Drain != nil {
+			if err := cfg.Drain(sctx); err != nil {
+				t.Errorf("connections still open: %v", err)
+			}
+		}
+		srv.Close()
+		cancel()
+		<-runDone
+	})
+	return &Node{Hub: h, Server: srv}
+}
+
+// Publish publishes data (JSON) on ch through the hub, as the HTTP API
+// does, and fails t if the hub refuses it.
+func (n *Node) Publish(t testing.TB, ch, data string) stream.PublishResult {
+	t.Helper()
+	res, err := n.Hub.Publish(context.Background(), stream.PublishRequest{Channel: ch, Data: []byte(data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
