@@ -14,6 +14,8 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/switchboardhq/switchboard/broker/internal/body"
+	"github.com/switchboardhq/switchboard/internal/backoff"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -83,7 +85,7 @@ func (b *Broker) appendPub(ctx context.Context, req *stream.PublishRequest, msgI
 	ch := req.Channel
 	size := max(req.HistorySize, 0)
 	ttlMS := millis(max(req.HistoryTTL, 0))
-	body := encodeBody(req)
+	data := body.Encode(req)
 	var opts []jetstream.PublishOpt
 	if ttl := b.publicationTTL(size, ttlMS); ttl > 0 {
 		opts = append(opts, jetstream.WithMsgTTL(ttl))
@@ -112,7 +114,7 @@ func (b *Broker) appendPub(ctx context.Context, req *stream.PublishRequest, msgI
 		m := &natsgo.Msg{
 			Subject: b.channelSubject(ch),
 			Header:  publicationHeader(epoch, offset, prev, size, ttlMS, floor),
-			Data:    body,
+			Data:    data,
 		}
 		ack, conflict, err := b.store(ctx, m, prev, opts...)
 		if err != nil {
@@ -121,7 +123,7 @@ func (b *Broker) appendPub(ctx context.Context, req *stream.PublishRequest, msgI
 		if conflict {
 			// Another node took the offset: compute it again, after a
 			// short random pause so that racing nodes spread out.
-			if !sleep(ctx, time.Duration(rand.Int64N(int64(min(attempt+1, 20))*int64(time.Millisecond)))) {
+			if !backoff.Sleep(ctx, time.Duration(rand.Int64N(int64(min(attempt+1, 20))*int64(time.Millisecond)))) {
 				return stream.PublishResult{}, ctx.Err()
 			}
 			continue
@@ -240,7 +242,7 @@ func (b *Broker) publishKeyed(ctx context.Context, req *stream.PublishRequest) (
 		if errors.Is(err, errFirstGone) {
 			// The claimer stored it and is about to record the outcome,
 			// which the next round reads.
-			if !sleep(ctx, 5*time.Millisecond) {
+			if !backoff.Sleep(ctx, 5*time.Millisecond) {
 				return stream.PublishResult{}, ctx.Err()
 			}
 			continue
@@ -281,19 +283,4 @@ func millis(d time.Duration) int64 {
 		return 0
 	}
 	return int64((d + time.Millisecond - 1) / time.Millisecond)
-}
-
-// sleep waits d, or returns false when ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/redis/rueidis"
+
+	"github.com/switchboardhq/switchboard/broker/internal/body"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -44,7 +47,7 @@ func (b *Broker) Publish(ctx context.Context, req stream.PublishRequest) (stream
 	args := []string{
 		newEpoch(),
 		b.pubsubName(req.Channel),
-		encodeBody(&req),
+		rueidis.BinaryString(body.Encode(&req)),
 		strconv.Itoa(size),
 		strconv.FormatInt(historyTTL, 10),
 		strconv.FormatInt(keyTTL, 10),

@@ -9,19 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchboardhq/switchboard/broker/internal/relay"
 	"github.com/switchboardhq/switchboard/stream"
 )
-
-// subscription is one channel this node is subscribed to.
-type subscription struct {
-	name string
-	// pos is the last position delivered for the channel — at first, the
-	// channel's position read just before Redis was asked to subscribe.
-	// Only the delivery loop changes it once the subscription is in
-	// Broker.subs. After an interruption the loop reads history after pos,
-	// which is how nothing published meanwhile is lost.
-	pos stream.Position
-}
 
 // unsubscribeTimeout bounds the best-effort UNSUBSCRIBE sent to undo a
 // subscription whose Subscribe failed.
@@ -50,10 +40,7 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 	op.Lock()
 	defer op.Unlock()
 
-	b.mu.RLock()
-	_, ok := b.subs[ch]
-	b.mu.RUnlock()
-	if ok {
+	if b.subs.Get(ch) != nil {
 		return nil
 	}
 	// The position is read before subscribing, not after: a publication
@@ -63,7 +50,10 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 	if err != nil {
 		return fmt.Errorf("subscribe %q: %w", ch, err)
 	}
-	sub := &subscription{name: strings.Clone(ch), pos: pos}
+	// pos is where delivery starts: after an interruption the relay reads
+	// history after the last position it delivered, which is how nothing
+	// published meanwhile is lost.
+	sub := relay.NewSub(strings.Clone(ch), pos)
 	for {
 		// Subscriptions are added only while a connection is live, so
 		// the one that replaces it, which resubscribes everything in
@@ -80,7 +70,7 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 				return fmt.Errorf("subscribe %q: redis pub/sub not connected: %w", ch, ctx.Err())
 			}
 		}
-		b.subs[sub.name] = sub
+		b.subs.Add(sub)
 		b.mu.Unlock()
 
 		err := c.dc.Do(ctx, c.dc.B().Subscribe().Channel(b.pubsubName(ch)).Build()).Error()
@@ -113,18 +103,14 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 // have subscribed anyway, asks c to unsubscribe. A subscription left at
 // Redis would only cost traffic: the delivery loop drops what nobody is
 // subscribed to.
-func (b *Broker) undo(c *pubsubConn, sub *subscription) {
-	b.mu.Lock()
-	if b.subs[sub.name] == sub {
-		delete(b.subs, sub.name)
-	}
-	b.mu.Unlock()
+func (b *Broker) undo(c *pubsubConn, sub *relay.Sub) {
+	b.subs.Remove(sub)
 	if c == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), unsubscribeTimeout)
 	defer cancel()
-	_ = c.dc.Do(ctx, c.dc.B().Unsubscribe().Channel(b.pubsubName(sub.name)).Build()).Error()
+	_ = c.dc.Do(ctx, c.dc.B().Unsubscribe().Channel(b.pubsubName(sub.Name())).Build()).Error()
 }
 
 // Unsubscribe stops delivery of the channel: once it returns, no delivery
@@ -143,8 +129,7 @@ func (b *Broker) Unsubscribe(ctx context.Context, ch string) error {
 	defer op.Unlock()
 
 	b.mu.Lock()
-	_, ok := b.subs[ch]
-	delete(b.subs, ch)
+	ok := b.subs.Delete(ch)
 	c := b.conn
 	b.mu.Unlock()
 	if !ok || c == nil {

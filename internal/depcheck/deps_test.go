@@ -53,6 +53,8 @@ var rules = []struct {
 	{"broker/memory", []string{module + "/hub"}},
 	{"broker/redis", []string{module + "/hub"}},
 	{"broker/nats", []string{module + "/hub"}},
+	{"broker/internal/...", []string{"third-party", module + "/hub"}},
+	{"internal/backoff", []string{"third-party", module + "/"}},
 	{"transport/ws", []string{module + "/transport/sse", module + "/transport/poll"}},
 	{"transport/sse", []string{module + "/transport/ws", module + "/transport/poll"}},
 	{"transport/poll", []string{module + "/transport/ws", module + "/transport/sse"}},
