@@ -58,6 +58,11 @@ func (b *Broker) Publish(ctx context.Context, req stream.PublishRequest) (stream
 	if err := stream.ValidateChannel(req.Channel); err != nil {
 		return stream.PublishResult{}, fmt.Errorf("publish: %w", err)
 	}
+	return b.publish(ctx, &req, body.Encode(&req))
+}
+
+// publish stores req, with data as its body, keyed or not.
+func (b *Broker) publish(ctx context.Context, req *stream.PublishRequest, data []byte) (stream.PublishResult, error) {
 	lock := lockOf(&b.pubs, req.Channel)
 	lock.Lock()
 	defer lock.Unlock()
@@ -65,9 +70,9 @@ func (b *Broker) Publish(ctx context.Context, req stream.PublishRequest) (stream
 	var res stream.PublishResult
 	err := b.withStream(ctx, func() (err error) {
 		if req.Key != "" {
-			res, err = b.publishKeyed(ctx, &req)
+			res, err = b.publishKeyed(ctx, req, data)
 		} else {
-			res, err = b.appendPub(ctx, &req, "")
+			res, err = b.appendPub(ctx, req, data, "")
 		}
 		return err
 	})
@@ -77,15 +82,14 @@ func (b *Broker) Publish(ctx context.Context, req stream.PublishRequest) (stream
 	return res, nil
 }
 
-// appendPub stores req as the channel's next publication. msgID, when set,
-// is the stream's deduplication ID: a second message with it within the
-// stream's duplicate window is not stored, and appendPub returns the
-// first one's position as a duplicate.
-func (b *Broker) appendPub(ctx context.Context, req *stream.PublishRequest, msgID string) (stream.PublishResult, error) {
+// appendPub stores req, with data as its body, as the channel's next
+// publication. msgID, when set, is the stream's deduplication ID: a second
+// message with it within the stream's duplicate window is not stored, and
+// appendPub returns the first one's position as a duplicate.
+func (b *Broker) appendPub(ctx context.Context, req *stream.PublishRequest, data []byte, msgID string) (stream.PublishResult, error) {
 	ch := req.Channel
 	size := max(req.HistorySize, 0)
 	ttlMS := millis(max(req.HistoryTTL, 0))
-	data := body.Encode(req)
 	var opts []jetstream.PublishOpt
 	if ttl := b.publicationTTL(size, ttlMS); ttl > 0 {
 		opts = append(opts, jetstream.WithMsgTTL(ttl))
@@ -191,7 +195,7 @@ func (b *Broker) keySubject(ch, key string) string {
 	return b.cfg.Prefix + ".k." + base64.RawURLEncoding.EncodeToString(h[:])
 }
 
-func (b *Broker) publishKeyed(ctx context.Context, req *stream.PublishRequest) (stream.PublishResult, error) {
+func (b *Broker) publishKeyed(ctx context.Context, req *stream.PublishRequest, data []byte) (stream.PublishResult, error) {
 	subj := b.keySubject(req.Channel, req.Key)
 	ttl := ceilSecond(keyWindow(req.KeyTTL))
 	for range maxAttempts {
@@ -238,7 +242,7 @@ func (b *Broker) publishKeyed(ctx context.Context, req *stream.PublishRequest) (
 		} else {
 			claimSeq = k.seq
 		}
-		res, err := b.appendPub(ctx, req, claim)
+		res, err := b.appendPub(ctx, req, data, claim)
 		if errors.Is(err, errFirstGone) {
 			// The claimer stored it and is about to record the outcome,
 			// which the next round reads.
