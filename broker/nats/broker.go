@@ -104,9 +104,8 @@ type Broker struct {
 	subs relay.Set
 	live sync.Map
 
-	mu sync.RWMutex
-	// ready is closed while Run is delivering.
-	ready chan struct{}
+	// ready is open while Run is delivering.
+	ready relay.Gate
 
 	// msgs receives every live message of every subscription; signal
 	// wakes the delivery loop for repairAll.
@@ -138,7 +137,6 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	b := &Broker{
 		cfg:    cfg,
 		log:    cfg.Logger,
-		ready:  make(chan struct{}),
 		msgs:   make(chan *natsgo.Msg, liveBuffer),
 		signal: make(chan struct{}, 1),
 	}

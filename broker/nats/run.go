@@ -39,13 +39,9 @@ func (b *Broker) Run(ctx context.Context, deliver func(*stream.Publication)) err
 	if !b.running.CompareAndSwap(false, true) {
 		return fmt.Errorf("run: %w", errRunning)
 	}
-	b.mu.Lock()
-	close(b.ready)
-	b.mu.Unlock()
+	b.ready.Open()
 	defer func() {
-		b.mu.Lock()
-		b.ready = make(chan struct{})
-		b.mu.Unlock()
+		b.ready.Shut()
 		b.running.Store(false)
 	}()
 

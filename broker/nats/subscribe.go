@@ -27,7 +27,7 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 	if err := stream.ValidateChannel(ch); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
-	if err := b.waitReady(ctx); err != nil {
+	if err := b.ready.Wait(ctx); err != nil {
 		return fmt.Errorf("subscribe %q: broker not running: %w", ch, err)
 	}
 	op := lockOf(&b.ops, ch)
@@ -98,18 +98,5 @@ func (b *Broker) forget(s *relay.Sub) {
 		// Delivery has stopped all the same: the relay drops what nobody
 		// is subscribed to.
 		b.log.Debug("nats unsubscribe failed", "channel", s.Name(), "err", err)
-	}
-}
-
-// waitReady returns once Run is delivering, or with ctx's error.
-func (b *Broker) waitReady(ctx context.Context) error {
-	b.mu.RLock()
-	ready := b.ready
-	b.mu.RUnlock()
-	select {
-	case <-ready:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

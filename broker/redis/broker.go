@@ -100,9 +100,10 @@ type Broker struct {
 
 	mu sync.RWMutex
 	// conn is the live pub/sub connection, nil while there is none; ready
-	// is closed exactly while conn is set, and Subscribe waits on it.
+	// is open exactly while conn is set (both change under mu), and
+	// Subscribe waits at it.
 	conn  *pubsubConn
-	ready chan struct{}
+	ready relay.Gate
 
 	inbox inbox
 }
@@ -136,7 +137,6 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		tagOpen: "{" + prefix + ":",
 		idleTTL: idle,
 		idleMS:  strconv.FormatInt(millis(idle), 10),
-		ready:   make(chan struct{}),
 		inbox:   inbox{signal: make(chan struct{}, 1)},
 	}
 	if b.log == nil {

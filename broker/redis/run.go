@@ -142,7 +142,7 @@ func (b *Broker) connect(ctx context.Context) (*pubsubConn, []*relay.Sub, error)
 
 	b.mu.Lock()
 	b.conn = c
-	close(b.ready)
+	b.ready.Open()
 	// An Unsubscribe while no connection was live told Redis nothing;
 	// those channels were subscribed above and are dropped again below.
 	var gone []string
@@ -176,7 +176,7 @@ func (b *Broker) disconnect(c *pubsubConn) {
 	b.mu.Lock()
 	if b.conn == c {
 		b.conn = nil
-		b.ready = make(chan struct{})
+		b.ready.Shut()
 	}
 	b.mu.Unlock()
 	b.healthy.Store(false)

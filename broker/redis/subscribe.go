@@ -33,7 +33,7 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 	if err := stream.ValidateChannel(ch); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
-	if err := b.waitReady(ctx); err != nil {
+	if err := b.ready.Wait(ctx); err != nil {
 		return fmt.Errorf("subscribe %q: redis pub/sub not connected: %w", ch, err)
 	}
 	op := b.op(ch)
@@ -61,7 +61,7 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 		b.mu.Lock()
 		c := b.conn
 		if c == nil {
-			ready := b.ready
+			ready := b.ready.Opened()
 			b.mu.Unlock()
 			select {
 			case <-ready:
@@ -91,7 +91,7 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 			b.undo(c, sub)
 			return fmt.Errorf("subscribe %q: %w", ch, ctx.Err())
 		}
-		if err := b.waitReady(ctx); err != nil {
+		if err := b.ready.Wait(ctx); err != nil {
 			b.undo(nil, sub)
 			return fmt.Errorf("subscribe %q: redis pub/sub not connected: %w", ch, err)
 		}
@@ -141,19 +141,6 @@ func (b *Broker) Unsubscribe(ctx context.Context, ch string) error {
 		b.log.Debug("redis unsubscribe failed", "channel", ch, "err", err)
 	}
 	return nil
-}
-
-// waitReady returns once a pub/sub connection is live, or with ctx's error.
-func (b *Broker) waitReady(ctx context.Context) error {
-	b.mu.RLock()
-	ready := b.ready
-	b.mu.RUnlock()
-	select {
-	case <-ready:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 var opSeed = maphash.MakeSeed()
