@@ -27,7 +27,8 @@ var errRunning = errors.New("broker is already running")
 // delivered and delivers what is missing. The same repair runs when a
 // live message was dropped on the way (the node fell behind), and when Run
 // starts, for what was published while no Run was delivering. Only what is
-// no longer in history cannot be repaired; subscribers see the gap.
+// no longer in history, or what this node cannot read, cannot be repaired;
+// subscribers see the gap (the relay's decisions: see [relay.Relay]).
 //
 // Only one Run may be active at a time; a second concurrent call returns an
 // error at once. Once Run has returned, deliver is not running and will not

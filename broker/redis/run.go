@@ -54,8 +54,9 @@ type pubsubConn struct {
 // reads the history after the last publication it delivered and delivers
 // what is missing before anything newer. If Redis lost the channel (its
 // epoch changed), Run delivers the new epoch's publications from its start.
-// A publication that is no longer in history cannot be repaired; its offset
-// is skipped, which subscribers see as a gap. Run itself never fails for a
+// A publication that is no longer in history, or that this node cannot
+// read, cannot be repaired; its offset is skipped, which subscribers see as
+// a gap (the relay's decisions: see [relay.Relay]). Run itself never fails for a
 // Redis outage; Healthy reports one.
 //
 // Only one Run may be active at a time; a second concurrent call returns an
