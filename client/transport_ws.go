@@ -330,7 +330,7 @@ func (w *wsConn) subscribed(e *wsSub, since *stream.Position, f protocol.Frame) 
 		}
 		e.failures++
 		b := newBackoff(w.c.opts.MinBackoff, w.c.opts.MaxBackoff)
-		b.n = e.failures
+		b.setAttempts(e.failures)
 		e.retryAt = time.Now().Add(max(b.next(), w.c.opts.MinBackoff))
 		w.mu.Unlock()
 		e.sub.fail(err)

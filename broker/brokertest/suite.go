@@ -65,6 +65,7 @@ var cases = []struct {
 	{"IdempotencyKeyExpires", testIdempotencyKeyExpires},
 	{"InvalidChannel", testInvalidChannel},
 	{"CancelledContext", testCancelledContext},
+	{"UnreadableIsAGap", testUnreadableIsAGap},
 }
 
 // env is one subtest's broker, running, with what it delivered.

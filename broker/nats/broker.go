@@ -18,6 +18,7 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/switchboardhq/switchboard/broker/internal/relay"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -97,13 +98,14 @@ type Broker struct {
 	// ops serialise Subscribe and Unsubscribe of one channel.
 	ops [numLocks]sync.Mutex
 
-	mu sync.RWMutex
-	// subs are the channels this node is subscribed to. The delivery loop
-	// holds mu's read lock while it delivers, so an Unsubscribe that has
-	// taken the write lock knows no delivery of its channel runs.
-	subs map[string]*subscription
-	// ready is closed while Run is delivering.
-	ready chan struct{}
+	// subs are the channels this node is subscribed to, and live holds,
+	// for each of them (a *relay.Sub), the *natsgo.Subscription of its
+	// live subject.
+	subs relay.Set
+	live sync.Map
+
+	// ready is open while Run is delivering.
+	ready relay.Gate
 
 	// msgs receives every live message of every subscription; signal
 	// wakes the delivery loop for repairAll.
@@ -135,8 +137,6 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	b := &Broker{
 		cfg:    cfg,
 		log:    cfg.Logger,
-		subs:   make(map[string]*subscription),
-		ready:  make(chan struct{}),
 		msgs:   make(chan *natsgo.Msg, liveBuffer),
 		signal: make(chan struct{}, 1),
 	}
@@ -332,7 +332,8 @@ func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // classify wraps an error from NATS with the sentinel callers branch on:
 // the context's own error as it is; stream.ErrInternal for an error that
-// JetStream answered with and that will not pass on its own;
+// JetStream answered with and that will not pass on its own, and for a
+// stored message this node cannot read;
 // stream.ErrUnavailable for everything else (no connection, no answer, no
 // stream, no leader).
 func classify(err error) error {
@@ -340,6 +341,11 @@ func classify(err error) error {
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
+	case errors.Is(err, stream.ErrInternal):
+		return err // classified already
+	case errors.Is(err, errMalformed):
+		// A stored message this node cannot read stays unreadable.
+		return fmt.Errorf("%w: %w", stream.ErrInternal, err)
 	case errors.As(err, &apiErr) && apiErr.Code >= 400 && apiErr.Code < 500 &&
 		apiErr.ErrorCode != jetstream.JSErrCodeStreamNotFound &&
 		apiErr.ErrorCode != jetstream.JSErrCodeJetStreamNotEnabled &&

@@ -1,9 +1,6 @@
 package nats
 
 import (
-	"encoding/binary"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,6 +8,8 @@ import (
 
 	natsgo "github.com/nats-io/nats.go"
 
+	"github.com/switchboardhq/switchboard/broker/internal/body"
+	"github.com/switchboardhq/switchboard/broker/internal/relay"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -29,101 +28,9 @@ const (
 	hdrSequence  = "Nats-Sequence"
 )
 
-// The body: a format byte, a flags byte, the optional key and client info,
-// each length-prefixed with a uvarint, then the data to the end.
-//
-//	body = 0x01 flags [uvarint len, key] [uvarint len, client, uvarint len, user, uvarint len, info] data
-const (
-	bodyFormat = 0x01
-	flagKey    = 1 << 0
-	flagInfo   = 1 << 1
-	knownFlags = flagKey | flagInfo
-)
-
-var errMalformed = errors.New("malformed publication")
-
-func encodeBody(req *stream.PublishRequest) []byte {
-	n := 2 + len(req.Data)
-	var flags byte
-	if req.Key != "" {
-		flags |= flagKey
-		n += binary.MaxVarintLen64 + len(req.Key)
-	}
-	if req.Info != nil {
-		flags |= flagInfo
-		n += 3*binary.MaxVarintLen64 + len(req.Info.Client) + len(req.Info.User) + len(req.Info.Info)
-	}
-	b := make([]byte, 0, n)
-	b = append(b, bodyFormat, flags)
-	if req.Key != "" {
-		b = appendField(b, req.Key)
-	}
-	if req.Info != nil {
-		b = appendField(b, req.Info.Client)
-		b = appendField(b, req.Info.User)
-		b = appendField(b, string(req.Info.Info))
-	}
-	return append(b, req.Data...)
-}
-
-func appendField(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-// decodeBody fills p's Key, Info and Data from body, copying nothing it
-// does not have to: body is a buffer the caller hands over.
-func decodeBody(body []byte, p *stream.Publication) error {
-	if len(body) < 2 {
-		return fmt.Errorf("%w: body of %d bytes", errMalformed, len(body))
-	}
-	if body[0] != bodyFormat {
-		return fmt.Errorf("%w: unknown body format %#x", errMalformed, body[0])
-	}
-	flags := body[1]
-	if flags&^knownFlags != 0 {
-		return fmt.Errorf("%w: unknown flags %#x", errMalformed, flags)
-	}
-	rest := body[2:]
-	var err error
-	if flags&flagKey != 0 {
-		var key []byte
-		if key, rest, err = readField(rest); err != nil {
-			return err
-		}
-		p.Key = string(key)
-	}
-	if flags&flagInfo != 0 {
-		var client, user, info []byte
-		if client, rest, err = readField(rest); err != nil {
-			return err
-		}
-		if user, rest, err = readField(rest); err != nil {
-			return err
-		}
-		if info, rest, err = readField(rest); err != nil {
-			return err
-		}
-		ci := &stream.ClientInfo{Client: string(client), User: string(user)}
-		if len(info) > 0 {
-			ci.Info = json.RawMessage(info)
-		}
-		p.Info = ci
-	}
-	if len(rest) > 0 {
-		p.Data = json.RawMessage(rest)
-	}
-	return nil
-}
-
-func readField(b []byte) (field, rest []byte, err error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 || n > uint64(len(b)-k) {
-		return nil, nil, fmt.Errorf("%w: bad field length", errMalformed)
-	}
-	end := k + int(n)
-	return b[k:end:end], b[end:], nil
-}
+// errMalformed is body.ErrMalformed: a message whose headers this node
+// cannot read is as malformed as a body it cannot read.
+var errMalformed = body.ErrMalformed
 
 // entry is one message of a channel's subject, with its headers read: a
 // publication, or the marker (offset 0) that starts an epoch.
@@ -184,10 +91,15 @@ func readLive(m *natsgo.Msg) (entry, error) {
 // publication decodes e as a publication of channel.
 func (e *entry) publication(channel string) (*stream.Publication, error) {
 	p := &stream.Publication{Channel: channel, Epoch: e.epoch, Offset: e.offset, Time: e.ms}
-	if err := decodeBody(e.body, p); err != nil {
+	if err := body.Decode(e.body, p); err != nil {
 		return nil, fmt.Errorf("offset %d: %w", e.offset, err)
 	}
 	return p, nil
+}
+
+// live hands e, a live message, to the relay.
+func (e *entry) live() relay.Live {
+	return relay.Live{Epoch: e.epoch, Offset: e.offset, Time: e.ms, Body: e.body}
 }
 
 // expired reports whether e is older than its own history TTL at now.

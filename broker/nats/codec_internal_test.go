@@ -1,8 +1,8 @@
 package nats
 
 import (
-	"bytes"
-	"encoding/json"
+	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -11,27 +11,6 @@ import (
 
 	"github.com/switchboardhq/switchboard/stream"
 )
-
-func TestBodyRoundTrip(t *testing.T) {
-	for _, req := range []stream.PublishRequest{
-		{Data: json.RawMessage(`{"a":1}`)},
-		{Data: json.RawMessage(`"x"`), Key: "k-1"},
-		{Data: json.RawMessage(`[1, 2]`), Info: &stream.ClientInfo{Client: "c", User: "u", Info: json.RawMessage(`{"r":"admin"}`)}},
-		{Data: json.RawMessage(`null`), Key: "ключ", Info: &stream.ClientInfo{Client: "c"}},
-	} {
-		var p stream.Publication
-		if err := decodeBody(encodeBody(&req), &p); err != nil {
-			t.Fatalf("decode(encode(%+v)): %v", req, err)
-		}
-		if !bytes.Equal(p.Data, req.Data) || p.Key != req.Key {
-			t.Errorf("round trip of %+v: data %s key %q", req, p.Data, p.Key)
-		}
-		if (p.Info == nil) != (req.Info == nil) || p.Info != nil &&
-			(p.Info.Client != req.Info.Client || p.Info.User != req.Info.User || !bytes.Equal(p.Info.Info, req.Info.Info)) {
-			t.Errorf("round trip of %+v: info %+v", req, p.Info)
-		}
-	}
-}
 
 func TestReadEntry(t *testing.T) {
 	now := time.UnixMilli(1763884800123)
@@ -61,26 +40,15 @@ func TestReadEntry(t *testing.T) {
 	}
 }
 
-// FuzzDecodeBody: whatever the stream holds, decoding never panics, and
-// what encodes decodes to itself.
-func FuzzDecodeBody(f *testing.F) {
-	f.Add([]byte{bodyFormat, 0, '1'}, "", "", "")
-	f.Add([]byte{bodyFormat, flagKey | flagInfo, 1, 'k', 1, 'c', 0, 0, '{', '}'}, "k", "c", "u")
-	f.Add([]byte{2, 0}, "key", "", "")
-	f.Fuzz(func(t *testing.T, raw []byte, key, client, user string) {
-		var p stream.Publication
-		_ = decodeBody(raw, &p)
-
-		req := stream.PublishRequest{Data: raw, Key: key}
-		if client != "" {
-			req.Info = &stream.ClientInfo{Client: client, User: user}
+// TestClassifyUnreadable: a stored message this node cannot read is a
+// permanent error, never one worth waiting for, and an error classified
+// already keeps its class.
+func TestClassifyUnreadable(t *testing.T) {
+	_, err := readEntry(1, natsgo.Header{}, nil, time.Now())
+	for _, err := range []error{err, fmt.Errorf("%w: offset 3: %w", stream.ErrInternal, err)} {
+		got := classify(err)
+		if !errors.Is(got, stream.ErrInternal) || errors.Is(got, stream.ErrUnavailable) {
+			t.Errorf("classify(%v) = %v, want ErrInternal and not ErrUnavailable", err, got)
 		}
-		var q stream.Publication
-		if err := decodeBody(encodeBody(&req), &q); err != nil {
-			t.Fatalf("decode(encode): %v", err)
-		}
-		if !bytes.Equal(q.Data, req.Data) || q.Key != key {
-			t.Fatalf("round trip changed data or key")
-		}
-	})
+	}
 }

@@ -4,8 +4,10 @@
 // stored. Nodes share nothing else, so any node can serve any client and
 // replay any channel.
 //
-// It owns the stream's layout, the headers and body of the messages in it,
-// and the delivery loop with its repair after interruptions. It does not
+// It owns the stream's layout and the headers of the messages in it, and
+// the delivery loop that feeds the relay it shares with the Redis broker
+// (package broker/internal/relay; the message body is package
+// broker/internal/body, as with Redis). It does not
 // own fan-out to sessions (the hub does) or namespaces (the hub passes
 // history settings in each PublishRequest). It implements hub.Broker without
 // importing package hub, passes broker/brokertest, and is the only package
@@ -94,8 +96,10 @@
 // Subscribe reads the channel's position, subscribes (core NATS) to the
 // channel's live subject and returns once NATS has confirmed it; one
 // buffered Go channel collects every subscription's messages and Run
-// drains it. The loop keeps, per subscribed channel, the last position it
-// delivered, and checks each publication against it: a repeat is dropped,
+// drains it into the relay it shares with the Redis broker (package
+// broker/internal/relay, which also decides what each error means). The
+// relay keeps, per subscribed channel, the last position it delivered,
+// and checks each publication against it: a repeat is dropped,
 // the next offset is delivered, and a gap or a new epoch is first filled
 // from history, in order. When the connection is lost, nats.go connects
 // again with jittered backoff and subscribes again; the loop then reads
@@ -104,7 +108,8 @@
 // because the node fell behind. A channel whose stream was lost starts a
 // new epoch, which the loop delivers from its start. Only what is no
 // longer in history — a channel that keeps none, or publications trimmed
-// meanwhile — cannot be repaired, and subscribers see the gap in offsets.
+// meanwhile — and what this node cannot read cannot be repaired, and
+// subscribers see the gap in offsets.
 //
 // # Deploying
 //

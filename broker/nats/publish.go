@@ -14,6 +14,8 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/switchboardhq/switchboard/broker/internal/body"
+	"github.com/switchboardhq/switchboard/internal/backoff"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -56,6 +58,11 @@ func (b *Broker) Publish(ctx context.Context, req stream.PublishRequest) (stream
 	if err := stream.ValidateChannel(req.Channel); err != nil {
 		return stream.PublishResult{}, fmt.Errorf("publish: %w", err)
 	}
+	return b.publish(ctx, &req, body.Encode(&req))
+}
+
+// publish stores req, with data as its body, keyed or not.
+func (b *Broker) publish(ctx context.Context, req *stream.PublishRequest, data []byte) (stream.PublishResult, error) {
 	lock := lockOf(&b.pubs, req.Channel)
 	lock.Lock()
 	defer lock.Unlock()
@@ -63,9 +70,9 @@ func (b *Broker) Publish(ctx context.Context, req stream.PublishRequest) (stream
 	var res stream.PublishResult
 	err := b.withStream(ctx, func() (err error) {
 		if req.Key != "" {
-			res, err = b.publishKeyed(ctx, &req)
+			res, err = b.publishKeyed(ctx, req, data)
 		} else {
-			res, err = b.appendPub(ctx, &req, "")
+			res, err = b.appendPub(ctx, req, data, "")
 		}
 		return err
 	})
@@ -75,15 +82,14 @@ func (b *Broker) Publish(ctx context.Context, req stream.PublishRequest) (stream
 	return res, nil
 }
 
-// appendPub stores req as the channel's next publication. msgID, when set,
-// is the stream's deduplication ID: a second message with it within the
-// stream's duplicate window is not stored, and appendPub returns the
-// first one's position as a duplicate.
-func (b *Broker) appendPub(ctx context.Context, req *stream.PublishRequest, msgID string) (stream.PublishResult, error) {
+// appendPub stores req, with data as its body, as the channel's next
+// publication. msgID, when set, is the stream's deduplication ID: a second
+// message with it within the stream's duplicate window is not stored, and
+// appendPub returns the first one's position as a duplicate.
+func (b *Broker) appendPub(ctx context.Context, req *stream.PublishRequest, data []byte, msgID string) (stream.PublishResult, error) {
 	ch := req.Channel
 	size := max(req.HistorySize, 0)
 	ttlMS := millis(max(req.HistoryTTL, 0))
-	body := encodeBody(req)
 	var opts []jetstream.PublishOpt
 	if ttl := b.publicationTTL(size, ttlMS); ttl > 0 {
 		opts = append(opts, jetstream.WithMsgTTL(ttl))
@@ -112,7 +118,7 @@ func (b *Broker) appendPub(ctx context.Context, req *stream.PublishRequest, msgI
 		m := &natsgo.Msg{
 			Subject: b.channelSubject(ch),
 			Header:  publicationHeader(epoch, offset, prev, size, ttlMS, floor),
-			Data:    body,
+			Data:    data,
 		}
 		ack, conflict, err := b.store(ctx, m, prev, opts...)
 		if err != nil {
@@ -121,7 +127,7 @@ func (b *Broker) appendPub(ctx context.Context, req *stream.PublishRequest, msgI
 		if conflict {
 			// Another node took the offset: compute it again, after a
 			// short random pause so that racing nodes spread out.
-			if !sleep(ctx, time.Duration(rand.Int64N(int64(min(attempt+1, 20))*int64(time.Millisecond)))) {
+			if !backoff.Sleep(ctx, time.Duration(rand.Int64N(int64(min(attempt+1, 20))*int64(time.Millisecond)))) {
 				return stream.PublishResult{}, ctx.Err()
 			}
 			continue
@@ -189,7 +195,7 @@ func (b *Broker) keySubject(ch, key string) string {
 	return b.cfg.Prefix + ".k." + base64.RawURLEncoding.EncodeToString(h[:])
 }
 
-func (b *Broker) publishKeyed(ctx context.Context, req *stream.PublishRequest) (stream.PublishResult, error) {
+func (b *Broker) publishKeyed(ctx context.Context, req *stream.PublishRequest, data []byte) (stream.PublishResult, error) {
 	subj := b.keySubject(req.Channel, req.Key)
 	ttl := ceilSecond(keyWindow(req.KeyTTL))
 	for range maxAttempts {
@@ -236,11 +242,11 @@ func (b *Broker) publishKeyed(ctx context.Context, req *stream.PublishRequest) (
 		} else {
 			claimSeq = k.seq
 		}
-		res, err := b.appendPub(ctx, req, claim)
+		res, err := b.appendPub(ctx, req, data, claim)
 		if errors.Is(err, errFirstGone) {
 			// The claimer stored it and is about to record the outcome,
 			// which the next round reads.
-			if !sleep(ctx, 5*time.Millisecond) {
+			if !backoff.Sleep(ctx, 5*time.Millisecond) {
 				return stream.PublishResult{}, ctx.Err()
 			}
 			continue
@@ -281,19 +287,4 @@ func millis(d time.Duration) int64 {
 		return 0
 	}
 	return int64((d + time.Millisecond - 1) / time.Millisecond)
-}
-
-// sleep waits d, or returns false when ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

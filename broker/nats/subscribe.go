@@ -8,18 +8,9 @@ import (
 
 	natsgo "github.com/nats-io/nats.go"
 
+	"github.com/switchboardhq/switchboard/broker/internal/relay"
 	"github.com/switchboardhq/switchboard/stream"
 )
-
-// subscription is one channel this node is subscribed to.
-type subscription struct {
-	name string
-	sub  *natsgo.Subscription
-	// pos is the last position delivered for the channel — at first, the
-	// channel's position read just before subscribing. Only the delivery
-	// loop changes it once the subscription is in Broker.subs.
-	pos stream.Position
-}
 
 // Subscribe makes Run deliver the channel's publications, and returns once
 // NATS has registered the subscription: every publication stored after
@@ -36,17 +27,14 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 	if err := stream.ValidateChannel(ch); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
-	if err := b.waitReady(ctx); err != nil {
+	if err := b.ready.Wait(ctx); err != nil {
 		return fmt.Errorf("subscribe %q: broker not running: %w", ch, err)
 	}
 	op := lockOf(&b.ops, ch)
 	op.Lock()
 	defer op.Unlock()
 
-	b.mu.RLock()
-	_, ok := b.subs[ch]
-	b.mu.RUnlock()
-	if ok {
+	if b.subs.Get(ch) != nil {
 		return nil
 	}
 	// The position is read before subscribing, not after: a publication
@@ -63,12 +51,11 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 	if err != nil {
 		return fmt.Errorf("subscribe %q: %w", ch, classify(err))
 	}
-	s := &subscription{name: strings.Clone(ch), pos: pos}
-	b.mu.Lock()
-	b.subs[s.name] = s
-	b.mu.Unlock()
-	s.sub, err = b.nc.ChanSubscribe(b.liveSubject(ch), b.msgs)
+	s := relay.NewSub(strings.Clone(ch), pos)
+	b.subs.Add(s)
+	ns, err := b.nc.ChanSubscribe(b.liveSubject(ch), b.msgs)
 	if err == nil {
+		b.live.Store(s, ns)
 		// A round trip: once NATS answers it, it has the subscription.
 		fctx, cancel := withTimeout(ctx)
 		err = b.nc.FlushWithContext(fctx)
@@ -94,41 +81,22 @@ func (b *Broker) Unsubscribe(ctx context.Context, ch string) error {
 	op := lockOf(&b.ops, ch)
 	op.Lock()
 	defer op.Unlock()
-	b.mu.RLock()
-	s := b.subs[ch]
-	b.mu.RUnlock()
-	if s != nil {
+	if s := b.subs.Get(ch); s != nil {
 		b.forget(s)
 	}
 	return nil
 }
 
 // forget removes s and drops its NATS subscription.
-func (b *Broker) forget(s *subscription) {
-	b.mu.Lock()
-	if b.subs[s.name] == s {
-		delete(b.subs, s.name)
-	}
-	b.mu.Unlock()
-	if s.sub == nil {
+func (b *Broker) forget(s *relay.Sub) {
+	b.subs.Remove(s)
+	ns, ok := b.live.LoadAndDelete(s)
+	if !ok {
 		return
 	}
-	if err := s.sub.Unsubscribe(); err != nil && !errors.Is(err, natsgo.ErrConnectionClosed) {
-		// Delivery has stopped all the same: the loop drops what nobody
+	if err := ns.(*natsgo.Subscription).Unsubscribe(); err != nil && !errors.Is(err, natsgo.ErrConnectionClosed) {
+		// Delivery has stopped all the same: the relay drops what nobody
 		// is subscribed to.
-		b.log.Debug("nats unsubscribe failed", "channel", s.name, "err", err)
-	}
-}
-
-// waitReady returns once Run is delivering, or with ctx's error.
-func (b *Broker) waitReady(ctx context.Context) error {
-	b.mu.RLock()
-	ready := b.ready
-	b.mu.RUnlock()
-	select {
-	case <-ready:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+		b.log.Debug("nats unsubscribe failed", "channel", s.Name(), "err", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/switchboardhq/switchboard/broker/internal/relay"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -92,16 +93,17 @@ type Broker struct {
 	// order in which Redis sees them is the order they were called in.
 	ops [numOps]sync.Mutex
 
+	// subs are the channels this node is subscribed to. A subscription is
+	// added only under mu while conn is set, so a new connection, which
+	// subscribes to everything in subs, cannot miss one.
+	subs relay.Set
+
 	mu sync.RWMutex
-	// subs are the channels this node is subscribed to. The delivery loop
-	// holds mu's read lock while it delivers, so an Unsubscribe that has
-	// taken the write lock knows no delivery of its channel is running or
-	// will start.
-	subs map[string]*subscription
 	// conn is the live pub/sub connection, nil while there is none; ready
-	// is closed exactly while conn is set, and Subscribe waits on it.
+	// is open exactly while conn is set (both change under mu), and
+	// Subscribe waits at it.
 	conn  *pubsubConn
-	ready chan struct{}
+	ready relay.Gate
 
 	inbox inbox
 }
@@ -135,8 +137,6 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		tagOpen: "{" + prefix + ":",
 		idleTTL: idle,
 		idleMS:  strconv.FormatInt(millis(idle), 10),
-		subs:    make(map[string]*subscription),
-		ready:   make(chan struct{}),
 		inbox:   inbox{signal: make(chan struct{}, 1)},
 	}
 	if b.log == nil {
@@ -275,13 +275,6 @@ func retryLater(err error) bool {
 		}
 	}
 	return false
-}
-
-// transient reports whether an error of the delivery loop's reads is worth
-// a new connection and another try, rather than a log line.
-func transient(err error) bool {
-	return errors.Is(err, stream.ErrUnavailable) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
 // Keys of one channel all start with the hash tag "{prefix:channel}", so

@@ -3,35 +3,21 @@ package redis
 import (
 	"context"
 	"fmt"
-	"math"
-	"strings"
-	"time"
 
 	"github.com/redis/rueidis"
 
+	"github.com/switchboardhq/switchboard/broker/internal/relay"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
-const (
-	// repairBatch is how many channels' histories one pipeline reads when
-	// a new connection repairs its subscriptions.
-	repairBatch = 256
-	// readTimeout bounds one history read made to repair; a Redis that
-	// does not answer in that time is treated as lost.
-	readTimeout = 10 * time.Second
-)
-
-// loop is Run's delivery side. One goroutine — Run's — runs it, so it
-// calls deliver one publication at a time, and it alone moves each
-// subscription's position. It checks every publication against the
-// position of its channel: a repeat is dropped, the next offset is
-// delivered, and anything else (a gap, a new epoch) is first filled from
-// history. That one rule makes live delivery, reconnection repair and the
-// race between reading a position and subscribing all come out in order,
-// exactly once.
+// loop is Run's delivery side: it takes what the pub/sub connection queued
+// in the inbox and hands it to the relay, which checks each publication
+// against its channel's position, fills gaps from history and delivers
+// (see [relay.Relay], which also says what each error means). One
+// goroutine — Run's — runs it.
 type loop struct {
-	b       *Broker
-	deliver func(*stream.Publication)
+	b     *Broker
+	relay *relay.Relay
 	// pending holds messages taken from the inbox and not yet handled,
 	// oldest first: what was left when filling a gap failed, to be
 	// handled after the next connection's repair.
@@ -42,8 +28,8 @@ type loop struct {
 // (nil) or the connection has to be replaced (the reason). repaired
 // reports whether the repair succeeded, which makes the connection a good
 // one as far as Run's backoff is concerned.
-func (l *loop) serve(ctx context.Context, c *pubsubConn, subs []*subscription) (repaired bool, reason error) {
-	if err := l.repair(ctx, subs); err != nil {
+func (l *loop) serve(ctx context.Context, c *pubsubConn, subs []*relay.Sub) (repaired bool, reason error) {
+	if err := l.relay.Repair(ctx, subs); err != nil {
 		return false, fmt.Errorf("repair: %w", err)
 	}
 	for {
@@ -71,7 +57,7 @@ func (l *loop) serve(ctx context.Context, c *pubsubConn, subs []*subscription) (
 }
 
 // process handles everything queued. It stops at the first message whose
-// gap could not be filled, keeping it and the rest pending.
+// gap could not be filled for now, keeping it and the rest pending.
 func (l *loop) process(ctx context.Context) error {
 	for {
 		if len(l.pending) == 0 {
@@ -91,8 +77,7 @@ func (l *loop) process(ctx context.Context) error {
 	}
 }
 
-// handle delivers one live message, and before it whatever its channel
-// missed.
+// handle reads one live message and hands it to the relay.
 func (l *loop) handle(ctx context.Context, in inbound) error {
 	name, ok := l.b.channelOf(in.channel)
 	if !ok {
@@ -100,158 +85,31 @@ func (l *loop) handle(ctx context.Context, in inbound) error {
 	}
 	m, err := parseMessage(in.payload)
 	if err != nil {
-		// Another node speaks a format this one does not know: only a
-		// rolling upgrade across a format change can do that.
-		l.b.log.Error("redis pub/sub: dropped a publication this node cannot read", "channel", name, "err", err)
+		l.relay.Unreadable(name, err)
 		return nil
 	}
-	l.b.mu.RLock()
-	s := l.b.subs[name]
-	l.b.mu.RUnlock()
-	if s == nil {
-		return nil
-	}
-	switch {
-	case m.epoch == s.pos.Epoch && m.offset <= s.pos.Offset:
-		return nil // delivered already, by a repair or before a reconnection
-	case m.epoch == s.pos.Epoch && m.offset == s.pos.Offset+1:
-	case s.pos.Epoch == "" && m.offset == 1:
-		// The channel's first publication, on a channel that had no
-		// position when it was subscribed.
-	default:
-		if err := l.catchUp(ctx, s, m); err != nil {
-			return err
-		}
-		if m.epoch == s.pos.Epoch && m.offset <= s.pos.Offset {
-			return nil
-		}
-	}
-	epoch := s.pos.Epoch
-	if m.epoch != epoch {
-		epoch = strings.Clone(m.epoch)
-	}
-	p, err := m.publication(s.name, epoch)
-	if err != nil {
-		l.b.log.Error("redis pub/sub: dropped a publication this node cannot read",
-			"channel", name, "offset", m.offset, "err", err)
-		return nil
-	}
-	l.send(s, p)
-	return nil
+	return l.relay.Handle(ctx, name, m.live())
 }
 
-// catchUp delivers, from history, what s missed before m: the offsets
-// between its position and m's in the same epoch, or everything of m's
-// epoch before m when the epoch changed.
-func (l *loop) catchUp(ctx context.Context, s *subscription, m message) error {
-	q := stream.HistoryQuery{Limit: clampLimit(m.offset - 1)}
-	if m.epoch == s.pos.Epoch {
-		since := s.pos
-		q.Since = &since
-		q.Limit = clampLimit(m.offset - s.pos.Offset - 1)
+// histories reads, for the relay's repair, the history of every channel of
+// reads in one pipeline.
+func (b *Broker) histories(ctx context.Context, reads []relay.Read) {
+	execs := make([]rueidis.LuaExec, len(reads))
+	for i := range reads {
+		execs[i] = b.historyExec(reads[i].Channel, reads[i].Query)
 	}
-	rctx, cancel := context.WithTimeout(ctx, readTimeout)
-	defer cancel()
-	page, err := l.b.History(rctx, s.name, q)
-	if err != nil {
-		if transient(err) {
-			return err
-		}
-		// Redis answers, but not with this channel's history: waiting
-		// would hold up every channel for nothing. What cannot be read
-		// is skipped, which subscribers see as a gap.
-		l.b.log.Error("redis pub/sub: cannot fill a gap from history", "channel", s.name, "err", err)
-		return nil
-	}
-	if page.Latest.Epoch != m.epoch {
-		return nil // the channel has moved on again; m goes as it is
-	}
-	l.sendAll(s, page.Publications, m.offset)
-	return nil
-}
-
-func clampLimit(n uint64) int { return int(min(n, math.MaxInt32)) }
-
-// repair delivers, for each subscription a new connection took over, what
-// was published after its position while no connection was live. Reads go
-// out in pipelined batches, so a node with many channels repairs in a few
-// round trips.
-func (l *loop) repair(ctx context.Context, subs []*subscription) error {
-	execs := make([]rueidis.LuaExec, 0, min(len(subs), repairBatch))
-	for len(subs) > 0 {
-		batch := subs[:min(len(subs), repairBatch)]
-		subs = subs[len(batch):]
-		execs = execs[:0]
-		for _, s := range batch {
-			q := stream.HistoryQuery{Limit: -1}
-			if s.pos.Epoch != "" {
-				since := s.pos
-				q.Since = &since
-			}
-			execs = append(execs, l.b.historyExec(s.name, q))
-		}
-		rctx, cancel := context.WithTimeout(ctx, readTimeout)
-		results := luaHistory.ExecMulti(rctx, l.b.client, execs...)
-		for i, r := range results {
-			s := batch[i]
-			page, err := l.repaired(rctx, s, r)
-			if err != nil {
-				if transient(err) {
-					cancel()
-					return err
-				}
-				// As in catchUp: skip what cannot be read. The channel's
-				// next live publication tries again.
-				l.b.log.Error("redis pub/sub: cannot repair a channel from history", "channel", s.name, "err", err)
-				continue
-			}
-			l.sendAll(s, page.Publications, 0)
-		}
-		cancel()
-	}
-	return nil
-}
-
-// repaired reads the page answering s's repair from r, and when Redis lost
-// the channel, reads its new epoch from the start.
-func (l *loop) repaired(ctx context.Context, s *subscription, r rueidis.RedisResult) (stream.HistoryPage, error) {
-	reply, err := r.ToArray()
-	if err != nil {
-		return stream.HistoryPage{}, fmt.Errorf("history %q: %w", s.name, classify(err))
-	}
-	page, err := parsePage(s.name, reply)
-	if err != nil {
-		return stream.HistoryPage{}, fmt.Errorf("history %q: %w", s.name, err)
-	}
-	if s.pos.Epoch != "" && page.Latest.Epoch != s.pos.Epoch {
-		// All of the new epoch is news.
-		return l.b.History(ctx, s.name, stream.HistoryQuery{Limit: -1})
-	}
-	return page, nil
-}
-
-// sendAll delivers the publications of pubs that come after s's position
-// and, unless before is 0, before that offset.
-func (l *loop) sendAll(s *subscription, pubs []*stream.Publication, before uint64) {
-	for _, p := range pubs {
-		if before != 0 && p.Offset >= before {
-			return
-		}
-		if p.Epoch == s.pos.Epoch && p.Offset <= s.pos.Offset {
-			continue
-		}
-		l.send(s, p)
+	for i, r := range luaHistory.ExecMulti(ctx, b.client, execs...) {
+		reads[i].Page, reads[i].Err = b.page(reads[i].Channel, r)
 	}
 }
 
-// send delivers p if s is still subscribed, and moves s's position. The read
-// lock is held while deliver runs, which is what lets Unsubscribe promise
-// that no delivery of its channel runs once it has returned.
-func (l *loop) send(s *subscription, p *stream.Publication) {
-	l.b.mu.RLock()
-	if l.b.subs[s.name] == s {
-		l.deliver(p)
-		s.pos = p.Position()
-	}
-	l.b.mu.RUnlock()
+// newRelay is the relay of one Run.
+func (b *Broker) newRelay(deliver func(*stream.Publication)) *relay.Relay {
+	return relay.New(relay.Config{
+		Name:      "redis pub/sub",
+		Log:       b.log,
+		Subs:      &b.subs,
+		History:   b.History,
+		Histories: b.histories,
+	}, deliver)
 }

@@ -72,7 +72,8 @@
 //
 // # Wire format
 //
-// The body is encoded once by the publishing node:
+// The body is encoded once by the publishing node, in the encoding the NATS
+// broker uses too (package broker/internal/body):
 //
 //	0x01 flags [uvarint len, key] [uvarint len, client, uvarint len, user, uvarint len, info] data
 //
@@ -83,9 +84,9 @@
 //	"1 " epoch " " offset "-" unix-ms " " body
 //
 // The leading "1" versions the message, the first body byte the body; a
-// node that meets a version it does not know logs and drops the message
-// rather than misreading it, which can only happen during a rolling upgrade
-// across a format change.
+// node that meets a version it does not know logs the message and leaves
+// its offset as a gap rather than misreading it, which can only happen
+// during a rolling upgrade across a format change.
 //
 // # Delivery and repair
 //
@@ -95,8 +96,10 @@
 // queue, so the connection's reader never waits (Redis disconnects a
 // subscriber that falls behind), and one delivery loop drains it.
 //
-// The loop keeps, per subscribed channel, the last position it delivered,
-// and checks each publication against it: a repeat is dropped, the next
+// The loop hands each message to the relay it shares with the NATS broker
+// (package broker/internal/relay, which also decides what each error
+// means). The relay keeps, per subscribed channel, the last position it
+// delivered, and checks each publication against it: a repeat is dropped, the next
 // offset is delivered, and a gap or a new epoch is first filled from
 // history, in order. When the connection is lost — Redis restarted, the
 // network dropped, Redis closed it — Run connects again with jittered
@@ -106,8 +109,8 @@
 // arrived live on the new connection. If Redis lost a channel, its epoch
 // changed, and the loop delivers the new epoch from its start; the hub sees
 // the new epoch. Only what is no longer in history — a channel that keeps
-// none, or publications trimmed meanwhile — cannot be repaired, and
-// subscribers see the gap in offsets. Healthy is false from the loss until
+// none, publications trimmed meanwhile, or one this node cannot read —
+// cannot be repaired, and subscribers see the gap in offsets. Healthy is false from the loss until
 // the new connection is ready; Subscribe waits for it.
 //
 // # Deploying

@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/switchboardhq/switchboard/broker/internal/body"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -32,7 +33,12 @@ func (b *Broker) History(ctx context.Context, ch string, q stream.HistoryQuery) 
 		return stream.HistoryPage{}, fmt.Errorf("history: %w", err)
 	}
 	x := b.historyExec(ch, q)
-	reply, err := luaHistory.Exec(ctx, b.client, x.Keys, x.Args).ToArray()
+	return b.page(ch, luaHistory.Exec(ctx, b.client, x.Keys, x.Args))
+}
+
+// page reads r, the history script's answer for ch.
+func (b *Broker) page(ch string, r rueidis.RedisResult) (stream.HistoryPage, error) {
+	reply, err := r.ToArray()
 	if err != nil {
 		return stream.HistoryPage{}, fmt.Errorf("history %q: %w", ch, classify(err))
 	}
@@ -91,7 +97,7 @@ func parsePage(ch string, reply []rueidis.RedisMessage) (stream.HistoryPage, err
 	page.Publications = make([]*stream.Publication, len(pubs))
 	for i := range pubs {
 		id, err1 := entries[2*i].ToString()
-		body, err2 := entries[2*i+1].ToString()
+		data, err2 := entries[2*i+1].ToString()
 		if err1 != nil || err2 != nil {
 			return stream.HistoryPage{}, fmt.Errorf("%w: malformed history entry", stream.ErrInternal)
 		}
@@ -100,7 +106,7 @@ func parsePage(ch string, reply []rueidis.RedisMessage) (stream.HistoryPage, err
 		if p.Offset, p.Time, err = parseID(id); err != nil {
 			return stream.HistoryPage{}, fmt.Errorf("%w: %w", stream.ErrInternal, err)
 		}
-		if err := decodeBody(body, p); err != nil {
+		if err := body.Decode([]byte(data), p); err != nil {
 			return stream.HistoryPage{}, fmt.Errorf("%w: offset %d: %w", stream.ErrInternal, p.Offset, err)
 		}
 		p.Channel, p.Epoch = ch, epoch

@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/redis/rueidis"
+
+	"github.com/switchboardhq/switchboard/broker/internal/body"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -33,7 +36,12 @@ func (b *Broker) Publish(ctx context.Context, req stream.PublishRequest) (stream
 	if err := stream.ValidateChannel(req.Channel); err != nil {
 		return stream.PublishResult{}, fmt.Errorf("publish: %w", err)
 	}
+	return b.publish(ctx, &req, body.Encode(&req))
+}
 
+// publish runs the publish script for req, with data as the publication's
+// body.
+func (b *Broker) publish(ctx context.Context, req *stream.PublishRequest, data []byte) (stream.PublishResult, error) {
 	keys := b.channelKeys(req.Channel)
 	if req.Key != "" {
 		keys = append(keys, b.tagOpen+req.Channel+keySuffix+req.Key)
@@ -44,7 +52,7 @@ func (b *Broker) Publish(ctx context.Context, req stream.PublishRequest) (stream
 	args := []string{
 		newEpoch(),
 		b.pubsubName(req.Channel),
-		encodeBody(&req),
+		rueidis.BinaryString(data),
 		strconv.Itoa(size),
 		strconv.FormatInt(historyTTL, 10),
 		strconv.FormatInt(keyTTL, 10),

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/redis/rueidis"
 
+	"github.com/switchboardhq/switchboard/broker/internal/relay"
+	"github.com/switchboardhq/switchboard/internal/backoff"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -20,11 +21,6 @@ const (
 	// subscribeBatch is how many channels one SUBSCRIBE names when a new
 	// connection resubscribes: few round trips, no giant command.
 	subscribeBatch = 512
-	// Reconnection waits grow from minBackoff to maxBackoff, with jitter so
-	// that the nodes of a cluster do not all knock on a restarted Redis in
-	// the same millisecond.
-	minBackoff = 25 * time.Millisecond
-	maxBackoff = 2 * time.Second
 	// drainTimeout bounds the wait for a closed connection's message hooks
 	// to finish, which rueidis promises but a stuck socket could delay.
 	drainTimeout = 5 * time.Second
@@ -58,8 +54,9 @@ type pubsubConn struct {
 // reads the history after the last publication it delivered and delivers
 // what is missing before anything newer. If Redis lost the channel (its
 // epoch changed), Run delivers the new epoch's publications from its start.
-// A publication that is no longer in history cannot be repaired; its offset
-// is skipped, which subscribers see as a gap. Run itself never fails for a
+// A publication that is no longer in history, or that this node cannot
+// read, cannot be repaired; its offset is skipped, which subscribers see as
+// a gap (the relay's decisions: see [relay.Relay]). Run itself never fails for a
 // Redis outage; Healthy reports one.
 //
 // Only one Run may be active at a time; a second concurrent call returns an
@@ -75,8 +72,8 @@ func (b *Broker) Run(ctx context.Context, deliver func(*stream.Publication)) err
 	}
 	defer b.running.Store(false)
 
-	l := &loop{b: b, deliver: deliver}
-	failures, lost := 0, false
+	l := &loop{b: b, relay: b.newRelay(deliver)}
+	retry, lost := relay.NewRetry(b.log), false
 	for {
 		if b.closed.Load() {
 			return fmt.Errorf("run: %w", errClosed)
@@ -86,18 +83,12 @@ func (b *Broker) Run(ctx context.Context, deliver func(*stream.Publication)) err
 			if ctx.Err() != nil {
 				return nil
 			}
-			failures++
-			log := b.log.Debug
-			if failures == 1 {
-				log = b.log.Warn
-			}
-			log("redis pub/sub: cannot connect; retrying", "attempt", failures, "err", err)
-			if !sleep(ctx, backoff(failures)) {
+			if !backoff.Sleep(ctx, retry.Failed("redis pub/sub: cannot connect; retrying", err)) {
 				return nil
 			}
 			continue
 		}
-		if failures > 0 || lost {
+		if retry.Failures() > 0 || lost {
 			b.log.Info("redis pub/sub: connected again; repairing what subscriptions missed",
 				"channels", len(subs))
 		}
@@ -109,13 +100,12 @@ func (b *Broker) Run(ctx context.Context, deliver func(*stream.Publication)) err
 		lost = true
 		b.log.Warn("redis pub/sub: connection lost; reconnecting", "err", reason)
 		if repaired {
-			failures = 0
+			retry.Reset()
 			continue
 		}
 		// A connection that could not even be repaired must not be
 		// replaced in a tight loop.
-		failures++
-		if !sleep(ctx, backoff(failures)) {
+		if !backoff.Sleep(ctx, retry.Failed("", reason)) {
 			return nil
 		}
 	}
@@ -124,7 +114,7 @@ func (b *Broker) Run(ctx context.Context, deliver func(*stream.Publication)) err
 // connect opens a pub/sub connection, subscribes it to every channel in
 // subs and makes it the live one. It returns the subscriptions it took
 // over, which the delivery loop repairs.
-func (b *Broker) connect(ctx context.Context) (*pubsubConn, []*subscription, error) {
+func (b *Broker) connect(ctx context.Context) (*pubsubConn, []*relay.Sub, error) {
 	dc, _ := b.client.Dedicate() // dc.Close gives the connection back
 	c := &pubsubConn{
 		dc:   dc,
@@ -133,12 +123,7 @@ func (b *Broker) connect(ctx context.Context) (*pubsubConn, []*subscription, err
 	}
 	// No connection is live, so no Subscribe adds to subs meanwhile: what
 	// is read here is everything this connection has to carry.
-	b.mu.RLock()
-	subs := make([]*subscription, 0, len(b.subs))
-	for _, s := range b.subs {
-		subs = append(subs, s)
-	}
-	b.mu.RUnlock()
+	subs := b.subs.All()
 
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
@@ -147,7 +132,7 @@ func (b *Broker) connect(ctx context.Context) (*pubsubConn, []*subscription, err
 	for i := 0; err == nil && i < len(subs); i += subscribeBatch {
 		names = names[:0]
 		for _, s := range subs[i:min(i+subscribeBatch, len(subs))] {
-			names = append(names, b.pubsubName(s.name))
+			names = append(names, b.pubsubName(s.Name()))
 		}
 		err = dc.Do(cctx, dc.B().Subscribe().Channel(names...).Build()).Error()
 	}
@@ -158,13 +143,13 @@ func (b *Broker) connect(ctx context.Context) (*pubsubConn, []*subscription, err
 
 	b.mu.Lock()
 	b.conn = c
-	close(b.ready)
+	b.ready.Open()
 	// An Unsubscribe while no connection was live told Redis nothing;
 	// those channels were subscribed above and are dropped again below.
 	var gone []string
 	for _, s := range subs {
-		if b.subs[s.name] != s {
-			gone = append(gone, s.name)
+		if b.subs.Get(s.Name()) != s {
+			gone = append(gone, s.Name())
 		}
 	}
 	b.mu.Unlock()
@@ -181,10 +166,7 @@ func (b *Broker) forget(ctx context.Context, c *pubsubConn, ch string) {
 	op := b.op(ch)
 	op.Lock()
 	defer op.Unlock()
-	b.mu.RLock()
-	_, again := b.subs[ch]
-	b.mu.RUnlock()
-	if !again {
+	if b.subs.Get(ch) == nil {
 		_ = c.dc.Do(ctx, c.dc.B().Unsubscribe().Channel(b.pubsubName(ch)).Build()).Error()
 	}
 }
@@ -195,7 +177,7 @@ func (b *Broker) disconnect(c *pubsubConn) {
 	b.mu.Lock()
 	if b.conn == c {
 		b.conn = nil
-		b.ready = make(chan struct{})
+		b.ready.Shut()
 	}
 	b.mu.Unlock()
 	b.healthy.Store(false)
@@ -223,45 +205,27 @@ func (b *Broker) closeConn(c *pubsubConn) {
 	}
 }
 
-// backoff is how long to wait before connection attempt n+1: exponential,
-// capped, with full jitter in its upper half.
-func backoff(n int) time.Duration {
-	d := min(minBackoff<<min(n-1, 16), maxBackoff)
-	return d/2 + rand.N(d/2+1)
-}
-
 // listen delivers every message of one pub/sub channel to handle until ctx
 // ends, then returns. When the subscription is lost it subscribes again
 // after a jittered backoff, for as long as it takes; the backoff starts over
-// once a subscription has lasted longer than maxBackoff. what names the
+// once a subscription has lasted longer than relay.MaxBackoff. what names the
 // listener in log lines.
 func listen(ctx context.Context, client rueidis.Client, channel string, log *slog.Logger, what string, handle func(msg string)) {
 	cmd := client.B().Subscribe().Channel(channel).Build()
-	for attempt := 1; ; attempt++ {
+	bo := relay.NewBackoff()
+	for {
 		start := time.Now()
 		err := client.Receive(ctx, cmd, func(m rueidis.PubSubMessage) { handle(m.Message) })
 		if ctx.Err() != nil {
 			return
 		}
 		log.Warn(what+": subscription lost; resubscribing", "err", err)
-		if time.Since(start) > maxBackoff {
-			attempt = 1
+		if time.Since(start) > relay.MaxBackoff {
+			bo.Reset()
 		}
-		if !sleep(ctx, backoff(attempt)) {
+		if !backoff.Sleep(ctx, bo.Next()) {
 			return
 		}
-	}
-}
-
-// sleep waits d, or returns false when ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

@@ -9,19 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchboardhq/switchboard/broker/internal/relay"
 	"github.com/switchboardhq/switchboard/stream"
 )
-
-// subscription is one channel this node is subscribed to.
-type subscription struct {
-	name string
-	// pos is the last position delivered for the channel — at first, the
-	// channel's position read just before Redis was asked to subscribe.
-	// Only the delivery loop changes it once the subscription is in
-	// Broker.subs. After an interruption the loop reads history after pos,
-	// which is how nothing published meanwhile is lost.
-	pos stream.Position
-}
 
 // unsubscribeTimeout bounds the best-effort UNSUBSCRIBE sent to undo a
 // subscription whose Subscribe failed.
@@ -43,17 +33,14 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 	if err := stream.ValidateChannel(ch); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
-	if err := b.waitReady(ctx); err != nil {
+	if err := b.ready.Wait(ctx); err != nil {
 		return fmt.Errorf("subscribe %q: redis pub/sub not connected: %w", ch, err)
 	}
 	op := b.op(ch)
 	op.Lock()
 	defer op.Unlock()
 
-	b.mu.RLock()
-	_, ok := b.subs[ch]
-	b.mu.RUnlock()
-	if ok {
+	if b.subs.Get(ch) != nil {
 		return nil
 	}
 	// The position is read before subscribing, not after: a publication
@@ -63,7 +50,10 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 	if err != nil {
 		return fmt.Errorf("subscribe %q: %w", ch, err)
 	}
-	sub := &subscription{name: strings.Clone(ch), pos: pos}
+	// pos is where delivery starts: after an interruption the relay reads
+	// history after the last position it delivered, which is how nothing
+	// published meanwhile is lost.
+	sub := relay.NewSub(strings.Clone(ch), pos)
 	for {
 		// Subscriptions are added only while a connection is live, so
 		// the one that replaces it, which resubscribes everything in
@@ -71,7 +61,7 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 		b.mu.Lock()
 		c := b.conn
 		if c == nil {
-			ready := b.ready
+			ready := b.ready.Opened()
 			b.mu.Unlock()
 			select {
 			case <-ready:
@@ -80,7 +70,7 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 				return fmt.Errorf("subscribe %q: redis pub/sub not connected: %w", ch, ctx.Err())
 			}
 		}
-		b.subs[sub.name] = sub
+		b.subs.Add(sub)
 		b.mu.Unlock()
 
 		err := c.dc.Do(ctx, c.dc.B().Subscribe().Channel(b.pubsubName(ch)).Build()).Error()
@@ -101,7 +91,7 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 			b.undo(c, sub)
 			return fmt.Errorf("subscribe %q: %w", ch, ctx.Err())
 		}
-		if err := b.waitReady(ctx); err != nil {
+		if err := b.ready.Wait(ctx); err != nil {
 			b.undo(nil, sub)
 			return fmt.Errorf("subscribe %q: redis pub/sub not connected: %w", ch, err)
 		}
@@ -113,18 +103,14 @@ func (b *Broker) Subscribe(ctx context.Context, ch string) error {
 // have subscribed anyway, asks c to unsubscribe. A subscription left at
 // Redis would only cost traffic: the delivery loop drops what nobody is
 // subscribed to.
-func (b *Broker) undo(c *pubsubConn, sub *subscription) {
-	b.mu.Lock()
-	if b.subs[sub.name] == sub {
-		delete(b.subs, sub.name)
-	}
-	b.mu.Unlock()
+func (b *Broker) undo(c *pubsubConn, sub *relay.Sub) {
+	b.subs.Remove(sub)
 	if c == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), unsubscribeTimeout)
 	defer cancel()
-	_ = c.dc.Do(ctx, c.dc.B().Unsubscribe().Channel(b.pubsubName(sub.name)).Build()).Error()
+	_ = c.dc.Do(ctx, c.dc.B().Unsubscribe().Channel(b.pubsubName(sub.Name())).Build()).Error()
 }
 
 // Unsubscribe stops delivery of the channel: once it returns, no delivery
@@ -143,8 +129,7 @@ func (b *Broker) Unsubscribe(ctx context.Context, ch string) error {
 	defer op.Unlock()
 
 	b.mu.Lock()
-	_, ok := b.subs[ch]
-	delete(b.subs, ch)
+	ok := b.subs.Delete(ch)
 	c := b.conn
 	b.mu.Unlock()
 	if !ok || c == nil {
@@ -156,19 +141,6 @@ func (b *Broker) Unsubscribe(ctx context.Context, ch string) error {
 		b.log.Debug("redis unsubscribe failed", "channel", ch, "err", err)
 	}
 	return nil
-}
-
-// waitReady returns once a pub/sub connection is live, or with ctx's error.
-func (b *Broker) waitReady(ctx context.Context) error {
-	b.mu.RLock()
-	ready := b.ready
-	b.mu.RUnlock()
-	select {
-	case <-ready:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 var opSeed = maphash.MakeSeed()

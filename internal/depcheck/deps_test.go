@@ -69,6 +69,8 @@ var rules = []struct {
 	{"broker/memory", []string{module + "/hub"}},
 	{"broker/redis", []string{module + "/hub"}},
 	{"broker/nats", []string{module + "/hub"}},
+	{"broker/internal/...", []string{"third-party", module + "/hub"}},
+	{"internal/backoff", []string{"third-party", module + "/"}},
 	{"transport/ws", []string{module + "/transport/sse", module + "/transport/poll", module + "/transport/command"}},
 	{"transport/sse", []string{module + "/transport/ws", module + "/transport/poll", module + "/transport/command"}},
 	{"transport/poll", []string{module + "/transport/ws", module + "/transport/sse", module + "/transport/command"}},

@@ -1,0 +1,283 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/switchboardhq/switchboard/broker/internal/body"
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+const (
+	// ReadTimeout bounds one history read made to fill a gap, and one
+	// batch of reads made to repair; a broker that does not answer in that
+	// time is treated as unavailable.
+	ReadTimeout = 10 * time.Second
+	// RepairBatch is how many channels one [Config.Histories] call reads
+	// when a repair covers many subscriptions.
+	RepairBatch = 256
+)
+
+// Live is a publication as it arrived from another node, with its position
+// read and its body (see package body) not yet decoded: repeats are
+// dropped without decoding them.
+type Live struct {
+	// Epoch may share memory with a larger message; the relay copies it
+	// before keeping it.
+	Epoch  string
+	Offset uint64
+	// Time is when the publication was stored, Unix ms.
+	Time int64
+	// Body is handed over: the publication's Data points into it.
+	Body []byte
+}
+
+// Read is one channel's history read, which [Config.Histories] fills in.
+type Read struct {
+	Channel string
+	Query   stream.HistoryQuery
+	Page    stream.HistoryPage
+	Err     error
+}
+
+// Config is what a broker gives its relay.
+type Config struct {
+	// Name starts the relay's log lines: "redis pub/sub", "nats".
+	Name string
+	// Log receives what the relay could not deliver. Required.
+	Log *slog.Logger
+	// Subs are the node's subscriptions; the broker adds and removes them.
+	// Required.
+	Subs *Set
+	// History reads a channel's history as hub.Broker.History does, with
+	// its errors wrapped as the broker's History wraps them. Required.
+	History func(ctx context.Context, ch string, q stream.HistoryQuery) (stream.HistoryPage, error)
+	// Histories, if set, answers many reads at once (Redis: in one
+	// pipeline); a repair then reads up to RepairBatch channels per call.
+	// Without it, a repair reads one channel at a time with History.
+	Histories func(ctx context.Context, reads []Read)
+}
+
+// Relay delivers the live publications a broker hands it, in offset order
+// per channel and exactly once, and fills what they reveal was missed from
+// history. One goroutine — the broker's Run — calls its methods, so it
+// calls deliver one publication at a time, and it alone moves each
+// subscription's position.
+//
+// It checks every publication against the position of its channel: a
+// repeat is dropped, the next offset is delivered, and anything else (a
+// gap, a new epoch) is first filled from history. That one rule makes live
+// delivery, the repair after a reconnection and the race between reading
+// a position and subscribing all come out in order, exactly once.
+//
+// # Errors
+//
+// The relay decides once, for both brokers, what each kind of failure
+// means. None of them is a silent drop; none of them stops Run.
+//
+//   - The context ended: the method returns the context's error and has
+//     delivered nothing it should not have; Run returns.
+//   - A transient read error — the broker is unreachable, or did not
+//     answer within ReadTimeout ([Transient]): nothing is skipped. Handle
+//     and Repair return the error and leave positions where they were;
+//     the broker waits ([Retry]) or reconnects, and the live publication
+//     is handled again, or the repair that follows reads past it.
+//   - A permanent read error — the broker answered, but not with history
+//     this node can read (a publication stored by a later version, a
+//     damaged entry): what cannot be read becomes a gap, logged at Error.
+//     Filling a gap, the live publication that revealed it is delivered
+//     after the gap, so subscribers see its offset jump, which clients
+//     report as a gap; waiting would hold the channel up for good, since
+//     an unreadable entry stays unreadable until history drops it. A
+//     repair skips the channel; its next live publication finds the gap.
+//   - A live publication this node cannot read ([Relay.Unreadable], or a
+//     body Handle cannot decode): logged at Error and not delivered, its
+//     position not taken; the channel's next publication finds the gap
+//     and fills it from history, or, if history cannot read it either,
+//     reports it as above.
+//   - A new epoch (the broker lost the channel's history): everything of
+//     the new epoch up to the live publication is delivered first.
+//
+// Subscribers are told of a gap by the offsets they receive: hub.Broker
+// has no other way to say it.
+type Relay struct {
+	cfg     Config
+	deliver func(*stream.Publication)
+}
+
+// New returns a relay that delivers by calling deliver, for one Run.
+func New(cfg Config, deliver func(*stream.Publication)) *Relay {
+	return &Relay{cfg: cfg, deliver: deliver}
+}
+
+// Transient reports whether err, from a history read, is worth waiting
+// for and trying again: the broker was unavailable, or did not answer in
+// time. Every other error is permanent: trying again would fail the same
+// way. An error that wraps stream.ErrInternal is permanent whatever else
+// it wraps.
+func Transient(err error) bool {
+	if errors.Is(err, stream.ErrInternal) {
+		return false
+	}
+	return errors.Is(err, stream.ErrUnavailable) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// Handle delivers m, a live publication of channel ch, and before it
+// whatever the channel missed. It returns only a transient error (see
+// [Relay]), after which m has not been delivered and must be handled
+// again, or a repair must read past it. A channel the node is not
+// subscribed to is ignored.
+func (r *Relay) Handle(ctx context.Context, ch string, m Live) error {
+	s := r.cfg.Subs.Get(ch)
+	if s == nil {
+		return nil
+	}
+	switch {
+	case m.Epoch == s.pos.Epoch && m.Offset <= s.pos.Offset:
+		return nil // delivered already, by a repair or before a reconnection
+	case m.Epoch == s.pos.Epoch && m.Offset == s.pos.Offset+1:
+	case s.pos.Epoch == "" && m.Offset == 1:
+		// The channel's first publication, on a channel that had no
+		// position when it was subscribed.
+	default:
+		if err := r.catchUp(ctx, s, &m); err != nil {
+			return err
+		}
+		if m.Epoch == s.pos.Epoch && m.Offset <= s.pos.Offset {
+			return nil
+		}
+	}
+	epoch := s.pos.Epoch
+	if m.Epoch != epoch {
+		epoch = strings.Clone(m.Epoch)
+	}
+	p := &stream.Publication{Channel: s.name, Epoch: epoch, Offset: m.Offset, Time: m.Time}
+	if err := body.Decode(m.Body, p); err != nil {
+		r.cfg.Log.Error(r.cfg.Name+": dropped a publication this node cannot read; the channel's next publication reports the gap",
+			"channel", s.name, "offset", m.Offset, "err", err)
+		return nil
+	}
+	r.cfg.Subs.send(s, p, r.deliver)
+	return nil
+}
+
+// Unreadable logs a live message of channel ch that the broker could not
+// read even a position from: another node speaks a format this one does
+// not know, which only a rolling upgrade across a format change can cause.
+// The message is dropped; the channel's next publication finds the gap.
+func (r *Relay) Unreadable(ch string, err error) {
+	r.cfg.Log.Error(r.cfg.Name+": dropped a publication this node cannot read; the channel's next publication reports the gap",
+		"channel", ch, "err", err)
+}
+
+// catchUp delivers, from history, what s missed before m: the offsets
+// between its position and m's in the same epoch, or everything of m's
+// epoch before m when the epoch changed.
+func (r *Relay) catchUp(ctx context.Context, s *Sub, m *Live) error {
+	q := stream.HistoryQuery{Limit: clampLimit(m.Offset - 1)}
+	if m.Epoch == s.pos.Epoch {
+		since := s.pos
+		q.Since = &since
+		q.Limit = clampLimit(m.Offset - s.pos.Offset - 1)
+	}
+	page, err := r.read(ctx, s.name, q)
+	if err != nil {
+		if Transient(err) {
+			return err
+		}
+		r.cfg.Log.Error(r.cfg.Name+": cannot fill a gap from history; subscribers see it",
+			"channel", s.name, "from", s.pos, "before", m.Offset, "err", err)
+		return nil
+	}
+	if page.Latest.Epoch != m.Epoch {
+		return nil // the channel has moved on again; m goes as it is
+	}
+	r.sendAll(s, page.Publications, m.Offset)
+	return nil
+}
+
+func clampLimit(n uint64) int { return int(min(n, math.MaxInt32)) }
+
+// Repair delivers, for each of subs, what was published after its position
+// and has not been delivered: what a connection that was down, or a
+// message dropped on the way, may have missed. If the broker lost a
+// channel (its epoch changed), the new epoch's publications are delivered
+// from its start. It returns only a transient error (see [Relay]), at the
+// first channel it meets one on; the channels before it are repaired.
+func (r *Relay) Repair(ctx context.Context, subs []*Sub) error {
+	var reads []Read
+	if r.cfg.Histories != nil {
+		reads = make([]Read, 0, min(len(subs), RepairBatch))
+	}
+	for len(subs) > 0 {
+		batch := subs[:min(len(subs), RepairBatch)]
+		subs = subs[len(batch):]
+		if r.cfg.Histories != nil {
+			reads = reads[:0]
+			for _, s := range batch {
+				reads = append(reads, Read{Channel: s.name, Query: after(s.pos)})
+			}
+			rctx, cancel := context.WithTimeout(ctx, ReadTimeout)
+			r.cfg.Histories(rctx, reads)
+			cancel()
+		}
+		for i, s := range batch {
+			var page stream.HistoryPage
+			var err error
+			if reads != nil {
+				page, err = reads[i].Page, reads[i].Err
+			} else {
+				page, err = r.read(ctx, s.name, after(s.pos))
+			}
+			if err == nil && s.pos.Epoch != "" && page.Latest.Epoch != s.pos.Epoch {
+				// All of the new epoch is news.
+				page, err = r.read(ctx, s.name, stream.HistoryQuery{Limit: -1})
+			}
+			if err != nil {
+				if Transient(err) {
+					return err
+				}
+				r.cfg.Log.Error(r.cfg.Name+": cannot repair a channel from history; its next publication tries again",
+					"channel", s.name, "err", err)
+				continue
+			}
+			r.sendAll(s, page.Publications, 0)
+		}
+	}
+	return nil
+}
+
+// after asks for everything after pos, or everything when pos is zero.
+func after(pos stream.Position) stream.HistoryQuery {
+	q := stream.HistoryQuery{Limit: -1}
+	if pos.Epoch != "" {
+		q.Since = &pos
+	}
+	return q
+}
+
+// read is one History call, bounded by ReadTimeout.
+func (r *Relay) read(ctx context.Context, ch string, q stream.HistoryQuery) (stream.HistoryPage, error) {
+	ctx, cancel := context.WithTimeout(ctx, ReadTimeout)
+	defer cancel()
+	return r.cfg.History(ctx, ch, q)
+}
+
+// sendAll delivers the publications of pubs that come after s's position
+// and, unless before is 0, before that offset.
+func (r *Relay) sendAll(s *Sub, pubs []*stream.Publication, before uint64) {
+	for _, p := range pubs {
+		if before != 0 && p.Offset >= before {
+			return
+		}
+		if p.Epoch == s.pos.Epoch && p.Offset <= s.pos.Offset {
+			continue
+		}
+		r.cfg.Subs.send(s, p, r.deliver)
+	}
+}
