@@ -22,6 +22,51 @@
 // node that dies leaves none behind; join and leave events from every node
 // are pushed to local subscribers where the namespace has join_leave on.
 //
+// # The life of a publication
+//
+// This is the path of one POST /api/publish to a WebSocket client's writev
+// and to an SSE client's write, on a node with the memory broker:
+//
+//  1. The server's mux hands the request to the API wrapper, which checks
+//     the API key and method, then to the publish handler (unexported in
+//     [github.com/switchboardhq/switchboard/server]). It reads the body with
+//     [github.com/switchboardhq/switchboard/transport.ReadJSON] into a
+//     [github.com/switchboardhq/switchboard/protocol.PublishRequest] and checks
+//     its data with [github.com/switchboardhq/switchboard/protocol.RequireData].
+//  2. [Hub.Publish] resolves the channel's namespace (its history size and
+//     TTL), checks the size and compacts the JSON once, and calls
+//     [Broker.Publish]. A client's publish takes the same path through
+//     [Hub.PublishAs] or [Session.Publish], after the namespace's publish
+//     rule ([Policy]).
+//  3. The broker assigns the next offset and stores the publication in
+//     history. [github.com/switchboardhq/switchboard/broker/memory.Broker.Publish]
+//     then calls the deliver func that [Hub.Run] handed to [Broker.Run],
+//     still under the channel's lock, which is what keeps deliveries in
+//     offset order. The Redis and NATS brokers instead send the publication
+//     to every subscribed node; there each broker's Run hands it to its
+//     relay (broker/internal/relay, Relay.Handle), which fills any gap from
+//     history before calling deliver.
+//  4. deliver (the hub's fan-out) finds the channel's local subscribers,
+//     encodes the publication once per [Encoder] ([Encoder.Publication]) and
+//     queues the same bytes to each subscriber's [Session]; a subscriber
+//     still merging its history buffers them instead. A queue over
+//     [Config.QueueLimit] ends that session with stream.ErrSlowConsumer.
+//  5. The session's queue going from empty to non-empty wakes its writer:
+//     [SessionOptions.Wake] for a WebSocket connection, the [Session.Ready]
+//     channel for the other transports.
+//  6. WebSocket: the connection's writer (transport/ws, conn.flush) takes
+//     the whole queue with [Session.Take] and sends every frame in it with
+//     one vectored write ([net.Buffers.WriteTo], a writev).
+//  7. SSE: the stream's request goroutine (transport/sse, eventStream.run)
+//     wakes on [Session.Ready], takes the queue with [Session.Take], appends
+//     each publication's event followed by an id line holding the
+//     connection's cursor, and sends it with one write and one flush.
+//
+// A long or short poll never holds a session between requests: the poll
+// handler opens one per request, subscribes from the request's cursor (the
+// replay comes from [Broker.History] through the same merge as a resume),
+// and answers with what the queue holds.
+//
 // The hub owns no network code: it declares the Broker, Presence, Policy and
 // Encoder interfaces it needs and is handed implementations. Transports (package
 // transport/...) own connections; brokers (package broker/...) own offsets and
