@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -32,16 +33,44 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 // broker's reconnect, a node's start.
 func EventuallyWithin(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
+	EventuallyNil(t, d, what, func() error {
+		if cond() {
+			return nil
+		}
+		return errNotYet
+	})
+}
+
+// errNotYet is a condition of [EventuallyWithin] that does not hold: it has
+// no more to say.
+var errNotYet = errors.New("not yet")
+
+// EventuallyNil is [EventuallyWithin] for a condition that can say how
+// things stand: it checks until check returns nil, and a failure ends with
+// what check returned last (a readiness check's error, the states seen so
+// far), which is what the person reading it needs.
+//
+// check runs on the calling goroutine, so it may use t.
+func EventuallyNil(t testing.TB, d time.Duration, what string, check func() error) {
+	t.Helper()
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	tick := time.Millisecond
-	for !cond() {
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
 		pause := time.NewTimer(tick)
 		select {
 		case <-pause.C:
 		case <-deadline.C:
 			pause.Stop()
-			t.Fatalf("timed out after %v waiting for %s", d, what)
+			if err == errNotYet {
+				t.Fatalf("timed out after %v waiting for %s", d, what)
+			} else {
+				t.Fatalf("timed out after %v waiting for %s: %v", d, what, err)
+			}
 			return
 		}
 		tick = min(2*tick, maxTick)
