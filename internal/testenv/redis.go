@@ -210,18 +210,7 @@ func (s *RedisServer) Restart() {
 	s.kill()
 	// The old process's listening socket is gone once it has been waited
 	// for, but give a loaded kernel a moment before calling it a failure.
-	deadline := time.Now().Add(redisWait)
-	for {
-		err := s.start()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("testenv: redis-server did not start again on %s: %v", s.Addr(), err)
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.EventuallyNil(s.t, redisWait, "redis-server to start again on "+s.Addr(), s.start)
 }
 
 // start runs the server and waits until it answers PING. On failure the

@@ -2,7 +2,6 @@ package testkit
 
 import (
 	"errors"
-	"testing"
 	"time"
 )
 
@@ -10,6 +9,14 @@ import (
 // passing test never comes near it, a failing one fails within it rather than
 // at the test binary's timeout.
 const Wait = 10 * time.Second
+
+// TB is the part of [testing.TB] the waits use: every *testing.T is one,
+// and so is the narrower test interface of a helper package such as
+// [github.com/switchboardhq/switchboard/internal/testenv].
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
 
 // maxTick is the longest pause between two checks of a condition. Checks
 // start a millisecond apart and back off to it, so a state reached quickly is
@@ -23,7 +30,7 @@ const maxTick = 50 * time.Millisecond
 // hub, a count reached), instead of sleeping.
 //
 // cond runs on the calling goroutine, so it may use t.
-func Eventually(t testing.TB, what string, cond func() bool) {
+func Eventually(t TB, what string, cond func() bool) {
 	t.Helper()
 	EventuallyWithin(t, Wait, what, cond)
 }
@@ -31,7 +38,7 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 // EventuallyWithin is [Eventually] with its own deadline, for a wait that
 // includes a delay the test chose or cannot shorten: a presence TTL, a
 // broker's reconnect, a node's start.
-func EventuallyWithin(t testing.TB, d time.Duration, what string, cond func() bool) {
+func EventuallyWithin(t TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	EventuallyNil(t, d, what, func() error {
 		if cond() {
@@ -51,7 +58,7 @@ var errNotYet = errors.New("not yet")
 // far), which is what the person reading it needs.
 //
 // check runs on the calling goroutine, so it may use t.
-func EventuallyNil(t testing.TB, d time.Duration, what string, check func() error) {
+func EventuallyNil(t TB, d time.Duration, what string, check func() error) {
 	t.Helper()
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()

@@ -11,6 +11,7 @@ import (
 	"github.com/switchboardhq/switchboard/broker/memory"
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/internal/testkit"
+	"github.com/switchboardhq/switchboard/internal/testkit/transporttest"
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport/command"
@@ -19,14 +20,8 @@ import (
 // presenceNode keeps presence in memory for chat and admin, not for news.
 func presenceNode(t *testing.T) *node {
 	t.Helper()
-	ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{
-		{Name: "chat", Presence: true, JoinLeave: true}, {Name: "news"}, {Name: "admin", Presence: true},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return startNode(t, hub.Config{
-		Namespaces: ns,
+		Namespaces: transporttest.PresenceNamespaces(t),
 		Presence:   memory.NewPresence(memory.PresenceConfig{}),
 	}, command.Config{})
 }

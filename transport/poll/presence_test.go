@@ -12,20 +12,14 @@ import (
 	"github.com/switchboardhq/switchboard/broker/memory"
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/internal/testkit"
-	"github.com/switchboardhq/switchboard/stream"
+	"github.com/switchboardhq/switchboard/internal/testkit/transporttest"
 	"github.com/switchboardhq/switchboard/transport/poll"
 )
 
 func presenceNode(t *testing.T, ttl time.Duration) *node {
 	t.Helper()
-	ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{
-		{Name: "chat", Presence: true, JoinLeave: true}, {Name: "news"}, {Name: "admin", Presence: true},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return startNode(t, hub.Config{
-		Namespaces:  ns,
+		Namespaces:  transporttest.PresenceNamespaces(t),
 		Presence:    memory.NewPresence(memory.PresenceConfig{SweepInterval: 20 * time.Millisecond}),
 		PresenceTTL: ttl,
 	}, poll.Config{})

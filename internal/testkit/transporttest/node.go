@@ -33,6 +33,20 @@ func Namespaces(t testing.TB) *stream.Namespaces {
 	return ns
 }
 
+// PresenceNamespaces are chat (presence, with join and leave events),
+// admin (presence, no events) and news (no presence), for the tests of
+// presence; what each allows is [testkit.Policy]'s to say.
+func PresenceNamespaces(t testing.TB) *stream.Namespaces {
+	t.Helper()
+	ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{
+		{Name: "chat", Presence: true, JoinLeave: true}, {Name: "news"}, {Name: "admin", Presence: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
 // Config is what [Start] runs.
 type Config struct {
 	// Hub configures the hub. A nil Broker is a fresh memory broker, nil
