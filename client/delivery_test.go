@@ -57,7 +57,7 @@ func TestResumeThroughCuts(t *testing.T) {
 			for i := 1; i <= total; i++ {
 				n.publish(t, "chat:cuts", fmt.Sprintf("%d", i))
 				if i%10 == 0 {
-					n.proxy.cut()
+					n.proxy.CutAll()
 				}
 				time.Sleep(3 * time.Millisecond)
 			}
@@ -87,13 +87,13 @@ func TestResumeWhileDown(t *testing.T) {
 		n.publish(t, "chat:down", "1")
 		expectOffsets(t, sub, 1, 1)
 
-		n.proxy.setDown(true)
-		n.proxy.cut()
+		n.proxy.SetBlocked(true)
+		n.proxy.CutAll()
 		_, i := c.states.wait(t, 0, "disconnected", isDisconnected)
 		for j := 2; j <= 6; j++ {
 			n.publish(t, "chat:down", fmt.Sprint(j))
 		}
-		n.proxy.setDown(false)
+		n.proxy.SetBlocked(false)
 		c.states.wait(t, i, "connected again", connectedOver(tr))
 		expectOffsets(t, sub, 2, 6)
 	})
@@ -216,14 +216,14 @@ func TestGap(t *testing.T) {
 		first := n.publish(t, "tiny:g", "1")
 		expectOffsets(t, sub, 1, 1)
 
-		n.proxy.setDown(true)
-		n.proxy.cut()
+		n.proxy.SetBlocked(true)
+		n.proxy.CutAll()
 		_, i := c.states.wait(t, 0, "disconnected", isDisconnected)
 		var latest stream.Position
 		for j := 2; j <= 6; j++ {
 			latest = n.publish(t, "tiny:g", fmt.Sprint(j))
 		}
-		n.proxy.setDown(false)
+		n.proxy.SetBlocked(false)
 		c.states.wait(t, i, "connected again", connectedOver(tr))
 
 		if s := subscribed(t, sub); s.Recovered || s.Position != latest {

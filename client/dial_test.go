@@ -6,16 +6,15 @@ import (
 	"net"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/switchboardhq/switchboard/client"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 )
 
 // dialLog is an Options.Dial that counts dials and keeps every socket.
 type dialLog struct {
 	mu    sync.Mutex
 	conns []net.Conn
-	wake  chan struct{}
 }
 
 func (d *dialLog) dial(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -27,10 +26,6 @@ func (d *dialLog) dial(ctx context.Context, network, addr string) (net.Conn, err
 	d.mu.Lock()
 	d.conns = append(d.conns, c)
 	d.mu.Unlock()
-	select {
-	case d.wake <- struct{}{}:
-	default:
-	}
 	return c, nil
 }
 
@@ -52,14 +47,12 @@ func (d *dialLog) cut() {
 // waitMore waits until more than n sockets were dialed.
 func (d *dialLog) waitMore(t *testing.T, n int) {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for d.count() <= n {
-		select {
-		case <-d.wake:
-		case <-deadline:
-			t.Fatalf("dials: %d, want more than %d", d.count(), n)
+	testkit.EventuallyNil(t, testkit.Wait, fmt.Sprintf("more than %d dials", n), func() error {
+		if got := d.count(); got <= n {
+			return fmt.Errorf("%d dials", got)
 		}
-	}
+		return nil
+	})
 }
 
 // TestDial: every transport opens its sockets through Options.Dial, and a
@@ -67,7 +60,7 @@ func (d *dialLog) waitMore(t *testing.T, n int) {
 func TestDial(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr client.Transport) {
 		n := newNode(t)
-		d := &dialLog{wake: make(chan struct{}, 1)}
+		d := &dialLog{}
 		c := n.newClient(t, client.Options{Transports: []client.Transport{tr}, Dial: d.dial})
 		sub, _ := c.Subscribe("chat:dial", client.SubscribeOptions{})
 		c.run(t)

@@ -74,11 +74,11 @@ func TestFallbackMidStream(t *testing.T) {
 	}()
 	expectOffsets(t, sub, 1, 20)
 	n.gate.set(pathWS, "refuse")
-	n.proxy.cut()
+	n.proxy.CutAll()
 	_, i = c.states.wait(t, i, "connected over sse", connectedOver(client.SSE))
 	expectOffsets(t, sub, 21, 50)
 	n.gate.set(pathSSE, "refuse")
-	n.proxy.cut()
+	n.proxy.CutAll()
 	c.states.wait(t, i, "connected over longpoll", connectedOver(client.LongPoll))
 	expectOffsets(t, sub, 51, 90)
 	wg.Wait()
@@ -131,7 +131,7 @@ func TestDeadConnection(t *testing.T) {
 	n.publish(t, "chat:dead", "1")
 	expectOffsets(t, sub, 1, 1)
 
-	thaw := n.proxy.freeze()
+	thaw := n.proxy.Freeze()
 	defer thaw()
 	start := time.Now()
 	s, i := c.states.wait(t, 0, "disconnected", isDisconnected)
@@ -152,12 +152,12 @@ func TestDeadConnection(t *testing.T) {
 func TestNoTransport(t *testing.T) {
 	t.Parallel()
 	n := newNode(t)
-	n.proxy.setDown(true)
+	n.proxy.SetBlocked(true)
 	c := n.newClient(t, client.Options{})
 	c.run(t)
 	_, i := c.states.wait(t, 0, "disconnected", isDisconnected)
 	c.states.wait(t, i, "disconnected again", isDisconnected)
-	n.proxy.setDown(false)
+	n.proxy.SetBlocked(false)
 	c.states.wait(t, i, "connected", connectedOver(client.WebSocket))
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log"
 	"log/slog"
 	"net"
@@ -21,6 +22,9 @@ import (
 	"github.com/switchboardhq/switchboard/broker/memory"
 	"github.com/switchboardhq/switchboard/client"
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testenv"
+	"github.com/switchboardhq/switchboard/internal/testkit"
+	"github.com/switchboardhq/switchboard/internal/testkit/transporttest"
 	"github.com/switchboardhq/switchboard/server"
 	"github.com/switchboardhq/switchboard/stream"
 )
@@ -59,7 +63,7 @@ func logger() *slog.Logger {
 type node struct {
 	hub   *hub.Hub
 	gate  *gate
-	proxy *proxy
+	proxy *testenv.Proxy
 	URL   string
 }
 
@@ -74,7 +78,7 @@ func newNode(t *testing.T) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := hub.New(hub.Config{
+	h := transporttest.RunHub(t, hub.Config{
 		Broker:       memory.New(memory.Config{Logger: logger()}),
 		Policy:       &auth.Policy{},
 		Namespaces:   ns,
@@ -83,9 +87,6 @@ func newNode(t *testing.T) *node {
 		Presence:     memory.NewPresence(memory.PresenceConfig{SweepInterval: 50 * time.Millisecond}),
 		PresenceTTL:  2 * time.Second,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	v, err := auth.NewVerifier(auth.Config{HMACSecrets: []string{hmacSecret}})
 	if err != nil {
 		t.Fatal(err)
@@ -105,12 +106,9 @@ func newNode(t *testing.T) *node {
 		defer close(served)
 		_ = hs.Serve(ln)
 	}()
-	hubCtx, hubStop := context.WithCancel(context.Background())
-	hubDone := make(chan error, 1)
-	go func() { hubDone <- h.Run(hubCtx) }()
-	p := newProxy(t, ln.Addr().String())
+	p := testenv.NewProxy(t, ln.Addr().String())
 	t.Cleanup(func() {
-		p.close()
+		p.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := h.Shutdown(ctx, 0); err != nil {
@@ -120,13 +118,9 @@ func newNode(t *testing.T) *node {
 			t.Errorf("http shutdown: %v", err)
 		}
 		<-served
-		hubStop()
-		if err := <-hubDone; err != nil {
-			t.Errorf("hub: %v", err)
-		}
 		v.Close()
 	})
-	return &node{hub: h, gate: g, proxy: p, URL: "http://" + p.addr()}
+	return &node{hub: h, gate: g, proxy: p, URL: "http://" + p.Addr()}
 }
 
 type discard struct{}
@@ -237,7 +231,7 @@ type testClient struct {
 // set win. It is not running yet.
 func (n *node) newClient(t *testing.T, opts client.Options) *testClient {
 	t.Helper()
-	tc := &testClient{states: &stateLog{wake: make(chan struct{})}}
+	tc := &testClient{states: &stateLog{}}
 	if opts.Logger == nil {
 		opts.Logger = logger()
 	}
@@ -299,16 +293,13 @@ func (tc *testClient) runErr(t *testing.T) error {
 
 // stateLog keeps every state a client reported.
 type stateLog struct {
-	mu   sync.Mutex
-	all  []client.State
-	wake chan struct{}
+	mu  sync.Mutex
+	all []client.State
 }
 
 func (l *stateLog) add(s client.State) {
 	l.mu.Lock()
 	l.all = append(l.all, s)
-	close(l.wake)
-	l.wake = make(chan struct{})
 	l.mu.Unlock()
 }
 
@@ -316,25 +307,18 @@ func (l *stateLog) add(s client.State) {
 // the index after it.
 func (l *stateLog) wait(t *testing.T, from int, what string, ok func(client.State) bool) (client.State, int) {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		l.mu.Lock()
-		for i := from; i < len(l.all); i++ {
-			if ok(l.all[i]) {
-				s := l.all[i]
-				l.mu.Unlock()
-				return s, i + 1
+	var found client.State
+	testkit.EventuallyNil(t, testkit.Wait, "state "+what, func() error {
+		all := l.snapshot()
+		for i := from; i < len(all); i++ {
+			if ok(all[i]) {
+				found, from = all[i], i+1
+				return nil
 			}
 		}
-		from = len(l.all)
-		wake := l.wake
-		l.mu.Unlock()
-		select {
-		case <-wake:
-		case <-deadline:
-			t.Fatalf("no state %s within 10s; states: %v", what, l.snapshot())
-		}
-	}
+		return fmt.Errorf("states: %v", all)
+	})
+	return found, from
 }
 
 func (l *stateLog) snapshot() []client.State {

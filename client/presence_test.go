@@ -2,11 +2,13 @@ package client_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/switchboardhq/switchboard/client"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -25,25 +27,23 @@ func nextPresence(t *testing.T, sub *client.Subscription) client.Event {
 	}
 }
 
-// presenceOf polls Presence until want holds, failing after 10s.
+// presenceOf asks for Presence until want holds.
 func presenceOf(t *testing.T, c *client.Client, ch string, want func([]stream.ClientInfo) bool) []stream.ClientInfo {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var list []stream.ClientInfo
+	testkit.EventuallyNil(t, testkit.Wait, fmt.Sprintf("presence of %s as wanted", ch), func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		list, err := c.Presence(ctx, ch)
-		cancel()
-		if err != nil {
+		defer cancel()
+		var err error
+		if list, err = c.Presence(ctx, ch); err != nil {
 			t.Fatalf("Presence(%q): %v", ch, err)
 		}
-		if want(list) {
-			return list
+		if !want(list) {
+			return fmt.Errorf("Presence(%q) = %+v", ch, list)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Presence(%q) = %+v, never as wanted", ch, list)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
+	return list
 }
 
 func users(list []stream.ClientInfo) []string {

@@ -96,7 +96,7 @@ func TestPublishThroughDeadConnection(t *testing.T) {
 	})
 	c.run(t)
 	c.states.wait(t, 0, "connected", connectedOver(client.WebSocket))
-	thaw := n.proxy.freeze()
+	thaw := n.proxy.Freeze()
 	defer thaw()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()

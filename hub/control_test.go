@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/broker/memory"
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit/transporttest"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -32,8 +33,8 @@ func TestDisconnectUserEverywhere(t *testing.T) {
 		// The memory broker links no nodes, but one memory Control links
 		// the hubs of a process.
 		control := memory.NewControl()
-		a := newHub(t, hub.Config{Control: control})
-		b := newHub(t, hub.Config{Control: control})
+		a := transporttest.RunHub(t, hub.Config{Control: control})
+		b := transporttest.RunHub(t, hub.Config{Control: control})
 		before := time.Now().Add(-time.Minute)
 
 		onA := issuedSession(t, a, "ann", before)
@@ -48,7 +49,7 @@ func TestDisconnectUserEverywhere(t *testing.T) {
 		if n != 1 {
 			t.Fatalf("disconnected %d on this node, want 1", n)
 		}
-		if err := waitDone(t, onA, time.Second); !errors.Is(err, stream.ErrForceDisconnect) {
+		if err := waitDone(t, onA); !errors.Is(err, stream.ErrForceDisconnect) {
 			t.Fatalf("cause on A: %v", err)
 		}
 		synctest.Wait() // the message reached B
@@ -102,7 +103,7 @@ func TestDisconnectUserEverywhere(t *testing.T) {
 func TestDisconnectTTL(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const ttl = 100 * time.Millisecond
-		h := newHub(t, hub.Config{Control: memory.NewControl(), DisconnectTTL: ttl})
+		h := transporttest.RunHub(t, hub.Config{Control: memory.NewControl(), DisconnectTTL: ttl})
 		if _, err := h.DisconnectUserEverywhere(context.Background(), "ann"); err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +137,7 @@ func (downControl) Publish(context.Context, []byte) error {
 }
 
 func TestDisconnectUserEverywhereUnavailable(t *testing.T) {
-	h := newHub(t, hub.Config{Control: downControl{}})
+	h := transporttest.RunHub(t, hub.Config{Control: downControl{}})
 	before := time.Now().Add(-time.Minute)
 	s := issuedSession(t, h, "ann", before)
 	if _, err := h.DisconnectUserEverywhere(context.Background(), "ann"); !errors.Is(err, stream.ErrUnavailable) {
@@ -151,13 +152,13 @@ func TestDisconnectUserEverywhereUnavailable(t *testing.T) {
 }
 
 func TestDisconnectUserEverywhereWithoutControl(t *testing.T) {
-	h := newHub(t, hub.Config{})
+	h := transporttest.RunHub(t, hub.Config{})
 	s := issuedSession(t, h, "ann", time.Now().Add(-time.Minute))
 	n, err := h.DisconnectUserEverywhere(context.Background(), "ann")
 	if err != nil || n != 1 {
 		t.Fatalf("n %d, err %v", n, err)
 	}
-	if err := waitDone(t, s, time.Second); !errors.Is(err, stream.ErrForceDisconnect) {
+	if err := waitDone(t, s); !errors.Is(err, stream.ErrForceDisconnect) {
 		t.Fatalf("cause %v", err)
 	}
 	if _, err := h.NewSession(hub.SessionOptions{Encoder: &testEncoder{}, Identity: stream.Identity{User: "ann"}}); !errors.Is(err, stream.ErrInvalidToken) {

@@ -1,43 +1,21 @@
 package hub_test
 
 import (
-	"context"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/switchboardhq/switchboard/broker/memory"
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// newHub runs a hub on the memory broker for the test's duration.
-func newHub(t *testing.T, cfg hub.Config) *hub.Hub {
-	t.Helper()
-	if cfg.Broker == nil {
-		cfg.Broker = memory.New(memory.Config{})
-	}
-	h, err := hub.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("hub.Run: %v", err)
-		}
-	})
-	return h
-}
 
 // testEncoder encodes a publication as its offset and counts its calls.
 type testEncoder struct {
@@ -96,64 +74,71 @@ func startDrain(s *hub.Session) *drain {
 	return d
 }
 
-// next returns the next publication, skipping other items.
-func (d *drain) next(t *testing.T, timeout time.Duration) *stream.Publication {
+// item returns the next queued item for which want is true, skipping the
+// others, and fails t if none comes within [testkit.Wait].
+func (d *drain) item(t *testing.T, what string, want func(hub.Item) bool) hub.Item {
 	t.Helper()
-	deadline := time.After(timeout)
+	deadline := time.After(testkit.Wait)
 	for {
 		select {
 		case it, ok := <-d.items:
 			if !ok {
-				t.Fatal("session ended while waiting for a publication")
+				t.Fatalf("session ended while waiting for %s", what)
 			}
-			if it.Pub != nil {
-				return it.Pub
+			if want(it) {
+				return it
 			}
 		case <-deadline:
-			t.Fatal("no publication within", timeout)
+			t.Fatalf("no %s within %v", what, testkit.Wait)
 		}
 	}
 }
 
-// none checks that no publication arrives for a short while.
-func (d *drain) none(t *testing.T, wait time.Duration) {
+// next returns the next publication, skipping other items.
+func (d *drain) next(t *testing.T) *stream.Publication {
 	t.Helper()
-	deadline := time.After(wait)
+	return d.item(t, "publication", isPub).Pub
+}
+
+// nextPush returns the next item that is not a publication.
+func (d *drain) nextPush(t *testing.T) string {
+	t.Helper()
+	return string(d.item(t, "push", isPush).Bytes)
+}
+
+// none checks that nothing for which unwanted is true was queued. It runs in
+// a synctest bubble: once every goroutine of the bubble waits, whatever the
+// hub was going to queue is queued and forwarded.
+func (d *drain) none(t *testing.T, unwanted func(hub.Item) bool) {
+	t.Helper()
+	synctest.Wait()
 	for {
 		select {
 		case it, ok := <-d.items:
-			if ok && it.Pub != nil {
-				t.Fatalf("unexpected publication at offset %d", it.Pub.Offset)
-			}
 			if !ok {
 				return
 			}
-		case <-deadline:
+			if unwanted(it) {
+				t.Fatalf("unexpected item: publication %v, bytes %q", it.Pub, it.Bytes)
+			}
+		default:
 			return
 		}
 	}
 }
 
-func publish(t *testing.T, h *hub.Hub, ch string, n int) []stream.PublishResult {
-	t.Helper()
-	out := make([]stream.PublishResult, 0, n)
-	for i := 0; i < n; i++ {
-		res, err := h.Publish(context.Background(), stream.PublishRequest{Channel: ch, Data: []byte(`{"i":` + strconv.Itoa(i) + `}`)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, res)
-	}
-	return out
-}
+func isPub(it hub.Item) bool  { return it.Pub != nil }
+func isPush(it hub.Item) bool { return it.Pub == nil }
 
-func waitDone(t *testing.T, s *hub.Session, timeout time.Duration) error {
+// waitDone waits for s to end and returns why, failing t if it has not
+// ended within [testkit.Wait].
+func waitDone(t *testing.T, s *hub.Session) error {
 	t.Helper()
 	select {
 	case <-s.Done():
 		return s.Cause()
-	case <-time.After(timeout):
-		t.Fatal("session did not end within", timeout)
+	case <-time.After(testkit.Wait):
+		t.Fatalf("session did not end within %v", testkit.Wait)
 		return nil
 	}
 }

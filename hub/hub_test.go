@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,11 +11,12 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit/transporttest"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
 func TestLiveDeliveryEncodesOnce(t *testing.T) {
-	h := newHub(t, hub.Config{})
+	h := transporttest.RunHub(t, hub.Config{})
 	enc := &testEncoder{}
 	var drains []*drain
 	for i := 0; i < 100; i++ {
@@ -24,10 +26,10 @@ func TestLiveDeliveryEncodesOnce(t *testing.T) {
 		}
 		drains = append(drains, startDrain(s))
 	}
-	publish(t, h, "room", 10)
+	transporttest.PublishN(t, h, "room", 10)
 	for _, d := range drains {
 		for want := uint64(1); want <= 10; want++ {
-			if p := d.next(t, 5*time.Second); p.Offset != want {
+			if p := d.next(t); p.Offset != want {
 				t.Fatalf("offset %d, want %d", p.Offset, want)
 			}
 		}
@@ -38,8 +40,8 @@ func TestLiveDeliveryEncodesOnce(t *testing.T) {
 }
 
 func TestSubscribeReplyPrecedesReplay(t *testing.T) {
-	h := newHub(t, hub.Config{})
-	res := publish(t, h, "chat:x", 5)
+	h := transporttest.RunHub(t, hub.Config{})
+	res := transporttest.PublishN(t, h, "chat:x", 5)
 	s := newSession(t, h, &testEncoder{})
 	d := startDrain(s)
 	r, err := s.Subscribe(context.Background(), "chat:x", hub.SubscribeOptions{
@@ -57,57 +59,62 @@ func TestSubscribeReplyPrecedesReplay(t *testing.T) {
 		t.Fatalf("first item %q, want the reply", first.Bytes)
 	}
 	for want := uint64(3); want <= 5; want++ {
-		if p := d.next(t, time.Second); p.Offset != want {
+		if p := d.next(t); p.Offset != want {
 			t.Fatalf("offset %d, want %d", p.Offset, want)
 		}
 	}
-	publish(t, h, "chat:x", 1)
-	if p := d.next(t, time.Second); p.Offset != 6 {
+	transporttest.PublishN(t, h, "chat:x", 1)
+	if p := d.next(t); p.Offset != 6 {
 		t.Fatalf("live offset %d, want 6", p.Offset)
 	}
 }
 
+// TestNotRecovered runs each case in a synctest bubble, so that a
+// subscription that does not recover is seen to replay nothing at all.
 func TestNotRecovered(t *testing.T) {
 	ns, err := stream.NewNamespaces(stream.Namespace{HistorySize: 5}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHub(t, hub.Config{Namespaces: ns})
-	res := publish(t, h, "short", 10)
-	epoch := res[0].Epoch
 	for _, tc := range []struct {
-		name  string
-		since stream.Position
-		ok    bool
+		name   string
+		offset uint64
+		epoch  string // "" for the channel's
+		ok     bool
 	}{
-		{"older than history", stream.Position{Epoch: epoch, Offset: 1}, false},
-		{"edge of history", stream.Position{Epoch: epoch, Offset: 5}, true},
-		{"up to date", stream.Position{Epoch: epoch, Offset: 10}, true},
-		{"ahead of the channel", stream.Position{Epoch: epoch, Offset: 11}, false},
-		{"other epoch", stream.Position{Epoch: "gone", Offset: 9}, false},
+		{"older than history", 1, "", false},
+		{"edge of history", 5, "", true},
+		{"up to date", 10, "", true},
+		{"ahead of the channel", 11, "", false},
+		{"other epoch", 9, "gone", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSession(t, h, &testEncoder{})
-			d := startDrain(s)
-			r, err := s.Subscribe(context.Background(), "short", hub.SubscribeOptions{Since: &tc.since})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.Recovered != tc.ok {
-				t.Fatalf("recovered %v, want %v", r.Recovered, tc.ok)
-			}
-			if !tc.ok {
-				if r.Replayed != 0 {
-					t.Fatalf("replayed %d publications without recovering", r.Replayed)
+			synctest.Test(t, func(t *testing.T) {
+				h := transporttest.RunHub(t, hub.Config{Namespaces: ns})
+				res := transporttest.PublishN(t, h, "short", 10)
+				since := stream.Position{Epoch: cmp.Or(tc.epoch, res[0].Epoch), Offset: tc.offset}
+				s := newSession(t, h, &testEncoder{})
+				d := startDrain(s)
+				r, err := s.Subscribe(context.Background(), "short", hub.SubscribeOptions{Since: &since})
+				if err != nil {
+					t.Fatal(err)
 				}
-				d.none(t, 50*time.Millisecond)
-				return
-			}
-			for want := tc.since.Offset + 1; want <= 10; want++ {
-				if p := d.next(t, time.Second); p.Offset != want {
-					t.Fatalf("offset %d, want %d", p.Offset, want)
+				if r.Recovered != tc.ok {
+					t.Fatalf("recovered %v, want %v", r.Recovered, tc.ok)
 				}
-			}
+				if !tc.ok {
+					if r.Replayed != 0 {
+						t.Fatalf("replayed %d publications without recovering", r.Replayed)
+					}
+					d.none(t, isPub)
+					return
+				}
+				for want := since.Offset + 1; want <= 10; want++ {
+					if p := d.next(t); p.Offset != want {
+						t.Fatalf("offset %d, want %d", p.Offset, want)
+					}
+				}
+			})
 		})
 	}
 }
@@ -115,7 +122,7 @@ func TestNotRecovered(t *testing.T) {
 func TestSlowConsumerDoesNotHoldOthers(t *testing.T) {
 	// The slow session's items are 100 bytes, the fast one's 1 to 3, so
 	// only the slow one can overflow 1000 bytes, however the drain lags.
-	h := newHub(t, hub.Config{QueueLimit: 1000})
+	h := transporttest.RunHub(t, hub.Config{QueueLimit: 1000})
 	slow := newSession(t, h, bigEncoder{})
 	fast := newSession(t, h, &testEncoder{})
 	for _, s := range []*hub.Session{slow, fast} {
@@ -124,12 +131,12 @@ func TestSlowConsumerDoesNotHoldOthers(t *testing.T) {
 		}
 	}
 	d := startDrain(fast)
-	publish(t, h, "feed", 100) // slow never drains
-	if err := waitDone(t, slow, 5*time.Second); !errors.Is(err, stream.ErrSlowConsumer) {
+	transporttest.PublishN(t, h, "feed", 100) // slow never drains
+	if err := waitDone(t, slow); !errors.Is(err, stream.ErrSlowConsumer) {
 		t.Fatalf("slow session ended with %v, want ErrSlowConsumer", err)
 	}
 	for want := uint64(1); want <= 100; want++ {
-		if p := d.next(t, 5*time.Second); p.Offset != want {
+		if p := d.next(t); p.Offset != want {
 			t.Fatalf("fast subscriber got %d, want %d", p.Offset, want)
 		}
 	}
@@ -138,23 +145,29 @@ func TestSlowConsumerDoesNotHoldOthers(t *testing.T) {
 	}
 }
 
+// TestUnsubscribe runs in a synctest bubble, so that nothing at all is
+// seen to arrive after the unsubscribe.
 func TestUnsubscribe(t *testing.T) {
-	h := newHub(t, hub.Config{})
+	synctest.Test(t, testUnsubscribe)
+}
+
+func testUnsubscribe(t *testing.T) {
+	h := transporttest.RunHub(t, hub.Config{})
 	s := newSession(t, h, &testEncoder{})
 	d := startDrain(s)
 	if _, err := s.Subscribe(context.Background(), "a", hub.SubscribeOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	publish(t, h, "a", 1)
-	d.next(t, time.Second)
+	transporttest.PublishN(t, h, "a", 1)
+	d.next(t)
 	if err := s.Unsubscribe("a"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Unsubscribe("a"); !errors.Is(err, stream.ErrNotSubscribed) {
 		t.Fatalf("second unsubscribe: %v, want ErrNotSubscribed", err)
 	}
-	publish(t, h, "a", 1)
-	d.none(t, 50*time.Millisecond)
+	transporttest.PublishN(t, h, "a", 1)
+	d.none(t, isPub)
 	if len(h.Channels()) != 0 {
 		t.Errorf("channels %v after the last subscriber left", h.Channels())
 	}
@@ -174,7 +187,7 @@ func TestSubscribeErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHub(t, hub.Config{Namespaces: ns, Policy: denyPolicy{}, MaxChannels: 2})
+	h := transporttest.RunHub(t, hub.Config{Namespaces: ns, Policy: denyPolicy{}, MaxChannels: 2})
 	s := newSession(t, h, &testEncoder{})
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -243,7 +256,7 @@ func TestErrorsWrappedOnce(t *testing.T) {
 }
 
 func TestPublishValidation(t *testing.T) {
-	h := newHub(t, hub.Config{MaxMessageSize: 16})
+	h := transporttest.RunHub(t, hub.Config{MaxMessageSize: 16})
 	ctx := context.Background()
 	for _, tc := range []struct {
 		data string
@@ -271,7 +284,7 @@ func TestPublishValidation(t *testing.T) {
 }
 
 func TestConnectionLimit(t *testing.T) {
-	h := newHub(t, hub.Config{MaxConnections: 2})
+	h := transporttest.RunHub(t, hub.Config{MaxConnections: 2})
 	newSession(t, h, &testEncoder{})
 	s := newSession(t, h, &testEncoder{})
 	if _, err := h.NewSession(hub.SessionOptions{Encoder: &testEncoder{}}); !errors.Is(err, stream.ErrConnectionLimit) {
@@ -290,7 +303,7 @@ func TestConnectionLimit(t *testing.T) {
 func TestPingAndPong(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const interval = 160 * time.Millisecond
-		h := newHub(t, hub.Config{PingInterval: interval})
+		h := transporttest.RunHub(t, hub.Config{PingInterval: interval})
 		enc := &testEncoder{ping: []byte("ping")}
 		start := time.Now()
 		silent, err := h.NewSession(hub.SessionOptions{Encoder: enc, RequirePong: true})
@@ -322,7 +335,7 @@ func TestPingAndPong(t *testing.T) {
 				t.Fatalf("%d pings in ten intervals, want 4", pings)
 			}
 		}
-		if err := waitDone(t, silent, time.Second); !errors.Is(err, stream.ErrNoPong) {
+		if err := waitDone(t, silent); !errors.Is(err, stream.ErrNoPong) {
 			t.Fatalf("silent session: %v, want ErrNoPong", err)
 		}
 		// Dropped when the ping after its unanswered one was due: after one
@@ -342,7 +355,7 @@ func TestPingAndPong(t *testing.T) {
 func TestTokenExpiry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const interval = 160 * time.Millisecond
-		h := newHub(t, hub.Config{PingInterval: interval})
+		h := transporttest.RunHub(t, hub.Config{PingInterval: interval})
 		expires := time.Now().Add(100 * time.Millisecond)
 		s, err := h.NewSession(hub.SessionOptions{
 			Encoder:  &testEncoder{},
@@ -352,7 +365,7 @@ func TestTokenExpiry(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		if err := waitDone(t, s, time.Second); !errors.Is(err, stream.ErrTokenExpired) {
+		if err := waitDone(t, s); !errors.Is(err, stream.ErrTokenExpired) {
 			t.Fatalf("ended with %v, want ErrTokenExpired", err)
 		}
 		// Expiry is checked on every tick of the heartbeat.
@@ -385,7 +398,7 @@ func TestTokenExpiry(t *testing.T) {
 }
 
 func TestDisconnectUser(t *testing.T) {
-	h := newHub(t, hub.Config{})
+	h := transporttest.RunHub(t, hub.Config{})
 	var ann []*hub.Session
 	for i := 0; i < 3; i++ {
 		s, err := h.NewSession(hub.SessionOptions{Encoder: &testEncoder{}, Identity: stream.Identity{User: "ann"}})
@@ -400,7 +413,7 @@ func TestDisconnectUser(t *testing.T) {
 		t.Fatalf("disconnected %d, want 3", n)
 	}
 	for _, s := range ann {
-		if err := waitDone(t, s, time.Second); !errors.Is(err, stream.ErrForceDisconnect) {
+		if err := waitDone(t, s); !errors.Is(err, stream.ErrForceDisconnect) {
 			t.Fatalf("cause %v", err)
 		}
 	}
@@ -413,7 +426,7 @@ func TestDisconnectUser(t *testing.T) {
 
 func TestShutdownSpreadsDisconnects(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newHub(t, hub.Config{})
+		h := transporttest.RunHub(t, hub.Config{})
 		const n = 10
 		ended := make(chan time.Time, n)
 		for i := 0; i < n; i++ {
@@ -451,7 +464,7 @@ func TestShutdownSpreadsDisconnects(t *testing.T) {
 }
 
 func TestCommandRate(t *testing.T) {
-	h := newHub(t, hub.Config{CommandRate: 1, CommandBurst: 5})
+	h := transporttest.RunHub(t, hub.Config{CommandRate: 1, CommandBurst: 5})
 	s := newSession(t, h, &testEncoder{})
 	allowed := 0
 	for i := 0; i < 20; i++ {
@@ -475,7 +488,7 @@ func TestPublishAs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHub(t, hub.Config{Namespaces: ns, Policy: denyPolicy{}})
+	h := transporttest.RunHub(t, hub.Config{Namespaces: ns, Policy: denyPolicy{}})
 	ctx := context.Background()
 	if _, err := h.PublishAs(ctx, stream.Identity{User: "ann"}, stream.PublishRequest{Channel: "admin:x", Data: []byte(`1`)}); !errors.Is(err, stream.ErrPermissionDenied) {
 		t.Fatalf("publish to admin: %v", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/broker/memory"
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit/transporttest"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -46,7 +47,7 @@ func presenceHub(t *testing.T, cfg hub.Config) *hub.Hub {
 	if cfg.Presence == nil {
 		cfg.Presence = memory.NewPresence(memory.PresenceConfig{SweepInterval: 20 * time.Millisecond})
 	}
-	return newHub(t, cfg)
+	return transporttest.RunHub(t, cfg)
 }
 
 func userSession(t *testing.T, h *hub.Hub, user string) (*hub.Session, *drain) {
@@ -67,44 +68,6 @@ func subscribe(t *testing.T, s *hub.Session, ch string) {
 	t.Helper()
 	if _, err := s.Subscribe(context.Background(), ch, hub.SubscribeOptions{}); err != nil {
 		t.Fatalf("subscribe %q: %v", ch, err)
-	}
-}
-
-// nextPush returns the next item that is not a publication.
-func (d *drain) nextPush(t *testing.T) string {
-	t.Helper()
-	deadline := time.After(5 * time.Second)
-	for {
-		select {
-		case it, ok := <-d.items:
-			if !ok {
-				t.Fatal("session ended while waiting for a push")
-			}
-			if it.Pub == nil {
-				return string(it.Bytes)
-			}
-		case <-deadline:
-			t.Fatal("no push within 5s")
-		}
-	}
-}
-
-// noPush checks that no push other than a publication arrives for a while.
-func (d *drain) noPush(t *testing.T, wait time.Duration) {
-	t.Helper()
-	deadline := time.After(wait)
-	for {
-		select {
-		case it, ok := <-d.items:
-			if ok && it.Pub == nil {
-				t.Fatalf("unexpected push %q", it.Bytes)
-			}
-			if !ok {
-				return
-			}
-		case <-deadline:
-			return
-		}
 	}
 }
 
@@ -170,7 +133,13 @@ func TestPresenceJoinLeave(t *testing.T) {
 	}
 }
 
+// TestPresenceOffOrQuiet runs in a synctest bubble, so that no join or
+// leave at all is seen.
 func TestPresenceOffOrQuiet(t *testing.T) {
+	synctest.Test(t, testPresenceOffOrQuiet)
+}
+
+func testPresenceOffOrQuiet(t *testing.T) {
 	h := presenceHub(t, hub.Config{})
 	ctx := context.Background()
 	a, da := userSession(t, h, "alice")
@@ -182,7 +151,7 @@ func TestPresenceOffOrQuiet(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	da.noPush(t, 100*time.Millisecond)
+	da.none(t, isPush)
 
 	if _, err := a.Presence(ctx, "plain:1"); !errors.Is(err, stream.ErrFeatureOff) {
 		t.Errorf("Session.Presence with presence off: %v, want ErrFeatureOff", err)
@@ -232,7 +201,7 @@ func TestPresenceNotConfigured(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHub(t, hub.Config{Namespaces: ns})
+	h := transporttest.RunHub(t, hub.Config{Namespaces: ns})
 	s := newSession(t, h, &testEncoder{})
 	subscribe(t, s, "x")
 	if _, err := s.Presence(context.Background(), "x"); !errors.Is(err, stream.ErrFeatureOff) {
@@ -288,7 +257,7 @@ func TestPresenceUnderReplay(t *testing.T) {
 	a, da := userSession(t, h, "alice")
 	subscribe(t, a, "chat:seam")
 	da.nextPush(t)
-	publish(t, h, "chat:seam", 3)
+	transporttest.PublishN(t, h, "chat:seam", 3)
 	b, db := userSession(t, h, "bob")
 	since := stream.Position{}
 	page, err := h.History(context.Background(), "chat:seam", stream.HistoryQuery{})
@@ -308,7 +277,7 @@ func TestPresenceUnderReplay(t *testing.T) {
 		t.Fatalf("first push %q, want the reply", got)
 	}
 	for i := 1; i <= 3; i++ {
-		if p := db.next(t, time.Second); p.Offset != uint64(i) {
+		if p := db.next(t); p.Offset != uint64(i) {
 			t.Fatalf("replayed offset %d, want %d", p.Offset, i)
 		}
 	}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/switchboardhq/switchboard/broker/memory"
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit/transporttest"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -46,8 +46,8 @@ func (b *repeatingBroker) repeat(t *testing.T, p *stream.Publication) {
 // queued twice.
 func TestLateRepeatAfterReplay(t *testing.T) {
 	b := &repeatingBroker{Broker: memory.New(memory.Config{})}
-	h := newHub(t, hub.Config{Broker: b})
-	res := publish(t, h, "r", 3)
+	h := transporttest.RunHub(t, hub.Config{Broker: b})
+	res := transporttest.PublishN(t, h, "r", 3)
 	s := newSession(t, h, &testEncoder{})
 	d := startDrain(s)
 	since := stream.Position{Epoch: res[0].Epoch, Offset: 1}
@@ -55,7 +55,7 @@ func TestLateRepeatAfterReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	for want := uint64(2); want <= 3; want++ {
-		if p := d.next(t, time.Second); p.Offset != want {
+		if p := d.next(t); p.Offset != want {
 			t.Fatalf("replayed %d, want %d", p.Offset, want)
 		}
 	}
@@ -64,8 +64,8 @@ func TestLateRepeatAfterReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.repeat(t, page.Publications[2])
-	publish(t, h, "r", 1)
-	if p := d.next(t, time.Second); p.Offset != 4 {
+	transporttest.PublishN(t, h, "r", 1)
+	if p := d.next(t); p.Offset != 4 {
 		t.Fatalf("after the repeat of 3 got offset %d, want 4", p.Offset)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit/transporttest"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -33,7 +34,7 @@ func testResumeSeam(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHub(t, hub.Config{Namespaces: ns})
+	h := transporttest.RunHub(t, hub.Config{Namespaces: ns})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 

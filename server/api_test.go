@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/switchboardhq/switchboard/internal/testkit"
 )
 
 func TestAPIKey(t *testing.T) {
@@ -24,21 +26,21 @@ func TestAPIKey(t *testing.T) {
 			n.do("POST", "/api/publish", header, body).wantError(t, http.StatusUnauthorized, 101)
 		})
 	}
-	if r := n.do("POST", "/api/publish", "ApiKey "+apiKey, body); r.status != 200 {
-		t.Errorf("scheme is case-insensitive: got %d %s", r.status, r.body)
+	if r := n.do("POST", "/api/publish", "ApiKey "+apiKey, body); r.Status != 200 {
+		t.Errorf("scheme is case-insensitive: got %d %s", r.Status, r.Body)
 	}
 }
 
 func TestPublish(t *testing.T) {
 	n := newNode(t)
 	r := n.api("POST", "/api/publish", `{"channel":"chat:a","data":{"text":"hi"}}`)
-	if r.status != 200 {
-		t.Fatalf("%d %s", r.status, r.body)
+	if r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
 	}
 	first := r.json(t)
 	epoch, _ := first["epoch"].(string)
 	if epoch == "" || first["offset"] != float64(1) {
-		t.Fatalf("first publish: %s", r.body)
+		t.Fatalf("first publish: %s", r.Body)
 	}
 	if got := n.publish("chat:a", `"two"`); got != 2 {
 		t.Fatalf("second offset %d, want 2", got)
@@ -56,12 +58,12 @@ func TestPublish(t *testing.T) {
 	}
 
 	// Unknown fields are tolerated; null is a JSON value.
-	if r := n.api("POST", "/api/publish", `{"channel":"chat:a","data":null,"future":true}`); r.status != 200 {
-		t.Errorf("unknown field: %d %s", r.status, r.body)
+	if r := n.api("POST", "/api/publish", `{"channel":"chat:a","data":null,"future":true}`); r.Status != 200 {
+		t.Errorf("unknown field: %d %s", r.Status, r.Body)
 	}
 	// A channel in the default namespace.
-	if r := n.api("POST", "/api/publish", `{"channel":"news","data":[1,2]}`); r.status != 200 {
-		t.Errorf("default namespace: %d %s", r.status, r.body)
+	if r := n.api("POST", "/api/publish", `{"channel":"news","data":[1,2]}`); r.Status != 200 {
+		t.Errorf("default namespace: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -73,7 +75,7 @@ func TestPublishErrors(t *testing.T) {
 		name   string
 		body   string
 		status int
-		code   float64
+		code   uint32
 	}{
 		{"malformed", `{"channel":`, 400, 107},
 		{"not an object", `[1,2]`, 400, 107},
@@ -113,7 +115,7 @@ func TestMethodNotAllowed(t *testing.T) {
 		}
 		r := n.api(method, path, "")
 		r.wantError(t, http.StatusMethodNotAllowed, 107)
-		if got := r.header.Get("Allow"); got != allow {
+		if got := r.Header.Get("Allow"); got != allow {
 			t.Errorf("%s %s: Allow %q, want %q", method, path, got, allow)
 		}
 	}
@@ -124,8 +126,8 @@ func TestBroadcast(t *testing.T) {
 	n := newNode(t)
 	n.publish("chat:b", "0")
 	r := n.api("POST", "/api/broadcast", `{"channels":["chat:a","chat:b","nope:x","bad channel"],"data":{"n":1}}`)
-	if r.status != 200 {
-		t.Fatalf("%d %s", r.status, r.body)
+	if r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
 	}
 	var out struct {
 		Results []struct {
@@ -138,7 +140,7 @@ func TestBroadcast(t *testing.T) {
 			}
 		}
 	}
-	if err := json.Unmarshal(r.body, &out); err != nil {
+	if err := json.Unmarshal(r.Body, &out); err != nil {
 		t.Fatal(err)
 	}
 	type result struct {
@@ -164,7 +166,7 @@ func TestBroadcast(t *testing.T) {
 	for _, tc := range []struct {
 		name, body string
 		status     int
-		code       float64
+		code       uint32
 	}{
 		{"no channels", `{"channels":[],"data":1}`, 400, 107},
 		{"no data", `{"channels":["chat:a"]}`, 400, 107},
@@ -188,11 +190,11 @@ type historyPage struct {
 func (n *node) history(query string) historyPage {
 	n.t.Helper()
 	r := n.api("GET", "/api/history?"+query, "")
-	if r.status != 200 {
-		n.t.Fatalf("history?%s: %d %s", query, r.status, r.body)
+	if r.Status != 200 {
+		n.t.Fatalf("history?%s: %d %s", query, r.Status, r.Body)
 	}
 	var p historyPage
-	if err := json.Unmarshal(r.body, &p); err != nil {
+	if err := json.Unmarshal(r.Body, &p); err != nil {
 		n.t.Fatal(err)
 	}
 	return p
@@ -246,8 +248,8 @@ func TestHistory(t *testing.T) {
 
 	// Data is stored compact, the same bytes every transport sends.
 	n.publish("chat:compact", "{ \"a\" :\n [1, 2] }")
-	if r := n.api("GET", "/api/history?channel=chat:compact", ""); !strings.Contains(string(r.body), `"data":{"a":[1,2]}`) {
-		t.Errorf("data not compact: %s", r.body)
+	if r := n.api("GET", "/api/history?channel=chat:compact", ""); !strings.Contains(string(r.Body), `"data":{"a":[1,2]}`) {
+		t.Errorf("data not compact: %s", r.Body)
 	}
 
 	// History is bounded by the namespace.
@@ -261,7 +263,7 @@ func TestHistory(t *testing.T) {
 	for _, tc := range []struct {
 		query  string
 		status int
-		code   float64
+		code   uint32
 	}{
 		{"channel=", 400, 111},
 		{"channel=a%20b", 400, 111},
@@ -293,8 +295,8 @@ func TestDisconnect(t *testing.T) {
 	n.dial(token(t, "bob"))
 
 	r := n.api("POST", "/api/disconnect", `{"user":"alice"}`)
-	if r.status != 200 {
-		t.Fatalf("%d %s", r.status, r.body)
+	if r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
 	}
 	if got := r.json(t)["disconnected"]; got != float64(2) {
 		t.Fatalf("disconnected %v, want 2", got)
@@ -307,7 +309,7 @@ func TestDisconnect(t *testing.T) {
 			t.Errorf("disconnect frame %v, want code 3502", f)
 		}
 	}
-	eventually(t, "alice's sessions to end", func() bool { return n.hub.Sessions() == 1 })
+	testkit.Eventually(t, "alice's sessions to end", func() bool { return n.hub.Sessions() == 1 })
 
 	if got := n.api("POST", "/api/disconnect", `{"user":"carol"}`).json(t)["disconnected"]; got != float64(0) {
 		t.Errorf("unknown user: disconnected %v, want 0", got)
@@ -318,7 +320,7 @@ func TestDisconnect(t *testing.T) {
 
 func TestChannels(t *testing.T) {
 	n := newNode(t)
-	if diff := cmp.Diff(`{"channels":[]}`, strings.TrimSpace(string(n.api("GET", "/api/channels", "").body))); diff != "" {
+	if diff := cmp.Diff(`{"channels":[]}`, strings.TrimSpace(string(n.api("GET", "/api/channels", "").Body))); diff != "" {
 		t.Errorf("no channels (-want +got):\n%s", diff)
 	}
 	a, b := n.dial(""), n.dial("")
@@ -332,7 +334,7 @@ func TestChannels(t *testing.T) {
 			Subscribers int
 		}
 	}
-	if err := json.Unmarshal(n.api("GET", "/api/channels", "").body, &out); err != nil {
+	if err := json.Unmarshal(n.api("GET", "/api/channels", "").Body, &out); err != nil {
 		t.Fatal(err)
 	}
 	want := []struct {

@@ -1,14 +1,13 @@
 package server_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/server"
 )
 
@@ -57,37 +56,20 @@ func TestDashboardFeed(t *testing.T) {
 // A feed whose channel the node does not serve stops by itself, with a
 // warning that names the channel; the node serves on.
 func TestDashboardFeedUnknownChannel(t *testing.T) {
-	var logs lockedBuffer
+	var logs testkit.Buffer
 	n := newNode(t, func(c *server.Config) {
 		c.DashboardFeed = "nowhere:dashboard"
 		c.DashboardInterval = 5 * time.Millisecond
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	})
-	eventually(t, "the feed's warning", func() bool {
+	testkit.Eventually(t, "the feed's warning", func() bool {
 		return strings.Contains(logs.String(), "dashboard feed off") && strings.Contains(logs.String(), "nowhere:dashboard")
 	})
-	if r := n.do("GET", "/readyz", "", ""); r.status != 200 {
-		t.Fatalf("readyz %d after the feed stopped", r.status)
+	if r := n.do("GET", "/readyz", "", ""); r.Status != 200 {
+		t.Fatalf("readyz %d after the feed stopped", r.Status)
 	}
 	n.publish("chat:x", `{}`)
 	if got := strings.Count(logs.String(), "dashboard feed"); got != 1 {
 		t.Errorf("%d dashboard feed warnings, want 1:\n%s", got, logs.String())
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -36,11 +36,11 @@ func TestClientHistory(t *testing.T) {
 	ws := n.dial(granted)
 	cmd := ws.call(map[string]any{"type": "history", "channel": "vault:v", "reverse": true, "limit": 2})
 	r := n.do(http.MethodGet, "/connection/history?channel=vault:v&reverse=1&limit=2", "Bearer "+granted, "")
-	if r.status != http.StatusOK {
-		t.Fatalf("with the claim: %d %s", r.status, r.body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("with the claim: %d %s", r.Status, r.Body)
 	}
 	var got map[string]any
-	if err := json.Unmarshal(r.body, &got); err != nil {
+	if err := json.Unmarshal(r.Body, &got); err != nil {
 		t.Fatal(err)
 	}
 	delete(cmd, "type")
@@ -48,8 +48,8 @@ func TestClientHistory(t *testing.T) {
 	if pubs, _ := got["publications"].([]any); len(pubs) != 2 || !reflect.DeepEqual(got, cmd) {
 		t.Fatalf("HTTP answer %v, WebSocket reply %v", got, cmd)
 	}
-	if r := n.do(http.MethodGet, "/connection/history?channel=vault:v&token="+granted, "", ""); r.status != http.StatusOK {
-		t.Errorf("token in the query: %d %s", r.status, r.body)
+	if r := n.do(http.MethodGet, "/connection/history?channel=vault:v&token="+granted, "", ""); r.Status != http.StatusOK {
+		t.Errorf("token in the query: %d %s", r.Status, r.Body)
 	}
 
 	n.do(http.MethodGet, "/connection/history?channel=vault:v", "Bearer "+plain, "").wantError(t, http.StatusForbidden, 103)

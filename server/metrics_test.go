@@ -3,6 +3,8 @@ package server_test
 import (
 	"strings"
 	"testing"
+
+	"github.com/switchboardhq/switchboard/internal/testkit"
 )
 
 func TestMetrics(t *testing.T) {
@@ -16,16 +18,16 @@ func TestMetrics(t *testing.T) {
 	// One session that ends, so disconnects are counted.
 	gone := n.dial("")
 	gone.conn.Close()
-	eventually(t, "the closed session to end", func() bool { return n.hub.Sessions() == 1 })
+	testkit.Eventually(t, "the closed session to end", func() bool { return n.hub.Sessions() == 1 })
 
 	r := n.do("GET", "/metrics", "", "")
-	if r.status != 200 {
-		t.Fatalf("GET /metrics: %d %s", r.status, r.body)
+	if r.Status != 200 {
+		t.Fatalf("GET /metrics: %d %s", r.Status, r.Body)
 	}
-	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 		t.Errorf("Content-Type %q", ct)
 	}
-	body := string(r.body)
+	body := string(r.Body)
 	for _, want := range []string{
 		`switchboard_connections{transport="websocket"} 1`,
 		`switchboard_subscriptions 1`,

@@ -28,11 +28,11 @@ func presenceNode(t *testing.T) *node {
 
 func presenceBody(t *testing.T, r response) (string, []string) {
 	t.Helper()
-	if r.status != http.StatusOK {
-		t.Fatalf("presence: %d %s", r.status, r.body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("presence: %d %s", r.Status, r.Body)
 	}
 	var body protocol.PresenceReply
-	if err := json.Unmarshal(r.body, &body); err != nil {
+	if err := json.Unmarshal(r.Body, &body); err != nil {
 		t.Fatal(err)
 	}
 	var out []string
@@ -58,8 +58,8 @@ func TestPresence(t *testing.T) {
 	me, _ := self["client"].(string)
 
 	poll := n.do(http.MethodGet, "/connection/poll?channel=chat:p&timeout=0&client=poller-1", "", "")
-	if poll.status != http.StatusOK || poll.json(t)["client"] != "poller-1" {
-		t.Fatalf("poll: %d %s", poll.status, poll.body)
+	if poll.Status != http.StatusOK || poll.json(t)["client"] != "poller-1" {
+		t.Fatalf("poll: %d %s", poll.Status, poll.Body)
 	}
 	if j := ws.read(); j["type"] != "join" || j["client"] != "poller-1" {
 		t.Fatalf("the poller's join %v", j)

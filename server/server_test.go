@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +16,8 @@ import (
 	"github.com/switchboardhq/switchboard/auth"
 	"github.com/switchboardhq/switchboard/broker/memory"
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit"
+	"github.com/switchboardhq/switchboard/internal/testkit/transporttest"
 	"github.com/switchboardhq/switchboard/internal/wsclient"
 	"github.com/switchboardhq/switchboard/server"
 	"github.com/switchboardhq/switchboard/stream"
@@ -104,9 +105,8 @@ func withHub(t *testing.T, cfg hub.Config) func(*server.Config) {
 	return func(c *server.Config) { c.Hub = runHub(t, cfg) }
 }
 
-// runHub builds a hub from cfg (on the memory broker, with auth's policy
-// and a quiet log unless cfg names its own) and runs it until the test
-// ends.
+// runHub runs a hub built from cfg (on the memory broker, with auth's
+// policy and a quiet log unless cfg names its own) until the test ends.
 func runHub(t *testing.T, cfg hub.Config) *hub.Hub {
 	t.Helper()
 	if cfg.Broker == nil {
@@ -118,20 +118,7 @@ func runHub(t *testing.T, cfg hub.Config) *hub.Hub {
 	if cfg.Logger == nil {
 		cfg.Logger = quiet
 	}
-	h, err := hub.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("hub.Run: %v", err)
-		}
-	})
-	return h
+	return transporttest.RunHub(t, cfg)
 }
 
 // shutdown stops Serve and returns its result; later calls return nil.
@@ -151,67 +138,32 @@ func (n *node) shutdown() error {
 	}
 }
 
-// response is a decoded HTTP answer.
-type response struct {
-	status int
-	header http.Header
-	body   []byte
-}
+// response is an HTTP answer as the server's tests read it.
+type response struct{ testkit.Response }
 
 func (r response) json(t *testing.T) map[string]any {
 	t.Helper()
 	var m map[string]any
-	if err := json.Unmarshal(r.body, &m); err != nil {
-		t.Fatalf("response %d is not a JSON object: %v: %s", r.status, err, r.body)
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("response %d is not a JSON object: %v: %s", r.Status, err, r.Body)
 	}
 	return m
 }
 
 // wantError checks a coded error response.
-func (r response) wantError(t *testing.T, status int, code float64) {
+func (r response) wantError(t *testing.T, status int, code uint32) {
 	t.Helper()
-	if r.status != status {
-		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
-	}
-	if ct := r.header.Get("Content-Type"); ct != "application/json" {
-		t.Errorf("Content-Type %q, want application/json", ct)
-	}
-	e, ok := r.json(t)["error"].(map[string]any)
-	if !ok {
-		t.Fatalf("no error object in %s", r.body)
-	}
-	if e["code"] != code {
-		t.Fatalf("error code %v, want %v: %s", e["code"], code, r.body)
-	}
-	if msg, _ := e["message"].(string); msg == "" {
-		t.Errorf("error without a message: %s", r.body)
-	}
+	testkit.WantError(t, r.Response, status, code)
 }
 
 // do sends a request; auth is the Authorization header ("" for none).
 func (n *node) do(method, path, auth string, body string) response {
 	n.t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, n.base+path, rd)
-	if err != nil {
-		n.t.Fatal(err)
-	}
+	req := testkit.NewRequest(n.t, method, n.base+path, body)
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
+	return response{testkit.Do(n.t, nil, req)}
 }
 
 // api calls the HTTP API with the right key.
@@ -224,11 +176,11 @@ func (n *node) api(method, path, body string) response {
 func (n *node) publish(channel, data string) uint64 {
 	n.t.Helper()
 	r := n.api("POST", "/api/publish", `{"channel":"`+channel+`","data":`+data+`}`)
-	if r.status != http.StatusOK {
-		n.t.Fatalf("publish: %d %s", r.status, r.body)
+	if r.Status != http.StatusOK {
+		n.t.Fatalf("publish: %d %s", r.Status, r.Body)
 	}
 	var out struct{ Offset uint64 }
-	if err := json.Unmarshal(r.body, &out); err != nil {
+	if err := json.Unmarshal(r.Body, &out); err != nil {
 		n.t.Fatal(err)
 	}
 	return out.Offset
@@ -316,18 +268,6 @@ func token(t *testing.T, user string) string {
 	return tok
 }
 
-// eventually polls cond until it holds or a deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestNewNeedsHub(t *testing.T) {
 	if _, err := server.New(server.Config{}); err == nil {
 		t.Fatal("New without a Hub succeeded")
@@ -396,8 +336,8 @@ func TestShutdownFlipsReadiness(t *testing.T) {
 func TestServeTwice(t *testing.T) {
 	n := newNode(t)
 	// An answer proves the first Serve has begun.
-	if r := n.do("GET", "/healthz", "", ""); r.status != 200 {
-		t.Fatalf("healthz: %d", r.status)
+	if r := n.do("GET", "/healthz", "", ""); r.Status != 200 {
+		t.Fatalf("healthz: %d", r.Status)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -422,12 +362,12 @@ func TestStaticPages(t *testing.T) {
 		"/style.css":          "font-family",
 	} {
 		r := n.do("GET", path, "", "")
-		if r.status != 200 || !bytes.Contains(r.body, []byte(want)) {
-			t.Errorf("GET %s: %d, body without %q", path, r.status, want)
+		if r.Status != 200 || !bytes.Contains(r.Body, []byte(want)) {
+			t.Errorf("GET %s: %d, body without %q", path, r.Status, want)
 		}
 	}
-	if r := n.do("GET", "/nope.html", "", ""); r.status != 404 {
-		t.Errorf("GET /nope.html: %d, want 404", r.status)
+	if r := n.do("GET", "/nope.html", "", ""); r.Status != 404 {
+		t.Errorf("GET /nope.html: %d, want 404", r.Status)
 	}
 	r := n.do("POST", "/", "", "x")
 	r.wantError(t, http.StatusMethodNotAllowed, 107)
@@ -437,11 +377,11 @@ func TestHealthMethods(t *testing.T) {
 	n := newNode(t)
 	r := n.do("POST", "/healthz", "", "")
 	r.wantError(t, http.StatusMethodNotAllowed, 107)
-	if got := r.header.Get("Allow"); got != "GET, HEAD" {
+	if got := r.Header.Get("Allow"); got != "GET, HEAD" {
 		t.Errorf("Allow %q, want \"GET, HEAD\"", got)
 	}
-	if r := n.do("HEAD", "/readyz", "", ""); r.status != 200 {
-		t.Errorf("HEAD /readyz: %d", r.status)
+	if r := n.do("HEAD", "/readyz", "", ""); r.Status != 200 {
+		t.Errorf("HEAD /readyz: %d", r.Status)
 	}
 }
 
@@ -450,16 +390,16 @@ func TestDebugEndpoints(t *testing.T) {
 		n := newNode(t, func(c *server.Config) { c.DebugEndpoints = on })
 		r := n.api(http.MethodPost, "/debug/gc", "")
 		if !on {
-			if r.status == http.StatusOK {
+			if r.Status == http.StatusOK {
 				t.Error("debug endpoints served while off")
 			}
 			continue
 		}
-		if r.status != http.StatusOK || r.json(t)["heap_inuse"].(float64) == 0 {
-			t.Errorf("debug/gc: %d %s", r.status, r.body)
+		if r.Status != http.StatusOK || r.json(t)["heap_inuse"].(float64) == 0 {
+			t.Errorf("debug/gc: %d %s", r.Status, r.Body)
 		}
-		if r := n.do(http.MethodPost, "/debug/gc", "", ""); r.status != http.StatusUnauthorized {
-			t.Errorf("debug/gc without the API key: %d", r.status)
+		if r := n.do(http.MethodPost, "/debug/gc", "", ""); r.Status != http.StatusUnauthorized {
+			t.Errorf("debug/gc without the API key: %d", r.Status)
 		}
 	}
 }

@@ -1,11 +1,12 @@
 package server_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/switchboardhq/switchboard/internal/testkit"
 )
 
 // TestHTTPTransportsMounted drives SSE, polling and client publish through
@@ -15,44 +16,33 @@ func TestHTTPTransportsMounted(t *testing.T) {
 
 	// A short poll gives the starting cursor.
 	first := n.do(http.MethodGet, "/connection/poll?channel=chat:mix&timeout=0", "", "")
-	if first.status != http.StatusOK {
-		t.Fatalf("poll: %d %s", first.status, first.body)
+	if first.Status != http.StatusOK {
+		t.Fatalf("poll: %d %s", first.Status, first.Body)
 	}
 	cursor := first.json(t)["cursor"].(string)
 
-	req, _ := http.NewRequest(http.MethodGet, n.base+"/connection/sse?channel=chat:mix", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.Get(n.base + "/connection/sse?channel=chat:mix")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		t.Fatalf("sse content type %q", ct)
 	}
-	events := bufio.NewScanner(resp.Body)
-	waitLine := func(prefix string) string {
-		t.Helper()
-		for events.Scan() {
-			if line := events.Text(); strings.HasPrefix(line, prefix) {
-				return line
-			}
-		}
-		t.Fatalf("stream ended before %q: %v", prefix, events.Err())
-		return ""
+	events := testkit.NewSSEStream(t, resp.Body)
+	if ev := events.Next(); ev.Event != "connected" {
+		t.Fatalf("first event %+v, want connected", ev)
 	}
-	waitLine("event: connected")
-	waitLine("data: ") // the connected event's own data
 
 	pub := n.do(http.MethodPost, "/connection/publish", "", `{"channel":"chat:mix","data":{"text":"hi"}}`)
-	if pub.status != http.StatusOK || pub.json(t)["offset"].(float64) != 1 {
-		t.Fatalf("client publish: %d %s", pub.status, pub.body)
+	if pub.Status != http.StatusOK || pub.json(t)["offset"].(float64) != 1 {
+		t.Fatalf("client publish: %d %s", pub.Status, pub.Body)
 	}
 	var p struct {
 		Channel string          `json:"channel"`
 		Offset  uint64          `json:"offset"`
 		Data    json.RawMessage `json:"data"`
 	}
-	if err := json.Unmarshal([]byte(strings.TrimPrefix(waitLine("data: "), "data: ")), &p); err != nil {
+	if err := json.Unmarshal([]byte(events.Next().Data), &p); err != nil {
 		t.Fatal(err)
 	}
 	if p.Channel != "chat:mix" || p.Offset != 1 || string(p.Data) != `{"text":"hi"}` {
@@ -62,10 +52,10 @@ func TestHTTPTransportsMounted(t *testing.T) {
 	next := n.do(http.MethodGet, "/connection/poll?channel=chat:mix&timeout=5s&cursor="+cursor, "", "")
 	body := next.json(t)
 	pubs := body["publications"].([]any)
-	if next.status != http.StatusOK || len(pubs) != 1 || body["recovered"] != true {
-		t.Fatalf("poll with cursor: %d %s", next.status, next.body)
+	if next.Status != http.StatusOK || len(pubs) != 1 || body["recovered"] != true {
+		t.Fatalf("poll with cursor: %d %s", next.Status, next.Body)
 	}
-	if r := n.do(http.MethodDelete, "/connection/poll?channel=chat:mix", "", ""); r.status != http.StatusMethodNotAllowed {
-		t.Errorf("DELETE poll: %d", r.status)
+	if r := n.do(http.MethodDelete, "/connection/poll?channel=chat:mix", "", ""); r.Status != http.StatusMethodNotAllowed {
+		t.Errorf("DELETE poll: %d", r.Status)
 	}
 }

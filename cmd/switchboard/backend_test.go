@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/testenv"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -80,18 +81,13 @@ func TestOpenBackend(t *testing.T) {
 	}
 }
 
-// waitHealth polls health until ok accepts its answer.
+// waitHealth checks health until ok accepts its answer.
 func waitHealth(t *testing.T, health func() error, want string, ok func(error) bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := health()
-		if ok(err) {
-			return
+	testkit.EventuallyNil(t, 30*time.Second, want, func() error {
+		if err := health(); !ok(err) {
+			return fmt.Errorf("health says %v", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not %s in 30s: %v", want, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/pflag"
 
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/internal/wsclient"
 	"github.com/switchboardhq/switchboard/server"
 	"github.com/switchboardhq/switchboard/stream"
@@ -468,7 +469,7 @@ poll:
 				args = append(args, "--config", path)
 			}
 			base := startServe(t, src.environ, args...)
-			checkSSERetry(t, base, "retry: 1234")
+			checkSSERetry(t, base, 1234)
 			checkPollTimeouts(t, base)
 			checkWebSocket(t, base)
 		})
@@ -482,7 +483,7 @@ func startServe(t *testing.T, environ []string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	var stderr syncBuffer
+	var stderr testkit.Buffer
 	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--shutdown-drain", "1ms"}, args...)
 	exited := make(chan int, 1)
 	go func() {
@@ -519,9 +520,9 @@ func startServe(t *testing.T, environ []string, args ...string) string {
 	return ""
 }
 
-// checkSSERetry opens an SSE stream and checks the retry: line it opens
+// checkSSERetry opens an SSE stream and checks the retry field it opens
 // with.
-func checkSSERetry(t *testing.T, base, want string) {
+func checkSSERetry(t *testing.T, base string, want int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -530,17 +531,20 @@ func checkSSERetry(t *testing.T, base, want string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, "retry:") {
-			if line != want {
-				t.Errorf("SSE stream opens with %q, want %q", line, want)
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		t.Fatalf("SSE stream: status %d", resp.StatusCode)
+	}
+	s := testkit.NewSSEStream(t, resp.Body)
+	defer s.Close()
+	for {
+		if ev := s.Block(); ev.Retry >= 0 {
+			if ev.Retry != want {
+				t.Errorf("SSE stream opens with retry %d, want %d", ev.Retry, want)
 			}
 			return
 		}
 	}
-	t.Errorf("SSE stream (status %d) ended without a retry: line: %v", resp.StatusCode, sc.Err())
 }
 
 // checkPollTimeouts checks poll.max_timeout (a longer hold is refused) and

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/switchboardhq/switchboard/internal/testkit"
 )
 
 // natsWait bounds how long an embedded server may take to accept clients,
@@ -116,18 +118,8 @@ func (s *NATSServer) shutdown() {
 func (s *NATSServer) Restart() {
 	s.t.Helper()
 	s.shutdown()
-	deadline := time.Now().Add(natsWait)
-	for {
-		err := s.start()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("testenv: nats-server did not start again on %s: %v", s.Addr(), err)
-			return
-		}
-		time.Sleep(50 * time.Millisecond) // the old listener may linger a moment
-	}
+	// The old listener may linger a moment.
+	testkit.EventuallyNil(s.t, natsWait, "nats-server to start again on "+s.Addr(), s.start)
 }
 
 // start runs a server with s.opts and waits until it accepts clients.

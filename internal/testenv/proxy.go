@@ -12,7 +12,7 @@ import (
 // Proxy is a TCP proxy on 127.0.0.1 in front of one address. A test points a
 // client at Addr instead of the server, and can then drop the network under
 // it: CutAll resets every connection in both directions, SetBlocked refuses
-// new ones. Neither the client nor the server knows a proxy is there, so
+// new ones, Freeze silences the open ones. Neither the client nor the server knows a proxy is there, so
 // what they do about it is exactly what they would do about a real network
 // failure.
 //
@@ -36,10 +36,15 @@ type Proxy struct {
 }
 
 // link is one proxied connection: the client's side and the target's.
+// Its fields are guarded by the proxy's mu.
 type link struct {
 	client net.Conn
 	target net.Conn // nil until the dial succeeds
 	cut    bool     // set by CutAll; a dial that completes later is dropped
+	// ended is closed when cut is set, to release a frozen direction.
+	ended chan struct{}
+	// frozen, when not nil, holds the bytes read until it is closed.
+	frozen chan struct{}
 }
 
 // dialTimeout bounds the dial to the target. The target is a local test
@@ -79,6 +84,7 @@ func (p *Proxy) CutAll() int {
 			continue
 		}
 		l.cut = true
+		close(l.ended)
 		reset(l.client)
 		if l.target != nil {
 			reset(l.target)
@@ -104,6 +110,39 @@ func (p *Proxy) Refused() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.refused
+}
+
+// Freeze stops the bytes of every open connection, in both directions,
+// and closes nothing: the silence of a network that died without a word.
+// The bytes read meanwhile are held until thaw lets them through; CutAll
+// and Close end frozen connections as they end the others. Connections
+// opened after Freeze flow as usual.
+func (p *Proxy) Freeze() (thaw func()) {
+	ch := make(chan struct{})
+	p.mu.Lock()
+	for l := range p.links {
+		l.frozen = ch
+	}
+	p.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { close(ch) }) }
+}
+
+// flowing waits while l is frozen, and reports whether it may carry on:
+// false once l is cut.
+func (p *Proxy) flowing(l *link) bool {
+	p.mu.Lock()
+	frozen := l.frozen
+	p.mu.Unlock()
+	if frozen == nil {
+		return true
+	}
+	select {
+	case <-frozen:
+		return true
+	case <-l.ended:
+		return false
+	}
 }
 
 // Close stops accepting, resets every open connection and waits for the
@@ -149,7 +188,7 @@ func (p *Proxy) accept() {
 			reset(c)
 			continue
 		}
-		l := &link{client: c}
+		l := &link{client: c, ended: make(chan struct{})}
 		p.links[l] = struct{}{}
 		p.wg.Add(1)
 		p.mu.Unlock()
@@ -185,22 +224,38 @@ func (p *Proxy) serve(l *link) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		pipe(l.client, target)
+		p.pipe(l, l.client, target)
 	}()
-	pipe(target, l.client)
+	p.pipe(l, target, l.client)
 	<-done
 	l.client.Close()
 	target.Close()
 }
 
-// pipe copies src to dst. At the end of src it passes the half-close on, so
-// a client that closes its sending side still reads the reply; on an error
-// (a reset, a cut) it resets both sides, so the other direction ends too.
-func pipe(dst, src net.Conn) {
-	_, err := io.Copy(dst, src)
-	if err == nil {
-		if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-			return
+// pipe copies src to dst, holding the bytes while the link is frozen. At
+// the end of src it passes the half-close on, so a client that closes its
+// sending side still reads the reply; on an error (a reset, a cut) it
+// resets both sides, so the other direction ends too.
+func (p *Proxy) pipe(l *link, dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if !p.flowing(l) {
+				break
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err == io.EOF {
+			if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+				return
+			}
+			break
+		}
+		if err != nil {
+			break
 		}
 	}
 	reset(dst)

@@ -254,6 +254,50 @@ func TestProxyBlocked(t *testing.T) {
 	}
 }
 
+// Freeze holds the bytes of open connections without closing them, lets
+// them through at thaw, leaves new connections alone, and gives way to
+// CutAll.
+func TestProxyFreeze(t *testing.T) {
+	s := newEchoServer(t)
+	p := testenv.NewProxy(t, s.ln.Addr().String())
+	c := dial(t, p.Addr())
+	r := bufio.NewReader(c)
+	if _, err := roundTrip(c, r, "before"); err != nil {
+		t.Fatal(err)
+	}
+	thaw := p.Freeze()
+	if _, err := io.WriteString(c, "held\n"); err != nil {
+		t.Fatal(err)
+	}
+	// Silence, not an end: the read times out.
+	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	var ne net.Error
+	if _, err := r.ReadString('\n'); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read from a frozen connection: %v, want a timeout", err)
+	}
+	fresh := dial(t, p.Addr())
+	if got, err := roundTrip(fresh, bufio.NewReader(fresh), "fresh"); err != nil || got != "FRESH" {
+		t.Fatalf("new connection while frozen: got %q, %v; want FRESH", got, err)
+	}
+	thaw()
+	thaw()
+	c.SetReadDeadline(time.Now().Add(wait))
+	if got, err := r.ReadString('\n'); err != nil || got != "HELD\n" {
+		t.Fatalf("after thaw: got %q, %v; want HELD", got, err)
+	}
+
+	p.Freeze()
+	if _, err := io.WriteString(c, "lost\n"); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.CutAll(); n != 2 {
+		t.Errorf("CutAll cut %d connections, want 2", n)
+	}
+	if err := readErr(t, c); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("frozen connection after CutAll: %v, want a connection reset", err)
+	}
+}
+
 // With nothing listening behind it, the proxy resets each client instead of
 // leaving it hanging.
 func TestProxyTargetDown(t *testing.T) {

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/switchboardhq/switchboard/internal/testkit"
 )
 
 // debianRedis is where Debian's redis-server package installs the server.
@@ -23,6 +25,10 @@ const debianRedis = "/usr/bin/redis-server"
 // how long Stop waits for an orderly exit. A server replaying a large
 // append-only file is the slow case; a passing test never comes near it.
 const redisWait = 15 * time.Second
+
+// tailBytes is how much of a failed server's output an error quotes: its
+// end, enough for the reason it failed.
+const tailBytes = 4096
 
 // RedisServer is a private redis-server process, started by Redis for one
 // test on a free port of 127.0.0.1, with its own directory. A test points
@@ -48,7 +54,7 @@ type RedisServer struct {
 // redisProc is one run of the server process.
 type redisProc struct {
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *testkit.Buffer
 	exited chan struct{} // closed once the process has been waited for
 }
 
@@ -204,18 +210,7 @@ func (s *RedisServer) Restart() {
 	s.kill()
 	// The old process's listening socket is gone once it has been waited
 	// for, but give a loaded kernel a moment before calling it a failure.
-	deadline := time.Now().Add(redisWait)
-	for {
-		err := s.start()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("testenv: redis-server did not start again on %s: %v", s.Addr(), err)
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.EventuallyNil(s.t, redisWait, "redis-server to start again on "+s.Addr(), s.start)
 }
 
 // start runs the server and waits until it answers PING. On failure the
@@ -223,7 +218,7 @@ func (s *RedisServer) Restart() {
 func (s *RedisServer) start() error {
 	cmd := exec.Command(s.bin, append([]string{"--port", strconv.Itoa(s.port)}, s.args...)...)
 	cmd.Dir = s.dir
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return err
@@ -242,13 +237,13 @@ func (s *RedisServer) start() error {
 		}
 		select {
 		case <-p.exited:
-			return fmt.Errorf("redis-server exited: %v\n%s", err, out.tail())
+			return fmt.Errorf("redis-server exited: %v\n%s", err, out.Tail(tailBytes))
 		default:
 		}
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Signal(syscall.SIGKILL)
 			<-p.exited
-			return fmt.Errorf("no answer to PING after %v: %v\n%s", redisWait, err, out.tail())
+			return fmt.Errorf("no answer to PING after %v: %v\n%s", redisWait, err, out.Tail(tailBytes))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -344,28 +339,4 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// syncBuffer collects a process's output, which its copying goroutines
-// write while a failing start reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// tail is the end of the output, enough for the reason a server failed.
-func (b *syncBuffer) tail() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
-	if len(s) > 4096 {
-		s = "…" + s[len(s)-4096:]
-	}
-	return strings.TrimSpace(s)
 }

@@ -59,3 +59,31 @@ func TestEventuallyTimesOut(t *testing.T) {
 		t.Fatalf("returned %v, failed with %q", returned, r.fatal)
 	}
 }
+
+func TestEventuallyNil(t *testing.T) {
+	calls := 0
+	testkit.EventuallyNil(t, testkit.Wait, "the third call", func() error {
+		if calls++; calls < 3 {
+			return fmt.Errorf("call %d", calls)
+		}
+		return nil
+	})
+	if calls != 3 {
+		t.Fatalf("check called %d times", calls)
+	}
+}
+
+// TestEventuallyNilSaysWhy: the failure ends with the last error.
+func TestEventuallyNilSaysWhy(t *testing.T) {
+	r := &recorder{TB: t}
+	calls := 0
+	r.run(func() {
+		testkit.EventuallyNil(r, 20*time.Millisecond, "a ready node", func() error {
+			calls++
+			return fmt.Errorf("unready after %d checks", calls)
+		})
+	})
+	if want := fmt.Sprintf("waiting for a ready node: unready after %d checks", calls); !strings.Contains(r.fatal, want) {
+		t.Fatalf("failed with %q, want %q", r.fatal, want)
+	}
+}

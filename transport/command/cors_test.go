@@ -7,6 +7,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/auth"
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/transport/command"
 )
 
@@ -33,22 +34,22 @@ func TestCORS(t *testing.T) {
 				}
 			}
 			r := n.call(t, http.MethodOptions, path, "", preflight("https://app.example"))
-			h := r.header
-			if r.status != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+			h := r.Header
+			if r.Status != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "https://app.example" ||
 				h.Get("Access-Control-Allow-Credentials") != "true" || h.Get("Access-Control-Allow-Methods") != "GET, POST, OPTIONS" ||
 				!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") {
-				t.Fatalf("preflight: %d %v", r.status, h)
+				t.Fatalf("preflight: %d %v", r.Status, h)
 			}
 
 			r = n.call(t, http.MethodOptions, path, "", preflight("https://evil.example"))
-			wantError(t, r, http.StatusForbidden, 116)
-			if r.header.Get("Access-Control-Allow-Origin") != "" {
-				t.Fatalf("disallowed origin got CORS headers: %v", r.header)
+			testkit.WantError(t, r, http.StatusForbidden, 116)
+			if r.Header.Get("Access-Control-Allow-Origin") != "" {
+				t.Fatalf("disallowed origin got CORS headers: %v", r.Header)
 			}
 
 			// A plain OPTIONS, not a preflight, says what the endpoint takes.
-			if r := n.call(t, http.MethodOptions, path, ""); r.status != http.StatusNoContent || r.header.Get("Allow") != allow {
-				t.Fatalf("plain OPTIONS: %d %v", r.status, r.header)
+			if r := n.call(t, http.MethodOptions, path, ""); r.Status != http.StatusNoContent || r.Header.Get("Allow") != allow {
+				t.Fatalf("plain OPTIONS: %d %v", r.Status, r.Header)
 			}
 		})
 	}

@@ -10,24 +10,25 @@ import (
 
 	"github.com/switchboardhq/switchboard/auth"
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport/command"
 )
 
-func (n *node) history(t *testing.T, query string, edit ...func(*http.Request)) response {
+func (n *node) history(t *testing.T, query string, edit ...func(*http.Request)) testkit.Response {
 	t.Helper()
 	return n.call(t, http.MethodGet, "/connection/history?"+query, "", edit...)
 }
 
 // historyPage decodes a successful answer, refusing fields beyond channel,
 // epoch, offset and publications.
-func historyPage(t *testing.T, r response) (protocol.HistoryReply, []int) {
+func historyPage(t *testing.T, r testkit.Response) (protocol.HistoryReply, []int) {
 	t.Helper()
 	var page protocol.HistoryReply
-	r.ok(t, &page)
+	wantOK(t, r, &page)
 	if page.Publications == nil {
-		t.Fatalf("history body %s: no publications array", r.body)
+		t.Fatalf("history body %s: no publications array", r.Body)
 	}
 	var is []int
 	for _, raw := range page.Publications {
@@ -41,7 +42,7 @@ func historyPage(t *testing.T, r response) (protocol.HistoryReply, []int) {
 			Time int64 `json:"time"`
 		}
 		if err := json.Unmarshal(raw, &p); err != nil || p.Channel != page.Channel || p.Epoch != page.Epoch || p.Time == 0 {
-			t.Fatalf("publication %s in page %s: %v", raw, r.body, err)
+			t.Fatalf("publication %s in page %s: %v", raw, r.Body, err)
 		}
 		if uint64(p.Data.I)+1 != p.Offset {
 			t.Fatalf("publication %s: data does not match its offset", raw)
@@ -73,7 +74,7 @@ func TestHistoryHandler(t *testing.T) {
 	since := stream.Position{Epoch: last.Epoch}
 	for range 10 {
 		q := url.Values{"channel": {"chat:h"}, "limit": {"2"}, "since_epoch": {since.Epoch}, "since_offset": {strconv.FormatUint(since.Offset, 10)}}
-		page, got := historyPage(t, n.history(t, q.Encode(), bearer("good:ann")))
+		page, got := historyPage(t, n.history(t, q.Encode(), testkit.Bearer("good:ann")))
 		if len(got) == 0 {
 			break
 		}
@@ -119,17 +120,17 @@ func TestHistoryHandlerErrors(t *testing.T) {
 		"channel=chat:a&reverse=maybe",
 		"channel=chat:a&since_offset=3", "channel=chat:a&since_epoch=e&since_offset=-1", "channel=chat:a&since_epoch=e&since_offset=x",
 	} {
-		wantError(t, n.history(t, q), http.StatusBadRequest, 107)
+		testkit.WantError(t, n.history(t, q), http.StatusBadRequest, 107)
 	}
-	wantError(t, n.history(t, ""), http.StatusBadRequest, 111)
-	wantError(t, n.history(t, "channel=a%20b"), http.StatusBadRequest, 111)
-	wantError(t, n.history(t, "channel=nope:x"), http.StatusNotFound, 102)
-	wantError(t, n.history(t, "channel=admin:x", bearer("good:ann")), http.StatusForbidden, 103)
-	wantError(t, n.history(t, "channel=private:x"), http.StatusForbidden, 103)
-	wantError(t, n.history(t, "channel=chat:x", bearer("bad")), http.StatusUnauthorized, 101)
-	wantError(t, n.history(t, "channel=chat:x&token=expired:ann"), http.StatusUnauthorized, 109)
-	if r := n.call(t, http.MethodPost, "/connection/history?channel=chat:x", ""); r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "GET, OPTIONS" {
-		t.Errorf("POST: %d %v %s", r.status, r.header, r.body)
+	testkit.WantError(t, n.history(t, ""), http.StatusBadRequest, 111)
+	testkit.WantError(t, n.history(t, "channel=a%20b"), http.StatusBadRequest, 111)
+	testkit.WantError(t, n.history(t, "channel=nope:x"), http.StatusNotFound, 102)
+	testkit.WantError(t, n.history(t, "channel=admin:x", testkit.Bearer("good:ann")), http.StatusForbidden, 103)
+	testkit.WantError(t, n.history(t, "channel=private:x"), http.StatusForbidden, 103)
+	testkit.WantError(t, n.history(t, "channel=chat:x", testkit.Bearer("bad")), http.StatusUnauthorized, 101)
+	testkit.WantError(t, n.history(t, "channel=chat:x&token=expired:ann"), http.StatusUnauthorized, 109)
+	if r := n.call(t, http.MethodPost, "/connection/history?channel=chat:x", ""); r.Status != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "GET, OPTIONS" {
+		t.Errorf("POST: %d %v %s", r.Status, r.Header, r.Body)
 	}
 }
 
@@ -145,9 +146,9 @@ func TestHistoryHandlerClaim(t *testing.T) {
 	}
 	n := startNode(t, hub.Config{Namespaces: ns, Policy: &auth.Policy{}}, command.Config{Verifier: claimVerifier{}})
 	n.publish(t, "vault:a", 2)
-	wantError(t, n.history(t, "channel=vault:a"), http.StatusForbidden, 103)
-	wantError(t, n.history(t, "channel=vault:a", bearer("other")), http.StatusForbidden, 103)
-	if _, got := historyPage(t, n.history(t, "channel=vault:a", bearer("vault"))); !slices.Equal(got, []int{0, 1}) {
+	testkit.WantError(t, n.history(t, "channel=vault:a"), http.StatusForbidden, 103)
+	testkit.WantError(t, n.history(t, "channel=vault:a", testkit.Bearer("other")), http.StatusForbidden, 103)
+	if _, got := historyPage(t, n.history(t, "channel=vault:a", testkit.Bearer("vault"))); !slices.Equal(got, []int{0, 1}) {
 		t.Errorf("with the claim: %v", got)
 	}
 }
@@ -172,8 +173,8 @@ func TestHistoryHandlerCrossOrigin(t *testing.T) {
 	n := startNode(t, hub.Config{}, command.Config{Origins: origins})
 	r := n.history(t, "channel=chat:a", func(r *http.Request) { r.Header.Set("Origin", "https://app.example") })
 	historyPage(t, r)
-	if r.header.Get("Access-Control-Allow-Origin") != "https://app.example" || r.header.Get("Access-Control-Allow-Credentials") != "true" {
-		t.Fatalf("allowed origin headers %v", r.header)
+	if r.Header.Get("Access-Control-Allow-Origin") != "https://app.example" || r.Header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Fatalf("allowed origin headers %v", r.Header)
 	}
-	wantError(t, n.history(t, "channel=chat:a", func(r *http.Request) { r.Header.Set("Origin", "https://evil.example") }), http.StatusForbidden, 116)
+	testkit.WantError(t, n.history(t, "channel=chat:a", func(r *http.Request) { r.Header.Set("Origin", "https://evil.example") }), http.StatusForbidden, 116)
 }

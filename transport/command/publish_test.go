@@ -7,49 +7,50 @@ import (
 	"testing"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport/command"
 )
 
-func (n *node) post(t *testing.T, body string, edit ...func(*http.Request)) response {
+func (n *node) post(t *testing.T, body string, edit ...func(*http.Request)) testkit.Response {
 	t.Helper()
 	return n.call(t, http.MethodPost, "/connection/publish", body, append(edit, func(r *http.Request) {
 		r.Header.Set("Content-Type", "application/json")
 	})...)
 }
 
-func decodePublish(t *testing.T, r response) protocol.PublishReply {
+func decodePublish(t *testing.T, r testkit.Response) protocol.PublishReply {
 	t.Helper()
 	var out protocol.PublishReply
-	r.ok(t, &out)
+	wantOK(t, r, &out)
 	return out
 }
 
 func TestClientPublish(t *testing.T) {
 	n := startNode(t, hub.Config{}, command.Config{})
 
-	first := decodePublish(t, n.post(t, `{"channel":"chat:a","data":{"text":"hi"},"key":"k-1"}`, bearer("good:ann")))
+	first := decodePublish(t, n.post(t, `{"channel":"chat:a","data":{"text":"hi"},"key":"k-1"}`, testkit.Bearer("good:ann")))
 	if first.Offset != 1 || first.Epoch == "" || first.Duplicate {
 		t.Fatalf("first publish %+v", first)
 	}
-	again := n.post(t, `{"channel":"chat:a","data":{"text":"hi"},"key":"k-1"}`, bearer("good:ann"))
+	again := n.post(t, `{"channel":"chat:a","data":{"text":"hi"},"key":"k-1"}`, testkit.Bearer("good:ann"))
 	if got := decodePublish(t, again); got != (protocol.PublishReply{Epoch: first.Epoch, Offset: first.Offset, Duplicate: true}) {
 		t.Fatalf("repeated key %+v, want the first position %+v", got, first)
 	}
-	if !strings.Contains(string(again.body), `"duplicate":true`) {
-		t.Fatalf("repeated key answered %s", again.body)
+	if !strings.Contains(string(again.Body), `"duplicate":true`) {
+		t.Fatalf("repeated key answered %s", again.Body)
 	}
 	// No key: two publishes are two publications. Anonymous clients may
 	// publish where the namespace lets everyone.
 	for want := uint64(2); want <= 3; want++ {
 		r := n.post(t, `{"channel":"chat:a","data":[1, 2, 3]}`)
-		if got := decodePublish(t, r); got.Offset != want || got.Duplicate || strings.Contains(string(r.body), "duplicate") {
-			t.Fatalf("publish without key %s, want offset %d", r.body, want)
+		if got := decodePublish(t, r); got.Offset != want || got.Duplicate || strings.Contains(string(r.Body), "duplicate") {
+			t.Fatalf("publish without key %s, want offset %d", r.Body, want)
 		}
 	}
 
-	page, err := n.hub.History(context.Background(), "chat:a", stream.HistoryQuery{Limit: -1})
+	page, err := n.Hub.History(context.Background(), "chat:a", stream.HistoryQuery{Limit: -1})
 	if err != nil || len(page.Publications) != 3 {
 		t.Fatalf("history after publishes %+v %v", page, err)
 	}
@@ -73,7 +74,7 @@ func TestClientPublishRefused(t *testing.T) {
 		status int
 		code   uint32
 	}{
-		{"forbidden namespace", `{"channel":"news:x","data":1}`, bearer("good:ann"), 403, 103},
+		{"forbidden namespace", `{"channel":"news:x","data":1}`, testkit.Bearer("good:ann"), 403, 103},
 		{"forbidden channel", `{"channel":"admin:x","data":1}`, nil, 403, 103},
 		{"body over the limit", big, nil, 413, 112},
 		{"data over the message size", overMessage, nil, 413, 112},
@@ -86,32 +87,32 @@ func TestClientPublishRefused(t *testing.T) {
 		{"missing data", `{"channel":"chat:a"}`, nil, 400, 107},
 		{"invalid channel", `{"channel":"chat a","data":1}`, nil, 400, 111},
 		{"unknown namespace", `{"channel":"nowhere:x","data":1}`, nil, 404, 102},
-		{"bad token", `{"channel":"chat:a","data":1}`, bearer("forged"), 401, 101},
-		{"expired token", `{"channel":"chat:a","data":1}`, bearer("expired:ann"), 401, 109},
+		{"bad token", `{"channel":"chat:a","data":1}`, testkit.Bearer("forged"), 401, 101},
+		{"expired token", `{"channel":"chat:a","data":1}`, testkit.Bearer("expired:ann"), 401, 109},
 		// The token is checked before the body is read.
-		{"bad token and a body over the limit", big, bearer("forged"), 401, 101},
+		{"bad token and a body over the limit", big, testkit.Bearer("forged"), 401, 101},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			wantError(t, n.post(t, c.body, c.edit), c.status, c.code)
+			testkit.WantError(t, n.post(t, c.body, c.edit), c.status, c.code)
 		})
 	}
 	t.Run("chunked body over the limit", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, n.url+"/connection/publish", strings.NewReader(big))
 		req.ContentLength = -1 // unknown length: the limit is found while reading
-		wantError(t, do(t, req), 413, 112)
+		testkit.WantError(t, testkit.Do(t, nil, req), 413, 112)
 	})
 	t.Run("wrong method", func(t *testing.T) {
 		r := n.call(t, http.MethodGet, "/connection/publish", "")
-		wantError(t, r, http.StatusMethodNotAllowed, 107)
-		if allow := r.header.Get("Allow"); allow != "POST, OPTIONS" {
+		testkit.WantError(t, r, http.StatusMethodNotAllowed, 107)
+		if allow := r.Header.Get("Allow"); allow != "POST, OPTIONS" {
 			t.Fatalf("Allow %q", allow)
 		}
 	})
-	if st := n.hub.Stats(); st.Publications != 0 {
+	if st := n.Hub.Stats(); st.Publications != 0 {
 		t.Fatalf("refused publishes published %d", st.Publications)
 	}
-	page, err := n.hub.History(context.Background(), "chat:a", stream.HistoryQuery{Limit: -1})
+	page, err := n.Hub.History(context.Background(), "chat:a", stream.HistoryQuery{Limit: -1})
 	if err != nil || len(page.Publications) != 0 {
 		t.Fatalf("history after refused publishes: %+v %v", page, err)
 	}

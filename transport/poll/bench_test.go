@@ -28,7 +28,7 @@ func BenchmarkLongPollFanout(b *testing.B) {
 
 func benchFanout(b *testing.B, pollers int) {
 	n := startNode(b, hub.Config{}, poll.Config{})
-	h := poll.New(poll.Config{Hub: n.hub})
+	h := poll.New(poll.Config{Hub: n.Hub})
 	pos := n.publish(b, "chat:bench", 1)
 	var cur stream.Cursor
 	cur.Set("chat:bench", pos)
@@ -53,13 +53,13 @@ func benchFanout(b *testing.B, pollers int) {
 		}
 		// Wait for every poll to be held: sessions first, which costs no
 		// allocation, then subscriptions, whose count costs a little.
-		for n.hub.Sessions() < pollers {
+		for n.Hub.Sessions() < pollers {
 			runtime.Gosched()
 		}
-		for n.hub.Stats().Subscriptions < int64(pollers) {
+		for n.Hub.Stats().Subscriptions < int64(pollers) {
 			runtime.Gosched()
 		}
-		res, err := n.hub.Publish(context.Background(), stream.PublishRequest{Channel: "chat:bench", Data: data})
+		res, err := n.Hub.Publish(context.Background(), stream.PublishRequest{Channel: "chat:bench", Data: data})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,13 +8,10 @@ import (
 
 	"github.com/switchboardhq/switchboard/auth"
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport/poll"
 )
-
-func bearer(tok string) func(*http.Request) {
-	return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
-}
 
 func TestBadInputIsRefusedAndHarmsNoOne(t *testing.T) {
 	n := startNode(t, hub.Config{MaxChannels: 4}, poll.Config{})
@@ -51,8 +48,8 @@ func TestBadInputIsRefusedAndHarmsNoOne(t *testing.T) {
 		{"huge seconds", "channel=chat:a&timeout=99999999999999999999", nil, 400, 107},
 		{"timeout without unit", "channel=chat:a&timeout=1.5", nil, 400, 107},
 		{"timeout not a duration", "channel=chat:a&timeout=soon", nil, 400, 107},
-		{"bad token", "channel=chat:a", bearer("forged"), 401, 101},
-		{"expired token", "channel=chat:a", bearer("expired:ann"), 401, 109},
+		{"bad token", "channel=chat:a", testkit.Bearer("forged"), 401, 101},
+		{"expired token", "channel=chat:a", testkit.Bearer("expired:ann"), 401, 109},
 		{"forbidden channel", "channel=chat:a&channel=admin:x&timeout=0", nil, 403, 103},
 		{"private channel without a token", "channel=private:ann&timeout=0", nil, 403, 103},
 	}
@@ -62,20 +59,20 @@ func TestBadInputIsRefusedAndHarmsNoOne(t *testing.T) {
 			if c.edit != nil {
 				edit = append(edit, c.edit)
 			}
-			wantError(t, n.get(t, c.query, edit...), c.status, c.code)
+			testkit.WantError(t, n.get(t, c.query, edit...), c.status, c.code)
 		})
 	}
 	req, _ := http.NewRequest(http.MethodPost, n.url+"/connection/poll?channel=chat:a", nil)
 	r := n.do(t, req)
-	wantError(t, r, http.StatusMethodNotAllowed, 107)
-	if allow := r.header.Get("Allow"); allow != "GET, OPTIONS" {
+	testkit.WantError(t, r, http.StatusMethodNotAllowed, 107)
+	if allow := r.Header.Get("Allow"); allow != "GET, OPTIONS" {
 		t.Fatalf("Allow %q", allow)
 	}
 
 	// Only the other poller's session and subscription remain.
-	eventually(t, "refused polls to leave nothing behind", func() bool {
-		st := n.hub.Stats()
-		return n.hub.Sessions() == 1 && st.Sessions[poll.TransportLongPoll] == 1 && st.Subscriptions == 1
+	testkit.Eventually(t, "refused polls to leave nothing behind", func() bool {
+		st := n.Hub.Stats()
+		return n.Hub.Sessions() == 1 && st.Sessions[poll.TransportLongPoll] == 1 && st.Subscriptions == 1
 	})
 	pos := n.publish(t, "chat:a", 1)
 	got := decodeReply(t, await(t, other))
@@ -91,10 +88,10 @@ func TestConnectionLimit(t *testing.T) {
 	first := n.poll(t, values("channel", "chat:a", "timeout", "0"))
 	held := n.async(t, values("channel", "chat:a", "cursor", first.Cursor, "timeout", "30s"))
 	n.waiting(t, 1)
-	wantError(t, n.get(t, "channel=chat:b&timeout=0"), http.StatusServiceUnavailable, 118)
+	testkit.WantError(t, n.get(t, "channel=chat:b&timeout=0"), http.StatusServiceUnavailable, 118)
 	n.publish(t, "chat:a", 1)
 	decodeReply(t, await(t, held))
-	eventually(t, "the held session to close", func() bool { return n.hub.Sessions() == 0 })
+	testkit.Eventually(t, "the held session to close", func() bool { return n.Hub.Sessions() == 0 })
 	n.poll(t, values("channel", "chat:b", "timeout", "0"))
 }
 
@@ -105,7 +102,7 @@ func TestTokenSources(t *testing.T) {
 		edit   func(*http.Request)
 		query  string
 	}{
-		{name: "bearer", edit: bearer("good:ann")},
+		{name: "bearer", edit: testkit.Bearer("good:ann")},
 		{name: "query", query: "&token=good:ann"},
 		{name: "default cookie", edit: func(r *http.Request) {
 			r.AddCookie(&http.Cookie{Name: "switchboard_token", Value: "good:ann"})
@@ -122,12 +119,12 @@ func TestTokenSources(t *testing.T) {
 			}
 			decodeReply(t, n.get(t, "channel=private:ann&timeout=0"+c.query, edit...))
 			// The same request without the token is anonymous and refused.
-			wantError(t, n.get(t, "channel=private:ann&timeout=0"), http.StatusForbidden, 103)
+			testkit.WantError(t, n.get(t, "channel=private:ann&timeout=0"), http.StatusForbidden, 103)
 		})
 	}
 	t.Run("no verifier", func(t *testing.T) {
 		n := startNode(t, hub.Config{}, poll.Config{Verifier: noVerifier{}})
-		wantError(t, n.get(t, "channel=chat:a&timeout=0", bearer("good:ann")), http.StatusUnauthorized, 101)
+		testkit.WantError(t, n.get(t, "channel=chat:a&timeout=0", testkit.Bearer("good:ann")), http.StatusUnauthorized, 101)
 	})
 }
 
@@ -152,41 +149,41 @@ func TestCORS(t *testing.T) {
 	pre.Header.Set("Access-Control-Request-Method", "POST")
 	pre.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
 	r := n.do(t, pre)
-	h := r.header
-	if r.status != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+	h := r.Header
+	if r.Status != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "https://app.example" ||
 		h.Get("Access-Control-Allow-Credentials") != "true" || !strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") ||
 		!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") {
-		t.Fatalf("preflight: %d %v", r.status, h)
+		t.Fatalf("preflight: %d %v", r.Status, h)
 	}
 
 	bad, _ := http.NewRequest(http.MethodOptions, n.url+path, nil)
 	bad.Header.Set("Origin", "https://evil.example")
 	bad.Header.Set("Access-Control-Request-Method", "POST")
 	r = n.do(t, bad)
-	wantError(t, r, http.StatusForbidden, 116)
-	if r.header.Get("Access-Control-Allow-Origin") != "" {
-		t.Fatalf("disallowed origin got CORS headers: %v", r.header)
+	testkit.WantError(t, r, http.StatusForbidden, 116)
+	if r.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("disallowed origin got CORS headers: %v", r.Header)
 	}
 
 	// A bare OPTIONS, not a preflight, says what the endpoint takes.
 	bare, _ := http.NewRequest(http.MethodOptions, n.url+path, nil)
-	if r := n.do(t, bare); r.status != http.StatusNoContent || r.header.Get("Allow") != "GET, OPTIONS" {
-		t.Fatalf("bare OPTIONS: %d %v", r.status, r.header)
+	if r := n.do(t, bare); r.Status != http.StatusNoContent || r.Header.Get("Allow") != "GET, OPTIONS" {
+		t.Fatalf("bare OPTIONS: %d %v", r.Status, r.Header)
 	}
 
 	allowed := n.get(t, "channel=chat:a&timeout=0", func(r *http.Request) {
 		r.Header.Set("Origin", "https://app.example")
 	})
 	decodeReply(t, allowed)
-	if allowed.header.Get("Access-Control-Allow-Origin") != "https://app.example" || allowed.header.Get("Access-Control-Allow-Credentials") != "true" {
-		t.Fatalf("allowed origin headers %v", allowed.header)
+	if allowed.Header.Get("Access-Control-Allow-Origin") != "https://app.example" || allowed.Header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Fatalf("allowed origin headers %v", allowed.Header)
 	}
 	denied := n.get(t, "channel=chat:a&timeout=0", func(r *http.Request) {
 		r.Header.Set("Origin", "https://evil.example")
 	})
-	wantError(t, denied, http.StatusForbidden, 116)
-	eventually(t, "sessions to close", func() bool { return n.hub.Sessions() == 0 })
-	if st := n.hub.Stats(); st.Disconnects[hub.DisconnectKey{Transport: poll.TransportShortPoll, Cause: stream.ErrClosed}] != 1 {
+	testkit.WantError(t, denied, http.StatusForbidden, 116)
+	testkit.Eventually(t, "sessions to close", func() bool { return n.Hub.Sessions() == 0 })
+	if st := n.Hub.Stats(); st.Disconnects[hub.DisconnectKey{Transport: poll.TransportShortPoll, Cause: stream.ErrClosed}] != 1 {
 		t.Fatalf("a refused origin opened a session: %v", st.Disconnects)
 	}
 }

@@ -69,7 +69,7 @@ func followers(t *testing.T, m followMode) {
 	// next round is delivered live.
 	var replies atomic.Int64
 	allHeld := func() bool {
-		st := n.hub.Stats()
+		st := n.Hub.Stats()
 		return st.Sessions[poll.TransportLongPoll] == pollers && st.Subscriptions == pollers*int64(len(channels))
 	}
 	wg.Add(1)
@@ -90,7 +90,7 @@ func followers(t *testing.T, m followMode) {
 			}
 			for _, ch := range channels {
 				data := fmt.Sprintf(`{"n":%d}`, i)
-				if _, err := n.hub.Publish(ctx, stream.PublishRequest{Channel: ch, Data: []byte(data)}); err != nil {
+				if _, err := n.Hub.Publish(ctx, stream.PublishRequest{Channel: ch, Data: []byte(data)}); err != nil {
 					errs <- fmt.Errorf("publish: %w", err)
 					return
 				}
@@ -111,7 +111,7 @@ func followers(t *testing.T, m followMode) {
 	for err := range errs {
 		t.Error(err)
 	}
-	st := n.hub.Stats()
+	st := n.Hub.Stats()
 	if m.holds && st.Deliveries == 0 {
 		t.Error("no publication was delivered live to a held poll")
 	}

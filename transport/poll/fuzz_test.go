@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport/poll"
 )
@@ -19,7 +20,7 @@ func FuzzPollQuery(f *testing.F) {
 	n := startNode(f, hub.Config{MaxChannels: 8}, poll.Config{})
 	pos := n.publish(f, "chat:a", 3)
 	// Holds are capped at a millisecond so long polls end quickly.
-	h := poll.New(poll.Config{Hub: n.hub, Verifier: fakeVerifier{}, DefaultTimeout: time.Millisecond, MaxTimeout: time.Millisecond})
+	h := poll.New(poll.Config{Hub: n.Hub, Verifier: testkit.Verifier{}, DefaultTimeout: time.Millisecond, MaxTimeout: time.Millisecond})
 
 	valid := cursorOf(map[string]stream.Position{"chat:a": {Epoch: pos.Epoch, Offset: 1}, "chat:b": {Epoch: "x", Offset: 9}})
 	empty := (&stream.Cursor{}).String()
@@ -55,7 +56,7 @@ func FuzzPollQuery(f *testing.F) {
 		if rec.Code >= 500 && rec.Code != http.StatusServiceUnavailable {
 			t.Fatalf("query %q: status %d: %s", raw, rec.Code, rec.Body)
 		}
-		if n.hub.Sessions() != 0 {
+		if n.Hub.Sessions() != 0 {
 			t.Fatalf("query %q left a session open", raw)
 		}
 		if rec.Code == http.StatusOK {

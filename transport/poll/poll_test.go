@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport/poll"
 )
@@ -26,7 +27,7 @@ func TestFirstPollStartsAtLatest(t *testing.T) {
 	if p := r.position(t, "chat:fresh"); p.Epoch == "" || p.Offset != 0 {
 		t.Fatalf("cursor of a channel never published %+v, want its epoch at offset 0", p)
 	}
-	eventually(t, "the short polls' sessions to close", func() bool { return n.hub.Sessions() == 0 })
+	testkit.Eventually(t, "the short polls' sessions to close", func() bool { return n.Hub.Sessions() == 0 })
 }
 
 func TestCursorReturnsWhatWasMissed(t *testing.T) {
@@ -67,7 +68,7 @@ func TestLongPollHoldsUntilPublication(t *testing.T) {
 	n.waiting(t, 1)
 	select {
 	case r := <-got:
-		t.Fatalf("long poll answered before any publication: %d %s", r.status, r.body)
+		t.Fatalf("long poll answered before any publication: %d %s", r.Status, r.Body)
 	default:
 	}
 	pos := n.publish(t, "chat:a", 1)
@@ -75,7 +76,7 @@ func TestLongPollHoldsUntilPublication(t *testing.T) {
 	if len(r.Publications) != 1 || r.Publications[0].Offset != pos.Offset || r.position(t, "chat:a") != pos {
 		t.Fatalf("long poll %+v, want the publication at %+v", r, pos)
 	}
-	eventually(t, "the session to close", func() bool { return n.hub.Sessions() == 0 })
+	testkit.Eventually(t, "the session to close", func() bool { return n.Hub.Sessions() == 0 })
 }
 
 func TestLongPollWithoutCursorHolds(t *testing.T) {
@@ -88,17 +89,16 @@ func TestLongPollWithoutCursorHolds(t *testing.T) {
 	// publishing until it answers, then check it answered with a contiguous
 	// run of new publications that ends at its cursor.
 	var r pollReply
-	deadline := time.After(10 * time.Second)
-	for answered := false; !answered; {
+	testkit.Eventually(t, "the poll to answer", func() bool {
 		n.publish(t, "chat:a", 1)
 		select {
 		case resp := <-got:
-			r, answered = decodeReply(t, resp), true
-		case <-time.After(20 * time.Millisecond):
-		case <-deadline:
-			t.Fatal("poll did not answer")
+			r = decodeReply(t, resp)
+			return true
+		default:
+			return false
 		}
-	}
+	})
 	if len(r.Publications) == 0 || r.Publications[0].Offset < 3 {
 		t.Fatalf("long poll %+v, want only publications made while it held", r)
 	}
@@ -135,8 +135,8 @@ func TestShortPollNeverHolds(t *testing.T) {
 			t.Fatalf("short poll %+v", r)
 		}
 	}
-	eventually(t, "the short polls' sessions to close", func() bool { return n.hub.Sessions() == 0 })
-	st := n.hub.Stats()
+	testkit.Eventually(t, "the short polls' sessions to close", func() bool { return n.Hub.Sessions() == 0 })
+	st := n.Hub.Stats()
 	if st.Disconnects[hub.DisconnectKey{Transport: poll.TransportShortPoll, Cause: stream.ErrClosed}] != 4 {
 		t.Fatalf("short polls counted as %v", st.Disconnects)
 	}
@@ -241,7 +241,7 @@ func TestShutdownReleasesHeldPoll(t *testing.T) {
 	n.waiting(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := n.hub.Shutdown(ctx, 0); err != nil {
+	if err := n.Hub.Shutdown(ctx, 0); err != nil {
 		t.Fatalf("shutdown waited for the poll: %v", err)
 	}
 	r := decodeReply(t, await(t, got))
@@ -249,7 +249,7 @@ func TestShutdownReleasesHeldPoll(t *testing.T) {
 		t.Fatalf("released poll %+v", r)
 	}
 	// The node takes no new poll; the client goes elsewhere with its cursor.
-	wantError(t, n.get(t, values("channel", "chat:a", "cursor", first.Cursor).Encode()), http.StatusServiceUnavailable, 117)
+	testkit.WantError(t, n.get(t, values("channel", "chat:a", "cursor", first.Cursor).Encode()), http.StatusServiceUnavailable, 117)
 }
 
 func TestClientGoneReleasesSession(t *testing.T) {
@@ -260,15 +260,15 @@ func TestClientGoneReleasesSession(t *testing.T) {
 	})
 	n.waiting(t, 1)
 	cancel()
-	if r := await(t, got); r.status != -1 {
-		t.Fatalf("cancelled request got %d", r.status)
+	if r := await(t, got); r.Status != -1 {
+		t.Fatalf("cancelled request got %d", r.Status)
 	}
-	eventually(t, "the session to close", func() bool {
-		st := n.hub.Stats()
-		return n.hub.Sessions() == 0 && st.Subscriptions == 0 && st.Sessions[poll.TransportLongPoll] == 0
+	testkit.Eventually(t, "the session to close", func() bool {
+		st := n.Hub.Stats()
+		return n.Hub.Sessions() == 0 && st.Subscriptions == 0 && st.Sessions[poll.TransportLongPoll] == 0
 	})
-	if len(n.hub.Channels()) != 0 {
-		t.Fatalf("channels still subscribed: %v", n.hub.Channels())
+	if len(n.Hub.Channels()) != 0 {
+		t.Fatalf("channels still subscribed: %v", n.Hub.Channels())
 	}
 }
 

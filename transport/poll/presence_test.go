@@ -11,20 +11,15 @@ import (
 
 	"github.com/switchboardhq/switchboard/broker/memory"
 	"github.com/switchboardhq/switchboard/hub"
-	"github.com/switchboardhq/switchboard/stream"
+	"github.com/switchboardhq/switchboard/internal/testkit"
+	"github.com/switchboardhq/switchboard/internal/testkit/transporttest"
 	"github.com/switchboardhq/switchboard/transport/poll"
 )
 
 func presenceNode(t *testing.T, ttl time.Duration) *node {
 	t.Helper()
-	ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{
-		{Name: "chat", Presence: true, JoinLeave: true}, {Name: "news"}, {Name: "admin", Presence: true},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return startNode(t, hub.Config{
-		Namespaces:  ns,
+		Namespaces:  transporttest.PresenceNamespaces(t),
 		Presence:    memory.NewPresence(memory.PresenceConfig{SweepInterval: 20 * time.Millisecond}),
 		PresenceTTL: ttl,
 	}, poll.Config{})
@@ -33,7 +28,7 @@ func presenceNode(t *testing.T, ttl time.Duration) *node {
 // presenceClients lists the clients present in ch as client/user, sorted.
 func (n *node) presenceClients(t *testing.T, ch string) []string {
 	t.Helper()
-	list, err := n.hub.Presence(context.Background(), ch)
+	list, err := n.Hub.Presence(context.Background(), ch)
 	if err != nil {
 		t.Fatalf("presence of %s: %v", ch, err)
 	}
@@ -48,7 +43,7 @@ func (n *node) presenceClients(t *testing.T, ch string) []string {
 func TestPollKeepsClientAndPresence(t *testing.T) {
 	n := presenceNode(t, time.Minute)
 	q := url.Values{"channel": {"chat:room", "news:x"}, "timeout": {"0"}, "client": {"pc-1"}}
-	if got := n.poll(t, q, bearer("good:pat")).Client; got != "pc-1" {
+	if got := n.poll(t, q, testkit.Bearer("good:pat")).Client; got != "pc-1" {
 		t.Fatalf("reply client %q, want pc-1", got)
 	}
 	minted := n.poll(t, url.Values{"channel": {"chat:room"}, "timeout": {"0"}}).Client
@@ -61,7 +56,7 @@ func TestPollKeepsClientAndPresence(t *testing.T) {
 		t.Errorf("presence %v, want %v", got, want)
 	}
 	// Polling again under the same id is a refresh, not a second entry.
-	n.poll(t, q, bearer("good:pat"))
+	n.poll(t, q, testkit.Bearer("good:pat"))
 	if got := n.presenceClients(t, "chat:room"); !slices.Equal(got, want) {
 		t.Errorf("after a second poll: %v, want %v", got, want)
 	}
@@ -73,21 +68,17 @@ func TestPollPresenceExpires(t *testing.T) {
 	if got := n.presenceClients(t, "chat:e"); len(got) != 1 {
 		t.Fatalf("after the poll: %v", got)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(n.presenceClients(t, "chat:e")) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("a client that stopped polling is still present")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, "a client that stopped polling to leave presence", func() bool {
+		return len(n.presenceClients(t, "chat:e")) == 0
+	})
 }
 
 func TestPollClientRefused(t *testing.T) {
 	n := presenceNode(t, time.Minute)
 	for _, v := range []string{"", "a b", "é", "a.b", strings.Repeat("x", 65)} {
-		wantError(t, n.get(t, url.Values{"channel": {"chat:a"}, "timeout": {"0"}, "client": {v}}.Encode()), http.StatusBadRequest, 107)
+		testkit.WantError(t, n.get(t, url.Values{"channel": {"chat:a"}, "timeout": {"0"}, "client": {v}}.Encode()), http.StatusBadRequest, 107)
 	}
-	wantError(t, n.get(t, "channel=chat:a&timeout=0&client=a&client=b"), http.StatusBadRequest, 107)
+	testkit.WantError(t, n.get(t, "channel=chat:a&timeout=0&client=a&client=b"), http.StatusBadRequest, 107)
 	if got := n.poll(t, url.Values{"channel": {"chat:a"}, "timeout": {"0"}, "client": {strings.Repeat("x", 64)}}).Client; len(got) != 64 {
 		t.Errorf("64-character client answered as %q", got)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -32,6 +33,20 @@ func Namespaces(t testing.TB) *stream.Namespaces {
 	return ns
 }
 
+// PresenceNamespaces are chat (presence, with join and leave events),
+// admin (presence, no events) and news (no presence), for the tests of
+// presence; what each allows is [testkit.Policy]'s to say.
+func PresenceNamespaces(t testing.TB) *stream.Namespaces {
+	t.Helper()
+	ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{
+		{Name: "chat", Presence: true, JoinLeave: true}, {Name: "news"}, {Name: "admin", Presence: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
 // Config is what [Start] runs.
 type Config struct {
 	// Hub configures the hub. A nil Broker is a fresh memory broker, nil
@@ -53,29 +68,20 @@ type Node struct {
 	Server *httptest.Server
 }
 
-// Start runs cfg's hub and serves its handler until t ends. At the end it
-// shuts the hub down, failing t if a session is still open after five
-// seconds, then drains the handler, closes the server and waits for the
-// hub's Run to return.
+// Start runs cfg's hub ([RunHub]) and serves its handler until t ends. At
+// the end it shuts the hub down, failing t if a session is still open after
+// five seconds, then drains the handler, closes the server and stops the
+// hub.
 func Start(t testing.TB, cfg Config) *Node {
 	t.Helper()
 	hc := cfg.Hub
-	if hc.Broker == nil {
-		hc.Broker = memory.New(memory.Config{})
-	}
 	if hc.Namespaces == nil {
 		hc.Namespaces = Namespaces(t)
 	}
 	if hc.Policy == nil {
 		hc.Policy = testkit.Policy{}
 	}
-	h, err := hub.New(hc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan struct{})
-	go func() { defer close(runDone); _ = h.Run(ctx) }()
+	h := RunHub(t, hc)
 	srv := httptest.NewUnstartedServer(cfg.Handler(h))
 	if cfg.TLS {
 		srv.EnableHTTP2 = true
@@ -95,10 +101,33 @@ func Start(t testing.TB, cfg Config) *Node {
 			}
 		}
 		srv.Close()
-		cancel()
-		<-runDone
 	})
 	return &Node{Hub: h, Server: srv}
+}
+
+// RunHub builds a hub from cfg, on a fresh memory broker if cfg has none,
+// and runs it until t ends, failing t if Run returns an error. Cleanups
+// run last first, so what the test registers after RunHub (a server in
+// front of the hub, sessions) ends while the hub still runs.
+func RunHub(t testing.TB, cfg hub.Config) *hub.Hub {
+	t.Helper()
+	if cfg.Broker == nil {
+		cfg.Broker = memory.New(memory.Config{})
+	}
+	h, err := hub.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("hub.Run: %v", err)
+		}
+	})
+	return h
 }
 
 // Publish publishes data (JSON) on ch through the hub, as the HTTP API
@@ -110,4 +139,20 @@ func (n *Node) Publish(t testing.TB, ch, data string) stream.PublishResult {
 		t.Fatal(err)
 	}
 	return res
+}
+
+// PublishN publishes count publications {"i":0}, {"i":1}... on ch through
+// h, as the HTTP API does, and returns their results in order. It fails t
+// if the hub refuses one.
+func PublishN(t testing.TB, h *hub.Hub, ch string, count int) []stream.PublishResult {
+	t.Helper()
+	out := make([]stream.PublishResult, 0, count)
+	for i := range count {
+		res, err := h.Publish(context.Background(), stream.PublishRequest{Channel: ch, Data: []byte(`{"i":` + strconv.Itoa(i) + `}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, res)
+	}
+	return out
 }
