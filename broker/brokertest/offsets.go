@@ -12,7 +12,7 @@ func testOffsetsStartAtOne(t *testing.T, e *env) {
 	ch := e.channel("c")
 	var epoch string
 	for i := range 5 {
-		res := e.publish(t, req(ch, fmt.Sprintf(`{"n":%d}`, i+1)))
+		res := e.publish(t, Request(ch, fmt.Sprintf(`{"n":%d}`, i+1)))
 		if res.Offset != uint64(i+1) || res.Duplicate || res.Epoch == "" {
 			t.Fatalf("publish %d: got %+v, want offset %d, an epoch, not a duplicate", i+1, res, i+1)
 		}
@@ -20,7 +20,7 @@ func testOffsetsStartAtOne(t *testing.T, e *env) {
 			epoch = res.Epoch
 		}
 	}
-	checkPage(t, "history", e.history(t, ch, all), stream.Position{Epoch: epoch, Offset: 5}, 1, span(1, 5))
+	checkPage(t, "history", e.history(t, ch, all), stream.Position{Epoch: epoch, Offset: 5}, 1, Span(1, 5))
 }
 
 // testGaplessUnderConcurrency is the guarantee clients build on: however many
@@ -40,7 +40,7 @@ func testGaplessUnderConcurrency(t *testing.T, e *env) {
 		wg.Go(func() {
 			for i := range each {
 				data := fmt.Sprintf(`{"w":%d,"i":%d}`, w, i)
-				res, err := e.b.Publish(t.Context(), req(ch, data))
+				res, err := e.b.Publish(t.Context(), Request(ch, data))
 				if err != nil {
 					t.Errorf("publish: %v", err)
 					return
@@ -65,11 +65,11 @@ func testGaplessUnderConcurrency(t *testing.T, e *env) {
 	}
 
 	page := e.history(t, ch, all)
-	checkPage(t, "history", page, stream.Position{Epoch: page.Latest.Epoch, Offset: total}, 1, span(1, total))
+	checkPage(t, "history", page, stream.Position{Epoch: page.Latest.Epoch, Offset: total}, 1, Span(1, total))
 	checkData(t, "history", page.Publications, byOffset)
 
 	got := e.waitDelivered(t, ch, total)
-	checkOffsets(t, "delivered", offsetsOf(got), span(1, total))
+	checkOffsets(t, "delivered", Offsets(got), Span(1, total))
 	checkData(t, "delivered", got, byOffset)
 }
 
@@ -87,7 +87,7 @@ func testEpochStable(t *testing.T, e *env) {
 	e.subscribe(t, ch)
 	var results []stream.PublishResult
 	for i := range 3 {
-		results = append(results, e.publish(t, req(ch, fmt.Sprint(i))))
+		results = append(results, e.publish(t, Request(ch, fmt.Sprint(i))))
 	}
 	epoch := results[0].Epoch
 	for _, r := range results {
@@ -104,7 +104,7 @@ func testEpochStable(t *testing.T, e *env) {
 			t.Errorf("delivered offset %d with epoch %q, Publish said %q", p.Offset, p.Epoch, epoch)
 		}
 	}
-	if res := e.publish(t, req(ch, "3")); res.Epoch != epoch {
+	if res := e.publish(t, Request(ch, "3")); res.Epoch != epoch {
 		t.Errorf("epoch changed from %q to %q after a History read", epoch, res.Epoch)
 	}
 }
@@ -113,16 +113,16 @@ func testChannelsIndependent(t *testing.T, e *env) {
 	a, b := e.channel("a"), e.channel("b")
 	var gotA, gotB []uint64
 	for i := range 5 {
-		gotA = append(gotA, e.publish(t, req(a, fmt.Sprint(i))).Offset)
+		gotA = append(gotA, e.publish(t, Request(a, fmt.Sprint(i))).Offset)
 		if i%2 == 0 {
-			gotB = append(gotB, e.publish(t, req(b, fmt.Sprint(i))).Offset)
+			gotB = append(gotB, e.publish(t, Request(b, fmt.Sprint(i))).Offset)
 		}
 	}
-	checkOffsets(t, "publish to a", gotA, span(1, 5))
-	checkOffsets(t, "publish to b", gotB, span(1, 3))
+	checkOffsets(t, "publish to a", gotA, Span(1, 5))
+	checkOffsets(t, "publish to b", gotB, Span(1, 3))
 	pa, pb := e.history(t, a, all), e.history(t, b, all)
-	checkPage(t, "history of a", pa, stream.Position{Epoch: pa.Latest.Epoch, Offset: 5}, 1, span(1, 5))
-	checkPage(t, "history of b", pb, stream.Position{Epoch: pb.Latest.Epoch, Offset: 3}, 1, span(1, 3))
+	checkPage(t, "history of a", pa, stream.Position{Epoch: pa.Latest.Epoch, Offset: 5}, 1, Span(1, 5))
+	checkPage(t, "history of b", pb, stream.Position{Epoch: pb.Latest.Epoch, Offset: 3}, 1, Span(1, 3))
 	for _, p := range pb.Publications {
 		if p.Channel != b {
 			t.Errorf("history of %q holds a publication of %q", b, p.Channel)
@@ -145,7 +145,7 @@ func testNeverUsedChannel(t *testing.T, e *env) {
 	if !page.Recoverable(page.Latest) {
 		t.Errorf("position %+v of a new channel is not recoverable", page.Latest)
 	}
-	res := e.publish(t, req(ch, `"first"`))
+	res := e.publish(t, Request(ch, `"first"`))
 	if res.Position != (stream.Position{Epoch: page.Latest.Epoch, Offset: 1}) {
 		t.Fatalf("first publish: %+v; want offset 1 in epoch %q from History", res.Position, page.Latest.Epoch)
 	}
