@@ -118,25 +118,9 @@ func Start(t testing.TB, b hub.Broker) *Recorder {
 // once its context ended.
 func start(t testing.TB, b hub.Broker, rec *Recorder, returned func(error) bool) *Recorder {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	var runErr error
-	go func() {
-		defer close(stopped)
-		runErr = b.Run(ctx, rec.Deliver)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-stopped:
-			if !returned(runErr) {
-				t.Errorf("Run returned %v once its context ended", runErr)
-			}
-		case <-time.After(waitTimeout):
-			t.Errorf("Run did not return within %v of its context ending", waitTimeout)
-		}
-		rec.Report(t)
-	})
+	// Cleanups run last first: this one after Run has returned.
+	t.Cleanup(func() { rec.Report(t) })
+	ctx, stopped, runErr := run(t, b, rec.Deliver, returned)
 
 	probe := "brokertest:probe." + random()
 	if err := b.Subscribe(ctx, probe); err != nil {
@@ -145,7 +129,7 @@ func start(t testing.TB, b hub.Broker, rec *Recorder, returned func(error) bool)
 	testkit.EventuallyWithin(t, waitTimeout, "the broker to deliver after Run started", func() bool {
 		select {
 		case <-stopped:
-			t.Fatalf("Run returned before its context ended: %v", runErr)
+			t.Fatalf("Run returned before its context ended: %v", *runErr)
 		default:
 		}
 		if _, err := b.Publish(ctx, stream.PublishRequest{Channel: probe, Data: []byte(`"probe"`)}); err != nil {
@@ -157,6 +141,32 @@ func start(t testing.TB, b hub.Broker, rec *Recorder, returned func(error) bool)
 		t.Fatalf("Unsubscribe(%q): %v", probe, err)
 	}
 	return rec
+}
+
+// run runs b with deliver until the test ends; at cleanup it stops Run and
+// fails t unless Run returns what returned accepts within [waitTimeout].
+// It returns Run's context, a channel closed once Run returned, and, after
+// that, what Run returned.
+func run(t testing.TB, b hub.Broker, deliver func(*stream.Publication), returned func(error) bool) (context.Context, <-chan struct{}, *error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	var runErr error
+	go func() {
+		defer close(stopped)
+		runErr = b.Run(ctx, deliver)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-stopped:
+			if !returned(runErr) {
+				t.Errorf("Run returned %v once its context ended", runErr)
+			}
+		case <-time.After(waitTimeout):
+			t.Errorf("Run did not return within %v of its context ending", waitTimeout)
+		}
+	})
+	return ctx, stopped, &runErr
 }
 
 // returnedOrCancelled is what the suite accepts from Run once its context

@@ -116,6 +116,7 @@ func testInvalidChannel(t *testing.T, e *env) {
 		_, err = e.b.History(ctx, ch, all)
 		checkErr(t, "History", ch, err, stream.ErrInvalidChannel)
 		checkErr(t, "Subscribe", ch, e.b.Subscribe(ctx, ch), stream.ErrInvalidChannel)
+		checkErr(t, "Unsubscribe", ch, e.b.Unsubscribe(ctx, ch), stream.ErrInvalidChannel)
 	}
 
 	// The longest name, using every allowed character, works.
@@ -143,6 +144,7 @@ func testCancelledContext(t *testing.T, e *env) {
 	_, err = e.b.History(ctx, ch, all)
 	checkErr(t, "History", ch, err, context.Canceled)
 	checkErr(t, "Subscribe", ch, e.b.Subscribe(ctx, ch), context.Canceled)
+	checkErr(t, "Unsubscribe", ch, e.b.Unsubscribe(ctx, ch), context.Canceled)
 
 	page := e.history(t, ch, all)
 	if page.Latest.Offset != 0 || len(page.Publications) != 0 {

@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
 
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/switchboardhq/switchboard/broker/brokertest"
 	"github.com/switchboardhq/switchboard/broker/nats"
 	"github.com/switchboardhq/switchboard/internal/testenv"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -21,7 +22,7 @@ import (
 func TestNodesGapless(t *testing.T) {
 	srv := testenv.NATS(t)
 	nodes := []*nats.Broker{newBroker(t, srv, nats.Config{}), newBroker(t, srv, nats.Config{})}
-	recs := []*recorder{run(t, nodes[0]), run(t, nodes[1])}
+	recs := []*brokertest.Recorder{brokertest.Start(t, nodes[0]), brokertest.Start(t, nodes[1])}
 	const ch = "race:c"
 	for _, n := range nodes {
 		if err := n.Subscribe(t.Context(), ch); err != nil {
@@ -39,7 +40,7 @@ func TestNodesGapless(t *testing.T) {
 			wg.Go(func() {
 				for i := range each {
 					data := fmt.Sprintf(`"%d/%d/%d"`, n, w, i)
-					res, err := node.Publish(t.Context(), req(ch, data))
+					res, err := node.Publish(t.Context(), brokertest.Request(ch, data))
 					if err != nil {
 						t.Errorf("publish: %v", err)
 						return
@@ -63,15 +64,15 @@ func TestNodesGapless(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkSequence(t, "history", page.Publications, total)
+	brokertest.CheckSequence(t, "history", page.Publications, brokertest.Span(1, total))
 	for _, p := range page.Publications {
 		if string(p.Data) != byOffset[p.Offset] {
 			t.Fatalf("offset %d holds %s, its publisher sent %s", p.Offset, p.Data, byOffset[p.Offset])
 		}
 	}
 	for i, r := range recs {
-		eventually(t, 30*time.Second, fmt.Sprintf("node %d to deliver everything", i), func() bool { return len(r.get(ch)) >= total })
-		checkSequence(t, fmt.Sprintf("delivered on node %d", i), r.get(ch), total)
+		testkit.EventuallyWithin(t, outageWait, fmt.Sprintf("node %d to deliver everything", i), func() bool { return len(r.Get(ch)) >= total })
+		brokertest.CheckSequence(t, fmt.Sprintf("delivered on node %d", i), r.Get(ch), brokertest.Span(1, total))
 	}
 }
 
@@ -90,7 +91,7 @@ func TestNodesIdempotencyKey(t *testing.T) {
 		for i := range 8 {
 			node := nodes[i%2]
 			wg.Go(func() {
-				r := req(ch, fmt.Sprintf(`%d`, i))
+				r := brokertest.Request(ch, fmt.Sprintf(`%d`, i))
 				r.Key = "same"
 				res, err := node.Publish(t.Context(), r)
 				if err != nil {
@@ -138,7 +139,7 @@ func TestHoleInHistory(t *testing.T) {
 	ctx := t.Context()
 	const ch = "hole:c"
 	for i := range 10 {
-		if _, err := b.Publish(ctx, req(ch, fmt.Sprint(i+1))); err != nil {
+		if _, err := b.Publish(ctx, brokertest.Request(ch, fmt.Sprint(i+1))); err != nil {
 			t.Fatal(err)
 		}
 	}
