@@ -79,20 +79,9 @@ func BenchPublish(b *testing.B, newBroker func(b *testing.B) hub.Broker) {
 		b.StopTimer()
 	})
 	b.Run("keyed", func(b *testing.B) {
-		br := newBroker(b)
 		req := benchRequest("bench:c")
 		req.KeyTTL = time.Minute
-		keys := make([]string, 1<<16)
-		for i := range keys {
-			keys[i] = fmt.Sprintf("key-%d", i)
-		}
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			req.Key = keys[i%len(keys)]
-			i++
-			benchPublish(b, br, req)
-		}
+		benchPublishEach(b, newBroker(b), req, names("key-%d", 1<<16), func(r *stream.PublishRequest, key string) { r.Key = key })
 	})
 }
 
@@ -161,18 +150,28 @@ func BenchHistory(b *testing.B, newBroker func(b *testing.B) hub.Broker) {
 // each publication goes to a channel not used before, up to about a
 // million.
 func BenchChannels(b *testing.B, newBroker func(b *testing.B) hub.Broker) {
-	br := newBroker(b)
-	names := make([]string, 1<<20)
-	for i := range names {
-		names[i] = fmt.Sprintf("bench:c%d", i)
-	}
 	req := benchRequest("")
 	req.HistoryTTL = time.Hour
+	benchPublishEach(b, newBroker(b), req, names("bench:c%d", 1<<20), func(r *stream.PublishRequest, ch string) { r.Channel = ch })
+}
+
+// benchPublishEach publishes req once an iteration, with set giving it the
+// next of names, over and over.
+func benchPublishEach(b *testing.B, br hub.Broker, req stream.PublishRequest, names []string, set func(*stream.PublishRequest, string)) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		req.Channel = names[i%len(names)]
+		set(&req, names[i%len(names)])
 		i++
 		benchPublish(b, br, req)
 	}
+}
+
+// names returns n names made with format from 0, 1, …, n-1.
+func names(format string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf(format, i)
+	}
+	return out
 }

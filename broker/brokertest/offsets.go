@@ -2,6 +2,8 @@ package brokertest
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 
@@ -28,56 +30,79 @@ func testOffsetsStartAtOne(t *testing.T, e *env) {
 // and deliveries agree on which publication has which, and deliveries come in
 // offset order.
 func testGaplessUnderConcurrency(t *testing.T, e *env) {
-	const workers, each = 8, 200
-	const total = workers * each
 	ch := e.channel("c")
 	e.subscribe(t, ch)
+	checkGapless(t, ch, []*env{e}, 8, 200)
+}
 
+// checkGapless has workers publishers on each node race to publish each
+// publications to ch, to which every node is subscribed, and checks that
+// every offset went to exactly one publication, that history (read on the
+// last node) and every node's deliveries hold each offset once, in order,
+// with the data its publisher sent, in the epoch every publisher was told.
+func checkGapless(t *testing.T, ch string, nodes []*env, workers, each int) {
+	t.Helper()
+	total := len(nodes) * workers * each
 	var mu sync.Mutex
 	byOffset := make(map[uint64]string, total)
+	epochs := make(map[string]bool)
 	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := range each {
-				data := fmt.Sprintf(`{"w":%d,"i":%d}`, w, i)
-				res, err := e.b.Publish(t.Context(), Request(ch, data))
-				if err != nil {
-					t.Errorf("publish: %v", err)
-					return
+	for n, node := range nodes {
+		for w := range workers {
+			wg.Go(func() {
+				for i := range each {
+					data := fmt.Sprintf(`{"n":%d,"w":%d,"i":%d}`, n, w, i)
+					res, err := node.b.Publish(t.Context(), Request(ch, data))
+					if err != nil {
+						t.Errorf("publish: %v", err)
+						return
+					}
+					mu.Lock()
+					if prev, dup := byOffset[res.Offset]; dup {
+						t.Errorf("offset %d given to both %s and %s", res.Offset, prev, data)
+					}
+					byOffset[res.Offset] = data
+					epochs[res.Epoch] = true
+					mu.Unlock()
 				}
-				mu.Lock()
-				if prev, dup := byOffset[res.Offset]; dup {
-					t.Errorf("offset %d given to both %s and %s", res.Offset, prev, data)
-				}
-				byOffset[res.Offset] = data
-				mu.Unlock()
-			}
-		})
+			})
+		}
 	}
 	wg.Wait()
 	if t.Failed() {
 		return
 	}
-	for o := uint64(1); o <= total; o++ {
+	for o := uint64(1); o <= uint64(total); o++ {
 		if _, ok := byOffset[o]; !ok {
 			t.Fatalf("no publish got offset %d (of 1..%d)", o, total)
 		}
 	}
 
-	page := e.history(t, ch, all)
-	checkPage(t, "history", page, stream.Position{Epoch: page.Latest.Epoch, Offset: total}, 1, Span(1, total))
-	checkData(t, "history", page.Publications, byOffset)
+	page := nodes[len(nodes)-1].history(t, ch, all)
+	if len(epochs) != 1 || !epochs[page.Latest.Epoch] {
+		t.Errorf("publishes were told epochs %v; history says %q", slices.Collect(maps.Keys(epochs)), page.Latest.Epoch)
+	}
+	checkPage(t, "history", page, stream.Position{Epoch: page.Latest.Epoch, Offset: uint64(total)}, 1, Span(1, uint64(total)))
+	checkData(t, "history", ch, page.Publications, byOffset)
 
-	got := e.waitDelivered(t, ch, total)
-	checkOffsets(t, "delivered", Offsets(got), Span(1, total))
-	checkData(t, "delivered", got, byOffset)
+	for i, node := range nodes {
+		what := "delivered"
+		if len(nodes) > 1 {
+			what = fmt.Sprintf("delivered on node %d", i)
+		}
+		got := node.waitDelivered(t, ch, total)
+		checkOffsets(t, what, Offsets(got), Span(1, uint64(total)))
+		checkData(t, what, ch, got, byOffset)
+	}
 }
 
-func checkData(t *testing.T, what string, pubs []*stream.Publication, byOffset map[uint64]string) {
+// checkData checks that each of pubs is a publication of ch holding the
+// data that the publish which got its offset sent.
+func checkData(t *testing.T, what, ch string, pubs []*stream.Publication, byOffset map[uint64]string) {
 	t.Helper()
 	for _, p := range pubs {
-		if want := byOffset[p.Offset]; string(p.Data) != want {
-			t.Fatalf("%s: offset %d has data %s, but the publish that got it sent %s", what, p.Offset, p.Data, want)
+		if want := byOffset[p.Offset]; string(p.Data) != want || p.Channel != ch {
+			t.Fatalf("%s: offset %d is %s on %q, but the publish that got it sent %s to %q", what, p.Offset, p.Data, p.Channel, want, ch)
 		}
 	}
 }

@@ -3,68 +3,24 @@ package redis_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/switchboardhq/switchboard/broker/brokertest"
 	"github.com/switchboardhq/switchboard/broker/redis"
+	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/internal/testenv"
 	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
-// Two brokers on one Redis are two nodes: what one publishes, the other
-// delivers and reads back, with the same positions, and an idempotency key
-// used on one is known to the other.
-func TestTwoNodes(t *testing.T) {
+// Two brokers on one Redis and one prefix are two nodes of a cluster.
+func TestNodes(t *testing.T) {
 	srv := testenv.Redis(t)
-	cfg := redis.Config{Prefix: "nodes"}
-	a, b := newBroker(t, srv, cfg), newBroker(t, srv, cfg)
-	ra, rb := brokertest.Start(t, a), brokertest.Start(t, b)
-	const ch = "chat:room"
-	must(t, a.Subscribe(context.Background(), ch))
-	must(t, b.Subscribe(context.Background(), ch))
-
-	var sent []stream.PublishResult
-	for i := range 10 {
-		node := a
-		if i%3 == 2 {
-			node = b // both nodes publish to the one sequence of offsets
-		}
-		sent = append(sent, publish(t, node, brokertest.Request(ch, fmt.Sprintf(`{"n":%d}`, i+1))))
-	}
-	for i, res := range sent {
-		if res.Offset != uint64(i+1) || res.Epoch != sent[0].Epoch {
-			t.Fatalf("publish %d got %+v; want offset %d in epoch %q", i+1, res.Position, i+1, sent[0].Epoch)
-		}
-	}
-	for _, r := range []*brokertest.Recorder{ra, rb} {
-		testkit.Eventually(t, "both nodes to deliver all 10", func() bool { return len(r.Get(ch)) >= 10 })
-		brokertest.CheckSequence(t, "delivered", r.Get(ch), brokertest.Span(1, 10))
-		if got := r.Get(ch)[0]; got.Epoch != sent[0].Epoch || string(got.Data) != `{"n":1}` {
-			t.Errorf("first delivery %+v, want epoch %q and data {\"n\":1}", got, sent[0].Epoch)
-		}
-	}
-
-	page := history(t, b, ch, all)
-	if page.Latest != sent[9].Position || page.Earliest != 1 || len(page.Publications) != 10 {
-		t.Fatalf("history read on the other node: Latest %+v, Earliest %d, %d publications",
-			page.Latest, page.Earliest, len(page.Publications))
-	}
-	for i, p := range page.Publications {
-		if want := fmt.Sprintf(`{"n":%d}`, i+1); string(p.Data) != want || p.Channel != ch {
-			t.Errorf("history offset %d: %s on %q, want %s", p.Offset, p.Data, p.Channel, want)
-		}
-	}
-
-	keyed := brokertest.Request(ch, `"once"`)
-	keyed.Key = "k-1"
-	first := publish(t, a, keyed)
-	if again := publish(t, b, keyed); !again.Duplicate || again.Position != first.Position {
-		t.Errorf("the key used on node A, repeated on node B: %+v, want %+v with Duplicate", again, first.Position)
-	}
+	brokertest.RunNodes(t, func(t *testing.T) hub.Broker {
+		return newBroker(t, srv, redis.Config{Prefix: "nodes"})
+	})
 }
 
 // Brokers with different prefixes share a Redis without seeing each other.

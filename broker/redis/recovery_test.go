@@ -20,6 +20,16 @@ import (
 // broker's reconnect backoff.
 const outageWait = 20 * time.Second
 
+// restart kills srv, checks what b says while it is gone, starts srv again
+// on its data and waits for b to be delivering and answering again.
+func restart(t *testing.T, srv *testenv.RedisServer, b *redis.Broker) {
+	t.Helper()
+	srv.Kill()
+	down(t, b)
+	srv.Restart()
+	up(t, b)
+}
+
 // down checks what a node says while its Redis is gone: not healthy, Ping
 // and Publish fail as unavailable, and Subscribe waits (here, until its
 // context gives up).
@@ -63,10 +73,7 @@ func TestRestartWithPersistence(t *testing.T) {
 	}
 	testkit.EventuallyWithin(t, outageWait, "5 deliveries", func() bool { return len(r.Get(ch)) == 5 })
 
-	srv.Kill()
-	down(t, b)
-	srv.Restart()
-	up(t, b)
+	restart(t, srv, b)
 
 	page := history(t, b, ch, all)
 	if page.Latest != before[4].Position || page.Earliest != 1 || len(page.Publications) != 5 {
@@ -95,10 +102,7 @@ func TestRestartWithoutPersistence(t *testing.T) {
 	old := publish(t, b, brokertest.Request(ch, `"old"`))
 	testkit.EventuallyWithin(t, outageWait, "the first delivery", func() bool { return len(r.Get(ch)) == 1 })
 
-	srv.Kill()
-	down(t, b)
-	srv.Restart()
-	up(t, b)
+	restart(t, srv, b)
 
 	page := history(t, b, ch, all)
 	if page.Latest.Epoch == old.Epoch || page.Latest.Offset != 0 || len(page.Publications) != 0 {
