@@ -1,6 +1,7 @@
 package brokertest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -86,6 +87,21 @@ func summary(o []uint64) string {
 		}
 	}
 	return s
+}
+
+// Connect calls connect with a deadline of [waitTimeout] and closes the
+// broker it returns when the test ends: how a test makes a broker on a
+// server.
+func Connect[B interface{ Close() }](t testing.TB, connect func(context.Context) (B, error)) B {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	b, err := connect(ctx)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(b.Close)
+	return b
 }
 
 // Logger sends a broker's log to t's log, where it shows with -v or when

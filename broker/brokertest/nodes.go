@@ -19,14 +19,7 @@ func RunNodes(t *testing.T, newNode func(t *testing.T) hub.Broker) {
 	for _, c := range nodeCases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			prefix := channelPrefix(t)
-			nodes := make([]*env, 2)
-			for i := range nodes {
-				b := newNode(t)
-				rec := start(t, b, &Recorder{oneEpoch: true}, returnedOrCancelled)
-				nodes[i] = &env{b: b, rec: rec, prefix: prefix}
-			}
-			c.run(t, nodes)
+			c.run(t, startNodes(t, newNode, 2))
 		})
 	}
 }

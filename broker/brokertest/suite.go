@@ -31,11 +31,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) hub.Broker) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			b := newBroker(t)
-			// Nothing in the suite loses a channel's data, so an epoch
-			// never changes under delivery.
-			rec := start(t, b, &Recorder{oneEpoch: true}, returnedOrCancelled)
-			c.run(t, &env{b: b, rec: rec, prefix: channelPrefix(t)})
+			c.run(t, startNodes(t, newBroker, 1)[0])
 		})
 	}
 }
@@ -73,6 +69,21 @@ type env struct {
 	// prefix makes this subtest's channel names unique across subtests,
 	// processes and runs against the same storage.
 	prefix string
+}
+
+// startNodes starts n brokers made by newBroker, with one channel prefix.
+func startNodes(t *testing.T, newBroker func(t *testing.T) hub.Broker, n int) []*env {
+	t.Helper()
+	prefix := channelPrefix(t)
+	nodes := make([]*env, n)
+	for i := range nodes {
+		b := newBroker(t)
+		// Nothing in the suite loses a channel's data, so an epoch never
+		// changes under delivery.
+		rec := start(t, b, &Recorder{oneEpoch: true}, returnedOrCancelled)
+		nodes[i] = &env{b: b, rec: rec, prefix: prefix}
+	}
+	return nodes
 }
 
 // channelPrefix is built from the test's name, for whoever reads a broker's

@@ -35,14 +35,7 @@ func newBroker(t testing.TB, srv *testenv.NATSServer, cfg nats.Config) *nats.Bro
 	if cfg.Logger == nil {
 		cfg.Logger = brokertest.Logger(t)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	b, err := nats.New(ctx, cfg)
-	if err != nil {
-		t.Fatalf("nats.New: %v", err)
-	}
-	t.Cleanup(b.Close)
-	return b
+	return brokertest.Connect(t, func(ctx context.Context) (*nats.Broker, error) { return nats.New(ctx, cfg) })
 }
 
 func TestConfigFromURL(t *testing.T) {

@@ -20,6 +20,15 @@ import (
 // broker's reconnect backoff.
 const outageWait = 20 * time.Second
 
+// subscribed is a broker on srv, running and subscribed to ch.
+func subscribed(t *testing.T, srv *testenv.RedisServer, ch string) (*redis.Broker, *brokertest.Recorder) {
+	t.Helper()
+	b := newBroker(t, srv, redis.Config{})
+	r := brokertest.Start(t, b)
+	must(t, b.Subscribe(context.Background(), ch))
+	return b, r
+}
+
 // restart kills srv, checks what b says while it is gone, starts srv again
 // on its data and waits for b to be delivering and answering again.
 func restart(t *testing.T, srv *testenv.RedisServer, b *redis.Broker) {
@@ -63,10 +72,8 @@ func up(t *testing.T, b *redis.Broker) {
 // on from where it was.
 func TestRestartWithPersistence(t *testing.T) {
 	srv := testenv.Redis(t, testenv.RedisAppendOnly())
-	b := newBroker(t, srv, redis.Config{})
-	r := brokertest.Start(t, b)
 	const ch = "durable:c"
-	must(t, b.Subscribe(context.Background(), ch))
+	b, r := subscribed(t, srv, ch)
 	var before []stream.PublishResult
 	for i := range 5 {
 		before = append(before, publish(t, b, brokertest.Request(ch, strconv.Itoa(i+1))))
@@ -95,10 +102,8 @@ func TestRestartWithPersistence(t *testing.T) {
 // publications after the restart are delivered in the new epoch.
 func TestRestartWithoutPersistence(t *testing.T) {
 	srv := testenv.Redis(t)
-	b := newBroker(t, srv, redis.Config{})
-	r := brokertest.Start(t, b)
 	const ch = "volatile:c"
-	must(t, b.Subscribe(context.Background(), ch))
+	b, r := subscribed(t, srv, ch)
 	old := publish(t, b, brokertest.Request(ch, `"old"`))
 	testkit.EventuallyWithin(t, outageWait, "the first delivery", func() bool { return len(r.Get(ch)) == 1 })
 
@@ -129,10 +134,8 @@ func TestRestartWithoutPersistence(t *testing.T) {
 // FLUSHALL) shows up as a new epoch too.
 func TestChannelLostWhileConnected(t *testing.T) {
 	srv := testenv.Redis(t)
-	b := newBroker(t, srv, redis.Config{})
-	r := brokertest.Start(t, b)
 	const ch = "evicted:c"
-	must(t, b.Subscribe(context.Background(), ch))
+	b, r := subscribed(t, srv, ch)
 	first := publish(t, b, brokertest.Request(ch, `1`))
 	publish(t, b, brokertest.Request(ch, `2`))
 	if _, err := srv.Do("FLUSHALL"); err != nil {

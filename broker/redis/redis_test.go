@@ -28,7 +28,8 @@ func TestBroker(t *testing.T) {
 }
 
 // newBroker connects a broker to srv and closes it when the test ends.
-// Unless cfg names one, each broker gets a prefix of its own.
+// Brokers share the default prefix unless cfg names one, as nodes of one
+// cluster do: tests keep apart by their channel names.
 func newBroker(t testing.TB, srv *testenv.RedisServer, cfg redis.Config) *redis.Broker {
 	t.Helper()
 	if cfg.URL == "" && cfg.Addrs == nil && cfg.Options == nil {
@@ -37,14 +38,7 @@ func newBroker(t testing.TB, srv *testenv.RedisServer, cfg redis.Config) *redis.
 	if cfg.Logger == nil {
 		cfg.Logger = brokertest.Logger(t)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	b, err := redis.New(ctx, cfg)
-	if err != nil {
-		t.Fatalf("redis.New: %v", err)
-	}
-	t.Cleanup(b.Close)
-	return b
+	return brokertest.Connect(t, func(ctx context.Context) (*redis.Broker, error) { return redis.New(ctx, cfg) })
 }
 
 func must(t *testing.T, err error) {
