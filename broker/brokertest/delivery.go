@@ -23,23 +23,23 @@ func testDeliveryFollowsSubscription(t *testing.T, e *env) {
 	ch, marker := e.channel("c"), e.channel("marker")
 	e.subscribe(t, marker)
 
-	e.publish(t, req(ch, `"before subscribe"`))
-	e.publish(t, req(marker, `1`))
+	e.publish(t, Request(ch, `"before subscribe"`))
+	e.publish(t, Request(marker, `1`))
 	e.waitDelivered(t, marker, 1)
-	if got := e.rec.get(ch); len(got) != 0 {
+	if got := e.rec.Get(ch); len(got) != 0 {
 		t.Fatalf("delivered %d publications of a channel nobody subscribed to", len(got))
 	}
 
 	e.subscribe(t, ch)
-	e.publish(t, req(ch, `"subscribed"`))
+	e.publish(t, Request(ch, `"subscribed"`))
 	got := e.waitDelivered(t, ch, 1)
-	checkOffsets(t, "after Subscribe", offsetsOf(got), []uint64{2})
+	checkOffsets(t, "after Subscribe", Offsets(got), []uint64{2})
 
 	e.unsubscribe(t, ch)
-	e.publish(t, req(ch, `"after unsubscribe"`))
-	e.publish(t, req(marker, `2`))
+	e.publish(t, Request(ch, `"after unsubscribe"`))
+	e.publish(t, Request(marker, `2`))
 	e.waitDelivered(t, marker, 2)
-	checkOffsets(t, "after Unsubscribe", offsetsOf(e.rec.get(ch)), []uint64{2})
+	checkOffsets(t, "after Unsubscribe", Offsets(e.rec.Get(ch)), []uint64{2})
 
 	// Unsubscribing what is not subscribed is not an error, and subscribing
 	// again resumes delivery.
@@ -47,8 +47,8 @@ func testDeliveryFollowsSubscription(t *testing.T, e *env) {
 	e.unsubscribe(t, e.channel("never-subscribed"))
 	e.subscribe(t, ch)
 	e.subscribe(t, ch)
-	e.publish(t, req(ch, `"again"`))
-	checkOffsets(t, "after subscribing again", offsetsOf(e.waitDelivered(t, ch, 2)), []uint64{2, 4})
+	e.publish(t, Request(ch, `"again"`))
+	checkOffsets(t, "after subscribing again", Offsets(e.waitDelivered(t, ch, 2)), []uint64{2, 4})
 }
 
 // roundTripData must come back byte for byte: spacing, escapes and key order
@@ -69,7 +69,7 @@ func testRoundTrip(t *testing.T, e *env) {
 	before := time.Now().Add(-clockSkew).UnixMilli()
 	var want []stream.Publication
 	for i, data := range roundTripData {
-		r := req(ch, data)
+		r := Request(ch, data)
 		if i%2 == 0 {
 			r.Key = fmt.Sprintf("key-%d", i)
 			r.Info = info
@@ -136,7 +136,7 @@ func testManyChannelsConcurrently(t *testing.T, e *env) {
 		pubs.Go(func() {
 			for i := range each {
 				ch := chans[(p*7+i)%nChannels]
-				if _, err := e.b.Publish(ctx, req(ch, fmt.Sprintf(`[%d,%d]`, p, i))); err != nil {
+				if _, err := e.b.Publish(ctx, Request(ch, fmt.Sprintf(`[%d,%d]`, p, i))); err != nil {
 					t.Errorf("publish: %v", err)
 					return
 				}
@@ -171,7 +171,7 @@ func testManyChannelsConcurrently(t *testing.T, e *env) {
 	for _, ch := range steady {
 		latest := e.history(t, ch, stream.HistoryQuery{}).Latest
 		got := e.waitDelivered(t, ch, int(latest.Offset))
-		checkOffsets(t, "delivered on "+ch, offsetsOf(got), span(1, latest.Offset))
+		checkOffsets(t, "delivered on "+ch, Offsets(got), Span(1, latest.Offset))
 	}
 }
 

@@ -16,6 +16,17 @@
 // slow machine makes it slower, not flaky, and waits for a TTL to pass by
 // watching history change.
 //
+// [RunNodes] adds the checks of brokers whose nodes share a backend (Redis,
+// NATS): two nodes racing for one channel's offsets and idempotency keys.
+//
 // What is specific to one implementation (memory's sweeper, a Redis
-// failover) is tested beside that implementation, not here.
+// failover) is tested beside that implementation, not here, with what the
+// package lends those tests so that each piece exists once: [Start] runs a
+// broker and records what it delivers, checking the delivery promises as it
+// goes; [Request], [Offsets], [Span] and [CheckSequence] build publications
+// and check what came back; [Logger] sends a broker's log to the test's;
+// [Main] is the TestMain of a broker on a server, checking for leaked
+// goroutines with the patience its client library needs. The benchmarks
+// ([BenchPublish], [BenchPublishParallel], [BenchHistory], [BenchChannels])
+// run the same way against every broker.
 package brokertest

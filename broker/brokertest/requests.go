@@ -7,11 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
 func keyed(ch, data, key string) stream.PublishRequest {
-	r := req(ch, data)
+	r := Request(ch, data)
 	r.Key = key
 	return r
 }
@@ -34,20 +35,20 @@ func testIdempotencyKey(t *testing.T, e *env) {
 		}
 	}
 	second := e.publish(t, keyed(ch, `"second"`, "k-2"))
-	third := e.publish(t, req(ch, `"no key"`))
+	third := e.publish(t, Request(ch, `"no key"`))
 	if second.Offset != 2 || third.Offset != 3 || second.Duplicate || third.Duplicate {
 		t.Fatalf("publishes after the duplicates: %+v, %+v; want offsets 2 and 3", second, third)
 	}
 
 	page := e.history(t, ch, all)
-	checkPage(t, "history", page, stream.Position{Epoch: first.Epoch, Offset: 3}, 1, span(1, 3))
+	checkPage(t, "history", page, stream.Position{Epoch: first.Epoch, Offset: 3}, 1, Span(1, 3))
 	if string(page.Publications[0].Data) != `"first"` || page.Publications[0].Key != "k-1" {
 		t.Errorf("offset 1 holds %s with key %q, want the first publication", page.Publications[0].Data, page.Publications[0].Key)
 	}
 
-	e.publish(t, req(marker, `"after"`))
+	e.publish(t, Request(marker, `"after"`))
 	e.waitDelivered(t, marker, 1)
-	checkOffsets(t, "delivered", offsetsOf(e.waitDelivered(t, ch, 3)), span(1, 3))
+	checkOffsets(t, "delivered", Offsets(e.waitDelivered(t, ch, 3)), Span(1, 3))
 }
 
 func testIdempotencyKeyPerChannel(t *testing.T, e *env) {
@@ -82,7 +83,7 @@ func testIdempotencyKeyExpires(t *testing.T, e *env) {
 	// Every attempt until the window passes is a duplicate and stores
 	// nothing, so the one that is not must get the next offset.
 	var res stream.PublishResult
-	eventually(t, keyTTL+waitTimeout, "the key's window to pass", func() bool {
+	testkit.EventuallyWithin(t, keyTTL+waitTimeout, "the key's window to pass", func() bool {
 		res = e.publish(t, short(`"anew"`))
 		return !res.Duplicate
 	})
@@ -93,7 +94,7 @@ func testIdempotencyKeyExpires(t *testing.T, e *env) {
 		t.Errorf("the key is not remembered anew: %+v, want %+v with Duplicate", dup, res.Position)
 	}
 	page := e.history(t, ch, all)
-	checkPage(t, "history", page, res.Position, 1, span(1, 2))
+	checkPage(t, "history", page, res.Position, 1, Span(1, 2))
 }
 
 var invalidChannels = []string{
@@ -110,18 +111,19 @@ var invalidChannels = []string{
 func testInvalidChannel(t *testing.T, e *env) {
 	ctx := t.Context()
 	for _, ch := range invalidChannels {
-		_, err := e.b.Publish(ctx, req(ch, `1`))
+		_, err := e.b.Publish(ctx, Request(ch, `1`))
 		checkErr(t, "Publish", ch, err, stream.ErrInvalidChannel)
 		_, err = e.b.History(ctx, ch, all)
 		checkErr(t, "History", ch, err, stream.ErrInvalidChannel)
 		checkErr(t, "Subscribe", ch, e.b.Subscribe(ctx, ch), stream.ErrInvalidChannel)
+		checkErr(t, "Unsubscribe", ch, e.b.Unsubscribe(ctx, ch), stream.ErrInvalidChannel)
 	}
 
 	// The longest name, using every allowed character, works.
 	long := e.channel("_:.@/=+-AZaz09")
 	long += strings.Repeat("x", stream.MaxChannelLen-len(long))
 	e.subscribe(t, long)
-	res := e.publish(t, req(long, `"long"`))
+	res := e.publish(t, Request(long, `"long"`))
 	if res.Offset != 1 {
 		t.Errorf("publish to a %d-byte name: %+v", len(long), res)
 	}
@@ -137,11 +139,12 @@ func testCancelledContext(t *testing.T, e *env) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 
-	_, err := e.b.Publish(ctx, req(ch, `"cancelled"`))
+	_, err := e.b.Publish(ctx, Request(ch, `"cancelled"`))
 	checkErr(t, "Publish", ch, err, context.Canceled)
 	_, err = e.b.History(ctx, ch, all)
 	checkErr(t, "History", ch, err, context.Canceled)
 	checkErr(t, "Subscribe", ch, e.b.Subscribe(ctx, ch), context.Canceled)
+	checkErr(t, "Unsubscribe", ch, e.b.Unsubscribe(ctx, ch), context.Canceled)
 
 	page := e.history(t, ch, all)
 	if page.Latest.Offset != 0 || len(page.Publications) != 0 {

@@ -33,7 +33,7 @@ func testUnreadableIsAGap(t *testing.T, e *env) {
 	e.publishN(t, ch, 1, nil)
 	e.waitDelivered(t, ch, 1)
 
-	res, err := u.PublishUnreadable(context.Background(), req(ch, `"from a later version"`))
+	res, err := u.PublishUnreadable(context.Background(), Request(ch, `"from a later version"`))
 	if err != nil {
 		t.Fatalf("PublishUnreadable(%q): %v", ch, err)
 	}
@@ -42,12 +42,12 @@ func testUnreadableIsAGap(t *testing.T, e *env) {
 	}
 	e.publishN(t, ch, 2, nil)
 	got := e.waitDelivered(t, ch, 3)
-	checkOffsets(t, "around an unreadable publication", offsetsOf(got), []uint64{1, 3, 4})
+	checkOffsets(t, "around an unreadable publication", Offsets(got), []uint64{1, 3, 4})
 
 	// A second subscription of the channel, which starts after the
 	// unreadable publication, is not held up by it either.
 	e.unsubscribe(t, ch)
 	e.subscribe(t, ch)
 	e.publishN(t, ch, 1, nil)
-	checkOffsets(t, "after subscribing again", offsetsOf(e.waitDelivered(t, ch, 4)), []uint64{1, 3, 4, 5})
+	checkOffsets(t, "after subscribing again", Offsets(e.waitDelivered(t, ch, 4)), []uint64{1, 3, 4, 5})
 }

@@ -10,14 +10,12 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 )
 
-// Deadlines for polling: generous, since an implementation under -race on
-// a loaded machine may be slow; a correct one never gets near them.
-const (
-	waitTimeout = 15 * time.Second
-	pollEvery   = 10 * time.Millisecond
-)
+// waitTimeout bounds each wait: generous, since an implementation under
+// -race on a loaded machine may be slow; a correct one never gets near it.
+const waitTimeout = 15 * time.Second
 
 // node is one running Control and the messages its Run delivered.
 type node struct {
@@ -58,27 +56,21 @@ func start(t *testing.T, c hub.Control) *node {
 	return n
 }
 
-// flowing publishes probes from n until every node delivered one, so the
+// flowing publishes probes from n until one reached every node, so the
 // test does not race the nodes' subscriptions.
 func flowing(t *testing.T, from *node, nodes ...*node) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for i := 0; ; i++ {
-		probe := fmt.Appendf(nil, `{"type":"probe","n":%d}`, i)
+	var probes [][]byte
+	testkit.EventuallyWithin(t, waitTimeout, "control messages to reach every node", func() bool {
+		probe := fmt.Appendf(nil, `{"type":"probe","n":%d}`, len(probes))
 		if err := from.Publish(t.Context(), probe); err != nil {
 			t.Fatalf("Publish: %v", err)
 		}
-		end := time.Now().Add(200 * time.Millisecond)
-		for time.Now().Before(end) {
-			if !slices.ContainsFunc(nodes, func(n *node) bool { return !n.has(probe) }) {
-				return
-			}
-			time.Sleep(pollEvery)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("control messages do not reach every node")
-		}
-	}
+		probes = append(probes, probe)
+		return slices.ContainsFunc(probes, func(p []byte) bool {
+			return !slices.ContainsFunc(nodes, func(n *node) bool { return !n.has(p) })
+		})
+	})
 }
 
 // Run runs the suite. newPair returns the Controls of two nodes sharing
@@ -103,13 +95,9 @@ func Run(t *testing.T, newPair func(t *testing.T) (hub.Control, hub.Control)) {
 			sent = append(sent, m)
 		}
 		for _, n := range []*node{a, b} {
-			deadline := time.Now().Add(waitTimeout)
-			for !containsAll(n.received(), sent) {
-				if time.Now().After(deadline) {
-					t.Fatalf("a node got %d messages, not every one of %d sent", len(n.received()), len(sent))
-				}
-				time.Sleep(pollEvery)
-			}
+			testkit.EventuallyWithin(t, waitTimeout, fmt.Sprintf("a node to get every one of %d messages sent", len(sent)), func() bool {
+				return containsAll(n.received(), sent)
+			})
 			// What one node sent arrives in the order it sent it.
 			for _, from := range []string{`"from":"a"`, `"from":"b"`} {
 				var want, got [][]byte
@@ -140,13 +128,9 @@ func Run(t *testing.T, newPair func(t *testing.T) (hub.Control, hub.Control)) {
 		}
 		copy(m, `{"type":"y"`)
 		want := []byte(`{"type":"x","v":1}`)
-		deadline := time.Now().Add(waitTimeout)
-		for !b.has(want) || !a.has(want) {
-			if time.Now().After(deadline) {
-				t.Fatal("the message did not arrive as it was published")
-			}
-			time.Sleep(pollEvery)
-		}
+		testkit.EventuallyWithin(t, waitTimeout, "the message to arrive as it was published", func() bool {
+			return b.has(want) && a.has(want)
+		})
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/switchboardhq/switchboard/broker/brokertest"
 	"github.com/switchboardhq/switchboard/broker/memory"
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -45,60 +46,6 @@ func newClock() *clock {
 func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-// deliveries records what Run delivered.
-type deliveries struct {
-	mu   sync.Mutex
-	pubs []*stream.Publication
-}
-
-func (d *deliveries) deliver(p *stream.Publication) {
-	d.mu.Lock()
-	d.pubs = append(d.pubs, p)
-	d.mu.Unlock()
-}
-
-func (d *deliveries) get() []*stream.Publication {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return append([]*stream.Publication(nil), d.pubs...)
-}
-
-// run starts b.Run and stops it at cleanup. The memory broker delivers as soon
-// as Run has stored deliver, which run waits for by publishing to a probe.
-func run(t *testing.T, b *memory.Broker) *deliveries {
-	t.Helper()
-	d := &deliveries{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx, d.deliver) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	must(t, b.Subscribe(ctx, "memorytest:probe"))
-	eventually(t, "Run to deliver", func() bool {
-		publish(t, b, "memorytest:probe", stream.PublishRequest{})
-		return len(d.get()) > 0
-	})
-	must(t, b.Unsubscribe(ctx, "memorytest:probe"))
-	return d
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
-
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -125,20 +72,12 @@ func history(t *testing.T, b *memory.Broker, ch string, q stream.HistoryQuery) s
 	return page
 }
 
-func offsets(pubs []*stream.Publication) []uint64 {
-	var out []uint64
-	for _, p := range pubs {
-		out = append(out, p.Offset)
-	}
-	return out
-}
-
 var all = stream.HistoryQuery{Limit: -1}
 
 func TestIdleChannelForgotten(t *testing.T) {
 	clk := newClock()
 	b := memory.New(memory.Config{Now: clk.Now, IdleTTL: time.Hour, SweepInterval: time.Millisecond})
-	run(t, b)
+	brokertest.Start(t, b)
 	ctx := context.Background()
 
 	noHistory := stream.PublishRequest{HistorySize: 0}
@@ -155,7 +94,7 @@ func TestIdleChannelForgotten(t *testing.T) {
 	clk.Advance(2 * time.Hour)
 	// Leaving restarts the idle clock, so clients that just left can resume.
 	must(t, b.Unsubscribe(ctx, "idle:left"))
-	eventually(t, "idle channels to be forgotten", func() bool { return b.Stats().Channels == 3 })
+	testkit.Eventually(t, "idle channels to be forgotten", func() bool { return b.Stats().Channels == 3 })
 	if s := b.Stats(); s.Subscribed != 1 || s.Publications != 1 {
 		t.Fatalf("after the sweep: %+v; want 1 subscribed channel and 1 publication", s)
 	}
@@ -179,7 +118,7 @@ func TestIdleChannelForgotten(t *testing.T) {
 	// An hour after leaving, the channel goes too.
 	clk.Advance(time.Hour)
 	must(t, b.Unsubscribe(ctx, "idle:subscribed"))
-	eventually(t, "the channel left an hour ago to be forgotten", func() bool { return b.Stats().Channels == 2 })
+	testkit.Eventually(t, "the channel left an hour ago to be forgotten", func() bool { return b.Stats().Channels == 2 })
 	if s := b.Stats(); s.Channels != 2 || s.Subscribed != 0 {
 		t.Errorf("%+v; want idle:kept and idle:subscribed left", s)
 	}
@@ -188,7 +127,7 @@ func TestIdleChannelForgotten(t *testing.T) {
 func TestSweeperFreesKeys(t *testing.T) {
 	clk := newClock()
 	b := memory.New(memory.Config{Now: clk.Now, SweepInterval: time.Millisecond})
-	run(t, b)
+	brokertest.Start(t, b)
 	for i := range 100 {
 		publish(t, b, "keys:c", stream.PublishRequest{Key: fmt.Sprint(i), KeyTTL: time.Minute, HistorySize: 10})
 	}
@@ -198,9 +137,9 @@ func TestSweeperFreesKeys(t *testing.T) {
 	}
 
 	clk.Advance(time.Minute)
-	eventually(t, "keys past their window to be freed", func() bool { return b.Stats().Keys == 1 })
+	testkit.Eventually(t, "keys past their window to be freed", func() bool { return b.Stats().Keys == 1 })
 	clk.Advance(stream.DefaultKeyTTL)
-	eventually(t, "the default window to pass", func() bool { return b.Stats().Keys == 0 })
+	testkit.Eventually(t, "the default window to pass", func() bool { return b.Stats().Keys == 0 })
 	// Both channels and run's probe.
 	if s := b.Stats(); s.Channels != 3 || s.Publications != 11 {
 		t.Errorf("%+v; want the channels and their history kept", s)
@@ -247,9 +186,9 @@ func TestHistoryTTLPerPublication(t *testing.T) {
 	} {
 		clk.Advance(c.advance)
 		page := history(t, b, "ttl:c", all)
-		if page.Earliest != c.earliest || page.Latest.Offset != 3 || !cmp.Equal(offsets(page.Publications), c.want) {
+		if page.Earliest != c.earliest || page.Latest.Offset != 3 || !cmp.Equal(brokertest.Offsets(page.Publications), c.want) {
 			t.Errorf("at +%v: Earliest %d, Latest %d, offsets %v; want %d, 3, %v",
-				c.advance, page.Earliest, page.Latest.Offset, offsets(page.Publications), c.earliest, c.want)
+				c.advance, page.Earliest, page.Latest.Offset, brokertest.Offsets(page.Publications), c.earliest, c.want)
 		}
 	}
 }
@@ -258,7 +197,7 @@ func TestHistoryTTLPerPublication(t *testing.T) {
 // that grow and shrink, including to zero, while the sweeper compacts.
 func TestHistoryModel(t *testing.T) {
 	b := memory.New(memory.Config{SweepInterval: time.Millisecond})
-	run(t, b)
+	brokertest.Start(t, b)
 	rng := rand.New(rand.NewPCG(1, 2))
 	sizes := []int{0, 1, 2, 3, 5, 8, 9, 17, 100}
 	var model []uint64
@@ -277,9 +216,9 @@ func TestHistoryModel(t *testing.T) {
 		model = model[max(len(model)-size, 0):]
 
 		page := history(t, b, "model:c", all)
-		if !slices.Equal(offsets(page.Publications), model) || page.Earliest != top-uint64(len(model))+1 {
+		if !slices.Equal(brokertest.Offsets(page.Publications), model) || page.Earliest != top-uint64(len(model))+1 {
 			t.Fatalf("after publish %d with size %d: Earliest %d, offsets %v; want %v",
-				top, size, page.Earliest, offsets(page.Publications), model)
+				top, size, page.Earliest, brokertest.Offsets(page.Publications), model)
 		}
 		if len(model) == 0 {
 			continue
@@ -291,7 +230,7 @@ func TestHistoryModel(t *testing.T) {
 			want = append(want, model[i])
 		}
 		back := history(t, b, "model:c", stream.HistoryQuery{Since: &since, Limit: 4, Reverse: true})
-		if got := offsets(back.Publications); !slices.Equal(got, want) {
+		if got := brokertest.Offsets(back.Publications); !slices.Equal(got, want) {
 			t.Fatalf("reverse after %d: %v, want %v", model[0], got, want)
 		}
 	}
@@ -307,20 +246,14 @@ func TestNotDeliveredWithoutRun(t *testing.T) {
 	}
 	cancel()
 	publish(t, b, "norun:c", stream.PublishRequest{HistorySize: 10})
-	d := run(t, b)
+	d := brokertest.Start(t, b)
 	must(t, b.Subscribe(context.Background(), "norun:c"))
 	publish(t, b, "norun:c", stream.PublishRequest{HistorySize: 10})
-	var got []uint64
-	for _, p := range d.get() {
-		if p.Channel == "norun:c" {
-			got = append(got, p.Offset)
-		}
-	}
-	if !cmp.Equal(got, []uint64{2}) {
+	if got := brokertest.Offsets(d.Get("norun:c")); !cmp.Equal(got, []uint64{2}) {
 		t.Errorf("delivered %v, want only offset 2", got)
 	}
-	if page := history(t, b, "norun:c", all); !cmp.Equal(offsets(page.Publications), []uint64{1, 2}) {
-		t.Errorf("history %v, want both", offsets(page.Publications))
+	if page := history(t, b, "norun:c", all); !cmp.Equal(brokertest.Offsets(page.Publications), []uint64{1, 2}) {
+		t.Errorf("history %v, want both", brokertest.Offsets(page.Publications))
 	}
 }
 
@@ -328,19 +261,19 @@ func TestNotDeliveredWithoutRun(t *testing.T) {
 // Publication, which is what makes encoding it once per format worthwhile.
 func TestDeliveredIsStored(t *testing.T) {
 	b := memory.New(memory.Config{})
-	d := run(t, b)
+	d := brokertest.Start(t, b)
 	must(t, b.Subscribe(context.Background(), "shared:c"))
 	publish(t, b, "shared:c", stream.PublishRequest{HistorySize: 10})
-	got := d.get()
+	got := d.Get("shared:c")
 	page := history(t, b, "shared:c", all)
-	if len(page.Publications) != 1 || got[len(got)-1] != page.Publications[0] {
+	if len(page.Publications) != 1 || len(got) != 1 || got[0] != page.Publications[0] {
 		t.Errorf("the delivered publication is not the one in history")
 	}
 }
 
 func TestRunOnce(t *testing.T) {
 	b := memory.New(memory.Config{})
-	run(t, b)
+	brokertest.Start(t, b)
 	err := b.Run(context.Background(), func(*stream.Publication) {})
 	if err == nil {
 		t.Fatal("a second concurrent Run returned nil")
@@ -359,7 +292,7 @@ func TestRunAgain(t *testing.T) {
 		done <- b.Run(ctx, func(*stream.Publication) { first.Add(1) })
 	}()
 	must(t, b.Subscribe(ctx, "again:c"))
-	eventually(t, "the first Run to deliver", func() bool {
+	testkit.Eventually(t, "the first Run to deliver", func() bool {
 		publish(t, b, "again:c", stream.PublishRequest{})
 		return first.Load() > 0
 	})
@@ -373,9 +306,9 @@ func TestRunAgain(t *testing.T) {
 		t.Fatal("delivered after Run returned")
 	}
 
-	d := run(t, b)
+	d := brokertest.Start(t, b)
 	publish(t, b, "again:c", stream.PublishRequest{})
-	if got := d.get(); len(got) == 0 || got[len(got)-1].Channel != "again:c" {
+	if got := d.Get("again:c"); len(got) != 1 {
 		t.Errorf("a second Run after the first returned does not deliver")
 	}
 }
@@ -428,15 +361,17 @@ func TestRunWaitsForDeliver(t *testing.T) {
 	}
 }
 
-func TestContextErrorsWrap(t *testing.T) {
+// TestUnsubscribeLeavesNoState: the suite checks what Unsubscribe
+// returns; a refused or needless one must also leave nothing to sweep.
+func TestUnsubscribeLeavesNoState(t *testing.T) {
 	b := memory.New(memory.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := b.Unsubscribe(ctx, "ctx:c"); !errors.Is(err, context.Canceled) {
-		t.Errorf("Unsubscribe on a cancelled context: %v", err)
+	if err := b.Unsubscribe(ctx, "ctx:c"); err == nil {
+		t.Error("Unsubscribe on a cancelled context succeeded")
 	}
-	if err := b.Unsubscribe(context.Background(), "bad name"); !errors.Is(err, stream.ErrInvalidChannel) {
-		t.Errorf("Unsubscribe of an invalid name: %v", err)
+	if err := b.Unsubscribe(context.Background(), "bad name"); err == nil {
+		t.Error("Unsubscribe of an invalid name succeeded")
 	}
 	if err := b.Unsubscribe(context.Background(), "ctx:never-seen"); err != nil {
 		t.Errorf("Unsubscribe of an unknown channel: %v", err)

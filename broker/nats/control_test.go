@@ -10,6 +10,7 @@ import (
 	"github.com/switchboardhq/switchboard/broker/nats"
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/internal/testenv"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -33,18 +34,12 @@ func TestControlUnavailable(t *testing.T) {
 	srv.Shutdown()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := c.Publish(ctx, []byte(`{}`))
-		if err != nil {
-			if !errors.Is(err, stream.ErrUnavailable) {
-				t.Fatalf("err %v, want ErrUnavailable", err)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Publish keeps succeeding with NATS down")
-		}
-		time.Sleep(10 * time.Millisecond)
+	var err error
+	testkit.Eventually(t, "Publish to fail with NATS down", func() bool {
+		err = c.Publish(ctx, []byte(`{}`))
+		return err != nil
+	})
+	if !errors.Is(err, stream.ErrUnavailable) {
+		t.Fatalf("err %v, want ErrUnavailable", err)
 	}
 }

@@ -2,130 +2,26 @@ package nats_test
 
 import (
 	"fmt"
-	"sync"
 	"testing"
-	"time"
 
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/switchboardhq/switchboard/broker/brokertest"
 	"github.com/switchboardhq/switchboard/broker/nats"
+	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/internal/testenv"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
-// TestNodesGapless: publishers on two nodes race for one channel's offsets,
-// so the per-subject check refuses some of them and they retry. Every
-// offset goes to exactly one publication, none is skipped, and both nodes
-// deliver them all in order.
-func TestNodesGapless(t *testing.T) {
+// TestNodes: two nodes on one NATS server race for a channel's offsets,
+// which the per-subject check settles by refusing some publishes for a
+// retry, and for idempotency keys.
+func TestNodes(t *testing.T) {
 	srv := testenv.NATS(t)
-	nodes := []*nats.Broker{newBroker(t, srv, nats.Config{}), newBroker(t, srv, nats.Config{})}
-	recs := []*recorder{run(t, nodes[0]), run(t, nodes[1])}
-	const ch = "race:c"
-	for _, n := range nodes {
-		if err := n.Subscribe(t.Context(), ch); err != nil {
-			t.Fatal(err)
-		}
-	}
-	const workers, each = 4, 50
-	var (
-		mu       sync.Mutex
-		byOffset = map[uint64]string{}
-		wg       sync.WaitGroup
-	)
-	for n, node := range nodes {
-		for w := range workers {
-			wg.Go(func() {
-				for i := range each {
-					data := fmt.Sprintf(`"%d/%d/%d"`, n, w, i)
-					res, err := node.Publish(t.Context(), req(ch, data))
-					if err != nil {
-						t.Errorf("publish: %v", err)
-						return
-					}
-					mu.Lock()
-					if prev, dup := byOffset[res.Offset]; dup {
-						t.Errorf("offset %d given to %s and %s", res.Offset, prev, data)
-					}
-					byOffset[res.Offset] = data
-					mu.Unlock()
-				}
-			})
-		}
-	}
-	wg.Wait()
-	if t.Failed() {
-		return
-	}
-	const total = 2 * workers * each
-	page, err := nodes[1].History(t.Context(), ch, stream.HistoryQuery{Limit: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkSequence(t, "history", page.Publications, total)
-	for _, p := range page.Publications {
-		if string(p.Data) != byOffset[p.Offset] {
-			t.Fatalf("offset %d holds %s, its publisher sent %s", p.Offset, p.Data, byOffset[p.Offset])
-		}
-	}
-	for i, r := range recs {
-		eventually(t, 30*time.Second, fmt.Sprintf("node %d to deliver everything", i), func() bool { return len(r.get(ch)) >= total })
-		checkSequence(t, fmt.Sprintf("delivered on node %d", i), r.get(ch), total)
-	}
-}
-
-// TestNodesIdempotencyKey: publishers on two nodes send one key at once.
-// One publication is stored; every publisher is told its position.
-func TestNodesIdempotencyKey(t *testing.T) {
-	srv := testenv.NATS(t)
-	nodes := []*nats.Broker{newBroker(t, srv, nats.Config{}), newBroker(t, srv, nats.Config{})}
-	for round := range 5 {
-		ch := fmt.Sprintf("keyrace:%d", round)
-		var (
-			mu      sync.Mutex
-			results []stream.PublishResult
-			wg      sync.WaitGroup
-		)
-		for i := range 8 {
-			node := nodes[i%2]
-			wg.Go(func() {
-				r := req(ch, fmt.Sprintf(`%d`, i))
-				r.Key = "same"
-				res, err := node.Publish(t.Context(), r)
-				if err != nil {
-					t.Errorf("publish: %v", err)
-					return
-				}
-				mu.Lock()
-				results = append(results, res)
-				mu.Unlock()
-			})
-		}
-		wg.Wait()
-		if t.Failed() {
-			return
-		}
-		fresh := 0
-		for _, res := range results {
-			if res.Position != results[0].Position {
-				t.Fatalf("round %d: positions %+v and %+v for one key", round, results[0].Position, res.Position)
-			}
-			if !res.Duplicate {
-				fresh++
-			}
-		}
-		if fresh != 1 {
-			t.Errorf("round %d: %d publishes were not duplicates, want 1", round, fresh)
-		}
-		page, err := nodes[0].History(t.Context(), ch, stream.HistoryQuery{Limit: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(page.Publications) != 1 || page.Latest.Offset != 1 {
-			t.Errorf("round %d: history holds %d publications, latest %d; want one", round, len(page.Publications), page.Latest.Offset)
-		}
-	}
+	brokertest.RunNodes(t, func(t *testing.T) hub.Broker {
+		return newBroker(t, srv, nats.Config{})
+	})
 }
 
 // TestHoleInHistory: a publication deleted from the middle of a channel's
@@ -138,7 +34,7 @@ func TestHoleInHistory(t *testing.T) {
 	ctx := t.Context()
 	const ch = "hole:c"
 	for i := range 10 {
-		if _, err := b.Publish(ctx, req(ch, fmt.Sprint(i+1))); err != nil {
+		if _, err := b.Publish(ctx, brokertest.Request(ch, fmt.Sprint(i+1))); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -4,10 +4,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboardhq/switchboard/broker/brokertest"
 	"github.com/switchboardhq/switchboard/broker/nats"
 	"github.com/switchboardhq/switchboard/broker/presencetest"
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/internal/testenv"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -31,7 +33,7 @@ func TestPresence(t *testing.T) {
 func TestPresenceAfterRestart(t *testing.T) {
 	srv := testenv.NATS(t)
 	b := newBroker(t, srv, nats.Config{})
-	run(t, b)
+	brokertest.Start(t, b)
 	p := nats.NewPresence(b)
 	ctx := t.Context()
 	c := stream.ClientInfo{Client: "c1", User: "u"}
@@ -39,8 +41,8 @@ func TestPresenceAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Restart()
-	eventually(t, 30*time.Second, "the node to be connected again", b.Healthy)
-	eventually(t, 30*time.Second, "Add to succeed again", func() bool { return p.Add(ctx, "chat:p", c, time.Minute) == nil })
+	testkit.EventuallyWithin(t, outageWait, "the node to be connected again", b.Healthy)
+	testkit.EventuallyWithin(t, outageWait, "Add to succeed again", func() bool { return p.Add(ctx, "chat:p", c, time.Minute) == nil })
 	list, err := p.Clients(ctx, "chat:p")
 	if err != nil || len(list) != 1 || list[0].Client != "c1" {
 		t.Fatalf("Clients after the restart: %v, %v; want c1", list, err)

@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboardhq/switchboard/broker/brokertest"
 	"github.com/switchboardhq/switchboard/broker/nats"
 	"github.com/switchboardhq/switchboard/internal/testenv"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -26,7 +28,7 @@ func TestServerRestartMidRun(t *testing.T) {
 	srv := testenv.NATS(t)
 	a := newBroker(t, srv, nats.Config{})
 	b := newBroker(t, srv, nats.Config{})
-	ra, rb := run(t, a), run(t, b)
+	ra, rb := brokertest.Start(t, a), brokertest.Start(t, b)
 	const ch = "restart:c"
 	ctx := t.Context()
 	for _, n := range []*nats.Broker{a, b} {
@@ -48,7 +50,7 @@ func TestServerRestartMidRun(t *testing.T) {
 		wg.Go(func() {
 			for i := 0; !stop.Load(); i++ {
 				data := fmt.Sprintf(`{"w":%d,"i":%d}`, w, i)
-				r := req(ch, data)
+				r := brokertest.Request(ch, data)
 				r.Key = data
 				for !stop.Load() {
 					pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -71,16 +73,16 @@ func TestServerRestartMidRun(t *testing.T) {
 	}
 	waitCount := func(n int64) {
 		t.Helper()
-		eventually(t, outageWait, fmt.Sprintf("%d acknowledged publications", n), func() bool { return count.Load() >= n })
+		testkit.EventuallyWithin(t, outageWait, fmt.Sprintf("%d acknowledged publications", n), func() bool { return count.Load() >= n })
 	}
 	waitCount(20)
 	srv.Shutdown()
-	eventually(t, outageWait, "both nodes to notice", func() bool { return !a.Healthy() && !b.Healthy() })
+	testkit.EventuallyWithin(t, outageWait, "both nodes to notice", func() bool { return !a.Healthy() && !b.Healthy() })
 	if err := a.Ping(ctx); err == nil {
 		t.Error("Ping succeeded with NATS down")
 	}
 	srv.Restart()
-	eventually(t, outageWait, "both nodes to be healthy again", func() bool { return a.Healthy() && b.Healthy() })
+	testkit.EventuallyWithin(t, outageWait, "both nodes to be healthy again", func() bool { return a.Healthy() && b.Healthy() })
 	waitCount(count.Load() + 20)
 	stop.Store(true)
 	wg.Wait()
@@ -92,11 +94,11 @@ func TestServerRestartMidRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := int(page.Latest.Offset)
-	checkSequence(t, "history after the restart", page.Publications, n)
+	n := page.Latest.Offset
+	brokertest.CheckSequence(t, "history after the restart", page.Publications, brokertest.Span(1, n))
 	mu.Lock()
 	for off, data := range acked {
-		if off == 0 || off > uint64(n) {
+		if off == 0 || off > n {
 			t.Errorf("acknowledged offset %d is not in history (latest %d)", off, n)
 			continue
 		}
@@ -105,9 +107,9 @@ func TestServerRestartMidRun(t *testing.T) {
 		}
 	}
 	mu.Unlock()
-	for name, r := range map[string]*recorder{"a": ra, "b": rb} {
-		eventually(t, outageWait, "node "+name+" to deliver everything", func() bool { return len(r.get(ch)) >= n })
-		checkSequence(t, "delivered on node "+name, r.get(ch), n)
+	for name, r := range map[string]*brokertest.Recorder{"a": ra, "b": rb} {
+		testkit.EventuallyWithin(t, outageWait, "node "+name+" to deliver everything", func() bool { return uint64(len(r.Get(ch))) >= n })
+		brokertest.CheckSequence(t, "delivered on node "+name, r.Get(ch), brokertest.Span(1, n))
 	}
 }
 
@@ -120,8 +122,8 @@ func TestConnectionCut(t *testing.T) {
 	proxy := testenv.NewProxy(t, srv.Addr())
 	cut := newBroker(t, srv, nats.Config{URL: "nats://" + proxy.Addr()})
 	other := newBroker(t, srv, nats.Config{})
-	rc := run(t, cut)
-	run(t, other)
+	rc := brokertest.Start(t, cut)
+	brokertest.Start(t, other)
 	const ch = "cut:c"
 	ctx := t.Context()
 	if err := cut.Subscribe(ctx, ch); err != nil {
@@ -130,27 +132,27 @@ func TestConnectionCut(t *testing.T) {
 	publish := func(n int) {
 		t.Helper()
 		for range n {
-			if _, err := other.Publish(ctx, req(ch, `"x"`)); err != nil {
+			if _, err := other.Publish(ctx, brokertest.Request(ch, `"x"`)); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	publish(3)
-	eventually(t, outageWait, "3 deliveries", func() bool { return len(rc.get(ch)) == 3 })
+	testkit.EventuallyWithin(t, outageWait, "3 deliveries", func() bool { return len(rc.Get(ch)) == 3 })
 
 	proxy.SetBlocked(true)
 	proxy.CutAll()
-	eventually(t, outageWait, "the cut node to notice", func() bool { return !cut.Healthy() })
+	testkit.EventuallyWithin(t, outageWait, "the cut node to notice", func() bool { return !cut.Healthy() })
 	publish(5)
 	sctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	if _, err := cut.Publish(sctx, req(ch, `"cut"`)); err == nil {
+	if _, err := cut.Publish(sctx, brokertest.Request(ch, `"cut"`)); err == nil {
 		t.Error("Publish succeeded on a node without a connection")
 	}
 	cancel()
 	proxy.SetBlocked(false)
-	eventually(t, outageWait, "the cut node to be healthy again", cut.Healthy)
-	eventually(t, outageWait, "8 deliveries", func() bool { return len(rc.get(ch)) >= 8 })
-	checkSequence(t, "delivered", rc.get(ch), 8)
+	testkit.EventuallyWithin(t, outageWait, "the cut node to be healthy again", cut.Healthy)
+	testkit.EventuallyWithin(t, outageWait, "8 deliveries", func() bool { return len(rc.Get(ch)) >= 8 })
+	brokertest.CheckSequence(t, "delivered", rc.Get(ch), brokertest.Span(1, 8))
 }
 
 // TestStreamLost: a stream kept in memory is gone after NATS restarts. The
@@ -159,39 +161,39 @@ func TestConnectionCut(t *testing.T) {
 func TestStreamLost(t *testing.T) {
 	srv := testenv.NATS(t)
 	b := newBroker(t, srv, nats.Config{MemoryStorage: true})
-	r := run(t, b)
+	r := brokertest.Start(t, b)
 	const ch = "lost:c"
 	ctx := t.Context()
 	if err := b.Subscribe(ctx, ch); err != nil {
 		t.Fatal(err)
 	}
-	old, err := b.Publish(ctx, req(ch, `"old"`))
+	old, err := b.Publish(ctx, brokertest.Request(ch, `"old"`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, outageWait, "the first delivery", func() bool { return len(r.get(ch)) == 1 })
+	testkit.EventuallyWithin(t, outageWait, "the first delivery", func() bool { return len(r.Get(ch)) == 1 })
 
 	srv.Restart()
-	eventually(t, outageWait, "the node to be healthy again", b.Healthy)
+	testkit.EventuallyWithin(t, outageWait, "the node to be healthy again", b.Healthy)
 	var res stream.PublishResult
-	eventually(t, outageWait, "a publish to succeed", func() bool {
-		res, err = b.Publish(ctx, req(ch, `1`))
+	testkit.EventuallyWithin(t, outageWait, "a publish to succeed", func() bool {
+		res, err = b.Publish(ctx, brokertest.Request(ch, `1`))
 		return err == nil
 	})
 	if res.Epoch == old.Epoch || res.Offset != 1 {
 		t.Fatalf("first publish after losing the stream: %+v, want offset 1 in a new epoch", res.Position)
 	}
 	for i := 2; i <= 3; i++ {
-		if got, err := b.Publish(ctx, req(ch, strconv.Itoa(i))); err != nil || got.Position != (stream.Position{Epoch: res.Epoch, Offset: uint64(i)}) {
+		if got, err := b.Publish(ctx, brokertest.Request(ch, strconv.Itoa(i))); err != nil || got.Position != (stream.Position{Epoch: res.Epoch, Offset: uint64(i)}) {
 			t.Fatalf("publish %d: %+v, %v", i, got, err)
 		}
 	}
-	eventually(t, outageWait, "the new epoch's deliveries", func() bool { return len(r.get(ch)) >= 4 })
-	got := r.get(ch)
+	testkit.EventuallyWithin(t, outageWait, "the new epoch's deliveries", func() bool { return len(r.Get(ch)) >= 4 })
+	got := r.Get(ch)
 	if got[0].Position() != old.Position {
 		t.Errorf("first delivery %+v, want %+v", got[0].Position(), old.Position)
 	}
-	checkSequence(t, "delivered in the new epoch", got[1:], 3)
+	brokertest.CheckSequence(t, "delivered in the new epoch", got[1:], brokertest.Span(1, 3))
 	if got[1].Epoch != res.Epoch {
 		t.Errorf("delivered epoch %q, want %q", got[1].Epoch, res.Epoch)
 	}
@@ -210,7 +212,7 @@ func TestSubscribeWaitsForRun(t *testing.T) {
 	if b.Healthy() {
 		t.Error("Healthy before Run")
 	}
-	run(t, b)
+	brokertest.Start(t, b)
 	if err := b.Subscribe(t.Context(), "wait:c"); err != nil {
 		t.Fatal(err)
 	}

@@ -13,15 +13,17 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
-// Deadlines for polling: generous, since an implementation under -race on
-// a loaded machine may be slow; a correct one never gets near them.
 const (
+	// waitTimeout bounds each wait: generous, since an implementation
+	// under -race on a loaded machine may be slow; a correct one never gets
+	// near it.
 	waitTimeout = 15 * time.Second
-	pollEvery   = 10 * time.Millisecond
-	longTTL     = time.Minute
+	// longTTL is the TTL of an entry no test waits to expire.
+	longTTL = time.Minute
 )
 
 // Event is one join or leave an implementation delivered.
@@ -66,7 +68,7 @@ func Start(t *testing.T, p hub.Presence) *Node {
 		}
 	})
 	probe := "probe:" + unique()
-	waitFor(t, "events to flow", func() bool {
+	testkit.EventuallyWithin(t, waitTimeout, "events to flow", func() bool {
 		add(t, p, probe, stream.ClientInfo{Client: "probe"}, longTTL)
 		if err := p.Remove(context.Background(), probe, "probe"); err != nil {
 			t.Fatalf("Remove: %v", err)
@@ -135,17 +137,6 @@ func clients(t *testing.T, p hub.Presence, ch string) []stream.ClientInfo {
 	return list
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(pollEvery)
-	}
-}
-
 func hasEvent(evs []Event, want Event) bool {
 	return slices.ContainsFunc(evs, func(e Event) bool { return cmp.Equal(e, want) })
 }
@@ -179,11 +170,11 @@ func testJoinAnnouncedOnce(t *testing.T, n *Node) {
 		add(t, n, ch, a, longTTL)
 	}
 	want := []Event{{ch, true, a}}
-	waitFor(t, "the join", func() bool { return len(eventsOf(n, ch)) > 0 })
+	testkit.EventuallyWithin(t, waitTimeout, "the join", func() bool { return len(eventsOf(n, ch)) > 0 })
 	// A refresh is not a join: add a marker and wait for its join, which
 	// comes after any repeat the refreshes could have caused.
 	add(t, n, ch, stream.ClientInfo{Client: "z"}, longTTL)
-	waitFor(t, "the marker's join", func() bool { return len(eventsOf(n, ch)) > 1 })
+	testkit.EventuallyWithin(t, waitTimeout, "the marker's join", func() bool { return len(eventsOf(n, ch)) > 1 })
 	if diff := cmp.Diff(want, eventsOf(n, ch)[:len(eventsOf(n, ch))-1]); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
@@ -199,7 +190,7 @@ func testRemoveAnnouncesLeave(t *testing.T, n *Node) {
 	if got := clients(t, n, ch); len(got) != 0 {
 		t.Errorf("Clients after Remove = %v, want none", got)
 	}
-	waitFor(t, "join and leave", func() bool { return len(eventsOf(n, ch)) >= 2 })
+	testkit.EventuallyWithin(t, waitTimeout, "join and leave", func() bool { return len(eventsOf(n, ch)) >= 2 })
 	want := []Event{{ch, true, a}, {ch, false, a}}
 	if diff := cmp.Diff(want, eventsOf(n, ch)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
@@ -212,7 +203,7 @@ func testRemoveUnknown(t *testing.T, n *Node) {
 		t.Fatalf("Remove of an unknown client: %v", err)
 	}
 	add(t, n, ch, stream.ClientInfo{Client: "z"}, longTTL)
-	waitFor(t, "the marker's join", func() bool { return len(eventsOf(n, ch)) > 0 })
+	testkit.EventuallyWithin(t, waitTimeout, "the marker's join", func() bool { return len(eventsOf(n, ch)) > 0 })
 	if got := eventsOf(n, ch); len(got) != 1 || !got[0].Join {
 		t.Errorf("events = %+v, want only the marker's join", got)
 	}
@@ -223,11 +214,11 @@ func testExpiry(t *testing.T, n *Node) {
 	a := stream.ClientInfo{Client: "short", User: "u"}
 	add(t, n, ch, a, 300*time.Millisecond)
 	add(t, n, ch, stream.ClientInfo{Client: "long"}, longTTL)
-	waitFor(t, "the short entry to expire", func() bool { return len(clients(t, n, ch)) == 1 })
+	testkit.EventuallyWithin(t, waitTimeout, "the short entry to expire", func() bool { return len(clients(t, n, ch)) == 1 })
 	if got := clients(t, n, ch); got[0].Client != "long" {
 		t.Errorf("left after expiry: %v, want long", got)
 	}
-	waitFor(t, "the expired entry's leave", func() bool {
+	testkit.EventuallyWithin(t, waitTimeout, "the expired entry's leave", func() bool {
 		return hasEvent(eventsOf(n, ch), Event{ch, false, a})
 	})
 }
@@ -292,7 +283,7 @@ func RunShared(t *testing.T, newPair func(t *testing.T) (a, b hub.Presence)) {
 		}
 		// Each node sees every node's joins and leaves.
 		for name, n := range map[string]*Node{"a": a, "b": b} {
-			waitFor(t, "node "+name+" to see both joins and the leave", func() bool {
+			testkit.EventuallyWithin(t, waitTimeout, "node "+name+" to see both joins and the leave", func() bool {
 				evs := eventsOf(n, ch)
 				return hasEvent(evs, Event{ch, true, ca}) &&
 					hasEvent(evs, Event{ch, true, cb}) &&

@@ -3,66 +3,24 @@ package redis_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/switchboardhq/switchboard/broker/brokertest"
 	"github.com/switchboardhq/switchboard/broker/redis"
+	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/internal/testenv"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
-// Two brokers on one Redis are two nodes: what one publishes, the other
-// delivers and reads back, with the same positions, and an idempotency key
-// used on one is known to the other.
-func TestTwoNodes(t *testing.T) {
+// Two brokers on one Redis and one prefix are two nodes of a cluster.
+func TestNodes(t *testing.T) {
 	srv := testenv.Redis(t)
-	cfg := redis.Config{Prefix: "nodes"}
-	a, b := newBroker(t, srv, cfg), newBroker(t, srv, cfg)
-	ra, rb := run(t, a), run(t, b)
-	const ch = "chat:room"
-	must(t, a.Subscribe(context.Background(), ch))
-	must(t, b.Subscribe(context.Background(), ch))
-
-	var sent []stream.PublishResult
-	for i := range 10 {
-		node := a
-		if i%3 == 2 {
-			node = b // both nodes publish to the one sequence of offsets
-		}
-		sent = append(sent, publish(t, node, req(ch, fmt.Sprintf(`{"n":%d}`, i+1))))
-	}
-	for i, res := range sent {
-		if res.Offset != uint64(i+1) || res.Epoch != sent[0].Epoch {
-			t.Fatalf("publish %d got %+v; want offset %d in epoch %q", i+1, res.Position, i+1, sent[0].Epoch)
-		}
-	}
-	for _, r := range []*recorder{ra, rb} {
-		eventually(t, "both nodes to deliver all 10", func() bool { return len(r.get(ch)) >= 10 })
-		checkOnceInOrder(t, "delivered", r.get(ch), span(1, 10))
-		if got := r.get(ch)[0]; got.Epoch != sent[0].Epoch || string(got.Data) != `{"n":1}` {
-			t.Errorf("first delivery %+v, want epoch %q and data {\"n\":1}", got, sent[0].Epoch)
-		}
-	}
-
-	page := history(t, b, ch, all)
-	if page.Latest != sent[9].Position || page.Earliest != 1 || len(page.Publications) != 10 {
-		t.Fatalf("history read on the other node: Latest %+v, Earliest %d, %d publications",
-			page.Latest, page.Earliest, len(page.Publications))
-	}
-	for i, p := range page.Publications {
-		if want := fmt.Sprintf(`{"n":%d}`, i+1); string(p.Data) != want || p.Channel != ch {
-			t.Errorf("history offset %d: %s on %q, want %s", p.Offset, p.Data, p.Channel, want)
-		}
-	}
-
-	keyed := req(ch, `"once"`)
-	keyed.Key = "k-1"
-	first := publish(t, a, keyed)
-	if again := publish(t, b, keyed); !again.Duplicate || again.Position != first.Position {
-		t.Errorf("the key used on node A, repeated on node B: %+v, want %+v with Duplicate", again, first.Position)
-	}
+	brokertest.RunNodes(t, func(t *testing.T) hub.Broker {
+		return newBroker(t, srv, redis.Config{Prefix: "nodes"})
+	})
 }
 
 // Brokers with different prefixes share a Redis without seeing each other.
@@ -70,18 +28,18 @@ func TestPrefixesIsolated(t *testing.T) {
 	srv := testenv.Redis(t)
 	a := newBroker(t, srv, redis.Config{Prefix: "tenant-a"})
 	b := newBroker(t, srv, redis.Config{Prefix: "tenant-b"})
-	rb := run(t, b)
+	rb := brokertest.Start(t, b)
 	const ch = "news"
 	must(t, b.Subscribe(context.Background(), ch))
 	for range 3 {
-		publish(t, a, req(ch, `"a"`))
+		publish(t, a, brokertest.Request(ch, `"a"`))
 	}
-	res := publish(t, b, req(ch, `"b"`))
+	res := publish(t, b, brokertest.Request(ch, `"b"`))
 	if res.Offset != 1 {
 		t.Errorf("first publish under another prefix got offset %d", res.Offset)
 	}
-	eventually(t, "b's own publication", func() bool { return len(rb.get(ch)) == 1 })
-	if got := rb.get(ch); string(got[0].Data) != `"b"` {
+	testkit.Eventually(t, "b's own publication", func() bool { return len(rb.Get(ch)) == 1 })
+	if got := rb.Get(ch); string(got[0].Data) != `"b"` {
 		t.Errorf("delivered %s under prefix tenant-b", got[0].Data)
 	}
 }
@@ -106,7 +64,7 @@ func TestKeyLayout(t *testing.T) {
 		}
 	}
 
-	r := req("ttl:c", `1`)
+	r := brokertest.Request("ttl:c", `1`)
 	r.HistoryTTL, r.Key = 10*time.Minute, "k"
 	res := publish(t, b, r)
 	near("meta", pttl("{sb:ttl:c}:meta"), 10*time.Minute+time.Hour)
@@ -120,7 +78,7 @@ func TestKeyLayout(t *testing.T) {
 	}
 
 	// History kept without a time limit: the channel is never forgotten.
-	r = req("forever:c", `1`)
+	r = brokertest.Request("forever:c", `1`)
 	r.HistoryTTL = 0
 	publish(t, b, r)
 	if got := pttl("{sb:forever:c}:meta"); got != -1 {
@@ -131,7 +89,7 @@ func TestKeyLayout(t *testing.T) {
 	}
 
 	// No history: no stream, and the meta lives for the idle period.
-	r = req("none:c", `1`)
+	r = brokertest.Request("none:c", `1`)
 	r.HistorySize = 0
 	publish(t, b, r)
 	if got := pttl("{sb:none:c}:history"); got != -2 {
@@ -155,18 +113,18 @@ func TestSubscribeWaitsForRun(t *testing.T) {
 	if err := b.Subscribe(ctx, "norun:c"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Subscribe without Run: %v, want the context's deadline", err)
 	}
-	publish(t, b, req("norun:c", `1`))
-	r := run(t, b)
+	publish(t, b, brokertest.Request("norun:c", `1`))
+	r := brokertest.Start(t, b)
 	must(t, b.Subscribe(context.Background(), "norun:c"))
-	publish(t, b, req("norun:c", `2`))
-	eventually(t, "delivery after Run started", func() bool { return len(r.get("norun:c")) == 1 })
-	checkOnceInOrder(t, "delivered", r.get("norun:c"), []uint64{2})
+	publish(t, b, brokertest.Request("norun:c", `2`))
+	testkit.Eventually(t, "delivery after Run started", func() bool { return len(r.Get("norun:c")) == 1 })
+	brokertest.CheckSequence(t, "delivered", r.Get("norun:c"), []uint64{2})
 }
 
 func TestRunOnce(t *testing.T) {
 	srv := testenv.Redis(t)
 	b := newBroker(t, srv, redis.Config{})
-	run(t, b)
+	brokertest.Start(t, b)
 	if err := b.Run(context.Background(), func(*stream.Publication) {}); err == nil {
 		t.Error("a second concurrent Run returned nil")
 	}
@@ -181,43 +139,36 @@ func TestRunAgain(t *testing.T) {
 	srv := testenv.Redis(t)
 	b := newBroker(t, srv, redis.Config{})
 	const ch = "again:c"
-	r := &recorder{}
+	r := &brokertest.Recorder{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx, r.deliver) }()
+	go func() { done <- b.Run(ctx, r.Deliver) }()
 	must(t, b.Subscribe(ctx, ch))
-	publish(t, b, req(ch, `1`))
-	eventually(t, "the first Run to deliver", func() bool { return len(r.get(ch)) == 1 })
+	publish(t, b, brokertest.Request(ch, `1`))
+	testkit.Eventually(t, "the first Run to deliver", func() bool { return len(r.Get(ch)) == 1 })
 	cancel()
 	must(t, <-done)
 	if b.Healthy() {
 		t.Error("Healthy after Run returned")
 	}
-	publish(t, b, req(ch, `2`))
-	if got := len(r.get(ch)); got != 1 {
+	publish(t, b, brokertest.Request(ch, `2`))
+	if got := len(r.Get(ch)); got != 1 {
 		t.Fatalf("%d deliveries after Run returned", got-1)
 	}
 
-	r2 := run(t, b)
-	publish(t, b, req(ch, `3`))
-	eventually(t, "the second Run to deliver", func() bool { return len(r2.get(ch)) == 2 })
-	checkOnceInOrder(t, "second Run", r2.get(ch), []uint64{2, 3})
+	r2 := brokertest.Start(t, b)
+	publish(t, b, brokertest.Request(ch, `3`))
+	testkit.Eventually(t, "the second Run to deliver", func() bool { return len(r2.Get(ch)) == 2 })
+	brokertest.CheckSequence(t, "second Run", r2.Get(ch), []uint64{2, 3})
 }
 
-func TestErrorsWrap(t *testing.T) {
+// TestPingCancelled: Ping, which the suite does not know, wraps the
+// context's error like every other call.
+func TestPingCancelled(t *testing.T) {
 	srv := testenv.Redis(t)
 	b := newBroker(t, srv, redis.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := b.Unsubscribe(ctx, "ctx:c"); !errors.Is(err, context.Canceled) {
-		t.Errorf("Unsubscribe on a cancelled context: %v", err)
-	}
-	if err := b.Unsubscribe(context.Background(), "bad name"); !errors.Is(err, stream.ErrInvalidChannel) {
-		t.Errorf("Unsubscribe of an invalid name: %v", err)
-	}
-	if err := b.Unsubscribe(context.Background(), "ctx:never-seen"); err != nil {
-		t.Errorf("Unsubscribe of an unknown channel: %v", err)
-	}
 	if err := b.Ping(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Ping on a cancelled context: %v", err)
 	}
