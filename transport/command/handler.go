@@ -49,8 +49,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if transport.CORS(w, r, h.cfg.Origins, transport.ClientCORSMethods) || !h.methods.Allow(w, r) {
 		return
 	}
-	values := r.URL.Query()
-	id, err := transport.Authenticate(h.cfg.Verifier, transport.Token(r, values, h.cfg.TokenCookie))
+	values, err := transport.Query(r)
+	var id stream.Identity
+	if err == nil {
+		id, err = transport.Authenticate(h.cfg.Verifier, transport.Token(r, values, h.cfg.TokenCookie))
+	}
 	var reply any
 	if err == nil {
 		reply, err = h.answer(w, r, id, values)
