@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
@@ -16,8 +17,9 @@ import (
 // ReadJSON reads a request body of at most max bytes holding exactly one
 // JSON value into v. A body over max is stream.ErrMessageTooLarge, refused
 // from its Content-Length before any of it is read when it declares one;
-// anything else wrong with it is stream.ErrBadRequest, with a message in
-// terms of the request rather than of Go types. Unknown fields are ignored,
+// anything else wrong with it, a body that is not UTF-8 included, is
+// stream.ErrBadRequest, with a message in terms of the request rather than
+// of Go types. Unknown fields are ignored,
 // so clients and backends may send fields a newer node understands.
 //
 // The client publish endpoint and the HTTP API read their bodies here, so
@@ -32,6 +34,13 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 			return fmt.Errorf("%w: request body over %d bytes", stream.ErrMessageTooLarge, max)
 		}
 		return fmt.Errorf("%w: reading the request body: %v", stream.ErrBadRequest, err)
+	}
+	// encoding/json would read invalid UTF-8 as U+FFFD, so two different
+	// idempotency keys ("\xff", "\xfe") would arrive as one and the second
+	// publication would be answered duplicate and never stored. A body is
+	// text, exactly as sent, or refused.
+	if !utf8.Valid(body) {
+		return fmt.Errorf("%w: the body is not valid UTF-8", stream.ErrBadRequest)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
