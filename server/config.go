@@ -39,6 +39,9 @@ type Config struct {
 	// requests and the end of every connection. Default ShutdownDrain + 10s.
 	ShutdownTimeout time.Duration
 
+	// HTTP bounds every request that is not a stream; a zero field takes
+	// its default.
+	HTTP HTTPConfig
 	// WebSocket, SSE and Poll tune the transports' handlers; a zero field
 	// takes the handler's default.
 	WebSocket WebSocketConfig
@@ -71,6 +74,21 @@ type Config struct {
 	// DashboardInterval is the feed's period (default 100ms: ten updates
 	// a second).
 	DashboardInterval time.Duration
+}
+
+// HTTPConfig bounds the node's requests that are not streams: the client
+// publish, history and presence endpoints, a poll's answer, the HTTP API,
+// health, metrics and the pages (see [transport.Bound]). A client that does
+// not send its request body in time gets 408 (code 107) and its connection
+// closed; one that does not take its reply in time has its connection
+// closed mid-reply.
+type HTTPConfig struct {
+	// ReadTimeout is how long a request's body may take to arrive, from
+	// the end of its headers. Default 10s.
+	ReadTimeout time.Duration `koanf:"read_timeout"`
+	// WriteTimeout is how long a reply may take to write, from its first
+	// byte. Default 10s.
+	WriteTimeout time.Duration `koanf:"write_timeout"`
 }
 
 // WebSocketConfig is what may be tuned of the WebSocket transport: the

@@ -1,9 +1,18 @@
 package server_test
 
 import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/internal/testkit"
+	"github.com/switchboardhq/switchboard/server"
 )
 
 // TestQueryOverflow: a query with more parameters than the node reads is
@@ -41,5 +50,73 @@ func TestQueryOverflow(t *testing.T) {
 	}
 	if st := n.hub.Stats(); st.Publications != 0 {
 		t.Fatalf("refused requests published %d", st.Publications)
+	}
+}
+
+// TestSlowBody: a request body dripped a byte at a time is cut off at the
+// read timeout with 408 and code 107, and its connection closed, on the
+// client publish endpoint and the HTTP API alike; unbounded, every such
+// client held a connection, a descriptor and a goroutine for as long as it
+// liked.
+func TestSlowBody(t *testing.T) {
+	n := newNode(t, func(c *server.Config) { c.HTTP.ReadTimeout = 100 * time.Millisecond })
+	for _, tc := range []struct{ path, auth string }{
+		{"/connection/publish", ""},
+		{"/api/publish", "apikey " + apiKey},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(n.base, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			head := "POST " + tc.path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n"
+			if tc.auth != "" {
+				head += "Authorization: " + tc.auth + "\r\n"
+			}
+			if _, err := io.WriteString(conn, head+"\r\n{"); err != nil {
+				t.Fatal(err)
+			}
+			// Drip a byte every 20ms, far faster than the timeout, until
+			// the node hangs up or the test ends.
+			stop := make(chan struct{})
+			dripped := make(chan struct{})
+			defer func() { close(stop); <-dripped }()
+			go func() {
+				defer close(dripped)
+				tick := time.NewTicker(20 * time.Millisecond)
+				defer tick.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+						if _, err := conn.Write([]byte(" ")); err != nil {
+							return
+						}
+					}
+				}
+			}()
+			_ = conn.SetReadDeadline(time.Now().Add(testkit.Wait))
+			br := bufio.NewReader(conn)
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("no answer to a dripping body: %v", err)
+			}
+			body, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			testkit.WantError(t, testkit.Response{Status: res.StatusCode, Header: res.Header, Body: body}, http.StatusRequestTimeout, 107)
+			// The node closed the connection (an end, or a reset as the
+			// drip goes on): its descriptor is released.
+			if _, err := br.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("connection still open after the answer: %v", err)
+			}
+		})
+	}
+	if st := n.hub.Stats(); st.Publications != 0 {
+		t.Fatalf("cut requests published %d", st.Publications)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"unicode/utf8"
 
 	"github.com/switchboardhq/switchboard/protocol"
@@ -32,6 +33,13 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return fmt.Errorf("%w: request body over %d bytes", stream.ErrMessageTooLarge, max)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The rest of the body may still come: the connection cannot
+			// carry another request, so it ends with this answer.
+			w.Header().Set("Connection", "close")
+			return &StatusError{Status: http.StatusRequestTimeout,
+				Err: fmt.Errorf("%w: the request body did not arrive within the read timeout", stream.ErrBadRequest)}
 		}
 		return fmt.Errorf("%w: reading the request body: %v", stream.ErrBadRequest, err)
 	}
@@ -91,12 +99,28 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	writeBody(w, status, append(b, '\n'))
 }
 
-// WriteError writes a coded JSON error with its HTTP status:
+// WriteError writes a coded JSON error with its HTTP status (that of a
+// [StatusError] when err is one, else the code table's):
 //
 //	{"error":{"code":103,"message":"permission denied"}}
 func WriteError(w http.ResponseWriter, err error) {
+	if se, ok := errors.AsType[*StatusError](err); ok {
+		WriteErrorStatus(w, se.Status, se.Err)
+		return
+	}
 	WriteErrorStatus(w, protocol.ErrorFor(err).HTTPStatus(), err)
 }
+
+// StatusError carries an HTTP status the code table would not pick, such
+// as 404 for an unknown path or 408 for a body that did not arrive in time,
+// with the coded error for the body.
+type StatusError struct {
+	Status int
+	Err    error
+}
+
+func (e *StatusError) Error() string { return e.Err.Error() }
+func (e *StatusError) Unwrap() error { return e.Err }
 
 // WriteErrorStatus writes a coded JSON error with a status the code table
 // would not pick (405 for a wrong method, 404 for an unknown path).

@@ -41,6 +41,7 @@ type config struct {
 	Token            auth.Config            `koanf:"token"`
 	TLS              tlsFiles               `koanf:"tls"`
 	Limits           limits                 `koanf:"limits"`
+	HTTP             server.HTTPConfig      `koanf:"http"`
 	WebSocket        server.WebSocketConfig `koanf:"websocket"`
 	SSE              server.SSEConfig       `koanf:"sse"`
 	Poll             server.PollConfig      `koanf:"poll"`

@@ -117,6 +117,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		Origins:         origins,
 		ShutdownDrain:   cfg.ShutdownDrain,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		HTTP:            cfg.HTTP,
 		WebSocket:       cfg.WebSocket,
 		SSE:             cfg.SSE,
 		Poll:            cfg.Poll,
@@ -215,6 +216,8 @@ func checkServe(cfg *config) error {
 			cfg.Limits.MessageSize, cfg.source("limits.message_size"), n)
 	}
 	timeouts := map[string]time.Duration{
+		"http.read_timeout":         cfg.HTTP.ReadTimeout,
+		"http.write_timeout":        cfg.HTTP.WriteTimeout,
 		"websocket.connect_timeout": cfg.WebSocket.ConnectTimeout,
 		"websocket.write_timeout":   cfg.WebSocket.WriteTimeout,
 		"sse.retry":                 cfg.SSE.Retry,
