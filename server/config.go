@@ -42,6 +42,16 @@ type Config struct {
 	// HTTP bounds every request that is not a stream; a zero field takes
 	// its default.
 	HTTP HTTPConfig
+	// ClientRequestRate is how many requests a second one client may make,
+	// on average, of the client endpoints POST /connection/publish, GET
+	// /connection/history and GET /connection/presence together, and
+	// ClientRequestBurst how many at once; a client over it gets 429 with
+	// code 110 and Retry-After. A client is its token's subject, else its
+	// address (see [command.Handler.ServeHTTP]). Defaults 100 and 200, as
+	// for a WebSocket's commands. The HTTP API, behind the API key, is not
+	// limited.
+	ClientRequestRate  float64
+	ClientRequestBurst int
 	// WebSocket, SSE and Poll tune the transports' handlers; a zero field
 	// takes the handler's default.
 	WebSocket WebSocketConfig
@@ -142,6 +152,10 @@ const (
 	// readHeaderTimeout stops clients that open a connection and never
 	// finish their request headers from holding it forever.
 	readHeaderTimeout = 10 * time.Second
+	// The client endpoints' request budget: the WebSocket command rate's
+	// defaults, so a client may do as much over HTTP as over a socket.
+	defaultClientRequestRate  = 100
+	defaultClientRequestBurst = 200
 	// idleTimeout closes keep-alive connections nobody uses.
 	idleTimeout = 2 * time.Minute
 )
@@ -168,6 +182,12 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.ShutdownTimeout <= 0 {
 		out.ShutdownTimeout = out.ShutdownDrain + shutdownSlack
+	}
+	if out.ClientRequestRate <= 0 {
+		out.ClientRequestRate = defaultClientRequestRate
+	}
+	if out.ClientRequestBurst <= 0 {
+		out.ClientRequestBurst = defaultClientRequestBurst
 	}
 	if out.Version == "" {
 		out.Version = "dev"

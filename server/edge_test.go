@@ -120,3 +120,32 @@ func TestSlowBody(t *testing.T) {
 		t.Fatalf("cut requests published %d", st.Publications)
 	}
 }
+
+// TestClientRateLimit: a node limits each client of its HTTP client
+// endpoints by default, as it limits a WebSocket's commands (100 a second,
+// 200 at once): one client flooding them gets 429 with code 110, and
+// another client is served.
+func TestClientRateLimit(t *testing.T) {
+	n := newNode(t)
+	flood, other := "Bearer "+token(t, "flood"), "Bearer "+token(t, "other")
+	ok := 0
+	for ; ok < 1000; ok++ {
+		r := n.do("GET", "/connection/history?channel=chat:a", flood, "")
+		if r.Status == http.StatusTooManyRequests {
+			r.wantError(t, http.StatusTooManyRequests, 110)
+			if r.Header.Get("Retry-After") == "" {
+				t.Fatalf("429 without Retry-After: %v", r.Header)
+			}
+			break
+		}
+		if r.Status != http.StatusOK {
+			t.Fatalf("request %d: %d %s", ok+1, r.Status, r.Body)
+		}
+	}
+	if ok < 200 || ok == 1000 {
+		t.Fatalf("%d requests served before the first 429, want the burst of 200 and not all 1000", ok)
+	}
+	if r := n.do("GET", "/connection/history?channel=chat:a", other, ""); r.Status != http.StatusOK {
+		t.Fatalf("another client: %d %s", r.Status, r.Body)
+	}
+}

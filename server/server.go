@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/ratelimit"
 	"github.com/switchboardhq/switchboard/transport"
 	"github.com/switchboardhq/switchboard/transport/command"
 	"github.com/switchboardhq/switchboard/transport/poll"
@@ -76,7 +77,10 @@ func New(cfg Config) (*Server, error) {
 		Hub: c.Hub, Verifier: verifier, Origins: origins,
 		DefaultTimeout: c.Poll.DefaultTimeout, MaxTimeout: c.Poll.MaxTimeout, Logger: c.Logger,
 	}
-	ccfg := command.Config{Hub: c.Hub, Verifier: verifier, Origins: origins, Logger: c.Logger}
+	ccfg := command.Config{
+		Hub: c.Hub, Verifier: verifier, Origins: origins, Logger: c.Logger,
+		Limiter: ratelimit.New(c.ClientRequestRate, c.ClientRequestBurst, 0),
+	}
 	s := &Server{
 		cfg: c,
 		hub: c.Hub,

@@ -60,6 +60,8 @@ var settings = []setting{
 	{"limits.queue_bytes", 1 << 20, "most bytes queued to one slow client before it is disconnected (it resumes later)"},
 	{"limits.commands_per_second", 100.0, "commands per second one connection may send, on average"},
 	{"limits.command_burst", 200, "commands one connection may send at once"},
+	{"limits.http_requests_per_second", 100.0, "requests per second one client may make of POST /connection/publish, GET /connection/history and /connection/presence together, on average"},
+	{"limits.http_request_burst", 200, "requests one client may make of those endpoints at once"},
 	{"limits.connections", 100_000, "most connections this node holds"},
 	{"limits.max_recovery", 10_000, "most publications replayed to a resuming subscriber; a longer gap answers recovered: false"},
 
