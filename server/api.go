@@ -110,7 +110,10 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) error {
 // epoch and offset are the channel's latest position; publications are in
 // the shape every transport sends.
 func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
+	q, err := transport.Query(r)
+	if err != nil {
+		return err
+	}
 	channel := q.Get("channel")
 	hq, err := transport.HistoryQuery(q, transport.CapLimit)
 	if err != nil {
@@ -128,7 +131,11 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
 // [protocol.PresenceReply]: every client in the channel on every node, for
 // a namespace with presence on.
 func (s *Server) apiPresence(w http.ResponseWriter, r *http.Request) error {
-	channel := r.URL.Query().Get("channel")
+	q, err := transport.Query(r)
+	if err != nil {
+		return err
+	}
+	channel := q.Get("channel")
 	clients, err := s.hub.Presence(r.Context(), channel)
 	if err != nil {
 		return err

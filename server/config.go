@@ -39,6 +39,19 @@ type Config struct {
 	// requests and the end of every connection. Default ShutdownDrain + 10s.
 	ShutdownTimeout time.Duration
 
+	// HTTP bounds every request that is not a stream; a zero field takes
+	// its default.
+	HTTP HTTPConfig
+	// ClientRequestRate is how many requests a second one client may make,
+	// on average, of the client endpoints POST /connection/publish, GET
+	// /connection/history and GET /connection/presence together, and
+	// ClientRequestBurst how many at once; a client over it gets 429 with
+	// code 110 and Retry-After. A client is its token's subject, else its
+	// address (see [command.Handler.ServeHTTP]). Defaults 100 and 200, as
+	// for a WebSocket's commands. The HTTP API, behind the API key, is not
+	// limited.
+	ClientRequestRate  float64
+	ClientRequestBurst int
 	// WebSocket, SSE and Poll tune the transports' handlers; a zero field
 	// takes the handler's default.
 	WebSocket WebSocketConfig
@@ -71,6 +84,21 @@ type Config struct {
 	// DashboardInterval is the feed's period (default 100ms: ten updates
 	// a second).
 	DashboardInterval time.Duration
+}
+
+// HTTPConfig bounds the node's requests that are not streams: the client
+// publish, history and presence endpoints, a poll's answer, the HTTP API,
+// health, metrics and the pages (see [transport.Bound]). A client that does
+// not send its request body in time gets 408 (code 107) and its connection
+// closed; one that does not take its reply in time has its connection
+// closed mid-reply.
+type HTTPConfig struct {
+	// ReadTimeout is how long a request's body may take to arrive, from
+	// the end of its headers. Default 10s.
+	ReadTimeout time.Duration `koanf:"read_timeout"`
+	// WriteTimeout is how long a reply may take to write, from its first
+	// byte. Default 10s.
+	WriteTimeout time.Duration `koanf:"write_timeout"`
 }
 
 // WebSocketConfig is what may be tuned of the WebSocket transport: the
@@ -124,6 +152,10 @@ const (
 	// readHeaderTimeout stops clients that open a connection and never
 	// finish their request headers from holding it forever.
 	readHeaderTimeout = 10 * time.Second
+	// The client endpoints' request budget: the WebSocket command rate's
+	// defaults, so a client may do as much over HTTP as over a socket.
+	defaultClientRequestRate  = 100
+	defaultClientRequestBurst = 200
 	// idleTimeout closes keep-alive connections nobody uses.
 	idleTimeout = 2 * time.Minute
 )
@@ -150,6 +182,12 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.ShutdownTimeout <= 0 {
 		out.ShutdownTimeout = out.ShutdownDrain + shutdownSlack
+	}
+	if out.ClientRequestRate <= 0 {
+		out.ClientRequestRate = defaultClientRequestRate
+	}
+	if out.ClientRequestBurst <= 0 {
+		out.ClientRequestBurst = defaultClientRequestBurst
 	}
 	if out.Version == "" {
 		out.Version = "dev"

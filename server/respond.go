@@ -2,7 +2,6 @@ package server
 
 import (
 	"crypto/subtle"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -20,9 +19,9 @@ type apiFunc func(w http.ResponseWriter, r *http.Request) error
 // api wraps an endpoint with the method check, the API-key check and error
 // rendering.
 func (s *Server) api(f apiFunc, methods ...string) http.Handler {
-	return allow(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.bound(allow(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.authorize(r); err != nil {
-			writeError(w, err)
+			transport.WriteError(w, err)
 			return
 		}
 		if err := f(w, r); err != nil {
@@ -31,9 +30,9 @@ func (s *Server) api(f apiFunc, methods ...string) http.Handler {
 			if e := protocol.ErrorFor(err); e.HTTPStatus() >= 500 {
 				s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			}
-			writeError(w, err)
+			transport.WriteError(w, err)
 		}
-	}), methods...)
+	}), methods...))
 }
 
 // authorize checks `Authorization: apikey <key>` in constant time, so the
@@ -72,26 +71,5 @@ func allow(h http.Handler, methods ...string) http.Handler {
 
 // notFound answers API paths that name no endpoint.
 func notFound(w http.ResponseWriter, r *http.Request) error {
-	return &statusError{http.StatusNotFound, fmt.Errorf("%w: no API endpoint %s", stream.ErrBadRequest, r.URL.Path)}
-}
-
-// statusError carries an HTTP status the code table would not pick, such as
-// 404 for an unknown path, with the coded error for the body.
-type statusError struct {
-	status int
-	err    error
-}
-
-func (e *statusError) Error() string { return e.err.Error() }
-func (e *statusError) Unwrap() error { return e.err }
-
-// writeError renders err as {"error":{"code":N,"message":"..."}} with the
-// status of its code.
-func writeError(w http.ResponseWriter, err error) {
-	var se *statusError
-	if errors.As(err, &se) {
-		transport.WriteErrorStatus(w, se.status, se.err)
-		return
-	}
-	transport.WriteError(w, err)
+	return &transport.StatusError{Status: http.StatusNotFound, Err: fmt.Errorf("%w: no API endpoint %s", stream.ErrBadRequest, r.URL.Path)}
 }

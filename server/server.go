@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/ratelimit"
 	"github.com/switchboardhq/switchboard/transport"
 	"github.com/switchboardhq/switchboard/transport/command"
 	"github.com/switchboardhq/switchboard/transport/poll"
@@ -76,7 +77,10 @@ func New(cfg Config) (*Server, error) {
 		Hub: c.Hub, Verifier: verifier, Origins: origins,
 		DefaultTimeout: c.Poll.DefaultTimeout, MaxTimeout: c.Poll.MaxTimeout, Logger: c.Logger,
 	}
-	ccfg := command.Config{Hub: c.Hub, Verifier: verifier, Origins: origins, Logger: c.Logger}
+	ccfg := command.Config{
+		Hub: c.Hub, Verifier: verifier, Origins: origins, Logger: c.Logger,
+		Limiter: ratelimit.New(c.ClientRequestRate, c.ClientRequestBurst, 0),
+	}
 	s := &Server{
 		cfg: c,
 		hub: c.Hub,
@@ -124,14 +128,17 @@ func (s *Server) routes() error {
 		return fmt.Errorf("server: demo pages: %w", err)
 	}
 	m := http.NewServeMux()
+	// The streams bound each of their writes themselves; everything else
+	// is read and answered under the HTTP deadlines (s.bound), a long
+	// poll's answer included.
 	m.Handle("/connection/websocket", allow(s.ws, http.MethodGet))
 	// The HTTP transports answer CORS preflights and wrong methods
 	// themselves.
 	m.Handle("/connection/sse", s.sse)
-	m.Handle("/connection/poll", s.poll)
-	m.Handle("/connection/publish", s.clientPublish)
-	m.Handle("/connection/presence", s.presence)
-	m.Handle("/connection/history", s.clientHistory)
+	m.Handle("/connection/poll", s.bound(s.poll))
+	m.Handle("/connection/publish", s.bound(s.clientPublish))
+	m.Handle("/connection/presence", s.bound(s.presence))
+	m.Handle("/connection/history", s.bound(s.clientHistory))
 
 	m.Handle("/api/publish", s.api(s.publish, http.MethodPost))
 	m.Handle("/api/broadcast", s.api(s.broadcast, http.MethodPost))
@@ -142,15 +149,20 @@ func (s *Server) routes() error {
 	m.Handle("/api/info", s.api(s.info, http.MethodGet))
 	m.Handle("/api/", s.api(notFound, http.MethodGet, http.MethodPost))
 
-	m.Handle("/healthz", allow(http.HandlerFunc(s.healthz), http.MethodGet))
-	m.Handle("/readyz", allow(http.HandlerFunc(s.readyz), http.MethodGet))
-	m.Handle("/metrics", allow(s.metricsHandler(), http.MethodGet))
+	m.Handle("/healthz", s.bound(allow(http.HandlerFunc(s.healthz), http.MethodGet)))
+	m.Handle("/readyz", s.bound(allow(http.HandlerFunc(s.readyz), http.MethodGet)))
+	m.Handle("/metrics", s.bound(allow(s.metricsHandler(), http.MethodGet)))
 	if s.cfg.DebugEndpoints {
 		s.debugRoutes(m)
 	}
-	m.Handle("/", allow(http.FileServerFS(static), http.MethodGet))
+	m.Handle("/", s.bound(allow(http.FileServerFS(static), http.MethodGet)))
 	s.mux = m
 	return nil
+}
+
+// bound serves h under the HTTP read and write deadlines.
+func (s *Server) bound(h http.Handler) http.Handler {
+	return transport.Bound(h, s.cfg.HTTP.ReadTimeout, s.cfg.HTTP.WriteTimeout)
 }
 
 // Handler returns the server's mux: every endpoint, for http.Server or

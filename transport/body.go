@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"unicode/utf8"
 
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
@@ -16,8 +18,9 @@ import (
 // ReadJSON reads a request body of at most max bytes holding exactly one
 // JSON value into v. A body over max is stream.ErrMessageTooLarge, refused
 // from its Content-Length before any of it is read when it declares one;
-// anything else wrong with it is stream.ErrBadRequest, with a message in
-// terms of the request rather than of Go types. Unknown fields are ignored,
+// anything else wrong with it, a body that is not UTF-8 included, is
+// stream.ErrBadRequest, with a message in terms of the request rather than
+// of Go types. Unknown fields are ignored,
 // so clients and backends may send fields a newer node understands.
 //
 // The client publish endpoint and the HTTP API read their bodies here, so
@@ -31,7 +34,21 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return fmt.Errorf("%w: request body over %d bytes", stream.ErrMessageTooLarge, max)
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The rest of the body may still come: the connection cannot
+			// carry another request, so it ends with this answer.
+			w.Header().Set("Connection", "close")
+			return &StatusError{Status: http.StatusRequestTimeout,
+				Err: fmt.Errorf("%w: the request body did not arrive within the read timeout", stream.ErrBadRequest)}
+		}
 		return fmt.Errorf("%w: reading the request body: %v", stream.ErrBadRequest, err)
+	}
+	// encoding/json would read invalid UTF-8 as U+FFFD, so two different
+	// idempotency keys ("\xff", "\xfe") would arrive as one and the second
+	// publication would be answered duplicate and never stored. A body is
+	// text, exactly as sent, or refused.
+	if !utf8.Valid(body) {
+		return fmt.Errorf("%w: the body is not valid UTF-8", stream.ErrBadRequest)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
@@ -82,12 +99,28 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	writeBody(w, status, append(b, '\n'))
 }
 
-// WriteError writes a coded JSON error with its HTTP status:
+// WriteError writes a coded JSON error with its HTTP status (that of a
+// [StatusError] when err is one, else the code table's):
 //
 //	{"error":{"code":103,"message":"permission denied"}}
 func WriteError(w http.ResponseWriter, err error) {
+	if se, ok := errors.AsType[*StatusError](err); ok {
+		WriteErrorStatus(w, se.Status, se.Err)
+		return
+	}
 	WriteErrorStatus(w, protocol.ErrorFor(err).HTTPStatus(), err)
 }
+
+// StatusError carries an HTTP status the code table would not pick, such
+// as 404 for an unknown path or 408 for a body that did not arrive in time,
+// with the coded error for the body.
+type StatusError struct {
+	Status int
+	Err    error
+}
+
+func (e *StatusError) Error() string { return e.Err.Error() }
+func (e *StatusError) Unwrap() error { return e.Err }
 
 // WriteErrorStatus writes a coded JSON error with a status the code table
 // would not pick (405 for a wrong method, 404 for an unknown path).

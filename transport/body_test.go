@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
@@ -35,6 +36,7 @@ func TestReadJSON(t *testing.T) {
 		{name: "string expected", body: `{"channel":7}`, want: stream.ErrBadRequest, message: `bad request: malformed JSON: field "channel" must be a string, not number`},
 		{name: "array expected", body: `{"channels":"a"}`, want: stream.ErrBadRequest, message: `bad request: malformed JSON: field "channels" must be an array, not string`},
 		{name: "number expected", body: `{"n":"2"}`, want: stream.ErrBadRequest, message: `bad request: malformed JSON: field "n" must be a number, not string`},
+		{name: "not UTF-8", body: "{\"channel\":\"a\xff\"}", want: stream.ErrBadRequest, message: "bad request: the body is not valid UTF-8"},
 		{name: "over the limit", body: `{"channel":"` + strings.Repeat("x", 64) + `"}`, want: stream.ErrMessageTooLarge,
 			message: "message too large: request body of 78 bytes, at most 40"},
 		{name: "over the limit, no length", body: `{"channel":"` + strings.Repeat("x", 64) + `"}`, chunked: true, want: stream.ErrMessageTooLarge,
@@ -136,6 +138,8 @@ func FuzzReadJSON(f *testing.F) {
 		switch {
 		case err == nil && len(b) > 64:
 			t.Fatalf("read %d bytes over the limit of 64", len(b))
+		case err == nil && !utf8.Valid(b):
+			t.Fatalf("read a body that is not UTF-8: %q", b)
 		case err != nil && !errors.Is(err, stream.ErrBadRequest) && !errors.Is(err, stream.ErrMessageTooLarge):
 			t.Fatalf("body %q: %v", b, err)
 		}

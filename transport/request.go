@@ -2,7 +2,9 @@ package transport
 
 import (
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -199,4 +201,25 @@ func MethodNotAllowed(w http.ResponseWriter, method, allow string) {
 	w.Header().Set("Allow", allow)
 	WriteErrorStatus(w, http.StatusMethodNotAllowed,
 		fmt.Errorf("%w: method %s not allowed, use %s", stream.ErrBadRequest, method, allow))
+}
+
+// AddrKey names the client at a request's remote address for per-client
+// budgets: an IPv4 address whole, an IPv6 one by its /64 (one host, or one
+// customer's network, holds a whole /64 and could otherwise take as many
+// budgets as it has addresses).
+func AddrKey(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }

@@ -41,6 +41,7 @@ type config struct {
 	Token            auth.Config            `koanf:"token"`
 	TLS              tlsFiles               `koanf:"tls"`
 	Limits           limits                 `koanf:"limits"`
+	HTTP             server.HTTPConfig      `koanf:"http"`
 	WebSocket        server.WebSocketConfig `koanf:"websocket"`
 	SSE              server.SSEConfig       `koanf:"sse"`
 	Poll             server.PollConfig      `koanf:"poll"`
@@ -59,6 +60,8 @@ type limits struct {
 	QueueBytes            int     `koanf:"queue_bytes"`
 	CommandsPerSecond     float64 `koanf:"commands_per_second"`
 	CommandBurst          int     `koanf:"command_burst"`
+	HTTPRequestsPerSecond float64 `koanf:"http_requests_per_second"`
+	HTTPRequestBurst      int     `koanf:"http_request_burst"`
 	Connections           int     `koanf:"connections"`
 	MaxRecovery           int     `koanf:"max_recovery"`
 }

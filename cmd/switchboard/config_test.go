@@ -57,6 +57,8 @@ func TestDefaults(t *testing.T) {
 		QueueBytes:            1 << 20,
 		CommandsPerSecond:     100,
 		CommandBurst:          200,
+		HTTPRequestsPerSecond: 100,
+		HTTPRequestBurst:      200,
 		Connections:           100_000,
 		MaxRecovery:           10_000,
 	}
@@ -66,6 +68,9 @@ func TestDefaults(t *testing.T) {
 	if cfg.Addr != ":8000" || cfg.Broker != "memory" || cfg.APIKey != "" || cfg.PingInterval != 25*time.Second ||
 		cfg.ShutdownDrain != 5*time.Second || cfg.LogLevel != "info" || cfg.LogFormat != "text" {
 		t.Errorf("defaults: %+v", cfg)
+	}
+	if cfg.HTTP != (server.HTTPConfig{ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}) {
+		t.Errorf("http defaults: %+v", cfg.HTTP)
 	}
 	if diff := cmp.Diff(demoNamespaces(), cfg.Namespaces); diff != "" {
 		t.Errorf("namespaces (-want +got):\n%s", diff)

@@ -110,24 +110,27 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		apiKey, generated = newAPIKey(), true
 	}
 	srv, err := server.New(server.Config{
-		Hub:             h,
-		APIKey:          apiKey,
-		Addr:            cfg.Addr,
-		Verifier:        verifier,
-		Origins:         origins,
-		ShutdownDrain:   cfg.ShutdownDrain,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		WebSocket:       cfg.WebSocket,
-		SSE:             cfg.SSE,
-		Poll:            cfg.Poll,
-		Version:         versionString(),
-		BrokerKind:      be.Kind,
-		Logger:          log,
-		DebugEndpoints:  cfg.DebugEndpoints,
-		DashboardFeed:   cfg.DashboardFeed,
-		TLSCertFile:     cfg.TLS.CertFile,
-		TLSKeyFile:      cfg.TLS.KeyFile,
-		BrokerHealth:    be.Health,
+		Hub:                h,
+		APIKey:             apiKey,
+		Addr:               cfg.Addr,
+		Verifier:           verifier,
+		Origins:            origins,
+		ShutdownDrain:      cfg.ShutdownDrain,
+		ShutdownTimeout:    cfg.ShutdownTimeout,
+		HTTP:               cfg.HTTP,
+		ClientRequestRate:  cfg.Limits.HTTPRequestsPerSecond,
+		ClientRequestBurst: cfg.Limits.HTTPRequestBurst,
+		WebSocket:          cfg.WebSocket,
+		SSE:                cfg.SSE,
+		Poll:               cfg.Poll,
+		Version:            versionString(),
+		BrokerKind:         be.Kind,
+		Logger:             log,
+		DebugEndpoints:     cfg.DebugEndpoints,
+		DashboardFeed:      cfg.DashboardFeed,
+		TLSCertFile:        cfg.TLS.CertFile,
+		TLSKeyFile:         cfg.TLS.KeyFile,
+		BrokerHealth:       be.Health,
 	})
 	if err != nil {
 		return err
@@ -190,6 +193,7 @@ func checkServe(cfg *config) error {
 		"limits.channels_per_connection": cfg.Limits.ChannelsPerConnection,
 		"limits.queue_bytes":             cfg.Limits.QueueBytes,
 		"limits.command_burst":           cfg.Limits.CommandBurst,
+		"limits.http_request_burst":      cfg.Limits.HTTPRequestBurst,
 		"limits.connections":             cfg.Limits.Connections,
 		"limits.max_recovery":            cfg.Limits.MaxRecovery,
 	}
@@ -200,6 +204,9 @@ func checkServe(cfg *config) error {
 	}
 	if cfg.Limits.CommandsPerSecond <= 0 {
 		bad("limits.commands_per_second", "must be positive, got %g", cfg.Limits.CommandsPerSecond)
+	}
+	if cfg.Limits.HTTPRequestsPerSecond <= 0 {
+		bad("limits.http_requests_per_second", "must be positive, got %g", cfg.Limits.HTTPRequestsPerSecond)
 	}
 	if cfg.PingInterval <= 0 {
 		bad("ping_interval", "must be positive, got %s", cfg.PingInterval)
@@ -215,6 +222,8 @@ func checkServe(cfg *config) error {
 			cfg.Limits.MessageSize, cfg.source("limits.message_size"), n)
 	}
 	timeouts := map[string]time.Duration{
+		"http.read_timeout":         cfg.HTTP.ReadTimeout,
+		"http.write_timeout":        cfg.HTTP.WriteTimeout,
 		"websocket.connect_timeout": cfg.WebSocket.ConnectTimeout,
 		"websocket.write_timeout":   cfg.WebSocket.WriteTimeout,
 		"sse.retry":                 cfg.SSE.Retry,

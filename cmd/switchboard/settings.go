@@ -60,9 +60,13 @@ var settings = []setting{
 	{"limits.queue_bytes", 1 << 20, "most bytes queued to one slow client before it is disconnected (it resumes later)"},
 	{"limits.commands_per_second", 100.0, "commands per second one connection may send, on average"},
 	{"limits.command_burst", 200, "commands one connection may send at once"},
+	{"limits.http_requests_per_second", 100.0, "requests per second one client may make of POST /connection/publish, GET /connection/history and /connection/presence together, on average"},
+	{"limits.http_request_burst", 200, "requests one client may make of those endpoints at once"},
 	{"limits.connections", 100_000, "most connections this node holds"},
 	{"limits.max_recovery", 10_000, "most publications replayed to a resuming subscriber; a longer gap answers recovered: false"},
 
+	{"http.read_timeout", 10 * time.Second, "how long a request body (client publish, HTTP API) may take to arrive; a slower one gets 408 and its connection closed"},
+	{"http.write_timeout", 10 * time.Second, "longest a reply that is not a stream (a poll's answer, history, the HTTP API) may take to write; a slower client has its connection closed"},
 	{"websocket.max_frame_size", 0, "largest frame a WebSocket client may send, bytes; 0: limits.message_size + 4096"},
 	{"websocket.connect_timeout", 10 * time.Second, "how long a WebSocket client has to send connect after the upgrade"},
 	{"websocket.write_timeout", 10 * time.Second, "longest one write to a WebSocket client may take; a slower client is dropped"},

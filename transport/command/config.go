@@ -4,6 +4,7 @@ import (
 	"log/slog"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/ratelimit"
 	"github.com/switchboardhq/switchboard/transport"
 )
 
@@ -24,6 +25,11 @@ type Config struct {
 	// no Authorization header and no token parameter. Default:
 	// transport.DefaultTokenCookie.
 	TokenCookie string
+	// Limiter is the per-client request budget the three endpoints share
+	// (see [Handler.ServeHTTP] for what a client is). Nil: no limit, for
+	// tests and embedders that limit in front of the node; package server
+	// always sets one.
+	Limiter *ratelimit.Limiter
 	// Logger receives the handlers' logs. Default slog.Default().
 	Logger *slog.Logger
 }

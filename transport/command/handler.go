@@ -1,9 +1,12 @@
 package command
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
+	"time"
 
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport"
@@ -45,12 +48,27 @@ func newHandler(cfg Config, constructor, what string, methods transport.Methods)
 // ServeHTTP answers one request. The token is checked before the command
 // runs, so a client that may do nothing at all does not get to upload a
 // body first.
+//
+// Then the client's request budget (Config.Limiter) is charged: a client
+// over it gets 429, code 110, and a Retry-After header saying in how many
+// seconds it may try again. A client is its token's subject, so a user's
+// budget is the same on every address; without a valid token it is its
+// address (an IPv6 one by its /64, which one host usually holds whole). A
+// client id is not part of it: a client chooses its own, and could
+// otherwise take a fresh budget with every request. Behind a proxy every
+// anonymous client has the proxy's address, and shares one budget.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if transport.CORS(w, r, h.cfg.Origins, transport.ClientCORSMethods) || !h.methods.Allow(w, r) {
 		return
 	}
-	values := r.URL.Query()
-	id, err := transport.Authenticate(h.cfg.Verifier, transport.Token(r, values, h.cfg.TokenCookie))
+	values, err := transport.Query(r)
+	var id stream.Identity
+	if err == nil {
+		id, err = transport.Authenticate(h.cfg.Verifier, transport.Token(r, values, h.cfg.TokenCookie))
+	}
+	if !h.allow(w, r, id) {
+		return
+	}
 	var reply any
 	if err == nil {
 		reply, err = h.answer(w, r, id, values)
@@ -60,4 +78,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	transport.WriteJSON(w, http.StatusOK, reply)
+}
+
+// allow charges the client's budget, answering 429 when it is spent.
+func (h *Handler) allow(w http.ResponseWriter, r *http.Request, id stream.Identity) bool {
+	if h.cfg.Limiter == nil {
+		return true
+	}
+	key := "a:" + transport.AddrKey(r.RemoteAddr)
+	if !id.Anonymous() {
+		key = "u:" + id.User
+	}
+	ok, wait := h.cfg.Limiter.Allow(key, time.Now())
+	if ok {
+		return true
+	}
+	secs := max(1, int((wait+time.Second-1)/time.Second))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	transport.WriteError(w, fmt.Errorf("%w: over %s requests a second; retry in %ds", stream.ErrTooManyRequests, strconv.FormatFloat(h.cfg.Limiter.Rate(), 'g', -1, 64), secs))
+	return false
 }

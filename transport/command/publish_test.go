@@ -86,6 +86,11 @@ func TestClientPublishRefused(t *testing.T) {
 		{"missing channel", `{"data":1}`, nil, 400, 107},
 		{"missing data", `{"channel":"chat:a"}`, nil, 400, 107},
 		{"invalid channel", `{"channel":"chat a","data":1}`, nil, 400, 111},
+		// Never read as U+FFFD: two such keys would be one, and the second
+		// publication answered duplicate without being stored.
+		{"key not UTF-8", "{\"channel\":\"chat:a\",\"data\":1,\"key\":\"\xff\"}", nil, 400, 107},
+		{"another key not UTF-8", "{\"channel\":\"chat:a\",\"data\":1,\"key\":\"\xfe\"}", nil, 400, 107},
+		{"channel not UTF-8", "{\"channel\":\"chat:\xff\",\"data\":1}", nil, 400, 107},
 		{"unknown namespace", `{"channel":"nowhere:x","data":1}`, nil, 404, 102},
 		{"bad token", `{"channel":"chat:a","data":1}`, testkit.Bearer("forged"), 401, 101},
 		{"expired token", `{"channel":"chat:a","data":1}`, testkit.Bearer("expired:ann"), 401, 109},

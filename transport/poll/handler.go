@@ -58,7 +58,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if transport.CORS(w, r, h.cfg.Origins, transport.ClientCORSMethods) || !methods.Allow(w, r) {
 		return
 	}
-	values := r.URL.Query()
+	values, err := transport.Query(r)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
 	q, err := h.parse(r, values)
 	if err != nil {
 		h.fail(w, err)

@@ -129,7 +129,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // what the client missed, ahead of live publications; nothing is written
 // until the stream starts, so the connected event comes first.
 func (h *Handler) open(r *http.Request) (*eventStream, error) {
-	q := r.URL.Query()
+	q, err := transport.Query(r)
+	if err != nil {
+		return nil, err
+	}
 	chans, err := transport.Channels(q, h.maxChannels)
 	if err != nil {
 		return nil, err
