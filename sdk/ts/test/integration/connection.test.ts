@@ -149,7 +149,10 @@ describe.skipIf(!binary)(`the connection against a node${skipReason ? ` (skipped
     let minted = 0;
     const c = newClient(node.url, {
       transports: ["websocket"],
-      getToken: () => mintToken("alice", ++minted === 1 ? 3_000 : 3_600_000),
+      // exp has whole seconds, so 6 s leaves 5–6 s, and the SDK renews a
+      // fifth of that before expiry: about a second of margin for a busy
+      // machine to carry the refresh command.
+      getToken: () => mintToken("alice", ++minted === 1 ? 6_000 : 3_600_000),
     });
     const drops: number[] = [];
     c.on("disconnected", (e) => drops.push(e.code));
@@ -157,9 +160,9 @@ describe.skipIf(!binary)(`the connection against a node${skipReason ? ` (skipped
     const got = collect(sub);
     c.connect();
     await next(sub, "subscribed");
-    await waitFor(() => minted >= 2, () => "a second token", 8_000);
+    await waitFor(() => minted >= 2, () => "a second token", 10_000);
     // Past the first token's expiry: the node would have ended the session.
-    await new Promise((r) => setTimeout(r, 3_500));
+    await new Promise((r) => setTimeout(r, 2_500));
     await node.publish(ch, 1);
     await waitFor(() => got.length === 1, () => "a publication on the same connection");
     expect(drops).toEqual([]);
