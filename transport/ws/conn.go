@@ -33,6 +33,11 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// frames counts frames against the rate before connect (the session
+	// counts them after); refusals counts frames refused for the rate.
+	// Both are the reader's.
+	frames, refusals bucket
+
 	// The writer goroutine exists only while there is something to write:
 	// an idle connection costs no goroutine beyond its reader. wmu guards
 	// writing, stopped and ended; flushing counts flush goroutines.
@@ -179,7 +184,7 @@ func (c *conn) handshake() bool {
 	cfg := &c.h.cfg
 	_ = c.nc.SetReadDeadline(time.Now().Add(cfg.ConnectTimeout))
 	for {
-		payload, err := c.readMessage()
+		payload, limited, err := c.readMessage()
 		if err != nil {
 			var pe protocolError
 			if errors.As(err, &pe) {
@@ -195,7 +200,9 @@ func (c *conn) handshake() bool {
 			return false
 		}
 		cmd, err := protocol.DecodeCommand(payload)
-		if err == nil && cmd.Type != "connect" {
+		if limited {
+			err = stream.ErrTooManyRequests
+		} else if err == nil && cmd.Type != "connect" {
 			err = stream.ErrNotConnected
 		}
 		if err != nil {
