@@ -2,8 +2,10 @@ package ws_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/internal/wsclient"
 	"github.com/switchboardhq/switchboard/protocol"
+	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport/ws"
 )
 
@@ -218,4 +221,33 @@ func masked(op byte, p []byte) []byte {
 		b = append(b, c^[4]byte{1, 2, 3, 4}[i&3])
 	}
 	return b
+}
+
+// TestStuckClientEndsSlow: a client whose socket takes nothing for
+// WriteTimeout is ended as slow (3002, reconnect and resume), not counted as
+// a normal close; its queue is far from full, so only the write deadline
+// can end it.
+func TestStuckClientEndsSlow(t *testing.T) {
+	n := startNode(t, hub.Config{QueueLimit: 256 << 20}, ws.Config{WriteTimeout: 200 * time.Millisecond})
+	c := connected(t, n)
+	if f := c.call(protocol.Command{Type: "subscribe", Channel: "chat:stuck"}); f.Error != nil {
+		t.Fatal(f.Error)
+	}
+	_ = c.c.NetConn().(*net.TCPConn).SetReadBuffer(4 << 10)
+	slow := func() uint64 {
+		var sum uint64
+		for k, v := range n.Hub.Stats().Disconnects {
+			if k.Transport == stream.WebSocket && protocol.DisconnectFor(k.Cause).Code == 3002 {
+				sum += v
+			}
+		}
+		return sum
+	}
+	payload := []byte(`"` + strings.Repeat("x", 60<<10) + `"`)
+	for i := 0; i < 400 && slow() == 0; i++ { // 24 MB at most, more than the socket buffers hold
+		if _, err := n.Hub.Publish(context.Background(), stream.PublishRequest{Channel: "chat:stuck", Data: payload}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testkit.Eventually(t, "the stuck client ends with 3002", func() bool { return slow() == 1 })
 }
