@@ -199,6 +199,11 @@ func (c *Conn) ReadMessage() (op byte, payload []byte, err error) {
 	}
 }
 
+// ReadFrame returns the next frame as it came, control frames included,
+// without answering or reassembling anything. Use it or ReadMessage, not
+// both on one message.
+func (c *Conn) ReadFrame() (fin bool, op byte, payload []byte, err error) { return c.readFrame() }
+
 func (c *Conn) readFrame() (fin bool, op byte, payload []byte, err error) {
 	var h [2]byte
 	if _, err = io.ReadFull(c.br, h[:]); err != nil {

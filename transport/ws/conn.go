@@ -3,8 +3,10 @@ package ws
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -33,6 +35,11 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// frames counts frames against the rate before connect (the session
+	// counts them after); refusals counts frames refused for the rate.
+	// Both are the reader's.
+	frames, refusals bucket
+
 	// The writer goroutine exists only while there is something to write:
 	// an idle connection costs no goroutine beyond its reader. wmu guards
 	// writing, stopped and ended; flushing counts flush goroutines.
@@ -43,8 +50,10 @@ type conn struct {
 	flushing sync.WaitGroup
 
 	// deadline is when the write deadline was last set (unix nanoseconds),
-	// owned by whoever writes; see setWriteDeadline.
+	// owned by whoever writes; see setWriteDeadline. stuck is set, by the
+	// writer, when a write failed: nothing more is written.
 	deadline int64
+	stuck    bool
 
 	// An idle connection parks in the handler's poller instead of keeping
 	// a reader goroutine (Linux, plain TCP; raw is nil otherwise). state
@@ -179,7 +188,7 @@ func (c *conn) handshake() bool {
 	cfg := &c.h.cfg
 	_ = c.nc.SetReadDeadline(time.Now().Add(cfg.ConnectTimeout))
 	for {
-		payload, err := c.readMessage()
+		payload, limited, err := c.readMessage()
 		if err != nil {
 			var pe protocolError
 			if errors.As(err, &pe) {
@@ -195,7 +204,9 @@ func (c *conn) handshake() bool {
 			return false
 		}
 		cmd, err := protocol.DecodeCommand(payload)
-		if err == nil && cmd.Type != "connect" {
+		if limited {
+			err = stream.ErrTooManyRequests
+		} else if err == nil && cmd.Type != "connect" {
 			err = stream.ErrNotConnected
 		}
 		if err != nil {
@@ -321,7 +332,7 @@ func (c *conn) flush() {
 		// queued; alternating the two slices allocates nothing.
 		ws.items = c.sess.Take(ws.items)
 		if err := c.write(ws.items, &ws.vec); err != nil {
-			c.sess.Disconnect(stream.ErrClosed)
+			c.writeFailed(err)
 		}
 		c.wmu.Lock()
 		if !c.sess.Queued() && !isDone(c.sess) {
@@ -352,15 +363,28 @@ func (c *conn) write(items []hub.Item, vec *net.Buffers) error {
 	return err
 }
 
+// writeFailed ends the session after a write to the client failed. A
+// client whose socket did not take a write within WriteTimeout is slow
+// (3002: it resumes from its position when it reconnects); the socket is
+// stuck, so nothing more is written to it.
+func (c *conn) writeFailed(err error) {
+	c.stuck = true
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.sess.Disconnect(fmt.Errorf("%w: a write took longer than %s", stream.ErrSlowConsumer, c.h.cfg.WriteTimeout))
+		return
+	}
+	c.sess.Disconnect(stream.ErrClosed)
+}
+
 // finish ends the connection after the session ended: what was queued goes
 // out first (not for a slow consumer, whose queue is the problem), then the
-// disconnect push and the close frame.
+// disconnect push and the close frame — unless a write already failed.
 func (c *conn) finish() {
 	// A parked connection has no reader to notice the close: start one.
 	c.closing.Store(true)
 	c.resume()
 	cause := c.sess.Cause()
-	if errors.Is(cause, stream.ErrClosed) {
+	if c.stuck || errors.Is(cause, stream.ErrClosed) {
 		c.nc.Close()
 		return
 	}

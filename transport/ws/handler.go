@@ -18,6 +18,8 @@ import (
 type Handler struct {
 	cfg      Config
 	maxFrame int
+	rate     float64 // frames a second per connection (the hub's CommandRate)
+	burst    int     // and at once (CommandBurst)
 	wg       sync.WaitGroup
 	writers  sync.Pool // *writeState
 	poller   *poller   // nil where there is none
@@ -42,7 +44,8 @@ func New(cfg Config) *Handler {
 	if cfg.MaxFrameSize <= 0 {
 		cfg.MaxFrameSize = cfg.Hub.Config().MaxMessageSize + 4<<10
 	}
-	h := &Handler{cfg: cfg, maxFrame: cfg.MaxFrameSize}
+	hc := cfg.Hub.Config()
+	h := &Handler{cfg: cfg, maxFrame: cfg.MaxFrameSize, rate: hc.CommandRate, burst: hc.CommandBurst}
 	h.writers.New = func() any { return new(writeState) }
 	h.poller = newPoller(h)
 	return h

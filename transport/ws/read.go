@@ -25,34 +25,55 @@ func badFrame(fatal bool, format string, a ...any) protocolError {
 }
 
 // readMessage returns the payload of the next complete text message,
-// answering control frames on the way.
-func (c *conn) readMessage() ([]byte, error) {
-	var msg []byte
+// answering control frames on the way. limited reports that a frame of the
+// message was over the client's rate (see admit): the caller answers 110
+// instead of running it.
+//
+// Every frame's size is checked from its header, before any of its payload
+// is read: a frame declaring more than the hard cap (the larger of
+// discardLimit and the frame limit) ends the connection with 3503 whatever
+// its opcode; a fragmented message counts the total of its frames.
+func (c *conn) readMessage() (msg []byte, limited bool, err error) {
 	fragmented := false
+	hardCap := max(int64(discardLimit), int64(c.h.maxFrame))
 	for {
 		h, err := ws.ReadHeader(c)
 		if err != nil {
-			return nil, err
+			return nil, false, err
+		}
+		total := h.Length
+		if h.OpCode == ws.OpContinuation {
+			total += int64(len(msg))
+		}
+		if total > hardCap || total < 0 {
+			return nil, false, tooLarge(true, total, hardCap)
 		}
 		if h.Rsv != 0 {
-			return nil, badFrame(true, "reserved bits set")
+			return nil, false, badFrame(true, "reserved bits set")
 		}
 		if !h.Masked {
-			return nil, badFrame(true, "client frames must be masked")
+			return nil, false, badFrame(true, "client frames must be masked")
 		}
+		allowed, err := c.admit()
+		if err != nil {
+			return nil, false, err
+		}
+		limited = limited || !allowed
 		if h.OpCode.IsControl() {
 			if h.Length > 125 || !h.Fin {
-				return nil, badFrame(true, "invalid control frame")
+				return nil, false, badFrame(true, "invalid control frame")
 			}
 			payload, err := c.readPayload(h)
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			switch h.OpCode {
 			case ws.OpClose:
-				return nil, io.EOF
+				return nil, false, io.EOF
 			case ws.OpPing:
-				c.send(framed(opPong, len(payload), func(b []byte) []byte { return append(b, payload...) }))
+				if allowed {
+					c.send(framed(opPong, len(payload), func(b []byte) []byte { return append(b, payload...) }))
+				}
 			case ws.OpPong:
 				if c.sess != nil {
 					c.sess.Pong()
@@ -63,47 +84,61 @@ func (c *conn) readMessage() ([]byte, error) {
 		switch h.OpCode {
 		case ws.OpContinuation:
 			if !fragmented {
-				return nil, badFrame(true, "continuation without a first frame")
+				return nil, false, badFrame(true, "continuation without a first frame")
 			}
 		case ws.OpText, ws.OpBinary:
 			if fragmented {
-				return nil, badFrame(true, "new message inside a fragmented one")
-			}
-			if h.OpCode == ws.OpBinary {
-				if err := c.discard(h.Length); err != nil {
-					return nil, err
-				}
-				if !h.Fin {
-					return nil, badFrame(true, "fragmented binary message")
-				}
-				return nil, badFrame(false, "binary frames are not supported; send JSON text frames")
+				return nil, false, badFrame(true, "new message inside a fragmented one")
 			}
 		default:
-			return nil, badFrame(true, "unknown opcode %d", h.OpCode)
+			return nil, false, badFrame(true, "unknown opcode %d", h.OpCode)
 		}
-		if int64(len(msg))+h.Length > int64(c.h.maxFrame) {
-			total := int64(len(msg)) + h.Length
-			if total > discardLimit || !h.Fin {
-				return nil, protocolError{err: fmt.Errorf("%w: frame of %d bytes", stream.ErrMessageTooLarge, total), fatal: true}
+		if total > int64(c.h.maxFrame) {
+			if !h.Fin {
+				return nil, false, tooLarge(true, total, int64(c.h.maxFrame))
 			}
 			if err := c.discard(h.Length); err != nil {
-				return nil, err
+				return nil, false, err
 			}
-			return nil, protocolError{err: fmt.Errorf("%w: frame of %d bytes, at most %d", stream.ErrMessageTooLarge, total, c.h.maxFrame)}
+			return nil, false, refusal(limited, tooLarge(false, total, int64(c.h.maxFrame)))
+		}
+		if h.OpCode == ws.OpBinary {
+			if err := c.discard(h.Length); err != nil {
+				return nil, false, err
+			}
+			if !h.Fin {
+				return nil, false, badFrame(true, "fragmented binary message")
+			}
+			return nil, false, refusal(limited, badFrame(false, "binary frames are not supported; send JSON text frames"))
 		}
 		payload, err := c.readPayload(h)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if h.Fin && !fragmented {
-			return payload, nil
+			return payload, limited, nil
 		}
 		msg = append(msg, payload...)
 		fragmented = true
 		if h.Fin {
-			return msg, nil
+			return msg, limited, nil
 		}
 	}
+}
+
+// tooLarge is a frame over a size limit: fatal (3503) when its payload is
+// not worth reading, else answered with 112.
+func tooLarge(fatal bool, size, limit int64) protocolError {
+	return protocolError{err: fmt.Errorf("%w: frame of %d bytes, at most %d", stream.ErrMessageTooLarge, size, limit), fatal: fatal}
+}
+
+// refusal answers a refused frame with 110 instead of its own error when
+// the frame was over the rate.
+func refusal(limited bool, pe protocolError) protocolError {
+	if limited {
+		pe.err = stream.ErrTooManyRequests
+	}
+	return pe
 }
 
 func (c *conn) readPayload(h ws.Header) ([]byte, error) {
@@ -135,7 +170,7 @@ func (c *conn) send(frame []byte) {
 // reports to the client.
 func (c *conn) readLoop() (fresh bool, err error) {
 	for {
-		payload, err := c.readMessage()
+		payload, limited, err := c.readMessage()
 		if err != nil {
 			var pe protocolError
 			if !errors.As(err, &pe) {
@@ -150,16 +185,15 @@ func (c *conn) readLoop() (fresh bool, err error) {
 		}
 		c.sess.Pong() // any traffic shows the client is alive
 		cmd, err := protocol.DecodeCommand(payload)
-		if err != nil {
-			c.send(errorFrame(cmd, err))
-			continue
-		}
-		if cmd.Type == "pong" {
-			return true, nil
-		}
-		if !c.sess.Allow() {
+		switch {
+		case limited:
 			c.send(errorFrame(cmd, stream.ErrTooManyRequests))
 			continue
+		case err != nil:
+			c.send(errorFrame(cmd, err))
+			continue
+		case cmd.Type == "pong":
+			return true, nil
 		}
 		c.handle(cmd)
 		return true, nil
