@@ -33,6 +33,9 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 		}
 		return fmt.Errorf("%w: reading the request body: %v", stream.ErrBadRequest, err)
 	}
+	if err := protocol.CheckText(body); err != nil {
+		return err // encoding/json would rewrite it to U+FFFD
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%w: malformed JSON: %s", stream.ErrBadRequest, jsonProblem(err))
