@@ -54,6 +54,7 @@ var settings = []setting{
 	{"token.issuer", "", "required token issuer (iss); empty: not checked"},
 	{"token.audience", "", "required token audience (aud); empty: not checked"},
 	{"token.leeway", 5 * time.Second, "clock skew allowed when checking token times"},
+	{"token.require_exp", false, "refuse client tokens without an expiry (exp)"},
 
 	{"limits.message_size", 64 << 10, "largest publication payload, bytes"},
 	{"limits.channels_per_connection", 128, "most channels one connection may subscribe to"},
@@ -62,6 +63,8 @@ var settings = []setting{
 	{"limits.command_burst", 200, "commands one connection may send at once"},
 	{"limits.connections", 100_000, "most connections this node holds"},
 	{"limits.max_recovery", 10_000, "most publications replayed to a resuming subscriber; a longer gap answers recovered: false"},
+	{"limits.keys_per_channel", 10_000, "most idempotency keys one channel remembers at once (memory broker); a new key beyond is refused (code 110)"},
+	{"limits.key_bytes", 64 << 20, "most bytes all idempotency keys of the node hold (memory broker); a new key beyond is refused (code 110)"},
 
 	{"websocket.max_frame_size", 0, "largest frame a WebSocket client may send, bytes; 0: limits.message_size + 4096"},
 	{"websocket.connect_timeout", 10 * time.Second, "how long a WebSocket client has to send connect after the upgrade"},
