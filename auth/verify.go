@@ -56,8 +56,17 @@ type Config struct {
 	// Audience, when set, must be one of the token's "aud". Default: not checked.
 	Audience string `koanf:"audience" json:"audience"`
 	// Leeway is the clock skew allowed when checking exp, nbf and iat.
-	// 0: DefaultLeeway (5s); negative: none.
+	// 0: DefaultLeeway (5s); negative: none. It applies wherever a token is
+	// checked: Verify accepts a token up to Leeway past its exp, and the
+	// Identity's ExpiresAt is exp plus Leeway, so a session is not ended,
+	// nor an HTTP request refused, before the verifier would refuse it.
 	Leeway time.Duration `koanf:"leeway" json:"leeway"`
+	// RequireExp refuses tokens without an exp claim, which would otherwise
+	// be valid forever (until revoked with POST /api/disconnect). Default
+	// false, so tokens minted without an expiry keep working; turn it on
+	// when every token comes from a backend or identity provider that sets
+	// exp, as a leaked token then stops working on its own.
+	RequireExp bool `koanf:"require_exp" json:"require_exp"`
 	// Logger receives JWKS fetch failures. nil: slog.Default().
 	Logger *slog.Logger `koanf:"-" json:"-"`
 }
@@ -66,6 +75,7 @@ type Config struct {
 // use. A nil *Verifier refuses every token.
 type Verifier struct {
 	parser    *jwt.Parser
+	leeway    time.Duration
 	algs      []string         // every algorithm some key can check
 	static    map[string][]any // configured keys by algorithm
 	jwks      *jwks
@@ -156,11 +166,16 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	}
 	// Issuer and audience are checked by tokenClaims.Validate, so that their
 	// reasons come out ahead of expiry: a refreshed token would not fix them.
-	v.parser = jwt.NewParser(
+	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(v.algs),
 		jwt.WithLeeway(leeway),
 		jwt.WithIssuedAt(),
-	)
+	}
+	if cfg.RequireExp {
+		opts = append(opts, jwt.WithExpirationRequired())
+	}
+	v.parser = jwt.NewParser(opts...)
+	v.leeway = leeway
 	return v, nil
 }
 
@@ -183,8 +198,11 @@ func (v *Verifier) Algorithms() []string {
 	return slices.Clone(v.algs)
 }
 
-// Verify checks a token's signature and claims and returns who it names. An
-// expired token gives an error wrapping stream.ErrTokenExpired; every other
+// Verify checks a token's signature and claims and returns who it names.
+// The Identity's ExpiresAt is the token's exp plus the leeway: the moment
+// Verify would start refusing it, after which the node ends a session that
+// holds it. An expired token gives an error wrapping stream.ErrTokenExpired;
+// every other
 // refusal wraps stream.ErrInvalidToken with a short reason. Clients without
 // a token are anonymous: callers give them the zero Identity instead of
 // calling Verify with "".
@@ -210,7 +228,7 @@ func (v *Verifier) Verify(token string) (stream.Identity, error) {
 		id.Info = c.Info
 	}
 	if c.ExpiresAt != nil {
-		id.ExpiresAt = c.ExpiresAt.Time
+		id.ExpiresAt = c.ExpiresAt.Add(v.leeway)
 	}
 	if c.IssuedAt != nil {
 		id.IssuedAt = c.IssuedAt.Time
@@ -263,6 +281,8 @@ func (v *Verifier) explain(t *jwt.Token, c *tokenClaims, err error) error {
 		return invalid("signature does not match")
 	case errors.As(err, &cerr):
 		return invalid(string(cerr))
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && c.ExpiresAt == nil:
+		return invalid("no exp, and this node requires one (token.require_exp)")
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return invalid("not valid yet (nbf)")
 	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -42,7 +43,7 @@ func TestVerifyEveryAlgorithm(t *testing.T) {
 		User:      "alice",
 		Channels:  []string{"chat:lobby", "private:alice*"},
 		Info:      json.RawMessage(`{"name":"Alice"}`),
-		ExpiresAt: exp,
+		ExpiresAt: exp.Add(auth.DefaultLeeway), // when the node stops accepting it
 		IssuedAt:  iat,
 	}
 	hmacCfg := auth.Config{HMACSecrets: []string{secret}}
@@ -193,37 +194,59 @@ func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s
 
 func TestVerifyTimes(t *testing.T) {
 	t.Parallel()
-	now := time.Now()
+	// Times are offsets from when each subtest signs its token: subtests
+	// run in parallel with the whole package and may start late.
+	type at time.Duration
 	for _, tc := range []struct {
-		name   string
-		leeway time.Duration
-		claims jwt.MapClaims
-		ok     bool
+		name       string
+		leeway     time.Duration
+		claims     jwt.MapClaims
+		ok         bool
+		requireExp bool
 	}{
-		{"no exp never expires", 0, jwt.MapClaims{}, true},
-		{"exp ahead", 0, jwt.MapClaims{"exp": now.Add(time.Minute).Unix()}, true},
-		{"exp 2s ago within the default 5s", 0, jwt.MapClaims{"exp": now.Add(-2 * time.Second).Unix()}, true},
-		{"exp 10s ago beyond the default", 0, jwt.MapClaims{"exp": now.Add(-10 * time.Second).Unix()}, false},
-		{"exp 2s ago without leeway", -1, jwt.MapClaims{"exp": now.Add(-2 * time.Second).Unix()}, false},
-		{"exp 50s ago within 1m", time.Minute, jwt.MapClaims{"exp": now.Add(-50 * time.Second).Unix()}, true},
-		{"nbf 2s ahead within the default", 0, jwt.MapClaims{"nbf": now.Add(2 * time.Second).Unix()}, true},
-		{"nbf 2s ahead without leeway", -1, jwt.MapClaims{"nbf": now.Add(2 * time.Second).Unix()}, false},
-		{"nbf passed", -1, jwt.MapClaims{"nbf": now.Add(-time.Second).Unix()}, true},
-		{"iat 2s ahead within the default", 0, jwt.MapClaims{"iat": now.Add(2 * time.Second).Unix()}, true},
-		{"iat 2s ahead without leeway", -1, jwt.MapClaims{"iat": now.Add(2 * time.Second).Unix()}, false},
-		{"iat long ago", -1, jwt.MapClaims{"iat": now.Add(-24 * time.Hour).Unix()}, true},
-		{"fractional exp", 0, jwt.MapClaims{"exp": float64(now.Add(time.Minute).UnixMilli()) / 1000}, true},
+		{"no exp never expires", 0, jwt.MapClaims{}, true, false},
+		{"exp ahead", 0, jwt.MapClaims{"exp": at(time.Minute)}, true, false},
+		{"exp 2s ago within the default 5s", 0, jwt.MapClaims{"exp": at(-2 * time.Second)}, true, false},
+		{"exp 10s ago beyond the default", 0, jwt.MapClaims{"exp": at(-10 * time.Second)}, false, false},
+		{"exp 2s ago without leeway", -1, jwt.MapClaims{"exp": at(-2 * time.Second)}, false, false},
+		{"exp 50s ago within 1m", time.Minute, jwt.MapClaims{"exp": at(-50 * time.Second)}, true, false},
+		{"nbf 2s ahead within the default", 0, jwt.MapClaims{"nbf": at(2 * time.Second)}, true, false},
+		{"nbf 2s ahead without leeway", -1, jwt.MapClaims{"nbf": at(2 * time.Second)}, false, false},
+		{"nbf passed", -1, jwt.MapClaims{"nbf": at(-time.Second)}, true, false},
+		{"iat 2s ahead within the default", 0, jwt.MapClaims{"iat": at(2 * time.Second)}, true, false},
+		{"iat 2s ahead without leeway", -1, jwt.MapClaims{"iat": at(2 * time.Second)}, false, false},
+		{"iat long ago", -1, jwt.MapClaims{"iat": at(-24 * time.Hour)}, true, false},
+		{"fractional exp", 0, jwt.MapClaims{"exp": float64(time.Now().Add(time.Hour).UnixMilli()) / 1000}, true, false},
+		{"exp 3s ago within 5s", 5 * time.Second, jwt.MapClaims{"exp": at(-3 * time.Second)}, true, false},
+		{"no exp when exp is required", 0, jwt.MapClaims{}, false, true},
+		{"exp when exp is required", 0, jwt.MapClaims{"exp": at(time.Minute)}, true, true},
+		{"exp 3s ago within 5s when exp is required", 5 * time.Second, jwt.MapClaims{"exp": at(-3 * time.Second)}, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.claims["sub"] = "alice"
-			v := newVerifier(t, auth.Config{HMACSecrets: []string{secret}, Leeway: tc.leeway})
+			for k, v := range tc.claims {
+				if d, ok := v.(at); ok {
+					tc.claims[k] = time.Now().Add(time.Duration(d)).Unix()
+				}
+			}
+			v := newVerifier(t, auth.Config{HMACSecrets: []string{secret}, Leeway: tc.leeway, RequireExp: tc.requireExp})
 			id, err := v.Verify(signRaw(t, jwt.SigningMethodHS256, []byte(secret), tc.claims, nil))
 			if tc.ok != (err == nil) {
 				t.Fatalf("Verify: %v, want ok=%v", err, tc.ok)
 			}
-			if _, hasExp := tc.claims["exp"]; err == nil && hasExp == id.ExpiresAt.IsZero() {
-				t.Errorf("ExpiresAt = %v with exp claim %v", id.ExpiresAt, tc.claims["exp"])
+			if !tc.ok && tc.requireExp && (!errors.Is(err, stream.ErrInvalidToken) || !strings.Contains(err.Error(), "token.require_exp")) {
+				t.Errorf("Verify: %v, want an invalid token naming token.require_exp", err)
+			}
+			exp, hasExp := tc.claims["exp"]
+			if err == nil && hasExp == id.ExpiresAt.IsZero() {
+				t.Errorf("ExpiresAt = %v with exp claim %v", id.ExpiresAt, exp)
+			}
+			// Whoever checks ExpiresAt after Verify (the transports on
+			// every request, the hub for a session's lifetime) applies the
+			// same leeway: an accepted token is not expired.
+			if err == nil && hasExp && !id.ExpiresAt.After(time.Now()) {
+				t.Errorf("accepted, but ExpiresAt %v has passed", id.ExpiresAt)
 			}
 		})
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/switchboardhq/switchboard/stream"
 )
@@ -62,7 +61,8 @@ var commandNeeds = map[string]struct{ id, channel, data, token bool }{
 // everything, so b may be reused as soon as it returns.
 //
 // Errors wrap stream.ErrBadRequest, or stream.ErrUnknownCommand for a type
-// the server does not know. Fields the server knows nothing of are ignored,
+// the server does not know. A frame that is not valid Unicode text (see
+// CheckText) is refused, never rewritten. Fields the server knows nothing of are ignored,
 // so clients newer than the server still work.
 //
 // On error the returned Command holds only Type and ID, as far as they could
@@ -99,10 +99,13 @@ func DecodeCommand(b []byte) (Command, error) {
 		return addr, fmt.Errorf("%w: missing data", stream.ErrBadRequest)
 	case need.token && c.Token == "":
 		return addr, fmt.Errorf("%w: missing token", stream.ErrBadRequest)
-	case len(c.Data) > 0 && !utf8.Valid(c.Data):
-		// Data is sent on as it is, in WebSocket text frames that must
-		// be UTF-8.
-		return addr, fmt.Errorf("%w: data is not valid UTF-8", stream.ErrBadRequest)
+	}
+	// Checked after decoding, so that the reply carries the command's id.
+	// The scanner would turn invalid UTF-8 into U+FFFD, making different
+	// keys (or tokens) equal; data is sent on as it is, in WebSocket text
+	// frames that must be UTF-8.
+	if err := CheckText(b); err != nil {
+		return addr, err
 	}
 	return c, nil
 }

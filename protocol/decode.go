@@ -14,7 +14,8 @@ import (
 //
 // Values follow encoding/json's rules exactly, and FuzzDecodeCommandOracle
 // holds it to them: the same syntax, strings unescaped the same way (invalid
-// UTF-8 and lone surrogates become U+FFFD), null leaves a field unset, a
+// UTF-8 and lone surrogates would become U+FFFD, but DecodeCommand refuses
+// frames holding either, with CheckText), null leaves a field unset, a
 // value of the wrong kind is a type error that does not stop the decoding,
 // and the last of duplicate keys wins.
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"unicode/utf8"
 
 	"github.com/switchboardhq/switchboard/stream"
 )
@@ -108,9 +109,13 @@ func (w *wirePublication) publication() *stream.Publication {
 }
 
 // DecodeFrame reads one server frame, a bare publication (SSE, polling), or
-// an HTTP error body. Fields it does not know are ignored. Errors wrap
-// stream.ErrBadRequest.
+// an HTTP error body. Fields it does not know are ignored. A frame that is
+// not UTF-8 is refused rather than read with U+FFFD in place of its bytes
+// (the server never writes one). Errors wrap stream.ErrBadRequest.
 func DecodeFrame(b []byte) (Frame, error) {
+	if !utf8.Valid(b) {
+		return Frame{}, fmt.Errorf("%w: invalid UTF-8 at byte %d", stream.ErrBadRequest, invalidAt(b))
+	}
 	if f, ok := decodePublicationFast(b); ok {
 		return f, nil
 	}

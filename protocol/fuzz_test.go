@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"unicode/utf8"
 
@@ -123,7 +124,26 @@ func oracleCommand(b []byte) (protocol.Command, bool) {
 	if c.Type != "pong" && c.ID == 0 {
 		return c, false
 	}
-	return c, utf8.Valid(c.Data)
+	return c, unicodeText(b)
+}
+
+// escapes finds every escape of a JSON text in order, a surrogate pair as
+// one; the second alternative is a lone surrogate. Escapes only occur in
+// strings, so the whole text can be searched.
+var escapes = regexp.MustCompile(`\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|(\\u[dD][89a-fA-F][0-9a-fA-F]{2})|\\.`)
+
+// unicodeText is what DecodeCommand holds frames to: UTF-8 with no \u
+// escape of a lone surrogate, which encoding/json would turn into U+FFFD.
+func unicodeText(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, m := range escapes.FindAllSubmatchIndex(b, -1) {
+		if m[2] >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func FuzzDecodeCommandOracle(f *testing.F) {

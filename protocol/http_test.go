@@ -67,3 +67,29 @@ func TestRequireData(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckText: the HTTP transports check every JSON body with CheckText
+// before decoding it, since encoding/json would make "\xff" and "\xfe" the
+// same key.
+func TestCheckText(t *testing.T) {
+	for _, ok := range []string{
+		`{"channel":"chat:a","data":{"é":"😀"},"key":"k-1"}`,
+		`{"key":"\ud83d\ude00 \uD83D\uDE00 \u0041 \\ud800 \"\\"}`,
+		``, `"\`, `"\u12`, // malformed: left to the decoder
+	} {
+		if err := protocol.CheckText([]byte(ok)); err != nil {
+			t.Errorf("CheckText(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{
+		"{\"key\":\"\xff\"}", "{\"key\":\"\xfe\"}", "{\"key\":\"\xed\xa0\x80\"}",
+		`{"key":"\ud800"}`, `{"key":"\udc00\ud800"}`, `{"key":"\ud83d\u0041"}`, `{"key":"\ud83d\ud83d"}`, `"\ud800\`,
+	} {
+		if err := protocol.CheckText([]byte(bad)); !errors.Is(err, stream.ErrBadRequest) {
+			t.Errorf("CheckText(%q) = %v, want a bad request", bad, err)
+		}
+	}
+	if _, err := protocol.DecodeFrame([]byte("{\"type\":\"message\",\"key\":\"\xff\",\"data\":1}")); !errors.Is(err, stream.ErrBadRequest) {
+		t.Errorf("DecodeFrame of invalid UTF-8 = %v, want a bad request", err)
+	}
+}

@@ -69,6 +69,11 @@ type Config struct {
 	// /readyz answers 503 while it returns an error, so a load balancer
 	// sends clients to nodes that can serve them.
 	BrokerHealth func() error
+	// KeyStats, when set, counts the idempotency keys the broker holds in
+	// this node's memory and the bytes they count against its bound, for
+	// /metrics (switchboard_idempotency_keys and
+	// switchboard_idempotency_key_bytes).
+	KeyStats func() (keys, bytes int64)
 	// TLSCertFile and TLSKeyFile, when both set, make Serve speak HTTPS
 	// (with HTTP/2, so many SSE streams share one connection) instead of
 	// plain HTTP. Both are PEM files.

@@ -16,13 +16,17 @@ import (
 // newRegistry returns a registry of the node's metrics. It is the server's
 // own, not prometheus.DefaultRegisterer, so two servers in one process do
 // not collide and nothing else in the process leaks into /metrics.
-func newRegistry(h *hub.Hub) (*prometheus.Registry, error) {
+func newRegistry(h *hub.Hub, keyStats func() (keys, bytes int64)) (*prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
-	for _, c := range []prometheus.Collector{
+	cs := []prometheus.Collector{
 		&hubCollector{hub: h},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	} {
+	}
+	if keyStats != nil {
+		cs = append(cs, keyCollector(keyStats))
+	}
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("server: metrics: %w", err)
 		}
@@ -100,4 +104,25 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(disconnectsDesc, prometheus.CounterValue, float64(n),
 			k.transport, strconv.FormatUint(uint64(k.code), 10))
 	}
+}
+
+var (
+	idempotencyKeysDesc = prometheus.NewDesc("switchboard_idempotency_keys",
+		"Idempotency keys the broker remembers in this node's memory, expired ones not yet swept included.", nil, nil)
+	idempotencyKeyBytesDesc = prometheus.NewDesc("switchboard_idempotency_key_bytes",
+		"Bytes those idempotency keys count against limits.key_bytes.", nil, nil)
+)
+
+// keyCollector reads the broker's key store counters at scrape time.
+type keyCollector func() (keys, bytes int64)
+
+func (c keyCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- idempotencyKeysDesc
+	ch <- idempotencyKeyBytesDesc
+}
+
+func (c keyCollector) Collect(ch chan<- prometheus.Metric) {
+	keys, bytes := c()
+	ch <- prometheus.MustNewConstMetric(idempotencyKeysDesc, prometheus.GaugeValue, float64(keys))
+	ch <- prometheus.MustNewConstMetric(idempotencyKeyBytesDesc, prometheus.GaugeValue, float64(bytes))
 }

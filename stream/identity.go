@@ -17,7 +17,8 @@ type Identity struct {
 	// namespaces allow everyone. An entry ending in "*" grants every channel
 	// with that prefix.
 	Channels []string
-	// ExpiresAt is when the token expires; zero means never.
+	// ExpiresAt is when the token stops being accepted: its exp plus the
+	// clock skew the verifier allows (token.leeway); zero means never.
 	ExpiresAt time.Time
 	// IssuedAt is when the token was issued (its iat); zero when it does
 	// not say.

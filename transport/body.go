@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"unicode/utf8"
 
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
@@ -47,8 +46,8 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 	// idempotency keys ("\xff", "\xfe") would arrive as one and the second
 	// publication would be answered duplicate and never stored. A body is
 	// text, exactly as sent, or refused.
-	if !utf8.Valid(body) {
-		return fmt.Errorf("%w: the body is not valid UTF-8", stream.ErrBadRequest)
+	if err := protocol.CheckText(body); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {

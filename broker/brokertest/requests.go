@@ -64,6 +64,25 @@ func testIdempotencyKeyPerChannel(t *testing.T, e *env) {
 	}
 }
 
+// testInvalidKey: a key is at most stream.MaxKeyLen bytes of UTF-8, checked
+// by the broker whichever way the publication came in. Keys "\xff" and
+// "\xfe" are both refused: rewritten to U+FFFD they would be one key, and the
+// second publication would be answered as a duplicate and never stored.
+func testInvalidKey(t *testing.T, e *env) {
+	ch := e.channel("c")
+	for _, key := range []string{"\xff", "\xfe", strings.Repeat("k", stream.MaxKeyLen+1), strings.Repeat("k", 60_000)} {
+		_, err := e.b.Publish(context.Background(), keyed(ch, `"x"`, key))
+		if !errors.Is(err, stream.ErrBadRequest) {
+			t.Errorf("key %.20q (%d bytes): %v, want a bad request", key, len(key), err)
+		}
+	}
+	longest := strings.Repeat("é", stream.MaxKeyLen/2)
+	first := e.publish(t, keyed(ch, `"x"`, longest))
+	if again := e.publish(t, keyed(ch, `"x"`, longest)); first.Offset != 1 || !again.Duplicate || again.Position != first.Position {
+		t.Fatalf("a key of %d bytes: %+v then %+v, want offset 1 then a duplicate", len(longest), first, again)
+	}
+}
+
 // keyTTL is short so the test is quick, and long enough that the immediate
 // repeat is certainly inside the window.
 const keyTTL = time.Second

@@ -57,6 +57,7 @@ var cases = []struct {
 	{"IdempotencyKey", testIdempotencyKey},
 	{"IdempotencyKeyPerChannel", testIdempotencyKeyPerChannel},
 	{"IdempotencyKeyExpires", testIdempotencyKeyExpires},
+	{"InvalidKey", testInvalidKey},
 	{"InvalidChannel", testInvalidChannel},
 	{"CancelledContext", testCancelledContext},
 	{"UnreadableIsAGap", testUnreadableIsAGap},

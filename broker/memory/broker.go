@@ -15,8 +15,10 @@ import (
 
 // Defaults for Config fields left zero.
 const (
-	DefaultIdleTTL       = 24 * time.Hour
-	DefaultSweepInterval = time.Minute
+	DefaultIdleTTL        = 24 * time.Hour
+	DefaultSweepInterval  = time.Minute
+	DefaultKeysPerChannel = 10_000
+	DefaultKeyBytes       = 64 << 20
 )
 
 // Config configures a Broker. Its zero value works: every field documents its
@@ -38,7 +40,18 @@ type Config struct {
 	// keys and forgets idle channels. Zero or negative: DefaultSweepInterval
 	// (1 minute).
 	SweepInterval time.Duration
+	// KeysPerChannel bounds the idempotency keys one channel remembers at
+	// once. Zero or negative: DefaultKeysPerChannel (10,000).
+	KeysPerChannel int
+	// KeyBytes bounds the memory all idempotency keys of the node hold,
+	// counted as each key's length plus KeyOverhead. Zero or negative:
+	// DefaultKeyBytes (64 MiB).
+	KeyBytes int64
 }
+
+// KeyOverhead is what the broker counts for one remembered idempotency key
+// besides the key's own bytes: its map slot, offset and expiry.
+const KeyOverhead = 64
 
 // Broker is the in-memory broker. Create it with New; it stores publications
 // and answers History at once, and delivers publications while Run runs.
@@ -52,6 +65,13 @@ type Broker struct {
 	log       *slog.Logger
 	idleTTL   time.Duration
 	sweepEach time.Duration
+
+	// The key store's bounds, and what it holds against them: every key
+	// remembered, expired ones not yet swept included.
+	keysPerChannel int
+	maxKeyBytes    int64
+	keyCount       atomic.Int64
+	keyBytes       atomic.Int64
 
 	seed    maphash.Seed
 	shards  [numShards]shard
@@ -88,6 +108,14 @@ func New(cfg Config) *Broker {
 	}
 	if b.sweepEach <= 0 {
 		b.sweepEach = DefaultSweepInterval
+	}
+	b.keysPerChannel = cfg.KeysPerChannel
+	if b.keysPerChannel <= 0 {
+		b.keysPerChannel = DefaultKeysPerChannel
+	}
+	b.maxKeyBytes = cfg.KeyBytes
+	if b.maxKeyBytes <= 0 {
+		b.maxKeyBytes = DefaultKeyBytes
 	}
 	for i := range b.shards {
 		b.shards[i].m = make(map[string]*channel)
@@ -193,6 +221,7 @@ type Stats struct {
 	Subscribed   int // channels subscribed on this node
 	Publications int // publications in history
 	Keys         int // idempotency keys remembered, expired ones not yet swept included
+	KeyBytes     int // what those keys count against Config.KeyBytes
 }
 
 // Stats walks every channel to count what the broker holds. It takes each
@@ -206,7 +235,16 @@ func (b *Broker) Stats() Stats {
 			s.Subscribed++
 		}
 		s.Publications += c.hist.n
-		s.Keys += len(c.keys)
 	})
+	keys, bytes := b.KeyStats()
+	s.Keys, s.KeyBytes = int(keys), int(bytes)
 	return s
+}
+
+// KeyStats returns how many idempotency keys the broker remembers and the
+// bytes they count against Config.KeyBytes, expired keys not yet swept
+// included. Unlike Stats it reads two counters and walks nothing, so a
+// metrics scrape may call it.
+func (b *Broker) KeyStats() (keys, bytes int64) {
+	return b.keyCount.Load(), b.keyBytes.Load()
 }

@@ -46,6 +46,9 @@ type channel struct {
 	// nil until the channel sees a key, and again once all have expired, so
 	// channels without keys pay one word for it.
 	keys map[string]keyEntry
+	// keysDue is the earliest expiry among keys (Unix nanoseconds), 0 when
+	// there are none: nothing expires before it.
+	keysDue int64
 	// subscribed: this node receives the channel's publications.
 	subscribed bool
 	// dead is set when the sweeper has removed the channel from its shard.

@@ -20,7 +20,10 @@ import (
 // A request whose Key was already used on the channel within its KeyTTL
 // returns the first publication's position with Duplicate set, and stores and
 // delivers nothing. The KeyTTL of the first request decides how long its key
-// is remembered. A negative HistorySize keeps nothing, like 0; a negative
+// is remembered. A key longer than stream.MaxKeyLen or not UTF-8 is refused
+// (stream.ErrBadRequest); a new key beyond Config.KeysPerChannel or
+// Config.KeyBytes is refused (stream.ErrTooManyRequests), never evicting a
+// live key. A negative HistorySize keeps nothing, like 0; a negative
 // HistoryTTL means no time limit, like 0; a negative KeyTTL means
 // stream.DefaultKeyTTL, like 0.
 func (b *Broker) Publish(ctx context.Context, req stream.PublishRequest) (stream.PublishResult, error) {
@@ -29,6 +32,9 @@ func (b *Broker) Publish(ctx context.Context, req stream.PublishRequest) (stream
 	}
 	if err := stream.ValidateChannel(req.Channel); err != nil {
 		return stream.PublishResult{}, fmt.Errorf("publish: %w", err)
+	}
+	if err := stream.ValidateKey(req.Key); err != nil {
+		return stream.PublishResult{}, fmt.Errorf("publish %q: %w", req.Channel, err)
 	}
 
 	c := b.lock(req.Channel)
@@ -43,6 +49,9 @@ func (b *Broker) Publish(ctx context.Context, req stream.PublishRequest) (stream
 				Position:  stream.Position{Epoch: c.epoch, Offset: k.offset},
 				Duplicate: true,
 			}, nil
+		}
+		if err := b.admitKey(c, req.Key, now); err != nil {
+			return stream.PublishResult{}, err
 		}
 	}
 
@@ -61,10 +70,7 @@ func (b *Broker) Publish(ctx context.Context, req stream.PublishRequest) (stream
 	c.hist.push(p, req.HistorySize)
 
 	if req.Key != "" {
-		if c.keys == nil {
-			c.keys = make(map[string]keyEntry, 1)
-		}
-		c.keys[req.Key] = keyEntry{offset: p.Offset, expires: now + int64(keyTTL(req.KeyTTL))}
+		b.rememberKey(c, req.Key, keyEntry{offset: p.Offset, expires: now + int64(keyTTL(req.KeyTTL))})
 	}
 
 	// Delivering under the channel lock is what orders deliveries by

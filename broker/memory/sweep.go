@@ -31,7 +31,7 @@ func (b *Broker) sweep() {
 				n := c.hist.n
 				c.expire(now)
 				pubs += n - c.hist.n
-				keys += c.expireKeys(now)
+				keys += b.expireKeys(c, now)
 				c.hist.compact()
 				if c.idle(now, b.idleTTL) {
 					idle = append(idle, c)
@@ -83,21 +83,6 @@ func (c *channel) expire(now int64) {
 	for c.hist.n > 0 && c.hist.oldest().Time*int64(time.Millisecond) <= cutoff {
 		c.hist.dropOldest()
 	}
-}
-
-// expireKeys forgets idempotency keys whose window has passed.
-func (c *channel) expireKeys(now int64) (freed int) {
-	for k, e := range c.keys {
-		if now >= e.expires {
-			delete(c.keys, k)
-			freed++
-		}
-	}
-	if len(c.keys) == 0 {
-		// A map never shrinks; dropping it returns its buckets.
-		c.keys = nil
-	}
-	return freed
 }
 
 // idle reports whether forgetting the channel would lose nothing anyone can

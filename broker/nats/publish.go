@@ -58,6 +58,9 @@ func (b *Broker) Publish(ctx context.Context, req stream.PublishRequest) (stream
 	if err := stream.ValidateChannel(req.Channel); err != nil {
 		return stream.PublishResult{}, fmt.Errorf("publish: %w", err)
 	}
+	if err := stream.ValidateKey(req.Key); err != nil {
+		return stream.PublishResult{}, fmt.Errorf("publish %q: %w", req.Channel, err)
+	}
 	return b.publish(ctx, &req, body.Encode(&req))
 }
 

@@ -34,6 +34,9 @@ type backend struct {
 	// Health reports an error while the broker is unreachable, for
 	// /readyz. Nil: always reachable.
 	Health func() error
+	// KeyStats counts the idempotency keys the node holds, for /metrics.
+	// Nil: the broker keeps them elsewhere (Redis, NATS).
+	KeyStats func() (keys, bytes int64)
 
 	close func()
 }
@@ -47,11 +50,17 @@ func openBackend(ctx context.Context, cfg *config, log *slog.Logger) (*backend, 
 	}
 	switch {
 	case url == "" || url == "memory":
+		b := memory.New(memory.Config{
+			Logger:         log,
+			KeysPerChannel: cfg.Limits.KeysPerChannel,
+			KeyBytes:       int64(cfg.Limits.KeyBytes),
+		})
 		return &backend{
-			Broker:   memory.New(memory.Config{Logger: log}),
+			Broker:   b,
 			Presence: memory.NewPresence(memory.PresenceConfig{}),
 			Control:  memory.NewControl(),
 			Kind:     "memory",
+			KeyStats: b.KeyStats,
 		}, nil
 	case strings.HasPrefix(url, "redis://"), strings.HasPrefix(url, "rediss://"):
 		b, err := redis.New(ctx, redis.Config{URL: url, Logger: log})

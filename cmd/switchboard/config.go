@@ -64,6 +64,8 @@ type limits struct {
 	HTTPRequestBurst      int     `koanf:"http_request_burst"`
 	Connections           int     `koanf:"connections"`
 	MaxRecovery           int     `koanf:"max_recovery"`
+	KeysPerChannel        int     `koanf:"keys_per_channel"`
+	KeyBytes              int     `koanf:"key_bytes"`
 }
 
 // demoNamespaces are the namespaces of a node without a config file (or

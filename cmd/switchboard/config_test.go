@@ -61,6 +61,8 @@ func TestDefaults(t *testing.T) {
 		HTTPRequestBurst:      200,
 		Connections:           100_000,
 		MaxRecovery:           10_000,
+		KeysPerChannel:        10_000,
+		KeyBytes:              64 << 20,
 	}
 	if diff := cmp.Diff(want, cfg.Limits); diff != "" {
 		t.Errorf("limits (-want +got):\n%s", diff)
@@ -612,5 +614,22 @@ func checkWebSocket(t *testing.T, base string) {
 	_, msg, err = idle.ReadMessage()
 	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("a client that sends no connect: %q, %v; want the node to close it after 200ms", msg, err)
+	}
+}
+
+// TestKeyAndTokenSettings: the key store's bounds and token.require_exp
+// come through like every other setting.
+func TestKeyAndTokenSettings(t *testing.T) {
+	cfg, err := loadConfig("", []string{"SWITCHBOARD_TOKEN__REQUIRE_EXP=true", "SWITCHBOARD_LIMITS__KEY_BYTES=1048576"},
+		serveFlags(t, "--limits.keys-per-channel", "50"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Token.RequireExp || cfg.Limits.KeyBytes != 1<<20 || cfg.Limits.KeysPerChannel != 50 {
+		t.Errorf("token.require_exp %v, limits %+v", cfg.Token.RequireExp, cfg.Limits)
+	}
+	cfg.Limits.KeysPerChannel = 0
+	if err := checkServe(cfg); err == nil || !strings.Contains(err.Error(), "limits.keys_per_channel") {
+		t.Errorf("checkServe with no keys per channel: %v", err)
 	}
 }

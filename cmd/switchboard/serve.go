@@ -131,6 +131,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		TLSCertFile:        cfg.TLS.CertFile,
 		TLSKeyFile:         cfg.TLS.KeyFile,
 		BrokerHealth:       be.Health,
+		KeyStats:           be.KeyStats,
 	})
 	if err != nil {
 		return err
@@ -196,6 +197,8 @@ func checkServe(cfg *config) error {
 		"limits.http_request_burst":      cfg.Limits.HTTPRequestBurst,
 		"limits.connections":             cfg.Limits.Connections,
 		"limits.max_recovery":            cfg.Limits.MaxRecovery,
+		"limits.keys_per_channel":        cfg.Limits.KeysPerChannel,
+		"limits.key_bytes":               cfg.Limits.KeyBytes,
 	}
 	for _, s := range settings {
 		if n, ok := positive[s.key]; ok && n <= 0 {

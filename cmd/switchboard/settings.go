@@ -54,6 +54,7 @@ var settings = []setting{
 	{"token.issuer", "", "required token issuer (iss); empty: not checked"},
 	{"token.audience", "", "required token audience (aud); empty: not checked"},
 	{"token.leeway", 5 * time.Second, "clock skew allowed when checking token times"},
+	{"token.require_exp", false, "refuse client tokens without an expiry (exp)"},
 
 	{"limits.message_size", 64 << 10, "largest publication payload, bytes"},
 	{"limits.channels_per_connection", 128, "most channels one connection may subscribe to"},
@@ -64,6 +65,8 @@ var settings = []setting{
 	{"limits.http_request_burst", 200, "requests one client may make of those endpoints at once"},
 	{"limits.connections", 100_000, "most connections this node holds"},
 	{"limits.max_recovery", 10_000, "most publications replayed to a resuming subscriber; a longer gap answers recovered: false"},
+	{"limits.keys_per_channel", 10_000, "most idempotency keys one channel remembers at once (memory broker); a new key beyond is refused (code 110)"},
+	{"limits.key_bytes", 64 << 20, "most bytes all idempotency keys of the node hold (memory broker); a new key beyond is refused (code 110)"},
 
 	{"http.read_timeout", 10 * time.Second, "how long a request body (client publish, HTTP API) may take to arrive; a slower one gets 408 and its connection closed"},
 	{"http.write_timeout", 10 * time.Second, "longest a reply that is not a stream (a poll's answer, history, the HTTP API) may take to write; a slower client has its connection closed"},

@@ -63,6 +63,16 @@ func TestClientPublish(t *testing.T) {
 	}
 }
 
+// TestClientPublishLongKey: a key the size of a whole body is refused
+// before the key store keeps it for its window.
+func TestClientPublishLongKey(t *testing.T) {
+	n := startNode(t, hub.Config{}, command.Config{})
+	testkit.WantError(t, n.post(t, `{"channel":"chat:a","data":1,"key":"`+strings.Repeat("k", 60_000)+`"}`), 400, 107)
+	if got := decodePublish(t, n.post(t, `{"channel":"chat:a","data":1,"key":"`+strings.Repeat("k", stream.MaxKeyLen)+`"}`)); got.Offset != 1 {
+		t.Fatalf("a key of %d bytes: %+v", stream.MaxKeyLen, got)
+	}
+}
+
 func TestClientPublishRefused(t *testing.T) {
 	n := startNode(t, hub.Config{MaxMessageSize: 1024}, command.Config{})
 	big := `{"channel":"chat:a","data":"` + strings.Repeat("x", 6<<10) + `"}`
@@ -86,10 +96,12 @@ func TestClientPublishRefused(t *testing.T) {
 		{"missing channel", `{"data":1}`, nil, 400, 107},
 		{"missing data", `{"channel":"chat:a"}`, nil, 400, 107},
 		{"invalid channel", `{"channel":"chat a","data":1}`, nil, 400, 111},
-		// Never read as U+FFFD: two such keys would be one, and the second
-		// publication answered duplicate without being stored.
-		{"key not UTF-8", "{\"channel\":\"chat:a\",\"data\":1,\"key\":\"\xff\"}", nil, 400, 107},
-		{"another key not UTF-8", "{\"channel\":\"chat:a\",\"data\":1,\"key\":\"\xfe\"}", nil, 400, 107},
+		// Both keys would be U+FFFD after encoding/json: the second would
+		// answer duplicate:true and never be published.
+		{"key not UTF-8 (0xff)", "{\"channel\":\"chat:a\",\"data\":1,\"key\":\"\xff\"}", nil, 400, 107},
+		{"key not UTF-8 (0xfe)", "{\"channel\":\"chat:a\",\"data\":1,\"key\":\"\xfe\"}", nil, 400, 107},
+		{"key a lone surrogate", `{"channel":"chat:a","data":1,"key":"\udc00"}`, nil, 400, 107},
+		{"key over 256 bytes", `{"channel":"chat:a","data":1,"key":"` + strings.Repeat("k", 257) + `"}`, nil, 400, 107},
 		{"channel not UTF-8", "{\"channel\":\"chat:\xff\",\"data\":1}", nil, 400, 107},
 		{"unknown namespace", `{"channel":"nowhere:x","data":1}`, nil, 404, 102},
 		{"bad token", `{"channel":"chat:a","data":1}`, testkit.Bearer("forged"), 401, 101},
