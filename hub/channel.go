@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -40,8 +41,15 @@ type subscription struct {
 	idx     int      // position in ch.subs; guarded by ch.mu
 
 	recovering bool
-	detached   bool // guarded by ch.mu
-	buffer     []Item
+	// stalled: a NoWait replay was cut short; the subscription takes
+	// nothing more, so the queue stays a gap-free prefix of the channel.
+	// Guarded by ch.mu.
+	stalled  bool
+	detached bool // guarded by ch.mu
+	buffer   []Item
+	// buffered counts buffer's bytes, which the session counts against its
+	// queue limit (Session.hold). Guarded by ch.mu.
+	buffered int
 	// floor is the channel's latest position when the subscription read
 	// history: a broker may still deliver publications up to it (it fills
 	// gaps around a new Subscribe), and those were replayed or are before
@@ -60,6 +68,12 @@ type SubscribeOptions struct {
 	// Reply, when set, encodes the reply that must reach the client before
 	// any replayed or live publication; it is queued ahead of them.
 	Reply func(SubscribeResult) []byte
+	// NoWait cuts a replay that does not fit the session's queue limit
+	// instead of waiting for the writer to drain the queue: the queue then
+	// holds the publications after Since that fit (at least one), the
+	// subscription takes nothing more, and SubscribeResult.Truncated is
+	// true. A poll, whose answer is what its queue holds, subscribes so.
+	NoWait bool
 }
 
 // SubscribeResult is the outcome of a subscribe.
@@ -72,8 +86,11 @@ type SubscribeResult struct {
 	// changed): the application should reload its state. A subscription
 	// without Since missed nothing, so it is true.
 	Recovered bool
-	// Replayed counts the publications queued from history.
+	// Replayed counts the publications to replay from history: queued
+	// already, or still to come when the replay waits for the writer.
 	Replayed int
+	// Truncated: NoWait cut the replay short (see SubscribeOptions.NoWait).
+	Truncated bool
 }
 
 // Subscribe joins a channel. With opts.Since, the publications after that
@@ -143,17 +160,22 @@ func (s *Session) Unsubscribe(name string) error {
 	return nil
 }
 
-// join attaches sub to the channel, reads history, and merges it with what
-// was buffered meanwhile.
+// join attaches sub to the channel, reads the first page of history, and
+// queues the reply and the replay ahead of the live publications buffered
+// meanwhile. A replay that does not fit in half the session's queue limit
+// is cut (NoWait) or continued by a goroutine of the session's that waits
+// for the writer to drain the queue before each publication (see
+// replayRest): Subscribe returns without waiting, so a transport whose
+// writer runs in the same goroutine can start writing.
 func (h *Hub) join(ctx context.Context, name string, sub *subscription, opts SubscribeOptions) (SubscribeResult, error) {
-	ch, err := h.attach(ctx, name, sub)
+	_, err := h.attach(ctx, name, sub)
 	if err != nil {
 		return SubscribeResult{}, err
 	}
 	q := stream.HistoryQuery{}
 	if opts.Since != nil {
 		q.Since = opts.Since
-		q.Limit = h.cfg.MaxRecovery + 1
+		q.Limit = h.pageSize()
 	}
 	page, err := h.cfg.Broker.History(ctx, name, q)
 	if err != nil {
@@ -161,59 +183,211 @@ func (h *Hub) join(ctx context.Context, name string, sub *subscription, opts Sub
 		return SubscribeResult{}, err
 	}
 	res := SubscribeResult{Channel: name, Latest: page.Latest, Recovered: opts.Since == nil}
-	var replay []*stream.Publication
-	if opts.Since != nil && recoverable(page, *opts.Since) {
-		res.Recovered = true
-		replay = page.Publications
-		res.Replayed = len(replay)
+	var st *replayState
+	if since := opts.Since; since != nil && page.Recoverable(*since) && page.Latest.Offset-since.Offset <= uint64(h.cfg.MaxRecovery) {
+		st = &replayState{next: since.Offset + 1, end: page.Latest, page: page.Publications}
+		// The first page must start the replay; later ones are checked as
+		// they are read.
+		if st.next <= st.end.Offset && (len(st.page) == 0 || st.page[0].Offset != st.next) {
+			st = nil
+		} else {
+			res.Recovered = true
+			res.Replayed = int(st.end.Offset - since.Offset)
+		}
 	}
 
-	// Encode outside the channel lock: a long replay must not hold up
-	// fan-out to the channel's other subscribers.
 	s := sub.session
-	items := make([]Item, 0, len(replay)+1)
 	if opts.Reply != nil {
-		items = append(items, Item{Bytes: opts.Reply(res)})
+		s.push(Item{Bytes: opts.Reply(res)}, true)
 	}
-	for _, p := range replay {
-		items = append(items, Item{Pub: p, Bytes: s.enc.Publication(p)})
+	if st == nil {
+		h.finishReplay(sub, page.Latest)
+		if sub.isDetached() {
+			return SubscribeResult{}, stream.ErrClosed
+		}
+		return res, nil
 	}
-	ch.mu.Lock()
-	if sub.detached {
-		ch.mu.Unlock()
+	fit := s.room
+	if opts.NoWait {
+		fit = s.fits
+	}
+	done, err := h.replayStep(ctx, sub, st, fit)
+	switch {
+	case err != nil:
+		h.detach(sub)
+		return SubscribeResult{}, err
+	case done:
+		h.finishReplay(sub, st.end)
+	case opts.NoWait:
+		res.Truncated = true
+		h.stall(sub)
+	default:
+		s.mu.Lock()
+		started := !s.ending
+		if started {
+			s.replays.Add(1)
+		}
+		s.mu.Unlock()
+		if !started {
+			return SubscribeResult{}, stream.ErrClosed
+		}
+		go h.replayRest(sub, st)
+	}
+	if sub.isDetached() {
 		return SubscribeResult{}, stream.ErrClosed
 	}
-	for _, it := range items {
-		s.push(it, false)
-	}
-	for _, it := range sub.buffer {
-		if it.Pub.Epoch == page.Latest.Epoch && it.Pub.Offset <= page.Latest.Offset {
-			continue // already in history, or before this subscription began
-		}
-		s.push(it, true)
-	}
-	sub.recovering = false
-	sub.buffer = nil
-	sub.floor = page.Latest
-	ch.mu.Unlock()
-	h.stats.replayed.Add(uint64(len(replay)))
 	return res, nil
 }
 
-// recoverable reports whether page holds exactly the publications after
-// since, contiguous up to the channel's latest offset.
-func recoverable(page stream.HistoryPage, since stream.Position) bool {
-	if !page.Recoverable(since) {
-		return false
-	}
-	want := since.Offset + 1
-	for _, p := range page.Publications {
-		if p.Offset != want {
-			return false
+// replayStall is how long a replay waits for the writer to take anything
+// before it ends the session as slow. Writers have their own write
+// deadlines; this bounds a writer that takes nothing at all.
+const replayStall = 30 * time.Second
+
+// maxReplayPage is the most publications the hub reads from the broker at
+// once for a replay or a history reply.
+const maxReplayPage = 100
+
+// pageSize is how many publications one replay read asks for: at most
+// maxReplayPage, and few enough that a page of the largest publications
+// stays within the queue limit, since the replay holds the page it read
+// until it is queued.
+func (h *Hub) pageSize() int {
+	return min(maxReplayPage, max(1, h.cfg.QueueLimit/h.cfg.MaxMessageSize))
+}
+
+// replayState is where a replay stands: the next offset to queue, the
+// channel's position when the subscription read history (live delivery
+// takes over after it), and the publications read and not yet queued.
+type replayState struct {
+	next uint64
+	end  stream.Position
+	page []*stream.Publication
+}
+
+// errReplayGap: the history a replay was reading moved on under it (it was
+// trimmed, or its epoch changed) before the replay could queue it.
+var errReplayGap = errors.New("history moved on during the replay")
+
+// replayStep queues publications of the replay while fit allows, reading
+// history in pages. It reports whether the replay is complete.
+func (h *Hub) replayStep(ctx context.Context, sub *subscription, st *replayState, fit func(n int) bool) (bool, error) {
+	s := sub.session
+	for st.next <= st.end.Offset {
+		if len(st.page) == 0 {
+			since := stream.Position{Epoch: st.end.Epoch, Offset: st.next - 1}
+			page, err := h.cfg.Broker.History(ctx, sub.name, stream.HistoryQuery{Since: &since, Limit: h.pageSize()})
+			if err != nil {
+				return false, err
+			}
+			if len(page.Publications) == 0 {
+				return false, errReplayGap
+			}
+			st.page = page.Publications
 		}
-		want++
+		p := st.page[0]
+		if p.Epoch != st.end.Epoch || p.Offset != st.next {
+			return false, errReplayGap
+		}
+		it := Item{Pub: p, Bytes: s.enc.Publication(p)}
+		if !fit(len(it.Bytes)) {
+			return false, nil
+		}
+		if !s.push(it, true) {
+			return false, stream.ErrClosed
+		}
+		h.stats.replayed.Add(1)
+		st.page[0] = nil
+		st.page = st.page[1:]
+		st.next++
 	}
-	return want == page.Latest.Offset+1
+	st.page = nil
+	return true, nil
+}
+
+// replayRest queues the rest of a replay, waiting before each publication
+// for the queue to be under half its limit, then merges the live
+// publications buffered meanwhile. The session owns it: Disconnect stops
+// it and Close waits for it.
+func (h *Hub) replayRest(sub *subscription, st *replayState) {
+	s := sub.session
+	defer s.replays.Done()
+	ctx := s.replayCtx
+	for {
+		if !s.waitDrain(ctx, replayStall) {
+			return
+		}
+		done, err := h.replayStep(ctx, sub, st, s.room)
+		switch {
+		case done:
+			h.finishReplay(sub, st.end)
+			return
+		case errors.Is(err, errReplayGap):
+			// The client resumes from its last position and learns then
+			// that history no longer has it (recovered: false).
+			s.slow()
+			return
+		case err != nil:
+			if ctx.Err() == nil {
+				h.cfg.Logger.Warn("replay failed", "client", s.id, "channel", sub.name, "err", err)
+				s.Disconnect(stream.ErrUnavailable)
+			}
+			return
+		}
+	}
+}
+
+// finishReplay ends a subscription's recovery: the live publications
+// buffered meanwhile are queued, but for those at or before end, which
+// were replayed or are from before the subscription.
+func (h *Hub) finishReplay(sub *subscription, end stream.Position) {
+	ch := sub.ch
+	if ch == nil {
+		return // detached before the replay was queued
+	}
+	s := sub.session
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if sub.detached {
+		return
+	}
+	s.release(sub.buffered)
+	for _, it := range sub.buffer {
+		if it.Pub.Epoch == end.Epoch && it.Pub.Offset <= end.Offset {
+			continue // already in history, or before this subscription began
+		}
+		s.push(it, false)
+	}
+	sub.recovering = false
+	sub.buffer = nil
+	sub.buffered = 0
+	sub.floor = end
+}
+
+// stall ends a cut replay's subscription's delivery (see
+// SubscribeOptions.NoWait).
+func (h *Hub) stall(sub *subscription) {
+	ch := sub.ch
+	if ch == nil {
+		return
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	sub.session.release(sub.buffered)
+	sub.stalled = true
+	sub.recovering = false
+	sub.buffer = nil
+	sub.buffered = 0
+}
+
+func (sub *subscription) isDetached() bool {
+	ch := sub.ch
+	if ch == nil {
+		return true
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return sub.detached
 }
 
 // attach adds sub to the channel, subscribing the node at the broker when it
@@ -263,6 +437,8 @@ func (h *Hub) detachLocked(sh *shard, sub *subscription) {
 	ch.mu.Lock()
 	sub.detached = true
 	sub.buffer = nil
+	sub.session.release(sub.buffered)
+	sub.buffered = 0
 	last := len(ch.subs) - 1
 	moved := ch.subs[last]
 	ch.subs[sub.idx] = moved
@@ -303,15 +479,24 @@ func (h *Hub) deliver(p *stream.Publication) {
 	}
 	ch.last = p.Position()
 	for _, sub := range ch.subs {
+		if sub.stalled {
+			continue
+		}
 		if !sub.recovering && p.Offset <= sub.floor.Offset && p.Epoch == sub.floor.Epoch {
 			continue // replayed already, or from before the subscription
 		}
 		it := Item{Pub: p, Bytes: cache.get(sub.session.enc, p)}
 		if sub.recovering {
-			sub.buffer = append(sub.buffer, it)
+			// Buffered bytes count against the queue limit: a replay
+			// that cannot keep up with a busy channel ends the session
+			// instead of growing the buffer.
+			if sub.session.hold(len(it.Bytes)) {
+				sub.buffer = append(sub.buffer, it)
+				sub.buffered += len(it.Bytes)
+			}
 			continue
 		}
-		sub.session.push(it, true)
+		sub.session.push(it, false)
 	}
 	n := len(ch.subs)
 	ch.mu.Unlock()

@@ -35,9 +35,17 @@ type Config struct {
 	// Logger receives the hub's logs. Default: slog.Default().
 	Logger *slog.Logger
 
-	// QueueLimit is the most bytes of live publications a session may have
-	// queued and unwritten before it is disconnected as slow. Default 1 MiB.
+	// QueueLimit is the most bytes a session may have queued and not yet
+	// taken by its writer — live publications, replies, pings, presence
+	// pushes, and live publications buffered while a replay is queued —
+	// before it is disconnected as slow (stream.ErrSlowConsumer). Replays
+	// are queued while the queue is under half of it, waiting for the
+	// writer. Default 1 MiB.
 	QueueLimit int
+	// MaxReplyBytes is the most bytes of publications (by [ReplySize]) one
+	// history reply holds, whatever its limit; at least one publication is
+	// always returned when any matches. Default 1 MiB.
+	MaxReplyBytes int
 	// MaxChannels is the most channels one session may subscribe to.
 	// Default 128.
 	MaxChannels int
@@ -62,6 +70,7 @@ type Config struct {
 
 const (
 	defaultQueueLimit     = 1 << 20
+	defaultMaxReplyBytes  = 1 << 20
 	defaultMaxChannels    = 128
 	defaultMaxConnections = 100_000
 	defaultMaxMessageSize = 64 << 10
@@ -82,6 +91,7 @@ func (c *Config) withDefaults() (Config, error) {
 		out.Logger = slog.Default()
 	}
 	setDefault(&out.QueueLimit, defaultQueueLimit)
+	setDefault(&out.MaxReplyBytes, defaultMaxReplyBytes)
 	setDefault(&out.MaxChannels, defaultMaxChannels)
 	setDefault(&out.MaxConnections, defaultMaxConnections)
 	setDefault(&out.MaxMessageSize, defaultMaxMessageSize)

@@ -175,22 +175,29 @@ func (h *Hub) publish(ctx context.Context, ns *stream.Namespace, req stream.Publ
 	return res, nil
 }
 
-// History reads a channel's history on behalf of the application.
+// History reads a channel's history on behalf of the application: at most
+// q.Limit publications and at most [Config.MaxReplyBytes] of them (see
+// [Hub.HistoryAs]).
 func (h *Hub) History(ctx context.Context, channel string, q stream.HistoryQuery) (stream.HistoryPage, error) {
 	if _, err := h.resolve(channel); err != nil {
 		return stream.HistoryPage{}, err
 	}
-	return h.cfg.Broker.History(ctx, channel, q)
+	return h.history(ctx, channel, q)
 }
 
 // HistoryAs reads a channel's history on behalf of a client that holds no
 // session (GET /connection/history), checking the namespace's history rule
 // against id as [Session.History] does for a connected client.
+//
+// Every history read for a reply holds at most q.Limit publications and at
+// most [Config.MaxReplyBytes] of them by [ReplySize], but at least one when
+// any matches: a reply cut by the byte budget has fewer than q.Limit, and
+// the client reads on with Since set to the last publication's position.
 func (h *Hub) HistoryAs(ctx context.Context, id stream.Identity, channel string, q stream.HistoryQuery) (stream.HistoryPage, error) {
 	if _, err := h.authorizeAs(&id, stream.ActionHistory, channel); err != nil {
 		return stream.HistoryPage{}, err
 	}
-	return h.cfg.Broker.History(ctx, channel, q)
+	return h.history(ctx, channel, q)
 }
 
 // ChannelInfo describes a channel with local subscribers.

@@ -229,7 +229,7 @@ func (h *Hub) deliverPresence(channel string, join bool, client stream.ClientInf
 	subs := make([]*Session, 0, len(ch.subs))
 	var items [][]byte
 	for _, sub := range ch.subs {
-		if sub.recovering {
+		if sub.recovering || sub.stalled {
 			continue
 		}
 		if b := encode(sub.session.enc); b != nil {
@@ -241,7 +241,7 @@ func (h *Hub) deliverPresence(channel string, join bool, client stream.ClientInf
 	// Pushed outside the channel lock: a full queue disconnects its
 	// session, which must not happen under a lock fan-out needs.
 	for i, s := range subs {
-		s.push(Item{Bytes: items[i]}, true)
+		s.push(Item{Bytes: items[i]}, false)
 	}
 }
 

@@ -67,18 +67,31 @@ type Session struct {
 	info     stream.ClientInfo
 	subs     map[string]*subscription
 	queue    []Item
-	queued   int // live bytes queued, checked against QueueLimit
-	ending   bool
-	closed   bool
-	cause    error
-	tokens   float64
-	lastCmd  int64
+	queued   int // bytes queued and not yet taken, checked against QueueLimit
+	// buffered counts the bytes of live publications held by subscriptions
+	// still replaying; they count against QueueLimit with queued.
+	buffered int
+	// drained, when a replay waits for the writer, is closed by the next
+	// Take (see waitDrain).
+	drained chan struct{}
+	ending  bool
+	closed  bool
+	cause   error
+	tokens  float64
+	lastCmd int64
 
 	awaitingPong atomic.Bool
 
 	ready chan struct{} // nil when wake is set
 	wake  func()
 	done  chan struct{}
+
+	// replays are the goroutines that queue the rest of long replays (see
+	// Hub.join); replayCtx ends when the session does, and Close waits for
+	// them.
+	replays   sync.WaitGroup
+	replayCtx context.Context
+	endReplay context.CancelFunc
 }
 
 // NewSession registers a new session. It fails with stream.ErrConnectionLimit
@@ -108,6 +121,7 @@ func (h *Hub) NewSession(opts SessionOptions) (*Session, error) {
 	if s.wake == nil {
 		s.ready = make(chan struct{}, 1)
 	}
+	s.replayCtx, s.endReplay = context.WithCancel(context.Background())
 	if opts.Client != "" {
 		s.id = opts.Client
 	}
@@ -157,38 +171,139 @@ func (s *Session) Take(dst []Item) []Item {
 	out := s.queue
 	s.queue = dst[:0]
 	s.queued = 0
+	if s.drained != nil {
+		close(s.drained)
+		s.drained = nil
+	}
 	s.mu.Unlock()
 	return out
 }
 
-// Send queues a reply or push. It is not counted against the slow-client
-// limit, since replies are bounded by the client's own commands. It reports
-// false when the session is ending.
+// Send queues a reply or push: command replies, pongs, close and error
+// frames. Like every push it counts against [Config.QueueLimit], so a
+// client that sends commands (or pings) and never reads is ended with
+// stream.ErrSlowConsumer instead of making the node hold its replies. It
+// reports false when the session is ending or was ended by this push.
 func (s *Session) Send(b []byte) bool { return s.push(Item{Bytes: b}, false) }
 
-// push queues an item; live items count against the queue limit.
-func (s *Session) push(it Item, live bool) bool {
+// push queues an item. Every item counts against the queue limit; one that
+// would take the session over it ends the session as slow, unless it is
+// the first thing queued (a single item larger than the whole limit, such
+// as one subscribe reply, still goes out to a client that reads). replay
+// items never end the session: the replay waits for the writer before
+// queueing them (see waitDrain), which bounds them instead.
+func (s *Session) push(it Item, replay bool) bool {
 	s.mu.Lock()
 	if s.ending {
 		s.mu.Unlock()
 		return false
 	}
-	if live && s.queued+len(it.Bytes) > s.hub.cfg.QueueLimit {
+	n := len(it.Bytes)
+	if !replay && len(s.queue) > 0 && s.queued+s.buffered+n > s.hub.cfg.QueueLimit {
 		s.mu.Unlock()
-		s.hub.stats.queueDrops.Add(1)
-		s.Disconnect(stream.ErrSlowConsumer)
+		s.slow()
 		return false
 	}
 	wake := len(s.queue) == 0
 	s.queue = append(s.queue, it)
-	if live {
-		s.queued += len(it.Bytes)
-	}
+	s.queued += n
 	s.mu.Unlock()
 	if wake {
 		s.notify()
 	}
 	return true
+}
+
+// slow ends the session as a slow consumer.
+func (s *Session) slow() {
+	s.hub.stats.queueDrops.Add(1)
+	s.Disconnect(stream.ErrSlowConsumer)
+}
+
+// hold counts n bytes of a live publication that a replaying subscription
+// buffers, ending the session as slow when they take it over the limit.
+// The caller holds the subscription's channel lock.
+func (s *Session) hold(n int) bool {
+	s.mu.Lock()
+	if s.ending {
+		s.mu.Unlock()
+		return false
+	}
+	if s.queued+s.buffered+n > s.hub.cfg.QueueLimit {
+		s.mu.Unlock()
+		s.slow()
+		return false
+	}
+	s.buffered += n
+	s.mu.Unlock()
+	return true
+}
+
+// release uncounts n buffered bytes: they were queued or dropped.
+func (s *Session) release(n int) {
+	if n == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.buffered -= n
+	s.mu.Unlock()
+}
+
+// room reports whether a replay may queue more: the queue is under half the
+// limit, leaving the other half to live publications and replies.
+func (s *Session) room(int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queued < s.hub.cfg.QueueLimit/2
+}
+
+// fits reports whether n more bytes keep the queue within its limit, or
+// would be the first thing queued.
+func (s *Session) fits(n int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) == 0 || s.queued+s.buffered+n <= s.hub.cfg.QueueLimit
+}
+
+// waitDrain waits until the queue is under half the limit (see room), the
+// session ends, ctx ends, or stall passes. It reports whether the replay may
+// go on; a writer that takes nothing for stall ends the session as slow.
+func (s *Session) waitDrain(ctx context.Context, stall time.Duration) bool {
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	for {
+		s.mu.Lock()
+		if s.ending {
+			s.mu.Unlock()
+			return false
+		}
+		if s.queued < s.hub.cfg.QueueLimit/2 {
+			s.mu.Unlock()
+			return true
+		}
+		if s.drained == nil {
+			s.drained = make(chan struct{})
+		}
+		drained := s.drained
+		s.mu.Unlock()
+		if t == nil {
+			t = time.NewTimer(stall)
+		}
+		select {
+		case <-drained:
+		case <-s.done:
+			return false
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			s.slow()
+			return false
+		}
+	}
 }
 
 func (s *Session) notify() {
@@ -221,6 +336,7 @@ func (s *Session) Disconnect(cause error) {
 	s.ending = true
 	s.cause = cause
 	s.mu.Unlock()
+	s.endReplay()
 	close(s.done)
 	if s.wake != nil {
 		s.wake()
@@ -245,6 +361,9 @@ func (s *Session) Close() {
 	cause := s.cause
 	s.queue = nil
 	s.mu.Unlock()
+	// Replays stop at their next step now that the session ended; wait for
+	// them so none queues into a closed session or outlives it.
+	s.replays.Wait()
 	names := make([]string, len(subs))
 	for i, sub := range subs {
 		s.hub.detach(sub)
@@ -312,11 +431,12 @@ func (s *Session) Publish(ctx context.Context, channel string, data []byte, key 
 }
 
 // History reads a channel's history, checking the namespace's history rule.
+// Its answer is bounded as [Hub.HistoryAs] says.
 func (s *Session) History(ctx context.Context, channel string, q stream.HistoryQuery) (stream.HistoryPage, error) {
 	if _, err := s.authorize(stream.ActionHistory, channel); err != nil {
 		return stream.HistoryPage{}, err
 	}
-	return s.hub.cfg.Broker.History(ctx, channel, q)
+	return s.hub.history(ctx, channel, q)
 }
 
 // Channels lists the session's subscriptions.

@@ -58,6 +58,7 @@ type limits struct {
 	MessageSize           int     `koanf:"message_size"`
 	ChannelsPerConnection int     `koanf:"channels_per_connection"`
 	QueueBytes            int     `koanf:"queue_bytes"`
+	ReplyBytes            int     `koanf:"reply_bytes"`
 	CommandsPerSecond     float64 `koanf:"commands_per_second"`
 	CommandBurst          int     `koanf:"command_burst"`
 	HTTPRequestsPerSecond float64 `koanf:"http_requests_per_second"`

@@ -55,6 +55,7 @@ func TestDefaults(t *testing.T) {
 		MessageSize:           64 << 10,
 		ChannelsPerConnection: 128,
 		QueueBytes:            1 << 20,
+		ReplyBytes:            1 << 20,
 		CommandsPerSecond:     100,
 		CommandBurst:          200,
 		HTTPRequestsPerSecond: 100,

@@ -59,6 +59,7 @@ var settings = []setting{
 	{"limits.message_size", 64 << 10, "largest publication payload, bytes"},
 	{"limits.channels_per_connection", 128, "most channels one connection may subscribe to"},
 	{"limits.queue_bytes", 1 << 20, "most bytes queued to one slow client before it is disconnected (it resumes later)"},
+	{"limits.reply_bytes", 1 << 20, "most bytes of publications in one history reply; a longer one is cut (page on with since)"},
 	{"limits.commands_per_second", 100.0, "commands per second one connection may send, on average"},
 	{"limits.command_burst", 200, "commands one connection may send at once"},
 	{"limits.http_requests_per_second", 100.0, "requests per second one client may make of POST /connection/publish, GET /connection/history and /connection/presence together, on average"},

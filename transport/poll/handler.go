@@ -31,6 +31,11 @@ var methods = transport.NewMethods(http.MethodGet, http.MethodOptions)
 // duration ("25s", "500ms") or whole seconds ("25"); 0 is a short poll that
 // never holds, and absent or empty means Config.DefaultTimeout.
 //
+// An answer holds at most the hub's QueueLimit of publications (at least
+// one when any is due): a client far behind gets its backlog over several
+// polls, each answered at once, its cursor after the last publication
+// included, with no gap and no repeat.
+//
 // The reply's cursor holds the requested channels only: a channel dropped
 // from the list is dropped from the cursor. A channel whose position could
 // not be recovered (older than its history, another epoch) is listed in
@@ -101,7 +106,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rp.carried(ch, since)
 			continue
 		}
-		res, err := s.Subscribe(ctx, ch, hub.SubscribeOptions{Since: since})
+		res, err := s.Subscribe(ctx, ch, hub.SubscribeOptions{Since: since, NoWait: true})
 		if err != nil {
 			switch {
 			case ctx.Err() != nil:

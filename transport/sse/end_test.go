@@ -173,3 +173,51 @@ func TestStuckClientTimesOut(t *testing.T) {
 		t.Fatalf("stuck client ended with %+v", st.Disconnects)
 	}
 }
+
+// TestSlowResumeIsPaged: a client that resumes from far behind and reads
+// nothing makes the node hold no more than its queue limit of the replay;
+// when live publications pile up behind it, it is ended as slow, and once it
+// reads it gets a gapless prefix of whole events, then the disconnect event
+// with 3002.
+func TestSlowResumeIsPaged(t *testing.T) {
+	n := startNode(t, hub.Config{QueueLimit: 64 << 10}, sse.Config{})
+	backlog := `"` + strings.Repeat("b", 16<<10) + `"`
+	const total = 1000
+	var first stream.PublishResult
+	for i := range total {
+		res := n.publish(t, "chat:big", backlog)
+		if i == 0 {
+			first = res
+		}
+	}
+	var from stream.Cursor
+	from.Set("chat:big", stream.Position{Epoch: first.Epoch, Offset: first.Offset - 1})
+	slow := n.open(t, "channel=chat:big&cursor="+string(from.AppendText(nil)), nil)
+
+	live := `"` + strings.Repeat("l", 32<<10) + `"`
+	for i := 0; n.Hub.Stats().QueueDrops == 0; i++ {
+		if i == 4000 {
+			t.Fatal("slow resuming client not cut")
+		}
+		n.publish(t, "chat:big", live)
+	}
+
+	slow.connected()
+	var last uint64
+	for {
+		ev := slow.next()
+		if ev.Event == "disconnect" {
+			d, _ := protocol.DecodeFrame([]byte(ev.Data))
+			wantDisconnect(t, d, 3002, "slow", true)
+			break
+		}
+		f, _ := slow.pubFrom(ev)
+		if f.Offset != last+1 {
+			t.Fatalf("slow client got #%d after #%d", f.Offset, last)
+		}
+		last = f.Offset
+	}
+	if last >= total {
+		t.Fatalf("a client that read nothing was sent its whole replay (%d publications of 16 KiB) before being cut", last)
+	}
+}

@@ -15,6 +15,12 @@ import (
 // burst must not pin its memory for the rest of a long-lived connection.
 const maxKeptBuffer = 64 << 10
 
+// maxChunk is the most bytes one write carries, cut after a whole event.
+// Between writes the stream checks whether the hub ended the session, so a
+// client too slow for its queue is told at the next event boundary rather
+// than after its whole backlog.
+const maxChunk = 64 << 10
+
 // eventStream is one open SSE response. Only the request's goroutine touches
 // it.
 type eventStream struct {
@@ -60,6 +66,12 @@ func (es *eventStream) run(ctx context.Context) {
 		return
 	}
 	for {
+		// An ended session goes first: a slow client's backlog is what it
+		// could not take, and it is told so before anything more.
+		if es.ended() {
+			es.end()
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -75,10 +87,50 @@ func (es *eventStream) run(ctx context.Context) {
 	}
 }
 
-// flush writes everything queued, after whatever buf already holds.
+// flush writes everything queued, after whatever buf already holds, in
+// writes of about maxChunk cut at event boundaries. A session the hub ended
+// as slow meanwhile stops the flush at the boundary; run then writes the
+// disconnect event.
 func (es *eventStream) flush() error {
-	es.appendQueued()
+	items := es.sess.Take(es.spare)
+	defer func() {
+		// Drop the references now rather than at the next Take, so an
+		// idle stream does not pin publications.
+		clear(items)
+		es.spare = items
+	}()
+	for i, it := range items {
+		es.appendItem(it)
+		if len(es.buf) >= maxChunk && i < len(items)-1 {
+			if err := es.write(); err != nil {
+				return err
+			}
+			if es.ended() && errors.Is(es.sess.Cause(), stream.ErrSlowConsumer) {
+				return nil
+			}
+		}
+	}
 	return es.write()
+}
+
+// ended reports whether the hub ended the session.
+func (es *eventStream) ended() bool {
+	select {
+	case <-es.sess.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// appendItem frames one queued item: the hub's bytes as they are, and an
+// id line after a publication.
+func (es *eventStream) appendItem(it hub.Item) {
+	es.buf = append(es.buf, it.Bytes...)
+	if p := it.Pub; p != nil {
+		es.cursor.Set(p.Channel, p.Position())
+		es.buf = appendID(es.buf, &es.cursor)
+	}
 }
 
 // appendQueued takes the session's queue and frames it: the hub's bytes as
@@ -86,11 +138,7 @@ func (es *eventStream) flush() error {
 func (es *eventStream) appendQueued() {
 	items := es.sess.Take(es.spare)
 	for _, it := range items {
-		es.buf = append(es.buf, it.Bytes...)
-		if p := it.Pub; p != nil {
-			es.cursor.Set(p.Channel, p.Position())
-			es.buf = appendID(es.buf, &es.cursor)
-		}
+		es.appendItem(it)
 	}
 	// Drop the references now rather than at the next Take, so an idle
 	// stream does not pin publications.
@@ -122,7 +170,9 @@ func (es *eventStream) write() error {
 }
 
 // fail ends the session after a failed write; the client resumes with the
-// last id it received.
+// last id it received. A write that timed out left the connection unable to
+// carry anything more, not even a disconnect event: an EventSource drops
+// the event cut short and resumes after the last whole one.
 func (es *eventStream) fail(err error) {
 	es.h.cfg.Logger.Debug("sse write failed", "client", es.sess.ID(), "err", err)
 	es.sess.Disconnect(stream.ErrClosed)
