@@ -121,6 +121,7 @@ func (l *listener) Accept() (net.Conn, error) {
 				l.log.Warn("accept failed; retrying", "err", err, "count", n, "retry_in", delay)
 			})
 			if !l.wait(delay) {
+				l.flush()
 				return nil, net.ErrClosed
 			}
 			continue
