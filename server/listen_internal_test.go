@@ -211,3 +211,34 @@ func TestListenerCap(t *testing.T) {
 	c.Close()
 	l.Close()
 }
+
+// TestDescriptorBudget: the session limit and the listener's cap leave the
+// reserve where the package documentation says.
+func TestDescriptorBudget(t *testing.T) {
+	for _, tc := range []struct{ nofile, reserve, sessions int }{
+		{0, 64, 0},
+		{100, 64, 36},
+		{256, 64, 192},
+		{1024, 64, 960},
+		{20_000, 1000, 19_000},
+		{1 << 20, 52_428, 996_148},
+	} {
+		if got := DescriptorReserve(tc.nofile); got != tc.reserve {
+			t.Errorf("DescriptorReserve(%d) = %d, want %d", tc.nofile, got, tc.reserve)
+		}
+		if got := SessionBudget(tc.nofile); got != tc.sessions {
+			t.Errorf("SessionBudget(%d) = %d, want %d", tc.nofile, got, tc.sessions)
+		}
+	}
+	for _, tc := range []struct{ sessions, nofile, want int }{
+		{192, 256, 224},           // the derived limit: half the reserve above it
+		{50, 20_000, 550},         // a small limits.connections
+		{100_000, 20_000, 19_500}, // more sessions than descriptors: the file limit wins
+		{100_000, 0, 102_500},     // unknown file limit: half of the sessions' reserve
+		{1, 0, 33},
+	} {
+		if got := openCap(tc.sessions, tc.nofile); got != tc.want {
+			t.Errorf("openCap(%d, %d) = %d, want %d", tc.sessions, tc.nofile, got, tc.want)
+		}
+	}
+}
