@@ -21,6 +21,16 @@ type Config struct {
 	APIKey string
 	// Addr is where ListenAndServe listens. Default ":8000".
 	Addr string
+	// MaxOpenConnections is the most client connections Serve keeps open
+	// at once; a connection beyond it is accepted and closed at once, so
+	// the client learns the node is full instead of hanging in the listen
+	// backlog. It must leave room above the hub's MaxConnections (the
+	// sessions) for requests that are not sessions: health, readiness,
+	// metrics, the API and the clean refusals of clients over the session
+	// limit. Default: MaxConnections plus half of [DescriptorReserve] of
+	// the open-file limit ([OpenFileLimit]), and never beyond the open-file
+	// limit less that half.
+	MaxOpenConnections int
 
 	// Verifier checks client tokens. Nil: clients connect anonymously only
 	// and every token is refused.
@@ -172,6 +182,12 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.Addr == "" {
 		out.Addr = defaultAddr
+	}
+	if out.MaxOpenConnections < 0 {
+		return out, errors.New("server: Config.MaxOpenConnections is negative")
+	}
+	if out.MaxOpenConnections == 0 {
+		out.MaxOpenConnections = openCap(out.Hub.Config().MaxConnections, OpenFileLimit())
 	}
 	if out.DashboardInterval < 0 {
 		return out, errors.New("server: Config.DashboardInterval is negative")

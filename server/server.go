@@ -179,7 +179,9 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 }
 
 // Serve accepts connections on ln until ctx ends, then shuts down in order
-// (see the package documentation) and returns. It closes ln. It returns nil
+// (see the package documentation) and returns. It keeps at most
+// Config.MaxOpenConnections open and rides out accept errors (see
+// listen.go). It closes ln. It returns nil
 // after a clean shutdown, and an error when the listener failed or the
 // shutdown ran out of time. Serve may be called once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
@@ -187,6 +189,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 		return errors.New("server: Serve called twice")
 	}
+	ln = newListener(ln, s.cfg.MaxOpenConnections, s.log)
+	s.log.Info("connection limits", "sessions", s.hub.Config().MaxConnections,
+		"open_connections", s.cfg.MaxOpenConnections, "open_files", OpenFileLimit())
 	hs := &http.Server{
 		Handler:           s.mux,
 		ReadHeaderTimeout: readHeaderTimeout,

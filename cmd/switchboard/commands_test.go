@@ -112,6 +112,7 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		{nil, []string{"SWITCHBOARD_LOG_LEVEL=loud"}, "log_level (SWITCHBOARD_LOG_LEVEL)"},
 		{[]string{"--log-format", "xml"}, nil, "log_format (--log-format)"},
 		{[]string{"--limits.message-size", "0"}, nil, "limits.message_size (--limits.message-size): must be positive"},
+		{[]string{"--limits.connections", "-1"}, nil, "limits.connections (--limits.connections): must not be negative, got -1"},
 		{nil, []string{"SWITCHBOARD_PING_INTERVAL=-1s"}, "ping_interval (SWITCHBOARD_PING_INTERVAL): must be positive"},
 		{[]string{"--websocket.max-frame-size", "-1"}, nil, "websocket.max_frame_size (--websocket.max-frame-size): must be 0 or at least limits.message_size (65536, default), got -1"},
 		{[]string{"--limits.message-size", "4096"}, []string{"SWITCHBOARD_WEBSOCKET__MAX_FRAME_SIZE=1024"},

@@ -60,7 +60,7 @@ func TestDefaults(t *testing.T) {
 		CommandBurst:          200,
 		HTTPRequestsPerSecond: 100,
 		HTTPRequestBurst:      200,
-		Connections:           100_000,
+		Connections:           0, // derived from the open-file limit at start
 		MaxRecovery:           10_000,
 		KeysPerChannel:        10_000,
 		KeyBytes:              64 << 20,
@@ -238,7 +238,7 @@ namespaces:
 	if cfg.Token.Issuer != "https://id.example.com" || cfg.Token.Audience != "switchboard" || cfg.Token.Leeway != 0 {
 		t.Errorf("token: %+v", cfg.Token)
 	}
-	if cfg.Limits.MessageSize != 2048 || cfg.Limits.CommandsPerSecond != 12.5 || cfg.Limits.Connections != 100_000 {
+	if cfg.Limits.MessageSize != 2048 || cfg.Limits.CommandsPerSecond != 12.5 || cfg.Limits.Connections != 0 {
 		t.Errorf("limits: %+v", cfg.Limits)
 	}
 	wantDef := stream.Namespace{HistorySize: -1, HistoryTTL: time.Hour, Presence: true, Subscribe: "anyone", Publish: "nobody", History: "authenticated"}

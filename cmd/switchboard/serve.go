@@ -91,7 +91,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		QueueLimit:     cfg.Limits.QueueBytes,
 		MaxReplyBytes:  cfg.Limits.ReplyBytes,
 		MaxChannels:    cfg.Limits.ChannelsPerConnection,
-		MaxConnections: cfg.Limits.Connections,
+		MaxConnections: connectionLimit(cfg, log),
 		MaxMessageSize: cfg.Limits.MessageSize,
 		CommandRate:    cfg.Limits.CommandsPerSecond,
 		CommandBurst:   cfg.Limits.CommandBurst,
@@ -163,6 +163,27 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	return errors.Join(serveErr, hubErr)
 }
 
+// connectionLimit is the node's session limit: limits.connections, or
+// when that is 0 the open-file limit less the descriptor reserve, which the
+// server keeps for requests that are not sessions and for the process
+// itself. Where the open-file limit is unknown it is 0, and the hub's own
+// default applies. A limit the descriptors cannot carry is warned about:
+// the listener's cap then stops clients before the hub does.
+func connectionLimit(cfg *config, log *slog.Logger) int {
+	nofile := server.OpenFileLimit()
+	n := cfg.Limits.Connections
+	if n == 0 {
+		return server.SessionBudget(nofile)
+	}
+	if budget := server.SessionBudget(nofile); budget > 0 && n > budget {
+		log.Warn("limits.connections is more than the open-file limit can carry; "+
+			"clients beyond it are closed by the listener without a code (raise the limit with ulimit -n or LimitNOFILE=)",
+			"limits.connections", n, "source", cfg.source("limits.connections"),
+			"open_files", nofile, "reserve", server.DescriptorReserve(nofile), "most", budget)
+	}
+	return n
+}
+
 // redact hides a password in a broker URL before it is printed.
 func redact(u string) string {
 	scheme, rest, ok := strings.Cut(u, "://")
@@ -197,7 +218,6 @@ func checkServe(cfg *config) error {
 		"limits.reply_bytes":             cfg.Limits.ReplyBytes,
 		"limits.command_burst":           cfg.Limits.CommandBurst,
 		"limits.http_request_burst":      cfg.Limits.HTTPRequestBurst,
-		"limits.connections":             cfg.Limits.Connections,
 		"limits.max_recovery":            cfg.Limits.MaxRecovery,
 		"limits.keys_per_channel":        cfg.Limits.KeysPerChannel,
 		"limits.key_bytes":               cfg.Limits.KeyBytes,
@@ -206,6 +226,9 @@ func checkServe(cfg *config) error {
 		if n, ok := positive[s.key]; ok && n <= 0 {
 			bad(s.key, "must be positive, got %d", n)
 		}
+	}
+	if cfg.Limits.Connections < 0 {
+		bad("limits.connections", "must not be negative, got %d", cfg.Limits.Connections)
 	}
 	if cfg.Limits.CommandsPerSecond <= 0 {
 		bad("limits.commands_per_second", "must be positive, got %g", cfg.Limits.CommandsPerSecond)

@@ -64,7 +64,7 @@ var settings = []setting{
 	{"limits.command_burst", 200, "commands one connection may send at once"},
 	{"limits.http_requests_per_second", 100.0, "requests per second one client may make of POST /connection/publish, GET /connection/history and /connection/presence together, on average"},
 	{"limits.http_request_burst", 200, "requests one client may make of those endpoints at once"},
-	{"limits.connections", 100_000, "most connections this node holds"},
+	{"limits.connections", 0, "most client sessions this node holds; 0: the open-file limit less a reserve of 5% (at least 64) for health, metrics, the API and the process"},
 	{"limits.max_recovery", 10_000, "most publications replayed to a resuming subscriber; a longer gap answers recovered: false"},
 	{"limits.keys_per_channel", 10_000, "most idempotency keys one channel remembers at once (memory broker); a new key beyond is refused (code 110)"},
 	{"limits.key_bytes", 64 << 20, "most bytes all idempotency keys of the node hold (memory broker); a new key beyond is refused (code 110)"},

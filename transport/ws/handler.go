@@ -3,9 +3,9 @@ package ws
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -71,9 +71,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pre = append([]byte(nil), pre...)
 	}
 	c := &conn{h: h, nc: nc, pre: pre}
-	if tc, ok := nc.(*net.TCPConn); ok && h.poller != nil {
+	if tc, ok := nc.(syscall.Conn); ok && h.poller != nil {
 		// TLS and other wrapped connections keep a reader goroutine: their
-		// own buffering hides what the socket's readiness says.
+		// own buffering hides what the socket's readiness says. A socket
+		// that only counts itself (the server's listener) shows its own.
 		c.raw, _ = tc.SyscallConn()
 	}
 	// The WaitGroup counts connections (and the poller's goroutine), not
