@@ -36,7 +36,7 @@ func TestReadJSON(t *testing.T) {
 		{name: "string expected", body: `{"channel":7}`, want: stream.ErrBadRequest, message: `bad request: malformed JSON: field "channel" must be a string, not number`},
 		{name: "array expected", body: `{"channels":"a"}`, want: stream.ErrBadRequest, message: `bad request: malformed JSON: field "channels" must be an array, not string`},
 		{name: "number expected", body: `{"n":"2"}`, want: stream.ErrBadRequest, message: `bad request: malformed JSON: field "n" must be a number, not string`},
-		{name: "not UTF-8", body: "{\"channel\":\"a\xff\"}", want: stream.ErrBadRequest, message: "bad request: the body is not valid UTF-8"},
+		{name: "not UTF-8", body: "{\"channel\":\"a\xff\"}", want: stream.ErrBadRequest, message: "bad request: invalid UTF-8 at byte 13 (a frame or body must be UTF-8 text)"},
 		{name: "over the limit", body: `{"channel":"` + strings.Repeat("x", 64) + `"}`, want: stream.ErrMessageTooLarge,
 			message: "message too large: request body of 78 bytes, at most 40"},
 		{name: "over the limit, no length", body: `{"channel":"` + strings.Repeat("x", 64) + `"}`, chunked: true, want: stream.ErrMessageTooLarge,
