@@ -105,7 +105,8 @@ type SubscribeResult struct {
 // position are queued in order ahead of live ones, with no gap and no
 // duplicate; if they cannot all be replayed (history too short, epoch
 // changed), none are and Recovered is false, so the application can reload
-// its state.
+// its state. Live publications that arrive during a long replay are held up
+// to a cap and beyond it replayed from history too (see [Config.QueueLimit]).
 func (s *Session) Subscribe(ctx context.Context, name string, opts SubscribeOptions) (SubscribeResult, error) {
 	h := s.hub
 	ns, err := s.authorize(stream.ActionSubscribe, name)
@@ -362,12 +363,12 @@ func (h *Hub) replayRest(sub *subscription, st *replayState) {
 // replay's half and the buffer leave room for replies and other channels.
 func (h *Hub) liveBufferCap() int { return h.cfg.QueueLimit / 4 }
 
-// buffer holds a live publication for a subscription that is replaying, or
-// drops the whole buffer when it would take it over liveBufferCap or the
-// session over its queue limit: the publications are in history, and
+// hold buffers a live publication for a subscription that is replaying, or
+// drops the whole buffer when it would take it over limit (liveBufferCap)
+// or the session over its queue limit: the publications are in history, and
 // finishReplay has the replay read on to them instead. A busy channel thus
-// never ends a resuming subscriber; only a writer that takes nothing does
-// (see Session.waitDrain). The caller holds the channel's lock.
+// does not end a resuming subscriber; a writer that takes nothing still
+// does (see Session.waitDrain). The caller holds the channel's lock.
 func (sub *subscription) hold(it Item, limit int) {
 	n := len(it.Bytes)
 	if sub.buffered+n <= limit && sub.session.hold(n) {
