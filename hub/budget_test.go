@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/internal/testkit/transporttest"
@@ -152,27 +153,56 @@ func TestReplayStalledWriter(t *testing.T) {
 	})
 }
 
-// TestLiveDuringReplayCounted: live publications buffered behind a replay
-// the client does not take count against the limit too.
-func TestLiveDuringReplayCounted(t *testing.T) {
+// TestLiveBufferCapped: live publications that arrive behind a replay the
+// writer does not take are buffered up to the cap and then dropped, since
+// the replay reads them from history: the session's memory stays bounded and
+// a busy channel does not end it. A writer that takes nothing at all still
+// ends it as slow once the replay has waited for it long enough.
+func TestLiveBufferCapped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		const limit = 8 << 10
-		h, since := budgetHub(t, hub.Config{QueueLimit: limit, MaxMessageSize: 1 << 10}, 200, 500)
+		const (
+			limit = 8 << 10
+			size  = 500
+		)
+		h, since := budgetHub(t, hub.Config{QueueLimit: limit, MaxMessageSize: 1 << 10}, 200, size)
 		s := newSession(t, h, dataEncoder{})
 		if _, err := s.Subscribe(context.Background(), "big", hub.SubscribeOptions{Since: &since}); err != nil {
 			t.Fatal(err)
 		}
-		for i := 0; i < 100; i++ {
-			publishBig(t, h, 1, 500)
+		synctest.Wait() // the replay waits for the writer
+		capacity := hub.LiveBufferCap(h)
+		if capacity <= 0 || capacity >= limit {
+			t.Fatalf("buffer cap %d, queue limit %d", capacity, limit)
+		}
+		start := time.Now()
+		most := 0
+		const live = 100 // 50,000 bytes, many times the cap
+		for i := range live {
+			publishBig(t, h, 1, size)
+			queued, buffered := s.Counted()
+			if buffered > capacity {
+				t.Fatalf("after %d live publications: %d bytes buffered, cap %d", i+1, buffered, capacity)
+			}
+			if queued+buffered > limit {
+				t.Fatalf("after %d live publications: %d bytes queued and %d buffered, limit %d", i+1, queued, buffered, limit)
+			}
+			most = max(most, buffered)
 			if ended(s) {
-				break
+				t.Fatalf("session ended after %d live publications: %v", i+1, s.Cause())
 			}
 		}
-		if !ended(s) {
-			t.Fatalf("%d bytes of live publications buffered behind a stalled replay, limit %d", 100*500, limit)
+		if most < capacity-size {
+			t.Errorf("at most %d bytes buffered, want the buffer filled up to its cap %d", most, capacity)
 		}
+		<-s.Done()
 		if err := s.Cause(); !errors.Is(err, stream.ErrSlowConsumer) {
 			t.Errorf("ended with %v, want %v", err, stream.ErrSlowConsumer)
+		}
+		if waited := time.Since(start); waited < hub.ReplayStall {
+			t.Errorf("ended %v after the live publications, before the replay waited %v for the writer", waited, hub.ReplayStall)
+		}
+		if q := queuedBytes(s.Take(nil)); q > limit {
+			t.Errorf("%d bytes queued, limit %d", q, limit)
 		}
 	})
 }

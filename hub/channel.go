@@ -33,7 +33,10 @@ type channel struct {
 }
 
 // subscription links a session to a channel. While recovering, live
-// publications are buffered until the replay from history is queued.
+// publications are buffered until the replay from history is queued. The
+// buffer holds at most liveBufferCap bytes: live publications are in
+// history too, so one that would take it over drops the whole buffer and
+// the replay reads them from history instead (see finishReplay).
 type subscription struct {
 	session *Session
 	name    string
@@ -50,6 +53,11 @@ type subscription struct {
 	// buffered counts buffer's bytes, which the session counts against its
 	// queue limit (Session.hold). Guarded by ch.mu.
 	buffered int
+	// overflowed: the buffer was dropped since finishReplay last looked,
+	// so the replay must read on from history up to the channel's last
+	// position before it switches to live delivery. While it is set,
+	// nothing is buffered: history has it all. Guarded by ch.mu.
+	overflowed bool
 	// floor is the channel's latest position when the subscription read
 	// history: a broker may still deliver publications up to it (it fills
 	// gaps around a new Subscribe), and those were replayed or are before
@@ -97,7 +105,8 @@ type SubscribeResult struct {
 // position are queued in order ahead of live ones, with no gap and no
 // duplicate; if they cannot all be replayed (history too short, epoch
 // changed), none are and Recovered is false, so the application can reload
-// its state.
+// its state. Live publications that arrive during a long replay are held up
+// to a cap and beyond it replayed from history too (see [Config.QueueLimit]).
 func (s *Session) Subscribe(ctx context.Context, name string, opts SubscribeOptions) (SubscribeResult, error) {
 	h := s.hub
 	ns, err := s.authorize(stream.ActionSubscribe, name)
@@ -183,16 +192,18 @@ func (h *Hub) join(ctx context.Context, name string, sub *subscription, opts Sub
 		return SubscribeResult{}, err
 	}
 	res := SubscribeResult{Channel: name, Latest: page.Latest, Recovered: opts.Since == nil}
-	var st *replayState
+	// Without a replay, live delivery starts after Latest; the replay state
+	// is still there, empty, for the live publications that overflow the
+	// buffer meanwhile (see finishReplay).
+	st := &replayState{next: page.Latest.Offset + 1, end: page.Latest}
 	if since := opts.Since; since != nil && page.Recoverable(*since) && page.Latest.Offset-since.Offset <= uint64(h.cfg.MaxRecovery) {
-		st = &replayState{next: since.Offset + 1, end: page.Latest, page: page.Publications}
 		// The first page must start the replay; later ones are checked as
 		// they are read.
-		if st.next <= st.end.Offset && (len(st.page) == 0 || st.page[0].Offset != st.next) {
-			st = nil
-		} else {
+		next := since.Offset + 1
+		if next > page.Latest.Offset || (len(page.Publications) > 0 && page.Publications[0].Offset == next) {
+			st = &replayState{next: next, end: page.Latest, page: page.Publications}
 			res.Recovered = true
-			res.Replayed = int(st.end.Offset - since.Offset)
+			res.Replayed = int(page.Latest.Offset - since.Offset)
 		}
 	}
 
@@ -200,24 +211,16 @@ func (h *Hub) join(ctx context.Context, name string, sub *subscription, opts Sub
 	if opts.Reply != nil {
 		s.push(Item{Bytes: opts.Reply(res)}, true)
 	}
-	if st == nil {
-		h.finishReplay(sub, page.Latest)
-		if sub.isDetached() {
-			return SubscribeResult{}, stream.ErrClosed
-		}
-		return res, nil
-	}
 	fit := s.room
 	if opts.NoWait {
 		fit = s.fits
 	}
-	done, err := h.replayStep(ctx, sub, st, fit)
+	live, err := h.catchUp(ctx, sub, st, fit)
 	switch {
 	case err != nil:
 		h.detach(sub)
 		return SubscribeResult{}, err
-	case done:
-		h.finishReplay(sub, st.end)
+	case live:
 	case opts.NoWait:
 		res.Truncated = true
 		h.stall(sub)
@@ -257,8 +260,10 @@ func (h *Hub) pageSize() int {
 }
 
 // replayState is where a replay stands: the next offset to queue, the
-// channel's position when the subscription read history (live delivery
-// takes over after it), and the publications read and not yet queued.
+// position live delivery takes over after (the channel's position when the
+// subscription read history, moved on by finishReplay when live
+// publications overflowed the buffer), and the publications read and not
+// yet queued.
 type replayState struct {
 	next uint64
 	end  stream.Position
@@ -305,6 +310,23 @@ func (h *Hub) replayStep(ctx context.Context, sub *subscription, st *replayState
 	return true, nil
 }
 
+// catchUp queues the replay while fit allows and, once it reaches its end,
+// switches the subscription to live delivery (finishReplay), reading on
+// from history for as long as live publications overflowed the buffer
+// meanwhile. It reports whether the subscription is live; false with no
+// error means fit refused the next publication.
+func (h *Hub) catchUp(ctx context.Context, sub *subscription, st *replayState, fit func(n int) bool) (bool, error) {
+	for {
+		done, err := h.replayStep(ctx, sub, st, fit)
+		if !done || err != nil {
+			return false, err
+		}
+		if live, err := h.finishReplay(sub, st); live || err != nil {
+			return live, err
+		}
+	}
+}
+
 // replayRest queues the rest of a replay, waiting before each publication
 // for the queue to be under half its limit, then merges the live
 // publications buffered meanwhile. The session owns it: Disconnect stops
@@ -317,10 +339,9 @@ func (h *Hub) replayRest(sub *subscription, st *replayState) {
 		if !s.waitDrain(ctx, replayStall) {
 			return
 		}
-		done, err := h.replayStep(ctx, sub, st, s.room)
+		live, err := h.catchUp(ctx, sub, st, s.room)
 		switch {
-		case done:
-			h.finishReplay(sub, st.end)
+		case live:
 			return
 		case errors.Is(err, errReplayGap):
 			// The client resumes from its last position and learns then
@@ -337,19 +358,67 @@ func (h *Hub) replayRest(sub *subscription, st *replayState) {
 	}
 }
 
-// finishReplay ends a subscription's recovery: the live publications
-// buffered meanwhile are queued, but for those at or before end, which
-// were replayed or are from before the subscription.
-func (h *Hub) finishReplay(sub *subscription, end stream.Position) {
+// liveBufferCap is the most bytes of live publications one subscription
+// buffers while it replays: a quarter of the queue limit, so that the
+// replay's half and the buffer leave room for replies and other channels.
+func (h *Hub) liveBufferCap() int { return h.cfg.QueueLimit / 4 }
+
+// hold buffers a live publication for a subscription that is replaying, or
+// drops the whole buffer when it would take it over limit (liveBufferCap)
+// or the session over its queue limit: the publications are in history, and
+// finishReplay has the replay read on to them instead. A busy channel thus
+// does not end a resuming subscriber; a writer that takes nothing still
+// does (see Session.waitDrain). The caller holds the channel's lock.
+func (sub *subscription) hold(it Item, limit int) {
+	n := len(it.Bytes)
+	if sub.buffered+n <= limit && sub.session.hold(n) {
+		sub.buffer = append(sub.buffer, it)
+		sub.buffered += n
+		return
+	}
+	sub.drop()
+	sub.overflowed = true
+}
+
+// drop empties the live buffer, releasing its bytes. The caller holds the
+// channel's lock.
+func (sub *subscription) drop() {
+	sub.session.release(sub.buffered)
+	clear(sub.buffer)
+	sub.buffer = sub.buffer[:0]
+	sub.buffered = 0
+}
+
+// finishReplay ends a subscription's recovery once the replay reached
+// st.end: the live publications buffered meanwhile are queued, but for
+// those at or before st.end, which were replayed or are from before the
+// subscription. If the buffer overflowed since the last call, it moves
+// st.end on to the channel's last position instead and reports false: the
+// replay reads on from history, and a later call finishes. Under the
+// channel's lock no publication slips between the replay and live
+// delivery. A channel whose epoch changed meanwhile cannot be caught up
+// from history (errReplayGap).
+func (h *Hub) finishReplay(sub *subscription, st *replayState) (bool, error) {
 	ch := sub.ch
 	if ch == nil {
-		return // detached before the replay was queued
+		return true, nil // detached before the replay was queued
 	}
 	s := sub.session
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if sub.detached {
-		return
+		return true, nil
+	}
+	end := st.end
+	if sub.overflowed {
+		sub.overflowed = false
+		if ch.last.Epoch != end.Epoch {
+			return false, errReplayGap
+		}
+		if ch.last.Offset > end.Offset {
+			st.end = ch.last
+		}
+		return false, nil
 	}
 	s.release(sub.buffered)
 	for _, it := range sub.buffer {
@@ -362,6 +431,7 @@ func (h *Hub) finishReplay(sub *subscription, end stream.Position) {
 	sub.buffer = nil
 	sub.buffered = 0
 	sub.floor = end
+	return true, nil
 }
 
 // stall ends a cut replay's subscription's delivery (see
@@ -478,6 +548,7 @@ func (h *Hub) deliver(p *stream.Publication) {
 		return // a broker's repeat: already delivered
 	}
 	ch.last = p.Position()
+	capacity := h.liveBufferCap()
 	for _, sub := range ch.subs {
 		if sub.stalled {
 			continue
@@ -485,15 +556,12 @@ func (h *Hub) deliver(p *stream.Publication) {
 		if !sub.recovering && p.Offset <= sub.floor.Offset && p.Epoch == sub.floor.Epoch {
 			continue // replayed already, or from before the subscription
 		}
+		if sub.recovering && sub.overflowed {
+			continue // the replay reads it from history
+		}
 		it := Item{Pub: p, Bytes: cache.get(sub.session.enc, p)}
 		if sub.recovering {
-			// Buffered bytes count against the queue limit: a replay
-			// that cannot keep up with a busy channel ends the session
-			// instead of growing the buffer.
-			if sub.session.hold(len(it.Bytes)) {
-				sub.buffer = append(sub.buffer, it)
-				sub.buffered += len(it.Bytes)
-			}
+			sub.hold(it, capacity)
 			continue
 		}
 		sub.session.push(it, false)

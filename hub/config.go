@@ -40,7 +40,10 @@ type Config struct {
 	// pushes, and live publications buffered while a replay is queued —
 	// before it is disconnected as slow (stream.ErrSlowConsumer). Replays
 	// are queued while the queue is under half of it, waiting for the
-	// writer. Default 1 MiB.
+	// writer. A replaying subscription buffers live publications up to a
+	// quarter of it; beyond that it drops them and reads them from history
+	// instead, so a busy channel does not end a resuming session. Default
+	// 1 MiB.
 	QueueLimit int
 	// MaxReplyBytes is the most bytes of publications (by [ReplySize]) one
 	// history reply holds, whatever its limit; at least one publication is

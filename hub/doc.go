@@ -14,7 +14,13 @@
 // Subscribing with a position merges history and live delivery with no gap
 // and no duplicate at the seam: the subscription joins the channel first and
 // buffers live publications, history is read from the Broker, and the buffer
-// is merged by offset.
+// is merged by offset. The replay is paced by the session's writer, so on a
+// busy channel the buffer is capped (a quarter of [Config.QueueLimit]): live
+// publications are in history too, so one that overflows it drops the
+// buffer, and the replay reads on from history up to the channel's newest
+// position before it switches to live delivery. A resuming subscriber thus
+// catches up however busy the channel; it is ended as slow only when its
+// writer takes nothing for 30 seconds or its queue overflows.
 //
 // Presence lists the clients of channels whose namespace has presence on:
 // the hub adds a session's entry when it subscribes, removes it when it
@@ -49,8 +55,9 @@
 //  4. deliver (the hub's fan-out) finds the channel's local subscribers,
 //     encodes the publication once per [Encoder] ([Encoder.Publication]) and
 //     queues the same bytes to each subscriber's [Session]; a subscriber
-//     still merging its history buffers them instead. A queue over
-//     [Config.QueueLimit] ends that session with stream.ErrSlowConsumer.
+//     still merging its history buffers them instead, or leaves them to
+//     its replay when its buffer is full. A queue over [Config.QueueLimit]
+//     ends that session with stream.ErrSlowConsumer.
 //  5. The session's queue going from empty to non-empty wakes its writer:
 //     [SessionOptions.Wake] for a WebSocket connection, the [Session.Ready]
 //     channel for the other transports.

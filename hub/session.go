@@ -221,21 +221,17 @@ func (s *Session) slow() {
 }
 
 // hold counts n bytes of a live publication that a replaying subscription
-// buffers, ending the session as slow when they take it over the limit.
+// buffers. It reports false, counting nothing, when the session is ending
+// or they would take it over the limit: the subscription then drops its
+// buffer and its replay reads them from history (see subscription.hold).
 // The caller holds the subscription's channel lock.
 func (s *Session) hold(n int) bool {
 	s.mu.Lock()
-	if s.ending {
-		s.mu.Unlock()
-		return false
-	}
-	if s.queued+s.buffered+n > s.hub.cfg.QueueLimit {
-		s.mu.Unlock()
-		s.slow()
+	defer s.mu.Unlock()
+	if s.ending || s.queued+s.buffered+n > s.hub.cfg.QueueLimit {
 		return false
 	}
 	s.buffered += n
-	s.mu.Unlock()
 	return true
 }
 

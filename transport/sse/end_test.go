@@ -175,10 +175,11 @@ func TestStuckClientTimesOut(t *testing.T) {
 }
 
 // TestSlowResumeIsPaged: a client that resumes from far behind and reads
-// nothing makes the node hold no more than its queue limit of the replay;
-// when live publications pile up behind it, it is ended as slow, and once it
-// reads it gets a gapless prefix of whole events, then the disconnect event
-// with 3002.
+// nothing makes the node hold no more than its queue limit of the replay.
+// Live publications on the channel it replays do not end it (its replay
+// reads them from history); those of a channel it is live on pile up in its
+// queue and end it as slow, and once it reads it gets a gapless prefix of
+// whole events, then the disconnect event with 3002.
 func TestSlowResumeIsPaged(t *testing.T) {
 	n := startNode(t, hub.Config{QueueLimit: 64 << 10}, sse.Config{})
 	backlog := `"` + strings.Repeat("b", 16<<10) + `"`
@@ -192,14 +193,20 @@ func TestSlowResumeIsPaged(t *testing.T) {
 	}
 	var from stream.Cursor
 	from.Set("chat:big", stream.Position{Epoch: first.Epoch, Offset: first.Offset - 1})
-	slow := n.open(t, "channel=chat:big&cursor="+string(from.AppendText(nil)), nil)
+	slow := n.open(t, "channel=chat:big&channel=chat:live&cursor="+string(from.AppendText(nil)), nil)
 
 	live := `"` + strings.Repeat("l", 32<<10) + `"`
+	for range 100 { // fifty times the queue limit
+		n.publish(t, "chat:big", live)
+	}
+	if drops := n.Hub.Stats().QueueDrops; drops != 0 {
+		t.Fatal("publications on the channel it replays ended a resuming client as slow")
+	}
 	for i := 0; n.Hub.Stats().QueueDrops == 0; i++ {
 		if i == 4000 {
 			t.Fatal("slow resuming client not cut")
 		}
-		n.publish(t, "chat:big", live)
+		n.publish(t, "chat:live", live)
 	}
 
 	slow.connected()
@@ -212,6 +219,9 @@ func TestSlowResumeIsPaged(t *testing.T) {
 			break
 		}
 		f, _ := slow.pubFrom(ev)
+		if f.Channel != "chat:big" {
+			continue
+		}
 		if f.Offset != last+1 {
 			t.Fatalf("slow client got #%d after #%d", f.Offset, last)
 		}
