@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -217,6 +218,9 @@ func (v *Verifier) Verify(token string) (stream.Identity, error) {
 		return stream.Identity{}, invalid("empty token")
 	case len(token) > MaxTokenLen:
 		return stream.Identity{}, invalid(fmt.Sprintf("%d bytes, at most %d", len(token), MaxTokenLen))
+	case !utf8.ValidString(token):
+		// Refused as it came, never rewritten: a token is ASCII text.
+		return stream.Identity{}, fmt.Errorf("%w: the token is not UTF-8 text", stream.ErrBadRequest)
 	}
 	c := tokenClaims{v: v}
 	t, err := v.parser.ParseWithClaims(token, &c, v.keyFor)

@@ -173,6 +173,8 @@ func TestVerifyRefuses(t *testing.T) {
 		{"one dot", hmacOnly, "a.b", stream.ErrInvalidToken, "malformed"},
 		{"four parts", hmacOnly, valid + ".x", stream.ErrInvalidToken, "malformed"},
 		{"bad base64", hmacOnly, "!!!.###.$$$", stream.ErrInvalidToken, "malformed"},
+		// Refused as sent, never rewritten to U+FFFD (107, not 101).
+		{"not UTF-8", hmacOnly, valid[:len(valid)-1] + "\xff", stream.ErrBadRequest, "not UTF-8"},
 		{"padded base64", hmacOnly, parts[0] + "=." + parts[1] + "." + parts[2], stream.ErrInvalidToken, "malformed"},
 		{"header not JSON", hmacOnly, b64("nope") + "." + parts[1] + "." + parts[2], stream.ErrInvalidToken, "malformed"},
 		{"unknown alg", hmacOnly, b64(`{"alg":"XS256"}`) + "." + parts[1] + "." + parts[2], stream.ErrInvalidToken, "unsupported algorithm"},
