@@ -26,7 +26,7 @@ const canaryRate = 20
 // lets one client take it down breaks by far, not a benchmark.
 const (
 	canaryFactor = 10
-	canarySlack  = 250 * time.Millisecond
+	canarySlack  = 500 * time.Millisecond
 )
 
 // canary is a WebSocket subscriber on a node under attack, fed canaryRate

@@ -91,13 +91,15 @@ type attack struct {
 	epoch  string // the epoch of the prepared history, if any
 	held   bool
 	holdOn time.Duration
+	bound  uint64 // the case's heapBound
 }
 
 // hold samples the node's heap after a GC for a while — the attack being
-// held meanwhile — and keeps the highest figure.
+// held meanwhile — and checks the highest figure against the bound.
 func (a *attack) hold(t *testing.T) {
 	t.Helper()
 	a.held = true
+	defer a.judge(t)
 	end := time.Now().Add(a.holdOn)
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
@@ -115,6 +117,17 @@ func (a *attack) hold(t *testing.T) {
 		case <-a.ctx.Done():
 			t.Fatal(a.ctx.Err())
 		}
+	}
+}
+
+// judge checks the heap's growth under the attack against the bound.
+func (a *attack) judge(t *testing.T) {
+	t.Helper()
+	grew := int64(a.peak) - int64(a.base)
+	t.Logf("heap in use after GC: %s before, %s at the attack's peak (%+.1f MiB); bound %s",
+		mib(a.base), mib(a.peak), float64(grew)/(1<<20), mib(a.bound))
+	if grew > int64(a.bound) {
+		t.Errorf("the node's heap grew by %s under the attack, over the bound of %s", mib(uint64(grew)), mib(a.bound))
 	}
 }
 
@@ -147,8 +160,8 @@ func runAbuse(t *testing.T, c abuseCase) {
 	}
 	n := startNodeBinary(t, bin, append([]string{"--config", path}, c.args...)...)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	a := &attack{n: n, sizes: sizes(), ctx: ctx, holdOn: 2 * time.Second}
+	t.Cleanup(cancel)
+	a := &attack{n: n, sizes: sizes(), ctx: ctx, holdOn: 2 * time.Second, bound: c.heapBound}
 	if c.prepare != nil {
 		c.prepare(t, a)
 	}
@@ -159,17 +172,11 @@ func runAbuse(t *testing.T, c abuseCase) {
 		t.Fatal(err)
 	}
 	a.base, a.peak = base, base
+	t.Cleanup(func() { can.finish(t) })
 	c.run(t, a)
 	if !a.held {
 		a.hold(t)
 	}
-	grew := int64(a.peak) - int64(a.base)
-	t.Logf("heap in use after GC: %s before, %s at the attack's peak (%+.1f MiB); bound %s",
-		mib(a.base), mib(a.peak), float64(grew)/(1<<20), mib(c.heapBound))
-	if grew > int64(c.heapBound) {
-		t.Errorf("the node's heap grew by %s under the attack, over the bound of %s", mib(uint64(grew)), mib(c.heapBound))
-	}
-	can.finish(t)
 }
 
 // heap asks the node for a garbage collection and returns its heap in use.
