@@ -116,8 +116,8 @@ func longKeys(t *testing.T, a *attack) {
 			}
 		}()
 	}
-	a.hold(t)
 	wg.Wait()
+	a.hold(t) // what the node keeps of the keys, kept for their window
 	if len(bad) > 0 {
 		t.Errorf("%d of %d publishes with %d-byte keys were not refused with 400/107 naming the %d-byte limit (or 429/110); first: %s",
 			len(bad), a.sizes.keyRequests, a.sizes.keyLen, keyLimit, bad[0])
