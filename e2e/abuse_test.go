@@ -141,7 +141,12 @@ func TestAbuse(t *testing.T) {
 		t.Skip("abuse tests start many nodes")
 	}
 	for _, c := range abuseCases() {
-		t.Run(c.name, func(t *testing.T) { runAbuse(t, c) })
+		t.Run(c.name, func(t *testing.T) {
+			if !*abuseLong {
+				t.Parallel() // each on a node of its own; -long runs one at a time
+			}
+			runAbuse(t, c)
+		})
 	}
 }
 
