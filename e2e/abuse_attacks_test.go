@@ -43,7 +43,7 @@ func abuseCases() []abuseCase {
 		{name: "9-query-overflow", run: queryOverflow, heapBound: 8 << 20},
 		{name: "10a-token-leeway", run: tokenLeeway, heapBound: 8 << 20},
 		{name: "10b-token-require-exp", args: []string{"--token.require-exp=true"}, run: tokenRequireExp, heapBound: 8 << 20},
-		{name: "11a-slow-sse-reads-late", run: func(t *testing.T, a *attack) { slowSSE(t, a, false) }, heapBound: heapReplayBound},
+		{name: "11a-slow-sse-reads-late", args: []string{"--sse.write-timeout", sseLateTimeout.String()}, run: func(t *testing.T, a *attack) { slowSSE(t, a, false) }, heapBound: heapReplayBound},
 		{name: "11b-slow-sse-stalled", args: []string{"--sse.write-timeout", sseWriteTimeout.String()}, run: func(t *testing.T, a *attack) { slowSSE(t, a, true) }, heapBound: heapReplayBound},
 	}
 }

@@ -275,9 +275,13 @@ func slowSSE(t *testing.T, a *attack, stalled bool) {
 	c.send(t, http.MethodGet, "/connection/sse?channel="+ch, nil, "", 0)
 	testkit.Eventually(t, "the SSE session", func() bool { return a.n.sessions(a.ctx) >= 2 })
 	payload := strings.Repeat("y", a.sizes.payload-2)
+	// Enough to fill the socket's buffers on both sides (a few MB on
+	// loopback) and the queue, at any size: more would only make the client
+	// read later.
+	count := slowSSEBytes/a.sizes.payload + 1
 	published := make(chan error, 1)
 	go func() {
-		for i := range a.sizes.history {
+		for i := range count {
 			if _, err := a.n.publish(a.ctx, ch, payload); err != nil {
 				published <- fmt.Errorf("publication %d: %w", i, err)
 				return
@@ -323,8 +327,8 @@ func slowSSE(t *testing.T, a *attack, stalled bool) {
 			next++
 		}
 	}
-	if next > uint64(a.sizes.history) {
-		t.Fatalf("the slow client got all %d publications: the attack did not overflow its queue", a.sizes.history)
+	if next > uint64(count) {
+		t.Fatalf("the slow client got all %d publications: the attack did not overflow its queue", count)
 	}
 	if last.Event == "disconnect" || !stalled {
 		if last.Event != "disconnect" || disconnectCode(t, last.Data) != 3002 {
@@ -333,8 +337,16 @@ func slowSSE(t *testing.T, a *attack, stalled bool) {
 	}
 }
 
-// sseWriteTimeout is sse.write_timeout in the stalled slow-SSE attack.
-const sseWriteTimeout = 2 * time.Second
+// sseWriteTimeout is sse.write_timeout in the stalled slow-SSE attack;
+// sseLateTimeout in the one that reads again, long enough for the
+// publications to be made first on a busy machine.
+const (
+	sseWriteTimeout = 2 * time.Second
+	sseLateTimeout  = 30 * time.Second
+)
+
+// slowSSEBytes is how much the slow-SSE attacks publish.
+const slowSSEBytes = 8 << 20
 
 func tail(b []byte, n int) string {
 	if len(b) > n {
