@@ -37,6 +37,14 @@ func dialSlow(ctx context.Context, network, addr string) (net.Conn, error) {
 	return d.DialContext(ctx, network, addr)
 }
 
+// unslow widens a slow connection's receive buffer, for the test to read
+// what the node held for it quickly once the attack has been measured.
+func unslow(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4 << 20)
+	}
+}
+
 // rawConn is an HTTP/1.1 client connection the test drives by hand, so it
 // can send a request and not read the answer.
 type rawConn struct {

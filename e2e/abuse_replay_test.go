@@ -54,6 +54,7 @@ func heldHTTP(t *testing.T, a *attack, target string, check func(t *testing.T, s
 	}
 	a.hold(t)
 	for _, c := range conns {
+		unslow(c.Conn)
 		resp, body, err := c.response(eventWait)
 		if err != nil {
 			t.Fatalf("reading the held answer: %v", err)
@@ -125,6 +126,7 @@ func sseResumes(t *testing.T, a *attack) {
 	}
 	a.hold(t)
 	for _, c := range conns {
+		unslow(c.Conn)
 		_ = c.SetReadDeadline(time.Now().Add(eventWait))
 		resp, err := http.ReadResponse(c.br, nil)
 		if err != nil {
@@ -136,6 +138,7 @@ func sseResumes(t *testing.T, a *attack) {
 		r := testkit.NewSSEReader(resp.Body)
 		next := uint64(1)
 		for next <= uint64(a.sizes.history) {
+			_ = c.SetReadDeadline(time.Now().Add(testWait)) // the replay progresses, however long it is
 			ev, err := r.Next()
 			if err != nil {
 				t.Fatalf("the replay ended at offset %d of %d without a disconnect event: %v", next, a.sizes.history, err)
@@ -182,6 +185,7 @@ func wsHistories(t *testing.T, a *attack) {
 	}
 	a.hold(t)
 	for _, c := range conns {
+		unslow(c.NetConn())
 		_ = c.NetConn().SetReadDeadline(time.Now().Add(eventWait))
 		for {
 			_, b, err := c.ReadMessage()
@@ -227,9 +231,10 @@ func wsReplays(t *testing.T, a *attack) {
 	}
 	a.hold(t)
 	for _, c := range conns {
-		_ = c.NetConn().SetReadDeadline(time.Now().Add(eventWait))
+		unslow(c.NetConn())
 		next := uint64(1)
 		for next <= uint64(a.sizes.history) {
+			_ = c.NetConn().SetReadDeadline(time.Now().Add(testWait)) // the replay progresses, however long it is
 			_, b, err := c.ReadMessage()
 			if ce, ok := err.(*wsclient.CloseError); ok {
 				if ce.Code != 3002 {
