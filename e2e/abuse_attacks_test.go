@@ -27,11 +27,11 @@ import (
 // bounds the node must keep under it.
 func abuseCases() []abuseCase {
 	return []abuseCase{
-		{name: "1a-long-polls-from-0", prepare: prepareHistory, run: longPolls, heapBound: heapReplayBound},
-		{name: "1b-http-history-1000", prepare: prepareHistory, run: historyReplies, heapBound: heapReplayBound},
-		{name: "1c-sse-resume-from-0", prepare: prepareHistory, run: sseResumes, heapBound: heapReplayBound},
-		{name: "1d-ws-history-1000", prepare: prepareHistory, run: wsHistories, heapBound: heapReplayBound},
-		{name: "1e-ws-subscribe-since-0", prepare: prepareHistory, run: wsReplays, heapBound: heapReplayBound},
+		{name: "1a-long-polls-from-0", prepare: prepareHistory, run: longPolls, heapFor: replayHeap(abuseQueueBytes)},
+		{name: "1b-http-history-1000", prepare: prepareHistory, run: historyReplies, heapFor: replayHeap(replyBytes)},
+		{name: "1c-sse-resume-from-0", prepare: prepareHistory, run: sseResumes, heapFor: replayHeap(abuseQueueBytes)},
+		{name: "1d-ws-history-1000", prepare: prepareHistory, run: wsHistories, heapFor: replayHeap(replyBytes)},
+		{name: "1e-ws-subscribe-since-0", prepare: prepareHistory, run: wsReplays, heapFor: replayHeap(abuseQueueBytes)},
 		{name: "2-long-idempotency-keys", run: longKeys, heapBound: 16 << 20},
 		{name: "3-invalid-utf8-keys", run: invalidUTF8Keys, heapBound: 8 << 20},
 		{name: "4a-ping-flood", run: func(t *testing.T, a *attack) { frameFlood(t, a, wsclient.OpPing, []byte(strings.Repeat("p", 125))) }, heapBound: 16 << 20},
@@ -43,8 +43,8 @@ func abuseCases() []abuseCase {
 		{name: "9-query-overflow", run: queryOverflow, heapBound: 8 << 20},
 		{name: "10a-token-leeway", run: tokenLeeway, heapBound: 8 << 20},
 		{name: "10b-token-require-exp", args: []string{"--token.require-exp=true"}, run: tokenRequireExp, heapBound: 8 << 20},
-		{name: "11a-slow-sse-reads-late", args: []string{"--sse.write-timeout", sseLateTimeout.String()}, run: func(t *testing.T, a *attack) { slowSSE(t, a, false) }, heapBound: heapReplayBound},
-		{name: "11b-slow-sse-stalled", args: []string{"--sse.write-timeout", sseWriteTimeout.String()}, run: func(t *testing.T, a *attack) { slowSSE(t, a, true) }, heapBound: heapReplayBound},
+		{name: "11a-slow-sse-reads-late", args: []string{"--sse.write-timeout", sseLateTimeout.String()}, run: func(t *testing.T, a *attack) { slowSSE(t, a, false) }, heapBound: heapSlowBound},
+		{name: "11b-slow-sse-stalled", args: []string{"--sse.write-timeout", sseWriteTimeout.String()}, run: func(t *testing.T, a *attack) { slowSSE(t, a, true) }, heapBound: heapSlowBound},
 	}
 }
 

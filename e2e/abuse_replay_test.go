@@ -22,12 +22,23 @@ const bigChannel = "chat:big"
 // bytes one history reply holds.
 const replyBytes = 1 << 20
 
-// replyBound and heapReplayBound bound one reply and the node's heap under
-// the replay attacks: a budget, one publication over it (a reply holds at
-// least one), and the framing.
+// replyBound bounds one reply under a budget: the budget, one publication
+// over it (a reply holds at least one), and the framing.
 func replyBound(budget int, s abuseSizes) int { return budget + s.payload + 64<<10 }
 
-const heapReplayBound = 32 << 20
+// replayHeap bounds the node's heap under a replay attack whose replies
+// have the given budget: per attacker, the reply being written and its
+// encoding (twice the budget) and the one page of history (100
+// publications) the hub may hold beyond it; and 8 MiB for the rest.
+func replayHeap(budget int) func(abuseSizes) uint64 {
+	return func(s abuseSizes) uint64 {
+		return uint64(s.attackers*(2*budget+100*s.payload) + 8<<20)
+	}
+}
+
+// heapSlowBound bounds the node's heap under the slow-SSE attacks, which
+// publish slowSSEBytes into the history themselves.
+const heapSlowBound = 32 << 20
 
 // prepareHistory fills bigChannel with the sizes' history through the API.
 func prepareHistory(t *testing.T, a *attack) {

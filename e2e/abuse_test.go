@@ -77,8 +77,10 @@ type abuseCase struct {
 	// attacker was told (the code, the status, the close).
 	run func(t *testing.T, a *attack)
 	// heapBound is how much the node's heap after a GC may grow while the
-	// attack is held, over its figure before.
+	// attack is held, over its figure before; heapFor, when set, computes
+	// it from the sizes instead.
 	heapBound uint64
+	heapFor   func(abuseSizes) uint64
 }
 
 // attack is what an attack works with.
@@ -169,6 +171,9 @@ func runAbuse(t *testing.T, c abuseCase) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	a := &attack{n: n, sizes: sizes(), ctx: ctx, holdOn: 2 * time.Second, bound: c.heapBound}
+	if c.heapFor != nil {
+		a.bound = c.heapFor(a.sizes)
+	}
 	if c.prepare != nil {
 		c.prepare(t, a)
 	}
