@@ -2,10 +2,12 @@ package e2e_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,40 +138,67 @@ func sseResumes(t *testing.T, a *attack) {
 		conns[i].send(t, http.MethodGet, "/connection/sse?"+q.Encode(), nil, "", 0)
 	}
 	a.hold(t)
-	for _, c := range conns {
+	// Every stream is read at once: one left waiting while another is read
+	// would stall past sse.write_timeout, which ends it another way.
+	readAll(t, len(conns), func(i int) error {
+		c := conns[i]
+		defer c.Close()
 		unslow(c.Conn)
 		_ = c.SetReadDeadline(time.Now().Add(eventWait))
 		resp, err := http.ReadResponse(c.br, nil)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("SSE resume answered %d", resp.StatusCode)
+			return fmt.Errorf("SSE resume answered %d", resp.StatusCode)
 		}
 		r := testkit.NewSSEReader(resp.Body)
-		next := uint64(1)
-		for next <= uint64(a.sizes.history) {
+		for next := uint64(1); next <= uint64(a.sizes.history); {
 			_ = c.SetReadDeadline(time.Now().Add(testWait)) // the replay progresses, however long it is
 			ev, err := r.Next()
 			if err != nil {
-				t.Fatalf("the replay ended at offset %d of %d without a disconnect event: %v", next, a.sizes.history, err)
+				return fmt.Errorf("the replay ended at offset %d of %d without a disconnect event: %w", next, a.sizes.history, err)
 			}
 			switch {
 			case ev.Event == "disconnect":
-				if code := disconnectCode(t, ev.Data); code != 3002 {
-					t.Fatalf("the replay ended with disconnect %d, want 3002", code)
+				var d struct{ Code uint32 }
+				if err := json.Unmarshal([]byte(ev.Data), &d); err != nil || d.Code != 3002 {
+					return fmt.Errorf("the replay ended with disconnect %s, want 3002", ev.Data)
 				}
-				next = uint64(a.sizes.history) + 1
+				return nil
 			case ev.Event == "" && ev.HasData:
 				var p stream.Publication
-				decodeJSON(t, []byte(ev.Data), &p)
+				if err := json.Unmarshal([]byte(ev.Data), &p); err != nil {
+					return err
+				}
 				if p.Offset != next {
-					t.Fatalf("replayed offset %d, want %d", p.Offset, next)
+					return fmt.Errorf("replayed offset %d, want %d", p.Offset, next)
 				}
 				next++
 			}
 		}
-		c.Close()
+		return nil
+	})
+}
+
+// readAll runs read for each of n attackers at once and fails t with every
+// error they return.
+func readAll(t *testing.T, n int, read func(i int) error) {
+	t.Helper()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = read(i)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("attacker %d: %v", i, err)
+		}
 	}
 }
 
@@ -241,39 +270,41 @@ func wsReplays(t *testing.T, a *attack) {
 		}
 	}
 	a.hold(t)
-	for _, c := range conns {
+	// Every replay is read at once, as in sseResumes.
+	readAll(t, len(conns), func(i int) error {
+		c := conns[i]
+		defer c.Close()
 		unslow(c.NetConn())
-		next := uint64(1)
-		for next <= uint64(a.sizes.history) {
+		for next := uint64(1); next <= uint64(a.sizes.history); {
 			_ = c.NetConn().SetReadDeadline(time.Now().Add(testWait)) // the replay progresses, however long it is
 			_, b, err := c.ReadMessage()
 			if ce, ok := err.(*wsclient.CloseError); ok {
 				if ce.Code != 3002 {
-					t.Fatalf("the replay ended with close %d, want 3002", ce.Code)
+					return fmt.Errorf("the replay ended with close %d, want 3002", ce.Code)
 				}
-				break
+				return nil
 			}
 			if err != nil {
-				t.Fatalf("the replay ended at offset %d of %d without a close: %v", next, a.sizes.history, err)
+				return fmt.Errorf("the replay ended at offset %d of %d without a close: %w", next, a.sizes.history, err)
 			}
 			f, err := protocol.DecodeFrame(b)
 			if err != nil {
-				t.Fatal(err)
+				return err
 			}
 			switch f.Type {
 			case protocol.TypeSubscribe:
 				if f.Error != nil {
-					t.Fatalf("subscribe refused: %s", trimmed(b))
+					return fmt.Errorf("subscribe refused: %s", trimmed(b))
 				}
 			case protocol.TypeMessage:
 				if f.Offset != next {
-					t.Fatalf("replayed offset %d, want %d", f.Offset, next)
+					return fmt.Errorf("replayed offset %d, want %d", f.Offset, next)
 				}
 				next++
 			}
 		}
-		c.Close()
-	}
+		return nil
+	})
 }
 
 // slowSSE is finding 11: an SSE client that stops reading while
