@@ -29,12 +29,14 @@ const replyBytes = 1 << 20
 func replyBound(budget int, s abuseSizes) int { return budget + s.payload + 64<<10 }
 
 // replayHeap bounds the node's heap under a replay attack whose replies
-// have the given budget: per attacker, the reply being written and its
-// encoding (twice the budget) and the one page of history (100
-// publications) the hub may hold beyond it; and 8 MiB for the rest.
+// have the given budget: per attacker, the publications of the reply, its
+// encoding and the buffers it is written through (four times the budget,
+// generously: the node holds up to about three on this machine), and the
+// one page of history (100 publications) the hub may hold beyond it; and
+// 8 MiB for the rest.
 func replayHeap(budget int) func(abuseSizes) uint64 {
 	return func(s abuseSizes) uint64 {
-		return uint64(s.attackers*(2*budget+100*s.payload) + 8<<20)
+		return uint64(s.attackers*(4*budget+100*s.payload) + 8<<20)
 	}
 }
 
