@@ -182,9 +182,9 @@ type readiness struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu      sync.Mutex
-	since   []time.Time // when the node's current not-ready run began; zero while ready
-	worst   []time.Duration
+	mu    sync.Mutex
+	since []time.Time // when the node's current not-ready run began; zero while ready
+	worst []time.Duration
 }
 
 func watchReadiness(nodes []*node) *readiness {
