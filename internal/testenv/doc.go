@@ -13,6 +13,12 @@
 // integration test would pass without having run. `make deps` installs
 // everything these functions look for.
 //
+// The clustered deployments a broker may run on come ready too:
+// NewRedisCluster (three primaries and three replicas joined by redis-cli),
+// NewRedisSentinel (a primary, a replica and three Sentinels) and
+// NewNATSCluster (three embedded servers with routes and JetStream), each
+// with the means to fail a member as production does.
+//
 // Proxy is a TCP proxy a test puts between a client and a node so it can
 // cut every connection at once, or refuse new ones for a while: a dropped
 // network, on demand, without touching the client or the server.

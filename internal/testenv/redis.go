@@ -44,6 +44,7 @@ type RedisServer struct {
 	t    TB
 	bin  string
 	dir  string
+	lead []string // before --port: a config file, --sentinel
 	args []string // everything but --port
 	port int
 
@@ -84,14 +85,24 @@ func RedisArgs(args ...string) RedisOption {
 // without one the test is skipped, or fails under CI (see Unavailable).
 func Redis(t TB, opts ...RedisOption) *RedisServer {
 	t.Helper()
+	return startRedis(t, "redis-server", nil, opts...)
+}
+
+// startRedis starts a redis-server for the test on a free port, in a
+// directory of its own. lead, when set, is called with that directory and
+// the port before the first start, and returns the arguments that go before
+// --port (a config file written there, --sentinel); what names the server
+// in errors.
+func startRedis(t TB, what string, lead func(dir string, port int) ([]string, error), opts ...RedisOption) *RedisServer {
+	t.Helper()
 	bin := redisBinary(t)
 	var o redisOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
-	dir, err := os.MkdirTemp("", "switchboard-redis-")
+	dir, err := os.MkdirTemp("", "switchboard-"+what+"-")
 	if err != nil {
-		t.Fatalf("testenv: redis: %v", err)
+		t.Fatalf("testenv: %s: %v", what, err)
 		return nil
 	}
 	s := &RedisServer{t: t, bin: bin, dir: dir}
@@ -121,15 +132,21 @@ func Redis(t TB, opts ...RedisOption) *RedisServer {
 	for range 5 {
 		port, err := freePort()
 		if err != nil {
-			t.Fatalf("testenv: redis: %v", err)
+			t.Fatalf("testenv: %s: %v", what, err)
 			return nil
 		}
 		s.port = port
+		if lead != nil {
+			if s.lead, err = lead(dir, port); err != nil {
+				t.Fatalf("testenv: %s: %v", what, err)
+				return nil
+			}
+		}
 		if last = s.start(); last == nil {
 			return s
 		}
 	}
-	t.Fatalf("testenv: redis-server did not start: %v", last)
+	t.Fatalf("testenv: %s did not start: %v", what, last)
 	return nil
 }
 
@@ -159,6 +176,14 @@ func (s *RedisServer) URL() string { return "redis://" + s.Addr() + "/0" }
 
 // Dir is the server's working directory, where an append-only file goes.
 func (s *RedisServer) Dir() string { return s.dir }
+
+// Running reports whether the server's process is up: started and
+// neither killed nor stopped since.
+func (s *RedisServer) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proc != nil
+}
 
 // Kill ends the server at once with SIGKILL, as a crash would: clients see
 // their connections reset, and nothing not yet on disk survives. Killing a
@@ -216,7 +241,8 @@ func (s *RedisServer) Restart() {
 // start runs the server and waits until it answers PING. On failure the
 // process is gone again and the error holds what it printed.
 func (s *RedisServer) start() error {
-	cmd := exec.Command(s.bin, append([]string{"--port", strconv.Itoa(s.port)}, s.args...)...)
+	args := append(append(append([]string(nil), s.lead...), "--port", strconv.Itoa(s.port)), s.args...)
+	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
 	out := &testkit.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out

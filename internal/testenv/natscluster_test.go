@@ -1,0 +1,79 @@
+package testenv_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/switchboardhq/switchboard/internal/testenv"
+)
+
+// A stream with three replicas takes writes on a cluster of three, keeps
+// taking them with one server stopped, and has every message again on
+// every server once that server is back.
+func TestNATSCluster(t *testing.T) {
+	t.Parallel()
+	c := testenv.NewNATSCluster(t)
+	if n := strings.Count(c.URL(), "nats://"); n != testenv.NATSClusterSize {
+		t.Fatalf("URL %s names %d servers", c.URL(), n)
+	}
+	nc, err := natsgo.Connect(c.URL(), natsgo.MaxReconnects(-1), natsgo.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}, Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(n int) {
+		t.Helper()
+		for range n {
+			for {
+				if _, err := js.Publish(ctx, "t.x", []byte("m")); err == nil {
+					break
+				} else if ctx.Err() != nil {
+					t.Fatalf("publish: %v", err)
+				}
+			}
+		}
+	}
+	publish(10)
+	leader := c.MetaLeader()
+	if leader < 0 {
+		t.Fatal("no meta leader")
+	}
+	c.Stop(leader)
+	if c.Running(leader) {
+		t.Fatal("Stop left the server running")
+	}
+	publish(10) // two of three keep a quorum
+	c.Start(leader)
+	if !c.Running(leader) {
+		t.Fatal("Start did not start the server")
+	}
+	publish(10)
+	s, err := js.Stream(ctx, "T")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 30 {
+		t.Errorf("the stream holds %d messages, want 30", info.State.Msgs)
+	}
+	if n := len(info.Cluster.Replicas); n != 2 {
+		t.Errorf("the stream has %d replicas beside its leader, want 2", n)
+	}
+}

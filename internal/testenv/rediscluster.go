@@ -1,0 +1,272 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchboardhq/switchboard/internal/testkit"
+)
+
+// clusterWait bounds how long a Redis Cluster may take to form, and to
+// settle again after a primary fails: the node timeout, the replica's vote
+// and the gossip that spreads the new configuration.
+const clusterWait = 60 * time.Second
+
+// clusterNodeTimeout is the cluster-node-timeout the servers run with: how
+// long a primary may be silent before its replica takes over. Short, so a
+// failover test is quick; long enough that a busy machine does not fail
+// over by mistake.
+const clusterNodeTimeout = 2 * time.Second
+
+// RedisCluster is a Redis Cluster on 127.0.0.1 for one test: three
+// primaries that share the 16,384 hash slots and one replica for each,
+// every one a RedisServer started by Redis with cluster mode on and an
+// append-only file fsynced at every write. A test points its clients at
+// URL and fails a primary with FailPrimary.
+//
+// Its methods are meant for the test's goroutine: on failure they stop the
+// test with Fatalf. Every server is killed when the test ends.
+type RedisCluster struct {
+	t     TB
+	nodes []*RedisServer // as created: the first three became the primaries
+}
+
+// RedisClusterNodes is how many servers a RedisCluster runs: three
+// primaries and a replica for each.
+const RedisClusterNodes = 6
+
+// NewRedisCluster starts six redis-servers in cluster mode, joins them into
+// a cluster with redis-cli --cluster create (three primaries, one replica
+// each) and returns once every server says cluster_state:ok. Without
+// redis-server or redis-cli the test is skipped, or fails under CI (see
+// Unavailable).
+func NewRedisCluster(t TB) *RedisCluster {
+	t.Helper()
+	cli := redisCLI(t)
+	c := &RedisCluster{t: t}
+	for range RedisClusterNodes {
+		c.nodes = append(c.nodes, Redis(t, RedisAppendOnly(), RedisArgs(
+			"--cluster-enabled", "yes",
+			"--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", strconv.Itoa(int(clusterNodeTimeout/time.Millisecond)),
+			// A replica whose primary is gone takes over at once, however
+			// long ago it last heard from it.
+			"--cluster-replica-validity-factor", "0",
+		)))
+	}
+	args := []string{"--cluster", "create"}
+	for _, n := range c.nodes {
+		args = append(args, n.Addr())
+	}
+	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
+	ctx, cancel := context.WithTimeout(context.Background(), clusterWait)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("testenv: redis-cli --cluster create: %v\n%s", err, tail(out))
+		return nil
+	}
+	c.waitOK(c.nodes, 3)
+	return c
+}
+
+// redisCLI finds redis-cli, or stops the test.
+func redisCLI(t TB) string {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/redis-cli", "redis-cli"} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	Unavailable(t, "redis-cli is not installed; install Debian's package: apt-get install redis-tools, or run make deps")
+	return ""
+}
+
+func tail(b []byte) []byte {
+	if len(b) > tailBytes {
+		return b[len(b)-tailBytes:]
+	}
+	return b
+}
+
+// URL is the cluster as the Redis broker reads it: every server as a seed
+// node, redis://first?addr=second&addr=…
+func (c *RedisCluster) URL() string {
+	var sb strings.Builder
+	sb.WriteString("redis://" + c.nodes[0].Addr())
+	for i, n := range c.nodes[1:] {
+		if i == 0 {
+			sb.WriteByte('?')
+		} else {
+			sb.WriteByte('&')
+		}
+		sb.WriteString("addr=" + n.Addr())
+	}
+	return sb.String()
+}
+
+// Nodes returns every server of the cluster, primaries and replicas alike,
+// running or not.
+func (c *RedisCluster) Nodes() []*RedisServer { return append([]*RedisServer(nil), c.nodes...) }
+
+// Primaries returns the servers that are primaries now, as the first
+// running server sees them.
+func (c *RedisCluster) Primaries() []*RedisServer {
+	c.t.Helper()
+	roles := c.roles()
+	var out []*RedisServer
+	for _, n := range c.nodes {
+		if roles[n.Addr()] == "master" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// FailPrimary kills (SIGKILL) a primary that has a running replica, waits
+// until that replica has taken over and every server still running says
+// cluster_state:ok, and returns the server it killed. Restart brings it back
+// as a replica of the one that replaced it.
+func (c *RedisCluster) FailPrimary() *RedisServer {
+	c.t.Helper()
+	roles := c.roles()
+	var victim *RedisServer
+	for _, n := range c.nodes {
+		if roles[n.Addr()] == "master" && roles["replicas of "+n.Addr()] != "" {
+			victim = n
+			break
+		}
+	}
+	if victim == nil {
+		c.t.Fatalf("testenv: redis cluster: no primary with a replica: %v", roles)
+		return nil
+	}
+	victim.Kill()
+	var alive []*RedisServer
+	for _, n := range c.nodes {
+		if n != victim && n.Running() {
+			alive = append(alive, n)
+		}
+	}
+	testkit.EventuallyWithin(c.t, clusterWait, "a replica to take over from "+victim.Addr(), func() bool {
+		return c.countPrimaries(alive) == 3
+	})
+	c.waitOK(alive, 2)
+	return victim
+}
+
+// countPrimaries counts the primaries among nodes that serve slots, as each
+// of them reports itself.
+func (c *RedisCluster) countPrimaries(nodes []*RedisServer) int {
+	n := 0
+	for _, s := range nodes {
+		info, err := s.Do("INFO", "replication")
+		if err == nil && strings.Contains(info, "role:master") {
+			n++
+		}
+	}
+	return n
+}
+
+// waitOK waits until every one of nodes says cluster_state:ok, agrees that
+// all 16,384 slots are served, and sees three primaries and replicas
+// replicas that are not failing.
+func (c *RedisCluster) waitOK(nodes []*RedisServer, replicas int) {
+	c.t.Helper()
+	for _, n := range nodes {
+		testkit.EventuallyWithin(c.t, clusterWait, "cluster_state:ok on "+n.Addr(), func() bool {
+			info, err := n.Do("CLUSTER", "INFO")
+			if err != nil || !strings.Contains(info, "cluster_state:ok") ||
+				!strings.Contains(info, "cluster_slots_ok:16384") {
+				return false
+			}
+			out, err := n.Do("CLUSTER", "NODES")
+			if err != nil {
+				return false
+			}
+			primaries, secondaries := 0, 0
+			for _, role := range parseClusterNodes(out) {
+				switch role {
+				case "master":
+					primaries++
+				case "slave":
+					secondaries++
+				}
+			}
+			return primaries == 3 && secondaries == replicas
+		})
+	}
+}
+
+// roles reads CLUSTER NODES from a running server: address → "master" or
+// "slave", and "replicas of addr" → the addresses of its running replicas.
+func (c *RedisCluster) roles() map[string]string {
+	c.t.Helper()
+	for _, n := range c.nodes {
+		if !n.Running() {
+			continue
+		}
+		out, err := n.Do("CLUSTER", "NODES")
+		if err != nil {
+			continue
+		}
+		return parseClusterNodes(out)
+	}
+	c.t.Fatalf("testenv: redis cluster: no server answers CLUSTER NODES")
+	return nil
+}
+
+// parseClusterNodes reads CLUSTER NODES: one line per server, "id
+// ip:port@cport[,hostname] flags primary-id …".
+func parseClusterNodes(out string) map[string]string {
+	roles := make(map[string]string)
+	addrOf := make(map[string]string) // id → address
+	type line struct{ addr, flags, primary string }
+	var lines []line
+	for l := range strings.Lines(out) {
+		f := strings.Fields(l)
+		if len(f) < 4 {
+			continue
+		}
+		addr, _, _ := strings.Cut(f[1], "@")
+		addrOf[f[0]] = addr
+		lines = append(lines, line{addr, f[2], f[3]})
+	}
+	for _, l := range lines {
+		if strings.Contains(l.flags, "fail") {
+			continue
+		}
+		switch {
+		case strings.Contains(l.flags, "master"):
+			roles[l.addr] = "master"
+		case strings.Contains(l.flags, "slave"):
+			roles[l.addr] = "slave"
+			key := "replicas of " + addrOf[l.primary]
+			roles[key] = strings.TrimSpace(roles[key] + " " + l.addr)
+		}
+	}
+	return roles
+}
+
+// String describes the cluster's servers and roles, for a failing test's log.
+func (c *RedisCluster) String() string {
+	var sb strings.Builder
+	for _, n := range c.nodes {
+		role := "down"
+		if n.Running() {
+			role = "?"
+			if info, err := n.Do("INFO", "replication"); err == nil {
+				for l := range strings.Lines(info) {
+					if v, ok := strings.CutPrefix(strings.TrimSpace(l), "role:"); ok {
+						role = v
+					}
+				}
+			}
+		}
+		fmt.Fprintf(&sb, "%s %s; ", n.Addr(), role)
+	}
+	return strings.TrimSuffix(sb.String(), "; ")
+}
