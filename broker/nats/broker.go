@@ -124,11 +124,13 @@ const (
 	requestTimeout = 10 * time.Second
 )
 
-// New connects to NATS, makes sure the stream exists with the settings the
-// broker needs, and returns a Broker ready for Publish and History. It fails,
-// wrapping stream.ErrUnavailable, when NATS cannot be reached or has no
-// JetStream: a node does not start without its broker, but once started it
-// rides out outages (see Run).
+// New connects to NATS, checks that the server is MinServerVersion or
+// later, makes sure the stream exists with the settings the broker needs,
+// and returns a Broker ready for Publish and History. It fails, wrapping
+// stream.ErrUnavailable, when NATS cannot be reached or has no JetStream,
+// and with an error naming MinServerVersion when the server is older or
+// dropped a setting of the stream: a node does not start without its
+// broker, but once started it rides out outages (see Run).
 func New(ctx context.Context, cfg Config) (*Broker, error) {
 	servers, opts, err := cfg.resolve()
 	if err != nil {
@@ -174,6 +176,10 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("nats broker: connect: %w: %w", stream.ErrUnavailable, err)
 	}
 	if b.js, err = jetstream.New(b.nc); err != nil {
+		b.nc.Close()
+		return nil, fmt.Errorf("nats broker: %w", err)
+	}
+	if err := b.checkServer(ctx); err != nil {
 		b.nc.Close()
 		return nil, fmt.Errorf("nats broker: %w", err)
 	}
@@ -291,14 +297,15 @@ func (b *Broker) streamConfig() jetstream.StreamConfig {
 }
 
 // ensureStream creates the stream, or updates one that exists to the
-// settings above.
+// settings above, and checks that the server kept them.
 func (b *Broker) ensureStream(ctx context.Context) error {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	if _, err := b.js.CreateOrUpdateStream(ctx, b.streamConfig()); err != nil {
+	st, err := b.js.CreateOrUpdateStream(ctx, b.streamConfig())
+	if err != nil {
 		return fmt.Errorf("stream %s: %w", b.cfg.Stream, classify(err))
 	}
-	return nil
+	return checkStream(&st.CachedInfo().Config)
 }
 
 // Close closes the connection to NATS. Call it once Run has returned.
