@@ -93,6 +93,10 @@ type Config struct {
 	// /metrics (switchboard_idempotency_keys and
 	// switchboard_idempotency_key_bytes).
 	KeyStats func() (keys, bytes int64)
+	// BrokerUnreadable, when set, counts the live publications the broker
+	// could not read (each filled from history or reported to subscribers
+	// as a gap), for /metrics (switchboard_broker_unreadable_total).
+	BrokerUnreadable func() uint64
 	// TLSCertFile and TLSKeyFile, when both set, make Serve speak HTTPS
 	// (with HTTP/2, so many SSE streams share one connection) instead of
 	// plain HTTP. Both are PEM files.

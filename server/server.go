@@ -109,7 +109,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
 	}
-	s.metrics, err = newRegistry(c.Hub, c.KeyStats)
+	s.metrics, err = newRegistry(c.Hub, c.KeyStats, c.BrokerUnreadable)
 	if err != nil {
 		return nil, err
 	}

@@ -106,6 +106,8 @@ type Broker struct {
 
 	// ready is open while Run is delivering.
 	ready relay.Gate
+	// unreadable counts the live publications this node could not read.
+	unreadable atomic.Uint64
 
 	// msgs receives every live message of every subscription; signal
 	// wakes the delivery loop for repairAll.
@@ -323,6 +325,12 @@ func (b *Broker) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Unreadable is how many live publications this node could not read since
+// New: each was filled from history or, if history could not read it
+// either, reported to subscribers as a gap (see [relay.Relay]). For
+// /metrics.
+func (b *Broker) Unreadable() uint64 { return b.unreadable.Load() }
 
 // Healthy reports whether Run is delivering over a live connection. It is
 // false before Run starts and while NATS is unreachable.

@@ -106,6 +106,9 @@ type Broker struct {
 	ready relay.Gate
 
 	inbox inbox
+
+	// unreadable counts the live publications this node could not read.
+	unreadable atomic.Uint64
 }
 
 const numOps = 64
@@ -206,6 +209,12 @@ func (b *Broker) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Unreadable is how many live publications this node could not read since
+// New: each was filled from history or, if history could not read it
+// either, reported to subscribers as a gap (see [relay.Relay]). For
+// /metrics.
+func (b *Broker) Unreadable() uint64 { return b.unreadable.Load() }
 
 // Healthy reports whether Run is delivering: it holds a live pub/sub
 // connection on which every subscription of this node is confirmed. It is

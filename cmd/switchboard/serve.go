@@ -135,6 +135,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		TLSKeyFile:         cfg.TLS.KeyFile,
 		BrokerHealth:       be.Health,
 		KeyStats:           be.KeyStats,
+		BrokerUnreadable:   be.Unreadable,
 	})
 	if err != nil {
 		return err
