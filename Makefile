@@ -33,7 +33,9 @@ test-sdk:
 ## deps: install what tests need, only where missing.
 deps: deps-apt deps-npm
 
-# Integration tests start a real redis-server and drive Debian's Chromium.
+# Integration tests start a real redis-server and drive Debian's Chromium;
+# one starts Debian's nats-server (2.9.10, older than the broker needs) to
+# check that the NATS broker refuses it.
 # Each is installed only when its command is missing; without root (and
 # without password-less sudo) the step says what to install and goes on, and
 # the tests that need it skip locally and fail under CI=true.
@@ -42,6 +44,7 @@ deps-apt:
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v redis-cli >/dev/null 2>&1 || missing="$$missing redis-tools"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v nats-server >/dev/null 2>&1 || missing="$$missing nats-server"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if ! command -v apt-get >/dev/null 2>&1; then \
 		echo "deps: missing:$$missing (no apt-get here; install them by hand)"; exit 0; \

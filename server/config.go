@@ -40,13 +40,22 @@ type Config struct {
 	// non-browser clients, which send none).
 	Origins *auth.Origins
 
+	// ShutdownDelay is how long the node keeps listening and serving, with
+	// /readyz answering 503, once shutdown begins and before it stops
+	// accepting: the time a load balancer or Kubernetes needs to see the
+	// 503 (or the pod's removal) and stop sending new clients here. Without
+	// it the listener closes at once and a balancer that has not caught up
+	// sends clients to a closed port. Default 0: no wait, for a node with
+	// nothing in front of it.
+	ShutdownDelay time.Duration
 	// ShutdownDrain is the period over which sessions are told to reconnect
 	// elsewhere on shutdown. Default 5s: long enough that a node with many
 	// clients does not send them all back to its peers in one instant, short
 	// enough for an orchestrator's default grace period (30s).
 	ShutdownDrain time.Duration
-	// ShutdownTimeout bounds the whole shutdown: the drain, in-flight API
-	// requests and the end of every connection. Default ShutdownDrain + 10s.
+	// ShutdownTimeout bounds the whole shutdown: the delay, the drain,
+	// in-flight API requests and the end of every connection. Default
+	// ShutdownDelay + ShutdownDrain + 10s.
 	ShutdownTimeout time.Duration
 
 	// HTTP bounds every request that is not a stream; a zero field takes
@@ -84,6 +93,10 @@ type Config struct {
 	// /metrics (switchboard_idempotency_keys and
 	// switchboard_idempotency_key_bytes).
 	KeyStats func() (keys, bytes int64)
+	// BrokerUnreadable, when set, counts the live publications the broker
+	// could not read (each filled from history or reported to subscribers
+	// as a gap), for /metrics (switchboard_broker_unreadable_total).
+	BrokerUnreadable func() uint64
 	// TLSCertFile and TLSKeyFile, when both set, make Serve speak HTTPS
 	// (with HTTP/2, so many SSE streams share one connection) instead of
 	// plain HTTP. Both are PEM files.
@@ -195,6 +208,9 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.DashboardInterval == 0 {
 		out.DashboardInterval = defaultDashboardInterval
 	}
+	if out.ShutdownDelay < 0 {
+		return out, errors.New("server: Config.ShutdownDelay is negative")
+	}
 	if out.ShutdownDrain < 0 {
 		return out, errors.New("server: Config.ShutdownDrain is negative")
 	}
@@ -202,7 +218,7 @@ func (c *Config) withDefaults() (Config, error) {
 		out.ShutdownDrain = defaultShutdownDrain
 	}
 	if out.ShutdownTimeout <= 0 {
-		out.ShutdownTimeout = out.ShutdownDrain + shutdownSlack
+		out.ShutdownTimeout = out.ShutdownDelay + out.ShutdownDrain + shutdownSlack
 	}
 	if out.ClientRequestRate <= 0 {
 		out.ClientRequestRate = defaultClientRequestRate

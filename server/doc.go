@@ -9,8 +9,10 @@
 // that handler's connections when it shuts down.
 //
 // Shutdown happens in one order, so that clients move elsewhere and resume
-// instead of losing anything: readiness turns 503, the listener closes, the
-// hub tells every session to reconnect (spread over Config.ShutdownDrain so
-// they do not all come back in the same instant), and Serve returns once
-// every connection goroutine has ended or Config.ShutdownTimeout passes.
+// instead of losing anything: readiness turns 503, the node goes on
+// serving for Config.ShutdownDelay while load balancers notice, the
+// listener closes, the hub tells every session to reconnect (spread over
+// Config.ShutdownDrain so they do not all come back in the same instant),
+// and Serve returns once every connection goroutine has ended or
+// Config.ShutdownTimeout passes.
 package server

@@ -16,7 +16,7 @@ import (
 // newRegistry returns a registry of the node's metrics. It is the server's
 // own, not prometheus.DefaultRegisterer, so two servers in one process do
 // not collide and nothing else in the process leaks into /metrics.
-func newRegistry(h *hub.Hub, keyStats func() (keys, bytes int64)) (*prometheus.Registry, error) {
+func newRegistry(h *hub.Hub, keyStats func() (keys, bytes int64), unreadable func() uint64) (*prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
 	cs := []prometheus.Collector{
 		&hubCollector{hub: h},
@@ -25,6 +25,12 @@ func newRegistry(h *hub.Hub, keyStats func() (keys, bytes int64)) (*prometheus.R
 	}
 	if keyStats != nil {
 		cs = append(cs, keyCollector(keyStats))
+	}
+	if unreadable != nil {
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "switchboard_broker_unreadable_total",
+			Help: "Live publications from the broker this node could not read: each was filled from history, or reported to its subscribers as a gap.",
+		}, func() float64 { return float64(unreadable()) }))
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {

@@ -109,7 +109,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
 	}
-	s.metrics, err = newRegistry(c.Hub, c.KeyStats)
+	s.metrics, err = newRegistry(c.Hub, c.KeyStats, c.BrokerUnreadable)
 	if err != nil {
 		return nil, err
 	}
@@ -236,14 +236,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // shutdown stops the node in the one order that loses nothing: stop being
-// ready and accepting, tell every session to reconnect elsewhere, wait for
-// the connections to end. served receives http.Server.Serve's result.
+// ready, keep serving for the delay while balancers notice, stop
+// accepting, tell every session to reconnect elsewhere, wait for the
+// connections to end. served receives http.Server.Serve's result.
 func (s *Server) shutdown(ctx context.Context, hs *http.Server, served <-chan error) error {
 	s.draining.Store(true)
 	start := time.Now()
-	s.log.Info("shutting down", "drain", s.cfg.ShutdownDrain, "sessions", s.hub.Sessions())
+	s.log.Info("shutting down", "delay", s.cfg.ShutdownDelay, "drain", s.cfg.ShutdownDrain, "sessions", s.hub.Sessions())
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 	defer cancel()
+	s.delay(ctx)
 
 	// http.Server.Shutdown closes the listener at once, then waits for
 	// in-flight requests. It does not track hijacked WebSocket connections;
@@ -275,6 +277,24 @@ func (s *Server) shutdown(ctx context.Context, hs *http.Server, served <-chan er
 	}
 	s.log.Info("shutdown complete", "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// delay keeps the node serving, not ready, for Config.ShutdownDelay, or
+// until ctx ends: a load balancer probing /readyz, or Kubernetes removing
+// the pod from its endpoints, stops sending new clients here meanwhile,
+// instead of sending them to a listener that is already closed.
+func (s *Server) delay(ctx context.Context) {
+	d := s.cfg.ShutdownDelay
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	s.log.Info("shutdown delay over; no longer accepting", "delay", d)
 }
 
 // healthz answers 200 for as long as the process serves HTTP: liveness.

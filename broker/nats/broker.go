@@ -106,6 +106,8 @@ type Broker struct {
 
 	// ready is open while Run is delivering.
 	ready relay.Gate
+	// unreadable counts the live publications this node could not read.
+	unreadable atomic.Uint64
 
 	// msgs receives every live message of every subscription; signal
 	// wakes the delivery loop for repairAll.
@@ -124,11 +126,13 @@ const (
 	requestTimeout = 10 * time.Second
 )
 
-// New connects to NATS, makes sure the stream exists with the settings the
-// broker needs, and returns a Broker ready for Publish and History. It fails,
-// wrapping stream.ErrUnavailable, when NATS cannot be reached or has no
-// JetStream: a node does not start without its broker, but once started it
-// rides out outages (see Run).
+// New connects to NATS, checks that the server is MinServerVersion or
+// later, makes sure the stream exists with the settings the broker needs,
+// and returns a Broker ready for Publish and History. It fails, wrapping
+// stream.ErrUnavailable, when NATS cannot be reached or has no JetStream,
+// and with an error naming MinServerVersion when the server is older or
+// dropped a setting of the stream: a node does not start without its
+// broker, but once started it rides out outages (see Run).
 func New(ctx context.Context, cfg Config) (*Broker, error) {
 	servers, opts, err := cfg.resolve()
 	if err != nil {
@@ -174,6 +178,10 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("nats broker: connect: %w: %w", stream.ErrUnavailable, err)
 	}
 	if b.js, err = jetstream.New(b.nc); err != nil {
+		b.nc.Close()
+		return nil, fmt.Errorf("nats broker: %w", err)
+	}
+	if err := b.checkServer(ctx); err != nil {
 		b.nc.Close()
 		return nil, fmt.Errorf("nats broker: %w", err)
 	}
@@ -291,14 +299,15 @@ func (b *Broker) streamConfig() jetstream.StreamConfig {
 }
 
 // ensureStream creates the stream, or updates one that exists to the
-// settings above.
+// settings above, and checks that the server kept them.
 func (b *Broker) ensureStream(ctx context.Context) error {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	if _, err := b.js.CreateOrUpdateStream(ctx, b.streamConfig()); err != nil {
+	st, err := b.js.CreateOrUpdateStream(ctx, b.streamConfig())
+	if err != nil {
 		return fmt.Errorf("stream %s: %w", b.cfg.Stream, classify(err))
 	}
-	return nil
+	return checkStream(&st.CachedInfo().Config)
 }
 
 // Close closes the connection to NATS. Call it once Run has returned.
@@ -316,6 +325,12 @@ func (b *Broker) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Unreadable is how many live publications this node could not read since
+// New: each was filled from history or, if history could not read it
+// either, reported to subscribers as a gap (see [relay.Relay]). For
+// /metrics.
+func (b *Broker) Unreadable() uint64 { return b.unreadable.Load() }
 
 // Healthy reports whether Run is delivering over a live connection. It is
 // false before Run starts and while NATS is unreachable.

@@ -113,8 +113,10 @@
 //
 // # Deploying
 //
-// NATS Server 2.11 or later with JetStream (per-message TTLs). The broker
-// creates the stream, or updates it to the settings it needs, at start.
+// NATS Server 2.11 or later with JetStream ([MinServerVersion]: per-message
+// TTLs, batch direct gets, Nats-Time-Stamp on republished messages); New
+// refuses an older server, naming the version needed. The broker creates
+// the stream, or updates it to the settings it needs, at start.
 // With file storage (the default) and a cluster of three with Replicas=3,
 // what Publish acknowledged survives the loss of a server; with
 // MemoryStorage a restart of NATS starts every channel's epoch anew.

@@ -101,7 +101,7 @@ func (b *Broker) handle(ctx context.Context, r *relay.Relay, m *natsgo.Msg) erro
 	}
 	e, err := readLive(m)
 	if err != nil {
-		r.Unreadable(name, err)
+		r.Unreadable(ctx, name, err)
 		return nil
 	}
 	if e.offset == 0 {
@@ -114,10 +114,11 @@ func (b *Broker) handle(ctx context.Context, r *relay.Relay, m *natsgo.Msg) erro
 // JetStream has no pipeline to batch them in.
 func (b *Broker) newRelay(deliver func(*stream.Publication)) *relay.Relay {
 	return relay.New(relay.Config{
-		Name:    "nats",
-		Log:     b.log,
-		Subs:    &b.subs,
-		History: b.History,
+		Name:       "nats",
+		Log:        b.log,
+		Subs:       &b.subs,
+		History:    b.History,
+		Unreadable: &b.unreadable,
 	}, deliver)
 }
 

@@ -106,11 +106,15 @@ type Broker struct {
 	ready relay.Gate
 
 	inbox inbox
+
+	// unreadable counts the live publications this node could not read.
+	unreadable atomic.Uint64
 }
 
 const numOps = 64
 
-// New connects to Redis, checks that it answers and is recent enough, and
+// New connects to Redis, checks that it answers, is MinServerVersion or
+// later and has every command the broker uses (see checkServer), and
 // returns a Broker ready for Publish and History. It fails, wrapping
 // stream.ErrUnavailable, when Redis cannot be reached: a node does not
 // start without its broker, but once started it rides out outages (see
@@ -189,32 +193,6 @@ func (cfg Config) clientOption() (rueidis.ClientOption, error) {
 	return opt, nil
 }
 
-// minVersion is the oldest Redis with what the scripts use: XTRIM MINID.
-var minVersion = [2]int{6, 2}
-
-func (b *Broker) checkServer(ctx context.Context) error {
-	info, err := b.client.Do(ctx, b.client.B().Info().Section("server").Build()).ToString()
-	if err != nil {
-		return fmt.Errorf("INFO: %w", classify(err))
-	}
-	for line := range strings.Lines(info) {
-		v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:")
-		if !ok {
-			continue
-		}
-		parts := strings.SplitN(v, ".", 3)
-		var got [2]int
-		for i := range min(len(parts), 2) {
-			got[i], _ = strconv.Atoi(parts[i])
-		}
-		if got[0] < minVersion[0] || got[0] == minVersion[0] && got[1] < minVersion[1] {
-			return fmt.Errorf("redis-server %s is too old; Switchboard needs %d.%d or later", v, minVersion[0], minVersion[1])
-		}
-		return nil
-	}
-	return nil // a server that does not say is given the benefit of the doubt
-}
-
 // Close closes the connections to Redis. Call it once Run has returned;
 // a Run still running returns an error. Close may be called more than once.
 func (b *Broker) Close() {
@@ -231,6 +209,12 @@ func (b *Broker) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Unreadable is how many live publications this node could not read since
+// New: each was filled from history or, if history could not read it
+// either, reported to subscribers as a gap (see [relay.Relay]). For
+// /metrics.
+func (b *Broker) Unreadable() uint64 { return b.unreadable.Load() }
 
 // Healthy reports whether Run is delivering: it holds a live pub/sub
 // connection on which every subscription of this node is confirmed. It is

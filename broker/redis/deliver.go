@@ -85,7 +85,7 @@ func (l *loop) handle(ctx context.Context, in inbound) error {
 	}
 	m, err := parseMessage(in.payload)
 	if err != nil {
-		l.relay.Unreadable(name, err)
+		l.relay.Unreadable(ctx, name, err)
 		return nil
 	}
 	return l.relay.Handle(ctx, name, m.live())
@@ -106,10 +106,11 @@ func (b *Broker) histories(ctx context.Context, reads []relay.Read) {
 // newRelay is the relay of one Run.
 func (b *Broker) newRelay(deliver func(*stream.Publication)) *relay.Relay {
 	return relay.New(relay.Config{
-		Name:      "redis pub/sub",
-		Log:       b.log,
-		Subs:      &b.subs,
-		History:   b.History,
-		Histories: b.histories,
+		Name:       "redis pub/sub",
+		Log:        b.log,
+		Subs:       &b.subs,
+		History:    b.History,
+		Histories:  b.histories,
+		Unreadable: &b.unreadable,
 	}, deliver)
 }

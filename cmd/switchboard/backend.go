@@ -37,6 +37,10 @@ type backend struct {
 	// KeyStats counts the idempotency keys the node holds, for /metrics.
 	// Nil: the broker keeps them elsewhere (Redis, NATS).
 	KeyStats func() (keys, bytes int64)
+	// Unreadable counts the live publications the broker could not read,
+	// for /metrics. Nil: the broker delivers values it never reads back
+	// (memory).
+	Unreadable func() uint64
 
 	close func()
 }
@@ -68,12 +72,13 @@ func openBackend(ctx context.Context, cfg *config, log *slog.Logger) (*backend, 
 			return nil, fail(err)
 		}
 		return &backend{
-			Broker:   b,
-			Presence: redis.NewPresence(b),
-			Control:  redis.NewControl(b),
-			Kind:     "redis",
-			Health:   reachable(b, "Redis"),
-			close:    b.Close,
+			Broker:     b,
+			Presence:   redis.NewPresence(b),
+			Control:    redis.NewControl(b),
+			Kind:       "redis",
+			Health:     reachable(b, "Redis"),
+			Unreadable: b.Unreadable,
+			close:      b.Close,
 		}, nil
 	case strings.HasPrefix(url, "nats://"), strings.HasPrefix(url, "tls://"):
 		b, err := nats.New(ctx, nats.Config{URL: url, Logger: log})
@@ -81,12 +86,13 @@ func openBackend(ctx context.Context, cfg *config, log *slog.Logger) (*backend, 
 			return nil, fail(err)
 		}
 		return &backend{
-			Broker:   b,
-			Presence: nats.NewPresence(b),
-			Control:  nats.NewControl(b),
-			Kind:     "nats",
-			Health:   reachable(b, "NATS"),
-			close:    b.Close,
+			Broker:     b,
+			Presence:   nats.NewPresence(b),
+			Control:    nats.NewControl(b),
+			Kind:       "nats",
+			Health:     reachable(b, "NATS"),
+			Unreadable: b.Unreadable,
+			close:      b.Close,
 		}, nil
 	}
 	return nil, fail(errors.New("want memory, redis://host:port/db or nats://host:port"))

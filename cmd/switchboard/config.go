@@ -33,6 +33,7 @@ type config struct {
 	PingInterval    time.Duration `koanf:"ping_interval"`
 	PresenceTTL     time.Duration `koanf:"presence_ttl"`
 	DisconnectTTL   time.Duration `koanf:"disconnect_ttl"`
+	ShutdownDelay   time.Duration `koanf:"shutdown_delay"`
 	ShutdownDrain   time.Duration `koanf:"shutdown_drain"`
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
 	DebugEndpoints  bool          `koanf:"debug_endpoints"`

@@ -34,8 +34,9 @@ Every setting is a flag, an environment variable and a config-file key, in that
 order of precedence; see docs/config.md. Without any, the node runs on the memory
 broker at :8000 with the demo namespaces, and prints its API key.
 
-SIGINT or SIGTERM shuts the node down gracefully: it stops accepting, tells
-clients to reconnect (spread over --shutdown-drain) and exits.`,
+SIGINT or SIGTERM shuts the node down gracefully: /readyz answers 503 while it
+goes on serving for --shutdown-delay, then it stops accepting, tells clients to
+reconnect (spread over --shutdown-drain) and exits.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := env.load(cmd)
@@ -116,6 +117,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		Addr:               cfg.Addr,
 		Verifier:           verifier,
 		Origins:            origins,
+		ShutdownDelay:      cfg.ShutdownDelay,
 		ShutdownDrain:      cfg.ShutdownDrain,
 		ShutdownTimeout:    cfg.ShutdownTimeout,
 		HTTP:               cfg.HTTP,
@@ -133,6 +135,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		TLSKeyFile:         cfg.TLS.KeyFile,
 		BrokerHealth:       be.Health,
 		KeyStats:           be.KeyStats,
+		BrokerUnreadable:   be.Unreadable,
 	})
 	if err != nil {
 		return err
@@ -267,6 +270,9 @@ func checkServe(cfg *config) error {
 	if cfg.Poll.DefaultTimeout > cfg.Poll.MaxTimeout && cfg.Poll.MaxTimeout > 0 {
 		bad("poll.default_timeout", "must not be over poll.max_timeout (%s, %s), got %s",
 			cfg.Poll.MaxTimeout, cfg.source("poll.max_timeout"), cfg.Poll.DefaultTimeout)
+	}
+	if cfg.ShutdownDelay < 0 {
+		bad("shutdown_delay", "must not be negative, got %s", cfg.ShutdownDelay)
 	}
 	if cfg.ShutdownDrain < 0 {
 		bad("shutdown_drain", "must not be negative, got %s", cfg.ShutdownDrain)

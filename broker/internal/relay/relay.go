@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboardhq/switchboard/broker/internal/body"
@@ -60,6 +61,9 @@ type Config struct {
 	// pipeline); a repair then reads up to RepairBatch channels per call.
 	// Without it, a repair reads one channel at a time with History.
 	Histories func(ctx context.Context, reads []Read)
+	// Unreadable, if set, counts the live publications this node could
+	// not read (see [Relay.Unreadable]), for the broker to report.
+	Unreadable *atomic.Uint64
 }
 
 // Relay delivers the live publications a broker hands it, in offset order
@@ -95,10 +99,12 @@ type Config struct {
 //     an unreadable entry stays unreadable until history drops it. A
 //     repair skips the channel; its next live publication finds the gap.
 //   - A live publication this node cannot read ([Relay.Unreadable], or a
-//     body Handle cannot decode): logged at Error and not delivered, its
-//     position not taken; the channel's next publication finds the gap
-//     and fills it from history, or, if history cannot read it either,
-//     reports it as above.
+//     body Handle cannot decode): counted ([Config.Unreadable]), logged at
+//     Error once a LogInterval per channel, and filled from history at
+//     once, as a repair of its channel would: history may hold it in a
+//     form this node reads. If history cannot read it either, it is a gap
+//     as above, which the channel's next publication shows; it is never
+//     waited for, and never silently passed over.
 //   - A new epoch (the broker lost the channel's history): everything of
 //     the new epoch up to the live publication is delivered first.
 //
@@ -107,6 +113,9 @@ type Config struct {
 type Relay struct {
 	cfg     Config
 	deliver func(*stream.Publication)
+	// logs and gapLogs limit the lines about what could not be read, live
+	// and from history, per channel.
+	logs, gapLogs limiter
 }
 
 // New returns a relay that delivers by calling deliver, for one Run.
@@ -158,21 +167,42 @@ func (r *Relay) Handle(ctx context.Context, ch string, m Live) error {
 	}
 	p := &stream.Publication{Channel: s.name, Epoch: epoch, Offset: m.Offset, Time: m.Time}
 	if err := body.Decode(m.Body, p); err != nil {
-		r.cfg.Log.Error(r.cfg.Name+": dropped a publication this node cannot read; the channel's next publication reports the gap",
-			"channel", s.name, "offset", m.Offset, "err", err)
+		r.unreadable(ctx, s.name, err)
 		return nil
 	}
 	r.cfg.Subs.send(s, p, r.deliver)
 	return nil
 }
 
-// Unreadable logs a live message of channel ch that the broker could not
-// read even a position from: another node speaks a format this one does
-// not know, which only a rolling upgrade across a format change can cause.
-// The message is dropped; the channel's next publication finds the gap.
-func (r *Relay) Unreadable(ch string, err error) {
-	r.cfg.Log.Error(r.cfg.Name+": dropped a publication this node cannot read; the channel's next publication reports the gap",
-		"channel", ch, "err", err)
+// Unreadable handles a live message of channel ch that the broker could
+// not read even a position from: another node speaks a format this one
+// does not know (a rolling upgrade across a format change), or the broker
+// sent it without what the node needs. It is counted and logged (once a
+// LogInterval per channel), and the channel is filled from history at
+// once: what history can read is delivered now, not when the channel's
+// next publication comes, which may be never; what it cannot read is a
+// gap (see [Relay]). A history that is unreachable for now leaves the
+// gap to the channel's next publication or the broker's next repair.
+func (r *Relay) Unreadable(ctx context.Context, ch string, err error) {
+	r.unreadable(ctx, ch, err)
+}
+
+func (r *Relay) unreadable(ctx context.Context, ch string, err error) {
+	if c := r.cfg.Unreadable; c != nil {
+		c.Add(1)
+	}
+	if ok, suppressed := r.logs.allow(ch); ok {
+		r.cfg.Log.Error(r.cfg.Name+": a publication this node cannot read; filling the channel from history, or subscribers see a gap",
+			"channel", ch, "err", err, "suppressed", suppressed, "per", LogInterval)
+	}
+	s := r.cfg.Subs.Get(ch)
+	if s == nil {
+		return
+	}
+	if err := r.Repair(ctx, []*Sub{s}); err != nil {
+		r.cfg.Log.Debug(r.cfg.Name+": cannot fill from history yet; the channel's next publication or repair does",
+			"channel", ch, "err", err)
+	}
 }
 
 // catchUp delivers, from history, what s missed before m: the offsets
@@ -190,8 +220,10 @@ func (r *Relay) catchUp(ctx context.Context, s *Sub, m *Live) error {
 		if Transient(err) {
 			return err
 		}
-		r.cfg.Log.Error(r.cfg.Name+": cannot fill a gap from history; subscribers see it",
-			"channel", s.name, "from", s.pos, "before", m.Offset, "err", err)
+		if ok, suppressed := r.gapLogs.allow(s.name); ok {
+			r.cfg.Log.Error(r.cfg.Name+": cannot fill a gap from history; subscribers see it",
+				"channel", s.name, "from", s.pos, "before", m.Offset, "err", err, "suppressed", suppressed, "per", LogInterval)
+		}
 		return nil
 	}
 	if page.Latest.Epoch != m.Epoch {
@@ -242,8 +274,10 @@ func (r *Relay) Repair(ctx context.Context, subs []*Sub) error {
 				if Transient(err) {
 					return err
 				}
-				r.cfg.Log.Error(r.cfg.Name+": cannot repair a channel from history; its next publication tries again",
-					"channel", s.name, "err", err)
+				if ok, suppressed := r.gapLogs.allow(s.name); ok {
+					r.cfg.Log.Error(r.cfg.Name+": cannot repair a channel from history; its next publication tries again",
+						"channel", s.name, "err", err, "suppressed", suppressed, "per", LogInterval)
+				}
 				continue
 			}
 			r.sendAll(s, page.Publications, 0)
