@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os/exec"
@@ -72,11 +73,16 @@ func TestOpenFileLimit(t *testing.T) {
 		t.Fatalf("serve printed no URL; stderr:\n%s", stderr.String())
 	}
 	// 256 descriptors: 64 kept back, 192 sessions, 32 more connections.
-	for _, want := range []string{"open_files=256", "sessions=192", "open_connections=224"} {
-		if !strings.Contains(stderr.String(), want) {
-			t.Errorf("the start log does not say %s:\n%s", want, stderr.String())
+	// The limits line may follow the URL banner: the two go to different
+	// streams.
+	testkit.EventuallyNil(t, 10*time.Second, "the start log states the limits", func() error {
+		for _, want := range []string{"open_files=256", "sessions=192", "open_connections=224"} {
+			if !strings.Contains(stderr.String(), want) {
+				return fmt.Errorf("the start log does not say %s:\n%s", want, stderr.String())
+			}
 		}
-	}
+		return nil
+	})
 
 	const dials = 300
 	answered, closed := 0, 0
