@@ -46,7 +46,7 @@ type subscription struct {
 	session *Session
 	name    string
 	ch      atomic.Pointer[channel] // set once by attach; detached says when it left
-	idx     int      // position in ch.subs; guarded by ch.mu
+	idx     int                     // position in ch.subs; guarded by ch.mu
 
 	recovering bool
 	// stalled: a NoWait replay was cut short; the subscription takes
