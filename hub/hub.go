@@ -27,7 +27,7 @@ type Hub struct {
 	revoked revocations
 
 	// bg are the hub's own broker calls: channels' Subscribe and
-	// Unsubscribe (see attach.go). bgCtx ends when Run returns, which
+	// Unsubscribe (see attach.go). bgCtx ends with Run's context, and Run
 	// waits for them.
 	bg       sync.WaitGroup
 	bgCtx    context.Context
@@ -60,6 +60,8 @@ func (h *Hub) Config() Config { return h.cfg }
 func (h *Hub) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The hub's own broker calls stop with Run, not after the broker's.
+	context.AfterFunc(ctx, h.bgCancel)
 	var wg sync.WaitGroup
 	var brokerErr, presenceErr, controlErr error
 	if h.cfg.Control != nil {
@@ -89,7 +91,6 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.runHeartbeat(ctx)
 	}()
 	wg.Wait()
-	h.bgCancel()
 	h.bg.Wait()
 	if brokerErr != nil && !errors.Is(brokerErr, context.Canceled) {
 		return fmt.Errorf("broker: %w", brokerErr)
