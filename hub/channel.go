@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboardhq/switchboard/stream"
@@ -12,19 +13,23 @@ import (
 
 const numShards = 64
 
-// shard holds a slice of the node's channels. mu guards the map; opMu
-// serializes broker Subscribe/Unsubscribe calls for the shard's channels, so
-// a channel emptied and joined again at the same moment never ends up
-// unsubscribed at the broker. Fan-out takes neither opMu nor mu for long.
+// shard holds a slice of the node's channels. mu guards the maps and is
+// never held across a broker call (see attach.go). leaving holds, per
+// channel name, the Unsubscribe in flight of a channel that lost its last
+// local subscriber, closed when it is done.
 type shard struct {
-	opMu     sync.Mutex
 	mu       sync.RWMutex
 	channels map[string]*channel
+	leaving  map[string]chan struct{}
 }
 
 // channel is one channel with local subscribers.
 type channel struct {
 	name string
+	// ready is closed once the node's Subscribe at the broker returned;
+	// err, set before, is its error (see subscribeChannel).
+	ready chan struct{}
+	err   error
 
 	mu   sync.Mutex
 	subs []*subscription
@@ -40,8 +45,8 @@ type channel struct {
 type subscription struct {
 	session *Session
 	name    string
-	ch      *channel // set while attached; guarded by the shard's opMu
-	idx     int      // position in ch.subs; guarded by ch.mu
+	ch      atomic.Pointer[channel] // set once by attach; detached says when it left
+	idx     int                     // position in ch.subs; guarded by ch.mu
 
 	recovering bool
 	// stalled: a NoWait replay was cut short; the subscription takes
@@ -113,6 +118,8 @@ func (s *Session) Subscribe(ctx context.Context, name string, opts SubscribeOpti
 	if err != nil {
 		return SubscribeResult{}, err
 	}
+	ctx, done := s.bind(ctx)
+	defer done()
 	sub := &subscription{session: s, name: name, recovering: true}
 	s.mu.Lock()
 	switch {
@@ -186,7 +193,7 @@ func (h *Hub) join(ctx context.Context, name string, sub *subscription, opts Sub
 		q.Since = opts.Since
 		q.Limit = h.pageSize()
 	}
-	page, err := h.cfg.Broker.History(ctx, name, q)
+	page, err := h.readHistory(ctx, name, q)
 	if err != nil {
 		h.detach(sub)
 		return SubscribeResult{}, err
@@ -281,7 +288,7 @@ func (h *Hub) replayStep(ctx context.Context, sub *subscription, st *replayState
 	for st.next <= st.end.Offset {
 		if len(st.page) == 0 {
 			since := stream.Position{Epoch: st.end.Epoch, Offset: st.next - 1}
-			page, err := h.cfg.Broker.History(ctx, sub.name, stream.HistoryQuery{Since: &since, Limit: h.pageSize()})
+			page, err := h.readHistory(ctx, sub.name, stream.HistoryQuery{Since: &since, Limit: h.pageSize()})
 			if err != nil {
 				return false, err
 			}
@@ -399,7 +406,7 @@ func (sub *subscription) drop() {
 // delivery. A channel whose epoch changed meanwhile cannot be caught up
 // from history (errReplayGap).
 func (h *Hub) finishReplay(sub *subscription, st *replayState) (bool, error) {
-	ch := sub.ch
+	ch := sub.ch.Load()
 	if ch == nil {
 		return true, nil // detached before the replay was queued
 	}
@@ -437,7 +444,7 @@ func (h *Hub) finishReplay(sub *subscription, st *replayState) (bool, error) {
 // stall ends a cut replay's subscription's delivery (see
 // SubscribeOptions.NoWait).
 func (h *Hub) stall(sub *subscription) {
-	ch := sub.ch
+	ch := sub.ch.Load()
 	if ch == nil {
 		return
 	}
@@ -451,84 +458,13 @@ func (h *Hub) stall(sub *subscription) {
 }
 
 func (sub *subscription) isDetached() bool {
-	ch := sub.ch
+	ch := sub.ch.Load()
 	if ch == nil {
 		return true
 	}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	return sub.detached
-}
-
-// attach adds sub to the channel, subscribing the node at the broker when it
-// is the channel's first local subscriber.
-func (h *Hub) attach(ctx context.Context, name string, sub *subscription) (*channel, error) {
-	sh := h.shardOf(name)
-	sh.opMu.Lock()
-	defer sh.opMu.Unlock()
-	sh.mu.Lock()
-	ch := sh.channels[name]
-	created := ch == nil
-	if created {
-		ch = &channel{name: name}
-		sh.channels[name] = ch
-	}
-	ch.mu.Lock()
-	sub.idx = len(ch.subs)
-	ch.subs = append(ch.subs, sub)
-	ch.mu.Unlock()
-	sh.mu.Unlock()
-	sub.ch = ch
-	h.stats.subscriptions.Add(1)
-	if created {
-		if err := h.cfg.Broker.Subscribe(ctx, name); err != nil {
-			h.detachLocked(sh, sub)
-			return nil, err
-		}
-	}
-	return ch, nil
-}
-
-// detach removes sub from its channel, unsubscribing the node at the broker
-// when the channel has no local subscriber left.
-func (h *Hub) detach(sub *subscription) {
-	sh := h.shardOf(sub.name)
-	sh.opMu.Lock()
-	defer sh.opMu.Unlock()
-	h.detachLocked(sh, sub)
-}
-
-func (h *Hub) detachLocked(sh *shard, sub *subscription) {
-	ch := sub.ch
-	if ch == nil {
-		return
-	}
-	sub.ch = nil
-	ch.mu.Lock()
-	sub.detached = true
-	sub.buffer = nil
-	sub.session.release(sub.buffered)
-	sub.buffered = 0
-	last := len(ch.subs) - 1
-	moved := ch.subs[last]
-	ch.subs[sub.idx] = moved
-	moved.idx = sub.idx
-	ch.subs[last] = nil
-	ch.subs = ch.subs[:last]
-	empty := len(ch.subs) == 0
-	ch.mu.Unlock()
-	h.stats.subscriptions.Add(-1)
-	if !empty {
-		return
-	}
-	sh.mu.Lock()
-	delete(sh.channels, ch.name)
-	sh.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := h.cfg.Broker.Unsubscribe(ctx, ch.name); err != nil {
-		h.cfg.Logger.Warn("broker unsubscribe failed", "channel", ch.name, "err", err)
-	}
 }
 
 // deliver fans a publication from the broker out to the channel's local

@@ -65,6 +65,11 @@ type Config struct {
 	// MaxRecovery is the most publications replayed when a subscriber
 	// resumes; a longer gap answers recovered: false. Default 10,000.
 	MaxRecovery int
+	// BrokerTimeout bounds every call the hub makes to the Broker (and to
+	// Presence): a broker that has not answered by then is taken as
+	// unavailable, and the caller gets stream.ErrUnavailable (503/117)
+	// instead of waiting for it. Default 5s.
+	BrokerTimeout time.Duration
 	// PingInterval is how often sessions get a keep-alive. A session that
 	// must answer pings and has not answered the previous one when the next
 	// is due is dropped with stream.ErrNoPong. Default 25s.
@@ -83,6 +88,7 @@ const (
 	defaultPingInterval   = 25 * time.Second
 	defaultPresenceTTL    = 30 * time.Second
 	defaultDisconnectTTL  = time.Hour
+	defaultBrokerTimeout  = 5 * time.Second
 )
 
 func (c *Config) withDefaults() (Config, error) {
@@ -108,6 +114,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.PresenceTTL <= 0 {
 		out.PresenceTTL = defaultPresenceTTL
+	}
+	if out.BrokerTimeout <= 0 {
+		out.BrokerTimeout = defaultBrokerTimeout
 	}
 	if out.DisconnectTTL <= 0 {
 		out.DisconnectTTL = defaultDisconnectTTL

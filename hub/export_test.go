@@ -15,3 +15,6 @@ func LiveBufferCap(h *Hub) int { return h.liveBufferCap() }
 
 // ReplayStall is how long a replay waits for a writer that takes nothing.
 const ReplayStall = replayStall
+
+// SameShard reports whether two channels share a shard of h's.
+func SameShard(h *Hub, a, b string) bool { return h.shardOf(a) == h.shardOf(b) }

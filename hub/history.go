@@ -32,7 +32,7 @@ func ReplySize(p *stream.Publication) int {
 // works because a channel's offsets within an epoch have no holes.
 func (h *Hub) history(ctx context.Context, channel string, q stream.HistoryQuery) (stream.HistoryPage, error) {
 	if q.Limit == 0 {
-		return h.cfg.Broker.History(ctx, channel, q)
+		return h.readHistory(ctx, channel, q)
 	}
 	want := q.Limit // negative: all
 	pageLimit := func(have int) int {
@@ -43,7 +43,7 @@ func (h *Hub) history(ctx context.Context, channel string, q stream.HistoryQuery
 	}
 	first := q
 	first.Limit = pageLimit(0)
-	page, err := h.cfg.Broker.History(ctx, channel, first)
+	page, err := h.readHistory(ctx, channel, first)
 	if err != nil {
 		return page, err
 	}
@@ -85,7 +85,7 @@ func (h *Hub) history(ctx context.Context, channel string, q stream.HistoryQuery
 			next.Limit = int(last.Offset - 1 - from)
 			next.Since = &stream.Position{Epoch: last.Epoch, Offset: from}
 		}
-		page, err = h.cfg.Broker.History(ctx, channel, next)
+		page, err = h.readHistory(ctx, channel, next)
 		if err != nil {
 			return stream.HistoryPage{}, err
 		}

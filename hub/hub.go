@@ -25,6 +25,13 @@ type Hub struct {
 
 	node    string // names this node in control messages
 	revoked revocations
+
+	// bg are the hub's own broker calls: channels' Subscribe and
+	// Unsubscribe (see attach.go). bgCtx ends with Run's context, and Run
+	// waits for them.
+	bg       sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
 }
 
 // New returns a Hub ready to Run.
@@ -36,7 +43,9 @@ func New(cfg Config) (*Hub, error) {
 	h := &Hub{cfg: c, node: newNodeID()}
 	for i := range h.shards {
 		h.shards[i].channels = make(map[string]*channel)
+		h.shards[i].leaving = make(map[string]chan struct{})
 	}
+	h.bgCtx, h.bgCancel = context.WithCancel(context.Background())
 	h.reg.init()
 	h.hb.init()
 	h.pres.entries = make(map[presenceKey]stream.ClientInfo)
@@ -51,6 +60,8 @@ func (h *Hub) Config() Config { return h.cfg }
 func (h *Hub) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The hub's own broker calls stop with Run, not after the broker's.
+	context.AfterFunc(ctx, h.bgCancel)
 	var wg sync.WaitGroup
 	var brokerErr, presenceErr, controlErr error
 	if h.cfg.Control != nil {
@@ -80,6 +91,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.runHeartbeat(ctx)
 	}()
 	wg.Wait()
+	h.bg.Wait()
 	if brokerErr != nil && !errors.Is(brokerErr, context.Canceled) {
 		return fmt.Errorf("broker: %w", brokerErr)
 	}
@@ -167,7 +179,7 @@ func (h *Hub) publish(ctx context.Context, ns *stream.Namespace, req stream.Publ
 	req.Data = buf.Bytes()
 	req.HistorySize = ns.Size()
 	req.HistoryTTL = ns.TTL()
-	res, err := h.cfg.Broker.Publish(ctx, req)
+	res, err := h.brokerPublish(ctx, req)
 	if err != nil {
 		return res, err
 	}

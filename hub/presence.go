@@ -59,10 +59,6 @@ func (p *presenceSet) lock(k presenceKey) *sync.Mutex {
 	return m
 }
 
-// presenceTimeout bounds one call to the Presence implementation made
-// outside any request's context (leaves and refreshes).
-const presenceTimeout = 5 * time.Second
-
 // presenceOn reports whether the node keeps presence for channels of ns.
 func (h *Hub) presenceOn(ns *stream.Namespace) bool {
 	return h.cfg.Presence != nil && ns.Presence
@@ -86,7 +82,7 @@ func (h *Hub) presenceJoin(ctx context.Context, s *Session, sub *subscription) {
 	if !live {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, presenceTimeout)
+	ctx, cancel := h.brokerCtx(ctx)
 	defer cancel()
 	if err := h.cfg.Presence.Add(ctx, sub.name, s.info, h.cfg.PresenceTTL); err != nil {
 		// The refresh loop tries again within a third of the TTL.
@@ -101,7 +97,7 @@ func (h *Hub) presenceLeave(s *Session, channels ...string) {
 	if h.cfg.Presence == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
+	ctx, cancel := h.brokerCtx(context.Background())
 	defer cancel()
 	for _, channel := range channels {
 		k := presenceKey{channel, s.id}
@@ -186,7 +182,7 @@ func (h *Hub) refreshOne(ctx context.Context, k presenceKey) {
 	if !ok {
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, presenceTimeout)
+	cctx, cancel := h.brokerCtx(ctx)
 	defer cancel()
 	if err := h.cfg.Presence.Add(cctx, k.channel, info, h.cfg.PresenceTTL); err != nil && ctx.Err() == nil {
 		h.cfg.Logger.Warn("presence refresh failed", "channel", k.channel, "client", k.client, "err", err)
@@ -274,6 +270,8 @@ func (s *Session) Presence(ctx context.Context, channel string) ([]stream.Client
 	if err != nil {
 		return nil, err
 	}
+	ctx, done := s.bind(ctx)
+	defer done()
 	return s.hub.clients(ctx, ns, channel)
 }
 
@@ -289,7 +287,10 @@ func (h *Hub) clients(ctx context.Context, ns *stream.Namespace, channel string)
 	if h.cfg.Presence == nil {
 		return nil, fmt.Errorf("presence %q: %w: this node keeps no presence", channel, stream.ErrFeatureOff)
 	}
-	return h.cfg.Presence.Clients(ctx, channel)
+	ctx, cancel := h.brokerCtx(ctx)
+	defer cancel()
+	clients, err := h.cfg.Presence.Clients(ctx, channel)
+	return clients, asUnavailable(err)
 }
 
 // TouchPresence adds or refreshes the entries of a client that has no
@@ -307,9 +308,16 @@ func (h *Hub) TouchPresence(ctx context.Context, id stream.Identity, client stri
 		if err != nil || !h.presenceOn(ns) {
 			continue
 		}
-		if err := h.cfg.Presence.Add(ctx, ch, info, ttl); err != nil {
+		if err := h.touch(ctx, ch, info, ttl); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// touch is one Presence.Add of TouchPresence, under the broker timeout.
+func (h *Hub) touch(ctx context.Context, channel string, info stream.ClientInfo, ttl time.Duration) error {
+	ctx, cancel := h.brokerCtx(ctx)
+	defer cancel()
+	return asUnavailable(h.cfg.Presence.Add(ctx, channel, info, ttl))
 }

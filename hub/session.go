@@ -423,6 +423,8 @@ func (s *Session) Publish(ctx context.Context, channel string, data []byte, key 
 		return stream.PublishResult{}, err
 	}
 	info := s.info
+	ctx, done := s.bind(ctx)
+	defer done()
 	return s.hub.publish(ctx, ns, stream.PublishRequest{Channel: channel, Data: data, Key: key, Info: &info})
 }
 
@@ -432,6 +434,8 @@ func (s *Session) History(ctx context.Context, channel string, q stream.HistoryQ
 	if _, err := s.authorize(stream.ActionHistory, channel); err != nil {
 		return stream.HistoryPage{}, err
 	}
+	ctx, done := s.bind(ctx)
+	defer done()
 	return s.hub.history(ctx, channel, q)
 }
 

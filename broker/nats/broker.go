@@ -86,6 +86,8 @@ type Broker struct {
 
 	closeOnce sync.Once
 	running   atomic.Bool
+	// answering: JetStream answered Run's last probe in time (see probe).
+	answering atomic.Bool
 	// repairAll is set when something may have been lost on the way to
 	// this node (a reconnect, a dropped message); the delivery loop then
 	// reads every subscribed channel's history.
@@ -332,9 +334,13 @@ func (b *Broker) Ping(ctx context.Context) error {
 // /metrics.
 func (b *Broker) Unreadable() uint64 { return b.unreadable.Load() }
 
-// Healthy reports whether Run is delivering over a live connection. It is
-// false before Run starts and while NATS is unreachable.
-func (b *Broker) Healthy() bool { return b.running.Load() && b.nc.IsConnected() }
+// Healthy reports whether Run is delivering over a live connection and
+// JetStream answered its last probe in time (see probeInterval). It is
+// false before Run starts, while NATS is unreachable, and while it does not
+// answer (a server that hangs keeps the connection open).
+func (b *Broker) Healthy() bool {
+	return b.running.Load() && b.nc.IsConnected() && b.answering.Load()
+}
 
 // withTimeout gives ctx a deadline when it has none, since a JetStream
 // request without one could wait for ever on a server that lost it.

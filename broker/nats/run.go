@@ -46,6 +46,19 @@ func (b *Broker) Run(ctx context.Context, deliver func(*stream.Publication)) err
 		b.running.Store(false)
 	}()
 
+	// The probe runs beside delivery, and ends with Run.
+	b.answering.Store(true)
+	pctx, stopProbe := context.WithCancel(ctx)
+	probed := make(chan struct{})
+	go func() {
+		defer close(probed)
+		b.probe(pctx)
+	}()
+	defer func() {
+		stopProbe()
+		<-probed
+	}()
+
 	r := b.newRelay(deliver)
 	b.requestRepair()
 	retry := relay.NewRetry(b.log)

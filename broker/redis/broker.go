@@ -88,6 +88,8 @@ type Broker struct {
 	// healthy: Run holds a live pub/sub connection with every
 	// subscription confirmed on it.
 	healthy atomic.Bool
+	// answering: Redis answered Run's last probe in time (see probe).
+	answering atomic.Bool
 
 	// ops serialise Subscribe and Unsubscribe of one channel, so the
 	// order in which Redis sees them is the order they were called in.
@@ -217,10 +219,12 @@ func (b *Broker) Ping(ctx context.Context) error {
 func (b *Broker) Unreadable() uint64 { return b.unreadable.Load() }
 
 // Healthy reports whether Run is delivering: it holds a live pub/sub
-// connection on which every subscription of this node is confirmed. It is
-// false before Run starts, while Redis is unreachable and while a lost
-// connection is being replaced.
-func (b *Broker) Healthy() bool { return b.healthy.Load() }
+// connection on which every subscription of this node is confirmed, and
+// Redis answered its last probe in time (see probeInterval). It is false
+// before Run starts, while Redis is unreachable or does not answer (a
+// stopped server keeps its connections open), and while a lost connection
+// is being replaced.
+func (b *Broker) Healthy() bool { return b.healthy.Load() && b.answering.Load() }
 
 // classify wraps an error from Redis with the sentinel callers branch on:
 // the context's own error as it is; stream.ErrUnavailable when Redis could

@@ -27,6 +27,7 @@ type config struct {
 	Addr            string        `koanf:"addr"`
 	APIKey          string        `koanf:"api_key"`
 	Broker          string        `koanf:"broker"`
+	BrokerTimeout   time.Duration `koanf:"broker_timeout"`
 	LogLevel        string        `koanf:"log_level"`
 	LogFormat       string        `koanf:"log_format"`
 	AllowedOrigins  []string      `koanf:"allowed_origins"`

@@ -86,6 +86,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	h, err := hub.New(hub.Config{
 		Broker:         be.Broker,
+		BrokerTimeout:  cfg.BrokerTimeout,
 		Policy:         &auth.Policy{},
 		Namespaces:     namespaces,
 		Logger:         log,
@@ -238,6 +239,9 @@ func checkServe(cfg *config) error {
 	}
 	if cfg.Limits.HTTPRequestsPerSecond <= 0 {
 		bad("limits.http_requests_per_second", "must be positive, got %g", cfg.Limits.HTTPRequestsPerSecond)
+	}
+	if cfg.BrokerTimeout <= 0 {
+		bad("broker_timeout", "must be positive, got %s", cfg.BrokerTimeout)
 	}
 	if cfg.PingInterval <= 0 {
 		bad("ping_interval", "must be positive, got %s", cfg.PingInterval)

@@ -33,6 +33,7 @@ var settings = []setting{
 	{"addr", ":8000", "address to listen on, host:port"},
 	{"api_key", "", "key for the HTTP API (Authorization: apikey <key>); generated and printed when empty"},
 	{"broker", "memory", "broker: memory, redis://host:port/db or nats://host:port"},
+	{"broker_timeout", 5 * time.Second, "how long the node waits for the broker to answer one request before it answers 503 (117)"},
 	{"log_level", "info", "log level: debug, info, warn or error"},
 	{"log_format", "text", "log format: text or json"},
 	{"allowed_origins", []string{}, "browser origins allowed besides the node's own: https://app.example.com, https://*.example.com or *"},

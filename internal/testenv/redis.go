@@ -205,6 +205,33 @@ func (s *RedisServer) kill() {
 	<-p.exited
 }
 
+// Pause stops the server with SIGSTOP, as a Redis that hangs: its
+// connections stay open and it answers nothing until Resume (SIGCONT).
+// Kill, Restart and the test's cleanup work on a paused server too.
+func (s *RedisServer) Pause() {
+	s.t.Helper()
+	s.signal(syscall.SIGSTOP)
+}
+
+// Resume lets a paused server go on (SIGCONT).
+func (s *RedisServer) Resume() {
+	s.t.Helper()
+	s.signal(syscall.SIGCONT)
+}
+
+func (s *RedisServer) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	p := s.proc
+	s.mu.Unlock()
+	if p == nil {
+		s.t.Fatalf("testenv: redis-server is not running")
+		return
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("testenv: redis-server: %v: %v", sig, err)
+	}
+}
+
 // Stop shuts the server down cleanly (SIGTERM) and waits for it to exit;
 // one that takes too long is killed. Stopping a server that is not running
 // does nothing.
