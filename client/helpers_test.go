@@ -69,6 +69,12 @@ type node struct {
 
 func newNode(t *testing.T) *node {
 	t.Helper()
+	return newNodeOn(t, memory.New(memory.Config{Logger: logger()}))
+}
+
+// newNodeOn is newNode on the broker b.
+func newNodeOn(t *testing.T, b hub.Broker) *node {
+	t.Helper()
 	ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{
 		{Name: "chat", Publish: stream.AccessAnyone},
 		{Name: "tiny", HistorySize: 2, Publish: stream.AccessAnyone},
@@ -79,7 +85,7 @@ func newNode(t *testing.T) *node {
 		t.Fatal(err)
 	}
 	h := transporttest.RunHub(t, hub.Config{
-		Broker:       memory.New(memory.Config{Logger: logger()}),
+		Broker:       b,
 		Policy:       &auth.Policy{},
 		Namespaces:   ns,
 		Logger:       logger(),

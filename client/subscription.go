@@ -171,10 +171,11 @@ func (s *Subscription) since() *stream.Position {
 	return &p
 }
 
-// deliver queues a publication unless it is one already queued. A
-// publication from another epoch than the position's means the channel's
-// history was lost without the node saying so at subscribe: it is reported
-// as a gap like any other.
+// deliver queues a publication unless it is one already queued, comparing
+// positions (epoch and offset). A publication that does not follow the
+// position — from another epoch (the channel's history was lost and the
+// node did not say so), or further on in the same one (something was
+// missed) — is reported as a gap first.
 func (s *Subscription) deliver(p *stream.Publication) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -185,12 +186,26 @@ func (s *Subscription) deliver(p *stream.Publication) {
 		if p.Epoch == s.pos.Epoch && p.Offset <= s.pos.Offset {
 			return
 		}
-		if p.Epoch != s.pos.Epoch {
+		if p.Epoch != s.pos.Epoch || p.Offset > s.pos.Offset+1 {
 			s.push(Gap{Channel: s.channel, From: s.pos, To: stream.Position{Epoch: p.Epoch, Offset: p.Offset - 1}})
 		}
 	}
 	s.pos, s.hasPos = p.Position(), true
 	s.push(Publication{Publication: *p})
+}
+
+// epochChanged records the node's gap push: the channel's history was
+// replaced, and what follows is the new epoch's from its start. It is
+// reported as a Gap unless the position is in that epoch already.
+func (s *Subscription) epochChanged(epoch string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended || (s.hasPos && s.pos.Epoch == epoch) {
+		return
+	}
+	to := stream.Position{Epoch: epoch}
+	s.push(Gap{Channel: s.channel, From: s.pos, To: to})
+	s.pos, s.hasPos = to, true
 }
 
 // confirm records the node's answer to a subscribe. latest is the channel's

@@ -224,6 +224,15 @@ func (s *sseConn) read() error {
 			if sub := s.chans[p.Channel]; sub != nil && s.confirmed[sub] {
 				sub.deliver(p)
 			}
+		case protocol.TypeGap:
+			f, err := protocol.DecodeFrame(ev.data)
+			if err != nil {
+				s.c.log.Warn("unreadable gap event from the node", "err", err)
+				continue
+			}
+			if sub := s.chans[f.Channel]; sub != nil && s.confirmed[sub] {
+				sub.epochChanged(f.Epoch)
+			}
 		case "connected":
 			s.connected(&ev)
 		case protocol.TypeJoin, protocol.TypeLeave:

@@ -239,6 +239,13 @@ func (w *wsConn) handle(f protocol.Frame) {
 		if e != nil && e.confirmed {
 			e.sub.deliver(f.Publication())
 		}
+	case protocol.TypeGap:
+		w.mu.Lock()
+		e := w.subs[f.Channel]
+		w.mu.Unlock()
+		if e != nil && e.confirmed {
+			e.sub.epochChanged(f.Epoch)
+		}
 	case protocol.TypeJoin, protocol.TypeLeave:
 		w.c.presenceFrame(f)
 	case protocol.TypePing:

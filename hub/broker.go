@@ -57,4 +57,9 @@ type Encoder interface {
 	Ping() []byte
 	// Presence encodes a join (join true) or leave push.
 	Presence(channel string, join bool, info *stream.ClientInfo) []byte
+	// Gap encodes the push that tells a subscriber its channel's epoch
+	// changed under it (see [Gap]); the hub queues it ahead of the first
+	// publication of the new epoch. It must not return nil: the push is
+	// news even to a transport that carries it only in its replies.
+	Gap(g *Gap) []byte
 }

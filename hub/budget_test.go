@@ -20,6 +20,7 @@ type dataEncoder struct{}
 func (dataEncoder) Publication(p *stream.Publication) []byte         { return []byte(p.Data) }
 func (dataEncoder) Ping() []byte                                     { return nil }
 func (dataEncoder) Presence(string, bool, *stream.ClientInfo) []byte { return nil }
+func (dataEncoder) Gap(*hub.Gap) []byte                              { return []byte("gap") }
 
 // budgetHub runs a hub whose namespace keeps n publications of about size
 // bytes each on channel "big", publishes them and returns the position

@@ -87,6 +87,14 @@ type SubscribeOptions struct {
 	// subscription takes nothing more, and SubscribeResult.Truncated is
 	// true. A poll, whose answer is what its queue holds, subscribes so.
 	NoWait bool
+	// EpochStart: when Since names another epoch than the channel's (its
+	// history was replaced since), queue the new epoch's history from its
+	// start rather than start live, so that what the client is told to
+	// follow has no hole; Recovered is still false and Start says where
+	// the queue begins. A poll subscribes so: between two polls, its
+	// cursor is all the client has, and a poll that started live would
+	// skip the new epoch's publications made before it.
+	EpochStart bool
 }
 
 // SubscribeResult is the outcome of a subscribe.
@@ -104,6 +112,10 @@ type SubscribeResult struct {
 	Replayed int
 	// Truncated: NoWait cut the replay short (see SubscribeOptions.NoWait).
 	Truncated bool
+	// Start is the position the queued publications follow: Since when
+	// recovered, the start of the new epoch's history with
+	// SubscribeOptions.EpochStart, Latest otherwise.
+	Start stream.Position
 }
 
 // Subscribe joins a channel. With opts.Since, the publications after that
@@ -198,7 +210,7 @@ func (h *Hub) join(ctx context.Context, name string, sub *subscription, opts Sub
 		h.detach(sub)
 		return SubscribeResult{}, err
 	}
-	res := SubscribeResult{Channel: name, Latest: page.Latest, Recovered: opts.Since == nil}
+	res := SubscribeResult{Channel: name, Latest: page.Latest, Recovered: opts.Since == nil, Start: page.Latest}
 	// Without a replay, live delivery starts after Latest; the replay state
 	// is still there, empty, for the live publications that overflow the
 	// buffer meanwhile (see finishReplay).
@@ -211,6 +223,13 @@ func (h *Hub) join(ctx context.Context, name string, sub *subscription, opts Sub
 			st = &replayState{next: next, end: page.Latest, page: page.Publications}
 			res.Recovered = true
 			res.Replayed = int(page.Latest.Offset - since.Offset)
+			res.Start = *since
+		}
+	} else if since != nil && opts.EpochStart {
+		if first, ok := h.epochStart(*since, page); ok {
+			st = &replayState{next: first, end: page.Latest}
+			res.Replayed = int(page.Latest.Offset - first + 1)
+			res.Start = stream.Position{Epoch: page.Latest.Epoch, Offset: first - 1}
 		}
 	}
 
@@ -428,10 +447,15 @@ func (h *Hub) finishReplay(sub *subscription, st *replayState) (bool, error) {
 		return false, nil
 	}
 	s.release(sub.buffered)
+	at := end
 	for _, it := range sub.buffer {
 		if it.Pub.Epoch == end.Epoch && it.Pub.Offset <= end.Offset {
 			continue // already in history, or before this subscription began
 		}
+		if it.Pub.Epoch != at.Epoch {
+			s.push(gapItem(s.enc, &Gap{Channel: sub.name, From: at, Epoch: it.Pub.Epoch}), false)
+		}
+		at = it.Pub.Position()
 		s.push(it, false)
 	}
 	sub.recovering = false
@@ -483,8 +507,10 @@ func (h *Hub) deliver(p *stream.Publication) {
 		ch.mu.Unlock()
 		return // a broker's repeat: already delivered
 	}
+	prev := ch.last
 	ch.last = p.Position()
 	capacity := h.liveBufferCap()
+	var gaps gapEncodings
 	for _, sub := range ch.subs {
 		if sub.stalled {
 			continue
@@ -499,6 +525,11 @@ func (h *Hub) deliver(p *stream.Publication) {
 		if sub.recovering {
 			sub.hold(it, capacity)
 			continue
+		}
+		if from, ok := epochChange(prev, sub.floor, p); ok {
+			// Told before the first publication of the new epoch: the
+			// subscriber never switches epochs silently.
+			sub.session.push(gaps.item(sub.session.enc, from, p), false)
 		}
 		sub.session.push(it, false)
 	}

@@ -32,6 +32,11 @@ func (e *testEncoder) Presence(string, bool, *stream.ClientInfo) []byte {
 	return []byte("presence")
 }
 
+// Gap encodes a gap as "gap <channel> <old epoch>:<offset> -> <new epoch>".
+func (e *testEncoder) Gap(g *hub.Gap) []byte {
+	return []byte("gap " + g.Channel + " " + g.From.Epoch + ":" + strconv.FormatUint(g.From.Offset, 10) + " -> " + g.Epoch)
+}
+
 func newSession(t *testing.T, h *hub.Hub, enc hub.Encoder) *hub.Session {
 	t.Helper()
 	s, err := h.NewSession(hub.SessionOptions{Transport: "test", Encoder: enc})

@@ -482,6 +482,7 @@ type bigEncoder struct{}
 func (bigEncoder) Publication(*stream.Publication) []byte           { return make([]byte, 100) }
 func (bigEncoder) Ping() []byte                                     { return nil }
 func (bigEncoder) Presence(string, bool, *stream.ClientInfo) []byte { return nil }
+func (bigEncoder) Gap(*hub.Gap) []byte                              { return []byte("gap") }
 
 func TestPublishAs(t *testing.T) {
 	ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{{Name: "admin"}})

@@ -27,6 +27,7 @@ func (*presenceEncoder) Presence(ch string, join bool, c *stream.ClientInfo) []b
 	}
 	return fmt.Appendf(nil, "%s %s %s %s", kind, ch, c.Client, c.User)
 }
+func (*presenceEncoder) Gap(*hub.Gap) []byte { return []byte("gap") }
 
 // presenceHub runs a hub with memory presence and these namespaces: chat
 // and admin (presence with join/leave), quiet (presence, no events), plain

@@ -15,7 +15,10 @@ import (
 // carry when they carry one (so HTTP transports can keep cursors). Bytes of a
 // publication are shared by every subscriber and must not be modified.
 type Item struct {
-	Pub   *stream.Publication
+	Pub *stream.Publication
+	// Gap is set on the push that announces a channel's new epoch (see
+	// [Encoder.Gap]), so that HTTP transports can move their cursors.
+	Gap   *Gap
 	Bytes []byte
 }
 

@@ -317,6 +317,25 @@ func AppendUnsubscribed(dst []byte, channel string, e Error) []byte {
 	return append(dst, '}')
 }
 
+// AppendGap appends the push that tells a subscriber its channel's history
+// was replaced under it (the broker lost it): the position it had, and the
+// new epoch, whose publications follow from its start. It says what a
+// subscribe reply with "recovered": false says, for a subscription that is
+// already live:
+//
+//	{"type":"gap","channel":"chat:lobby","from":{"epoch":"x1","offset":44},"epoch":"x2","recovered":false}
+func AppendGap(dst []byte, channel string, from stream.Position, epoch string) []byte {
+	dst = append(dst, `{"type":"gap"`...)
+	dst = appendChannel(dst, channel)
+	dst = append(dst, `,"from":{"epoch":`...)
+	dst = appendString(dst, from.Epoch)
+	dst = append(dst, `,"offset":`...)
+	dst = strconv.AppendUint(dst, from.Offset, 10)
+	dst = append(dst, `},"epoch":`...)
+	dst = appendString(dst, epoch)
+	return append(dst, `,"recovered":false}`...)
+}
+
 // AppendDisconnect appends the push sent just before the server closes a
 // session; the WebSocket close frame that follows carries the same code and
 // reason:

@@ -19,6 +19,7 @@ const (
 	TypeJoin         = "join"
 	TypeLeave        = "leave"
 	TypeUnsubscribed = "unsubscribed"
+	TypeGap          = "gap"
 	TypeDisconnect   = "disconnect"
 	TypeError        = "error"
 )
@@ -39,7 +40,10 @@ type Frame struct {
 	Channel   string
 	Epoch     string
 	Offset    uint64
-	Recovered bool // subscribe reply
+	Recovered bool // subscribe reply; false in a gap
+	// From is the position a gap push says the subscriber had; Epoch is
+	// then the channel's new one.
+	From *stream.Position
 
 	// Data, Time and Key belong to a message or publication.
 	Data json.RawMessage
@@ -76,6 +80,7 @@ type wireFrame struct {
 	Epoch        string              `json:"epoch"`
 	Offset       uint64              `json:"offset"`
 	Recovered    bool                `json:"recovered"`
+	From         *stream.Position    `json:"from"`
 	Data         json.RawMessage     `json:"data"`
 	Time         int64               `json:"time"`
 	Key          string              `json:"key"`
@@ -137,7 +142,7 @@ func decodeFrameJSON(b []byte) (Frame, error) {
 	f := Frame{
 		Type: w.Type, ID: w.ID,
 		Client: w.Client, User: w.User, PingInterval: w.PingInterval,
-		Channel: w.Channel, Epoch: w.Epoch, Offset: w.Offset, Recovered: w.Recovered,
+		Channel: w.Channel, Epoch: w.Epoch, Offset: w.Offset, Recovered: w.Recovered, From: w.From,
 		Data: w.Data, Time: w.Time, Key: w.Key,
 		Clients: w.Clients, Expires: w.Expires, Error: w.Error,
 		Code: w.Code, Reason: w.Reason, Reconnect: w.Reconnect,

@@ -175,6 +175,11 @@ var serverGoldens = []struct {
 			return protocol.AppendUnsubscribed(b, "chat:lobby", protocol.ErrorFor(stream.ErrPermissionDenied))
 		},
 		protocol.Frame{Type: "unsubscribed", Channel: "chat:lobby", Code: 103, Reason: "permission denied"}},
+	{"s_gap",
+		func(b []byte) []byte {
+			return protocol.AppendGap(b, "chat:lobby", stream.Position{Epoch: "x1", Offset: 44}, "x2")
+		},
+		protocol.Frame{Type: "gap", Channel: "chat:lobby", From: &stream.Position{Epoch: "x1", Offset: 44}, Epoch: "x2"}},
 	{"s_disconnect",
 		func(b []byte) []byte { return protocol.AppendDisconnect(b, protocol.DisconnectFor(stream.ErrShutdown)) },
 		protocol.Frame{Type: "disconnect", Code: 3001, Reason: "shutdown", Reconnect: true}},

@@ -38,8 +38,12 @@ var methods = transport.NewMethods(http.MethodGet, http.MethodOptions)
 //
 // The reply's cursor holds the requested channels only: a channel dropped
 // from the list is dropped from the cursor. A channel whose position could
-// not be recovered (older than its history, another epoch) is listed in
-// gaps, recovered is false, and its cursor position is its latest one.
+// not be recovered is listed in gaps and recovered is false: when the
+// position is older than its history, the channel starts live at its
+// latest position; when the channel's epoch changed (its history was
+// replaced), the answer carries the new epoch's publications from its
+// start, as a live subscriber told of the gap receives them. A gap that
+// happens while a long poll holds answers it at once, the same way.
 //
 // It keeps no state between requests: the cursor carries every position.
 // It is safe for concurrent use.
@@ -106,7 +110,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rp.carried(ch, since)
 			continue
 		}
-		res, err := s.Subscribe(ctx, ch, hub.SubscribeOptions{Since: since, NoWait: true})
+		res, err := s.Subscribe(ctx, ch, hub.SubscribeOptions{Since: since, NoWait: true, EpochStart: true})
 		if err != nil {
 			switch {
 			case ctx.Err() != nil:

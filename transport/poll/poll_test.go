@@ -219,13 +219,29 @@ func TestCursorOlderThanHistory(t *testing.T) {
 	}
 }
 
+// TestForeignEpochIsAGap: a cursor from another life of the channel (its
+// history was replaced since) is a gap, and the answer carries the new
+// epoch's publications from its start: a poll that started live would skip
+// what the channel's history holds, for a long poll and a short one alike.
 func TestForeignEpochIsAGap(t *testing.T) {
 	n := startNode(t, hub.Config{}, poll.Config{})
 	pos := n.publish(t, "chat:a", 3)
-	cur := cursorOf(map[string]stream.Position{"chat:a": {Epoch: "another-life", Offset: 1}})
-	r := n.poll(t, values("channel", "chat:a", "cursor", cur, "timeout", "0"))
-	if r.Recovered || !slices.Equal(r.Gaps, []string{"chat:a"}) || len(r.Publications) != 0 || r.position(t, "chat:a") != pos {
-		t.Fatalf("reply %+v, want a gap and the cursor at %+v", r, pos)
+	cur := cursorOf(map[string]stream.Position{"chat:a": {Epoch: "another-life", Offset: 10}})
+	for _, timeout := range []string{"0", "25s"} {
+		r := n.poll(t, values("channel", "chat:a", "cursor", cur, "timeout", timeout))
+		if r.Recovered || !slices.Equal(r.Gaps, []string{"chat:a"}) || r.position(t, "chat:a") != pos {
+			t.Fatalf("timeout %s: reply %+v, want a gap and the cursor at %+v", timeout, r, pos)
+		}
+		var got []uint64
+		for _, p := range r.Publications {
+			if p.Epoch != pos.Epoch {
+				t.Fatalf("timeout %s: publication of epoch %s, want %s", timeout, p.Epoch, pos.Epoch)
+			}
+			got = append(got, p.Offset)
+		}
+		if !slices.Equal(got, []uint64{1, 2, 3}) {
+			t.Fatalf("timeout %s: publications %v, want the new epoch's 1, 2, 3", timeout, got)
+		}
 	}
 	// A position ahead of the channel is no better.
 	ahead := cursorOf(map[string]stream.Position{"chat:a": {Epoch: pos.Epoch, Offset: 99}})

@@ -29,6 +29,11 @@ func (*encoder) Ping() []byte { return nil }
 // must not end early for a join or leave.
 func (*encoder) Presence(string, bool, *stream.ClientInfo) []byte { return nil }
 
+// Gap returns the channel's name: a poll carries a gap as the channel in
+// its answer's gaps (see reply.appendTo), and the push ends a long poll's
+// hold, since the client must reload its state now.
+func (*encoder) Gap(g *hub.Gap) []byte { return []byte(g.Channel) }
+
 // reply is one poll's answer in the making: where each channel stands before
 // the publications taken from the queue, and which channels could not be
 // recovered.
@@ -51,10 +56,20 @@ func (rp *reply) subscribed(res hub.SubscribeResult, since *stream.Position) {
 	case res.Recovered:
 		rp.cursor.Set(res.Channel, *since)
 	default:
-		rp.cursor.Set(res.Channel, res.Latest)
-		rp.recovered = false
-		rp.gaps = append(rp.gaps, res.Channel)
+		rp.cursor.Set(res.Channel, res.Start)
+		rp.gap(res.Channel)
 	}
+}
+
+// gap lists a channel in the answer's gaps, once.
+func (rp *reply) gap(channel string) {
+	rp.recovered = false
+	for _, ch := range rp.gaps {
+		if ch == channel {
+			return
+		}
+	}
+	rp.gaps = append(rp.gaps, channel)
 }
 
 // carried keeps the client's own position for a channel the poll did not
@@ -79,6 +94,13 @@ func (rp *reply) appendTo(dst []byte, items []hub.Item) []byte {
 	dst = append(dst, `{"publications":[`...)
 	n := 0
 	for _, it := range items {
+		if g := it.Gap; g != nil {
+			// Listed in gaps, which are written after the publications;
+			// those that follow it are the new epoch's.
+			rp.gap(g.Channel)
+			rp.cursor.Set(g.Channel, g.Position())
+			continue
+		}
 		if it.Pub == nil {
 			continue // not a publication: polls carry nothing else
 		}

@@ -60,6 +60,18 @@ func (*encoder) Presence(channel string, join bool, info *stream.ClientInfo) []b
 	return append(b, "\n\n"...)
 }
 
+// Gap is an event named "gap" whose data is the WebSocket gap push: a
+// plain onmessage handler is not handed it as a publication, and a client
+// that listens for it (the SDKs) learns that the channel's history was
+// replaced. The writer ends it with the connection's cursor, which it
+// moves to the start of the new epoch, as it does after a publication.
+func (*encoder) Gap(g *hub.Gap) []byte {
+	b := make([]byte, 0, 128+len(g.Channel)+len(g.From.Epoch)+len(g.Epoch))
+	b = append(b, "event: gap\ndata: "...)
+	b = protocol.AppendGap(b, g.Channel, g.From, g.Epoch)
+	return append(b, '\n')
+}
+
 // appendID ends a publication event with the connection's cursor.
 func appendID(dst []byte, c *stream.Cursor) []byte {
 	dst = append(dst, "id: "...)

@@ -124,11 +124,16 @@ func (es *eventStream) ended() bool {
 }
 
 // appendItem frames one queued item: the hub's bytes as they are, and an
-// id line after a publication.
+// id line after a publication or a gap (which moves the channel to the
+// start of its new epoch, so a reconnect resumes there).
 func (es *eventStream) appendItem(it hub.Item) {
 	es.buf = append(es.buf, it.Bytes...)
-	if p := it.Pub; p != nil {
-		es.cursor.Set(p.Channel, p.Position())
+	switch {
+	case it.Pub != nil:
+		es.cursor.Set(it.Pub.Channel, it.Pub.Position())
+		es.buf = appendID(es.buf, &es.cursor)
+	case it.Gap != nil:
+		es.cursor.Set(it.Gap.Channel, it.Gap.Position())
 		es.buf = appendID(es.buf, &es.cursor)
 	}
 }

@@ -88,3 +88,9 @@ func (*encoder) Presence(channel string, join bool, info *stream.ClientInfo) []b
 		return protocol.AppendPresenceEvent(b, channel, join, info)
 	})
 }
+
+func (*encoder) Gap(g *hub.Gap) []byte {
+	return textFrame(len(g.Channel)+len(g.From.Epoch)+len(g.Epoch)+96, func(b []byte) []byte {
+		return protocol.AppendGap(b, g.Channel, g.From, g.Epoch)
+	})
+}

@@ -367,6 +367,7 @@ export class Switchboard extends Emitter<ClientEvents> {
       },
       started: (channel, start, since) => this.subs.get(channel)?.started(start, since),
       publication: (p) => void this.subs.get(p.channel)?.deliver(p),
+      gap: (channel, epoch, from) => this.subs.get(channel)?.epochChanged(epoch, from),
       refused: (channel, err) => this.endSubscription(channel, err, err.code, err.message),
       ended: (channel, code, reason) => this.endSubscription(channel, new SwitchboardError(code, reason), code, reason),
       presence: (kind, ev) => this.subs.get(ev.channel)?.presence(kind, ev),

@@ -53,6 +53,8 @@ export interface ServerFrame {
   epoch?: string;
   offset?: number;
   recovered?: boolean;
+  /** In a `gap` push: the position the subscriber had; `epoch` is then the new one. */
+  from?: Position;
   data?: unknown;
   time?: number;
   key?: string;
@@ -123,6 +125,12 @@ export function parsePublication(v: unknown): Publication {
 export function publicationOf(f: ServerFrame): Publication {
   const { type: _type, ...rest } = f;
   return parsePublication(rest);
+}
+
+/** Reads the old position a `gap` push carries, if it is one. */
+export function positionOf(v: unknown): Position | undefined {
+  if (!isObject(v) || typeof v.epoch !== "string" || typeof v.offset !== "number") return undefined;
+  return { epoch: v.epoch, offset: v.offset };
 }
 
 /** Reads a coded error body (`{"error":{"code":N,"message":"..."}}`), if that is what v is. */

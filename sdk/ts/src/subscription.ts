@@ -1,8 +1,10 @@
 // A subscription to one channel. It keeps the channel's position — the last
 // publication delivered, or where the node started it — which every
 // reconnection resumes from, whatever the transport. That position is also
-// what makes delivery effectively-once: a publication at or below it is one
-// the application already has, and is dropped.
+// what makes delivery effectively-once: a publication at or before it — the
+// same epoch and an offset no higher — is one the application already has,
+// and is dropped. Offsets compare only within an epoch: a publication of
+// another epoch is never taken for a repeat.
 
 import { Emitter } from "./emitter.js";
 import type { SwitchboardError } from "./errors.js";
@@ -24,14 +26,18 @@ export interface SubscribedEvent {
 
 /**
  * Publications were missed and will not come: the position was older than
- * the channel's history, or its epoch changed. The application should reload
- * the channel's state; delivery continues after (epoch, offset).
+ * the channel's history, or its epoch changed (the node lost the channel's
+ * history and told the subscription so, or a publication of another epoch
+ * arrived). The application should reload the channel's state; delivery
+ * continues after (epoch, offset) — offset 0 when a new epoch starts.
  */
 export interface GapEvent {
   channel: string;
   epoch: string;
   offset: number;
   recovered: false;
+  /** The position the subscription had, when it had one. */
+  from?: Position;
 }
 
 /** The subscription ended: by unsubscribe() (no code), or by the node. */
@@ -107,6 +113,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
   started(r: StartResult, since: Position | undefined): void {
     if (this.st === "unsubscribed") return;
     const latest = { epoch: r.epoch, offset: r.offset };
+    const from = this.pos;
     const lost = (since !== undefined && !r.recovered) || this.forgotten;
     this.forgotten = false;
     if (lost || !this.pos) {
@@ -121,7 +128,21 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     // ahead of it: what follows is checked offset by offset.
     this.st = "subscribed";
     this.emit("subscribed", { channel: this.channel, epoch: r.epoch, offset: r.offset, recovered: !lost });
-    if (lost) this.emit("gap", { channel: this.channel, epoch: r.epoch, offset: r.offset, recovered: false });
+    if (lost) this.emit("gap", { channel: this.channel, epoch: r.epoch, offset: r.offset, recovered: false, ...(from ? { from } : {}) });
+  }
+
+  /**
+   * @internal The node says the channel's history was replaced under the
+   * subscription: a gap, and the position moves to the start of the new
+   * epoch, whose publications follow. Nothing to report when the position
+   * is in that epoch already.
+   */
+  epochChanged(epoch: string, nodeFrom: Position | undefined): void {
+    if (this.st === "unsubscribed") return;
+    const from = this.pos ?? nodeFrom;
+    if (from && from.epoch === epoch) return;
+    this.pos = { epoch, offset: 0 };
+    this.emit("gap", { channel: this.channel, epoch, offset: 0, recovered: false, ...(from ? { from: { ...from } } : {}) });
   }
 
   /**
@@ -134,7 +155,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     const pos = this.pos;
     if (pos && p.epoch === pos.epoch && p.offset <= pos.offset) return false;
     if (pos && (p.epoch !== pos.epoch || p.offset > pos.offset + 1)) {
-      this.emit("gap", { channel: this.channel, epoch: p.epoch, offset: p.offset - 1, recovered: false });
+      this.emit("gap", { channel: this.channel, epoch: p.epoch, offset: p.offset - 1, recovered: false, from: { ...pos } });
     }
     this.pos = { epoch: p.epoch, offset: p.offset };
     this.emit("message", p as Publication<T>);

@@ -480,6 +480,10 @@ function publicationOf(f) {
   const { type: _type, ...rest } = f;
   return parsePublication(rest);
 }
+function positionOf(v) {
+  if (!isObject(v) || typeof v.epoch !== "string" || typeof v.offset !== "number") return void 0;
+  return { epoch: v.epoch, offset: v.offset };
+}
 function wireErrorOf(v) {
   if (!isObject(v) || !isObject(v.error)) return void 0;
   const { code, message } = v.error;
@@ -1017,6 +1021,7 @@ var Subscription = class extends Emitter {
   started(r, since) {
     if (this.st === "unsubscribed") return;
     const latest = { epoch: r.epoch, offset: r.offset };
+    const from = this.pos;
     const lost = since !== void 0 && !r.recovered || this.forgotten;
     this.forgotten = false;
     if (lost || !this.pos) {
@@ -1026,7 +1031,20 @@ var Subscription = class extends Emitter {
     }
     this.st = "subscribed";
     this.emit("subscribed", { channel: this.channel, epoch: r.epoch, offset: r.offset, recovered: !lost });
-    if (lost) this.emit("gap", { channel: this.channel, epoch: r.epoch, offset: r.offset, recovered: false });
+    if (lost) this.emit("gap", { channel: this.channel, epoch: r.epoch, offset: r.offset, recovered: false, ...from ? { from } : {} });
+  }
+  /**
+   * @internal The node says the channel's history was replaced under the
+   * subscription: a gap, and the position moves to the start of the new
+   * epoch, whose publications follow. Nothing to report when the position
+   * is in that epoch already.
+   */
+  epochChanged(epoch, nodeFrom) {
+    if (this.st === "unsubscribed") return;
+    const from = this.pos ?? nodeFrom;
+    if (from && from.epoch === epoch) return;
+    this.pos = { epoch, offset: 0 };
+    this.emit("gap", { channel: this.channel, epoch, offset: 0, recovered: false, ...from ? { from: { ...from } } : {} });
   }
   /**
    * @internal Delivers a publication unless it is one already delivered. A
@@ -1038,7 +1056,7 @@ var Subscription = class extends Emitter {
     const pos = this.pos;
     if (pos && p.epoch === pos.epoch && p.offset <= pos.offset) return false;
     if (pos && (p.epoch !== pos.epoch || p.offset > pos.offset + 1)) {
-      this.emit("gap", { channel: this.channel, epoch: p.epoch, offset: p.offset - 1, recovered: false });
+      this.emit("gap", { channel: this.channel, epoch: p.epoch, offset: p.offset - 1, recovered: false, from: { ...pos } });
     }
     this.pos = { epoch: p.epoch, offset: p.offset };
     this.emit("message", p);
@@ -1392,7 +1410,11 @@ var SSEConnection = class {
     try {
       const v = JSON.parse(data);
       if (kind === "message") this.ctx.handler.publication(parsePublication(v));
-      else if (kind === "join" || kind === "leave") this.ctx.handler.presence(kind, presenceOf(v));
+      else if (kind === "gap") {
+        const f = v;
+        if (typeof f.channel !== "string" || typeof f.epoch !== "string") throw new SyntaxError("not a gap");
+        this.ctx.handler.gap(f.channel, f.epoch, positionOf(f.from));
+      } else if (kind === "join" || kind === "leave") this.ctx.handler.presence(kind, presenceOf(v));
       else if (kind === "disconnect") {
         const d = parseDisconnect(v);
         this.end({ ...d }, new SwitchboardError(d.code, d.reason));
@@ -1461,6 +1483,7 @@ var Stream = class {
       });
       const on = (kind) => (ev) => this.receive(kind, ev.data);
       es.onmessage = on("message");
+      es.addEventListener("gap", on("gap"));
       es.addEventListener("join", on("join"));
       es.addEventListener("leave", on("leave"));
       es.addEventListener("disconnect", on("disconnect"));
@@ -1702,6 +1725,10 @@ var WebSocketConnection = class {
       case "message":
         if (!this.started) return;
         this.ctx.handler.publication(publicationOf(f));
+        return;
+      case "gap":
+        if (!this.started || typeof f.channel !== "string" || typeof f.epoch !== "string") return;
+        this.ctx.handler.gap(f.channel, f.epoch, positionOf(f.from));
         return;
       case "join":
       case "leave":
@@ -2076,6 +2103,7 @@ var Switchboard = class extends Emitter {
       },
       started: (channel, start, since) => this.subs.get(channel)?.started(start, since),
       publication: (p) => void this.subs.get(p.channel)?.deliver(p),
+      gap: (channel, epoch, from) => this.subs.get(channel)?.epochChanged(epoch, from),
       refused: (channel, err) => this.endSubscription(channel, err, err.code, err.message),
       ended: (channel, code, reason) => this.endSubscription(channel, new SwitchboardError(code, reason), code, reason),
       presence: (kind, ev) => this.subs.get(ev.channel)?.presence(kind, ev),

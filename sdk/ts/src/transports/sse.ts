@@ -13,7 +13,7 @@
 
 import { ErrorCode, SwitchboardError, noAnswer } from "../errors.js";
 import type { EventSourceLike } from "../options.js";
-import { type Connected, parseConnected, parseDisconnect, parsePublication } from "../protocol.js";
+import { type Connected, parseConnected, parseDisconnect, parsePublication, positionOf } from "../protocol.js";
 import { askPoll, probe, sameChannels, settleRefusal, streamURL } from "./http.js";
 import {
   CLOSED_BY_CLIENT,
@@ -194,6 +194,11 @@ export class SSEConnection implements Connection {
     try {
       const v: unknown = JSON.parse(data);
       if (kind === "message") this.ctx.handler.publication(parsePublication(v));
+      else if (kind === "gap") {
+        const f = v as Record<string, unknown>;
+        if (typeof f.channel !== "string" || typeof f.epoch !== "string") throw new SyntaxError("not a gap");
+        this.ctx.handler.gap(f.channel, f.epoch, positionOf(f.from));
+      }
       else if (kind === "join" || kind === "leave") this.ctx.handler.presence(kind, presenceOf(v as Record<string, unknown>));
       else if (kind === "disconnect") {
         const d = parseDisconnect(v);
@@ -281,6 +286,8 @@ class Stream {
       });
       const on = (kind: string) => (ev: { data: string }) => this.receive(kind, ev.data);
       es.onmessage = on("message");
+      // A named event: a plain onmessage handler never takes it for a publication.
+      es.addEventListener("gap", on("gap"));
       es.addEventListener("join", on("join"));
       es.addEventListener("leave", on("leave"));
       es.addEventListener("disconnect", on("disconnect"));

@@ -42,6 +42,12 @@ export interface ConnectionHandler {
   started(channel: string, start: StartResult, since: Position | undefined): void;
   /** A publication arrived, in order, possibly one already seen. */
   publication(pub: Publication): void;
+  /**
+   * The channel's history was replaced under the subscription (its epoch
+   * changed): what follows is the new epoch's, from its start. `from` is the
+   * position the node last delivered, when it says.
+   */
+  gap(channel: string, epoch: string, from: Position | undefined): void;
   /** The node refused a channel (permission, unknown namespace, ...). */
   refused(channel: string, err: SwitchboardError): void;
   /** The node ended a subscription on its own. */

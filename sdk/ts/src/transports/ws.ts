@@ -5,7 +5,7 @@
 
 import { ErrorCode, SwitchboardError, isTemporary, noAnswer } from "../errors.js";
 import type { WebSocketLike } from "../options.js";
-import { type Command, type Position, type ServerFrame, encodeCommand, parseFrame, publicationOf, reconnects } from "../protocol.js";
+import { type Command, type Position, type ServerFrame, encodeCommand, parseFrame, positionOf, publicationOf, reconnects } from "../protocol.js";
 import { CLOSED_BY_CLIENT, CloseSignal, type CloseInfo, type Connection, type ConnectionContext, presenceOf } from "./transport.js";
 
 const OPEN = 1;
@@ -247,6 +247,10 @@ export class WebSocketConnection implements Connection {
       case "message":
         if (!this.started) return;
         this.ctx.handler.publication(publicationOf(f));
+        return;
+      case "gap":
+        if (!this.started || typeof f.channel !== "string" || typeof f.epoch !== "string") return;
+        this.ctx.handler.gap(f.channel, f.epoch, positionOf(f.from));
         return;
       case "join":
       case "leave":

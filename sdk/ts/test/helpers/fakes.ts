@@ -75,6 +75,10 @@ export class RecordingHandler implements ConnectionHandler {
   publication(pub: Publication): void {
     this.publications.push(pub);
   }
+  gapLog: { channel: string; epoch: string; from: Position | undefined }[] = [];
+  gap(channel: string, epoch: string, from: Position | undefined): void {
+    this.gapLog.push({ channel, epoch, from });
+  }
   refused(channel: string, err: SwitchboardError): void {
     this.refusedLog.push({ channel, err });
     this.reqs = this.reqs.filter((r) => r.channel !== channel);

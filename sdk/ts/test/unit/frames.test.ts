@@ -143,6 +143,13 @@ describe("golden frames through the WebSocket transport", () => {
     });
   });
 
+  it("reports the gap push: the channel, its new epoch and the old position", () => {
+    ws.push(frame("s_subscribe.json"));
+    ws.push(frame("s_gap.json"));
+    expect(handler.gapLog).toEqual([{ channel: "chat:lobby", epoch: "x2", from: { epoch: "x1", offset: 44 } }]);
+    expect(handler.publications).toEqual([]);
+  });
+
   it("answers ping with pong", () => {
     ws.push(frame("s_ping.json"));
     expect(ws.sent.at(-1)).toBe(frame("c_pong.json"));

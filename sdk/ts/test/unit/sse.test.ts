@@ -76,6 +76,14 @@ describe("SSE", () => {
     expect(handler.publications).toHaveLength(2);
   });
 
+  it("passes the gap event on, never as a publication", async () => {
+    handler.reqs = [{ channel: "chat:a" }];
+    const es = await open();
+    es.emit("gap", { type: "gap", channel: "chat:a", from: { epoch: "x1", offset: 5 }, epoch: "x2", recovered: false });
+    expect(handler.gapLog).toEqual([{ channel: "chat:a", epoch: "x2", from: { epoch: "x1", offset: 5 } }]);
+    expect(handler.publications).toEqual([]);
+  });
+
   it("passes join and leave on, and ends as a disconnect event says", async () => {
     handler.reqs = [{ channel: "chat:a" }];
     const es = await open();

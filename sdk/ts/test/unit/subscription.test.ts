@@ -55,7 +55,7 @@ describe("subscription", () => {
     const { sub, got, gaps, subscribed } = setup({ epoch: "x1", offset: 41 });
     sub.started({ epoch: "x2", offset: 3, recovered: false }, { epoch: "x1", offset: 41 });
     expect(subscribed[0]!.recovered).toBe(false);
-    expect(gaps).toEqual([{ channel: "chat:lobby", epoch: "x2", offset: 3, recovered: false }]);
+    expect(gaps).toEqual([{ channel: "chat:lobby", epoch: "x2", offset: 3, recovered: false, from: { epoch: "x1", offset: 41 } }]);
     expect(sub.position).toEqual({ epoch: "x2", offset: 3 });
     sub.deliver(pub(3, "x2"));
     sub.deliver(pub(4, "x2"));
@@ -72,6 +72,22 @@ describe("subscription", () => {
       ["x1", 4],
       ["x9", 0],
     ]);
+  });
+
+  it("reports the node's gap push with the old and new positions, then takes the new epoch from its start", () => {
+    const { sub, got, gaps } = setup();
+    sub.started({ epoch: "x1", offset: 0, recovered: true }, undefined);
+    [1, 2, 3].forEach((o) => sub.deliver(pub(o)));
+    sub.epochChanged("x2", { epoch: "x1", offset: 3 });
+    expect(gaps).toEqual([{ channel: "chat:lobby", epoch: "x2", offset: 0, recovered: false, from: { epoch: "x1", offset: 3 } }]);
+    expect(sub.position).toEqual({ epoch: "x2", offset: 0 });
+    [1, 2].forEach((o) => sub.deliver(pub(o, "x2")));
+    expect(got).toEqual([1, 2, 3, 1, 2]);
+    expect(gaps).toHaveLength(1);
+    expect(sub.position).toEqual({ epoch: "x2", offset: 2 });
+    // A repeated push for the epoch it is in already is no news.
+    sub.epochChanged("x2", { epoch: "x1", offset: 3 });
+    expect(gaps).toHaveLength(1);
   });
 
   it("resumes from a position given at subscribe", () => {
