@@ -2,6 +2,7 @@ package testenv_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,19 +36,28 @@ func TestNATSCluster(t *testing.T) {
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}, Replicas: 3}); err != nil {
 		t.Fatal(err)
 	}
-	publish := func(n int) {
+	sent := 0
+	publish := func(stage string, n int) {
 		t.Helper()
 		for range n {
+			sent++
+			id := strconv.Itoa(sent)
 			for {
-				if _, err := js.Publish(ctx, "t.x", []byte("m")); err == nil {
+				// One attempt may go to the server just stopped and wait
+				// for an answer that never comes: bound each, and let the
+				// message id make a retry of a stored one a no-op.
+				actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+				_, err := js.Publish(actx, "t.x", []byte("m"), jetstream.WithMsgID(id))
+				acancel()
+				if err == nil {
 					break
 				} else if ctx.Err() != nil {
-					t.Fatalf("publish: %v", err)
+					t.Fatalf("publish %s: %v (last error %v)", stage, ctx.Err(), err)
 				}
 			}
 		}
 	}
-	publish(10)
+	publish("before", 10)
 	leader := c.MetaLeader()
 	if leader < 0 {
 		t.Fatal("no meta leader")
@@ -56,12 +66,12 @@ func TestNATSCluster(t *testing.T) {
 	if c.Running(leader) {
 		t.Fatal("Stop left the server running")
 	}
-	publish(10) // two of three keep a quorum
+	publish("one server stopped", 10) // two of three keep a quorum
 	c.Start(leader)
 	if !c.Running(leader) {
 		t.Fatal("Start did not start the server")
 	}
-	publish(10)
+	publish("after the restart", 10)
 	s, err := js.Stream(ctx, "T")
 	if err != nil {
 		t.Fatal(err)
