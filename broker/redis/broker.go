@@ -75,8 +75,9 @@ type Config struct {
 	// and the channel's next publication would be given its offset again
 	// (see [Broker.Publish]).
 	//
-	//	0 (auto)  one while the primary has a replica connected, none
-	//	          while it has none (a single server, or its replica is gone)
+	//	0 (auto)  one while the primary has a replica online (past its
+	//	          first sync), none while it has none (a single server, or
+	//	          its replica is gone or still loading)
 	//	n > 0     n, always: with fewer replicas connected every publish
 	//	          is refused
 	//	negative  none: acknowledge once the primary has it

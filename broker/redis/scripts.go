@@ -46,14 +46,19 @@ end
 //	        the primary has a replica (see Config.MinReplicas)
 //
 // It returns {epoch, offset, duplicate (0 or 1), replicas}: replicas is the
-// number of replicas connected to this primary with 'a', and -1 otherwise.
+// number of online replicas of this primary with 'a', and -1 otherwise.
 const publishScript = luaOldest + `
 local meta, hist, idem = KEYS[1], KEYS[2], KEYS[3]
 
--- 0. How many replicas this primary has, for Publish to wait for.
+-- 0. How many replicas this primary streams its writes to, for Publish to
+-- wait for: one still loading its first copy (state=wait_bgsave,
+-- send_bulk) confirms nothing until that is done.
 local replicas = -1
 if ARGV[8] == 'a' then
-  replicas = tonumber(string.match(redis.call('INFO', 'replication'), 'connected_slaves:(%d+)')) or 0
+  replicas = 0
+  for _ in string.gmatch(redis.call('INFO', 'replication'), 'state=online') do
+    replicas = replicas + 1
+  end
 end
 
 -- 1. The epoch. A channel without one is new, or Redis lost it (a restart
