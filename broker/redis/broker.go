@@ -24,6 +24,8 @@ const (
 	DefaultURL     = "redis://127.0.0.1:6379/0"
 	DefaultPrefix  = "switchboard"
 	DefaultIdleTTL = 24 * time.Hour
+
+	DefaultReplicaTimeout = time.Second
 )
 
 // Config configures a Broker. Its zero value works against a Redis on
@@ -39,8 +41,10 @@ type Config struct {
 	//	                                          the primary that these Sentinels name
 	//
 	// Other query parameters: dial_timeout, write_timeout, client_name,
-	// protocol=2 (force RESP2). Whether several addresses are a cluster is
-	// found out by asking them.
+	// protocol=2 (force RESP2), and the broker's own min_replicas
+	// (auto, none or a number) and replica_timeout (a duration), which set
+	// MinReplicas and ReplicaTimeout when those are zero. Whether several
+	// addresses are a cluster is found out by asking them.
 	// Default: DefaultURL, when Addrs and Options are unset too.
 	URL string
 	// Addrs lists host:port addresses, as the addr parameters of URL do.
@@ -65,6 +69,28 @@ type Config struct {
 	// A channel whose history has no time limit is never forgotten.
 	// Zero or negative: DefaultIdleTTL (24h).
 	IdleTTL time.Duration
+	// MinReplicas is how many replicas must have a publication before
+	// Publish acknowledges it. Redis replicates asynchronously: a
+	// publication only the primary had is lost when a replica takes over,
+	// and the channel's next publication would be given its offset again
+	// (see [Broker.Publish]).
+	//
+	//	0 (auto)  one while the primary has a replica online (past its
+	//	          first sync), none while it has none (a single server, or
+	//	          its replica is gone or still loading)
+	//	n > 0     n, always: with fewer replicas connected every publish
+	//	          is refused
+	//	negative  none: acknowledge once the primary has it
+	//
+	// Default: 0 (auto), or the URL's min_replicas.
+	MinReplicas int
+	// ReplicaTimeout is how long Publish waits for MinReplicas replicas to
+	// confirm a publication before it answers stream.ErrUnavailable; the
+	// publication is then stored on the primary, and a retry with its
+	// idempotency key waits again rather than storing it twice.
+	// Zero or negative: the URL's replica_timeout, or
+	// DefaultReplicaTimeout (1s).
+	ReplicaTimeout time.Duration
 	// Logger receives connection losses and repairs. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -81,6 +107,8 @@ type Broker struct {
 	tagOpen string // "{prefix:", the start of every key and pub/sub name
 	idleTTL time.Duration
 	idleMS  string
+	// replicas is how Publish waits for replicas (see Config.MinReplicas).
+	replicas replicaPolicy
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -123,6 +151,10 @@ const numOps = 64
 // Run). ctx bounds the checks; the first dial is bounded by the client's
 // dial timeout (5s unless Options or the URL's dial_timeout say otherwise).
 func New(ctx context.Context, cfg Config) (*Broker, error) {
+	cfg, pol, err := cfg.replicaPolicy()
+	if err != nil {
+		return nil, fmt.Errorf("redis broker: %w", err)
+	}
 	opt, err := cfg.clientOption()
 	if err != nil {
 		return nil, fmt.Errorf("redis broker: %w", err)
@@ -139,11 +171,12 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		idle = DefaultIdleTTL
 	}
 	b := &Broker{
-		log:     cfg.Logger,
-		tagOpen: "{" + prefix + ":",
-		idleTTL: idle,
-		idleMS:  strconv.FormatInt(millis(idle), 10),
-		inbox:   inbox{signal: make(chan struct{}, 1)},
+		log:      cfg.Logger,
+		tagOpen:  "{" + prefix + ":",
+		idleTTL:  idle,
+		idleMS:   strconv.FormatInt(millis(idle), 10),
+		replicas: pol,
+		inbox:    inbox{signal: make(chan struct{}, 1)},
 	}
 	if b.log == nil {
 		b.log = slog.Default()
@@ -227,13 +260,14 @@ func (b *Broker) Unreadable() uint64 { return b.unreadable.Load() }
 func (b *Broker) Healthy() bool { return b.healthy.Load() && b.answering.Load() }
 
 // classify wraps an error from Redis with the sentinel callers branch on:
-// the context's own error as it is; stream.ErrUnavailable when Redis could
+// the context's own error, or one that already wraps a sentinel, as it is; stream.ErrUnavailable when Redis could
 // not be reached or said to come back later (loading its data, failing
 // over, a script running too long); stream.ErrInternal for any other error
 // reply.
 func classify(err error) error {
 	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, stream.ErrUnavailable), errors.Is(err, stream.ErrInternal):
 		return err
 	case isRedisError(err) && !retryLater(err):
 		return fmt.Errorf("%w: %w", stream.ErrInternal, err)

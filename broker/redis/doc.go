@@ -52,6 +52,15 @@
 // number of nodes, and a publication is sent live exactly when it is
 // stored: history and live delivery never disagree.
 //
+// Then, on the connection that ran the script, WAIT for a replica to have
+// it (Config.MinReplicas; by default one while the primary has a replica):
+// Redis replicates asynchronously, and a publication only the primary had
+// would be lost in a failover, its offset given to the channel's next
+// publication in the same epoch. One that no replica confirms in
+// Config.ReplicaTimeout is refused as unavailable, for its publisher to
+// retry under its key (a duplicate rewrites its key, so the retry's WAIT
+// covers the first write).
+//
 // The meta hash lives as long as anything of the channel may be read — its
 // history TTL or its idempotency window, whichever is longer — plus
 // Config.IdleTTL (24h by default), refreshed on every publish and (up to

@@ -25,6 +25,16 @@ import (
 // a negative KeyTTL means stream.DefaultKeyTTL, like 0. As with the memory
 // broker, the newest publication's HistoryTTL applies to the whole history.
 //
+// Redis replicates asynchronously, so a publication that only the primary
+// has is lost if a replica takes over, and the channel's next publication
+// would then be given the same offset in the same epoch: subscribers that
+// had the lost one would drop the new one as a repeat. So Publish
+// acknowledges a publication only once Config.MinReplicas replicas have it
+// (by default one, when the primary has any), and answers
+// stream.ErrUnavailable when they do not confirm within
+// Config.ReplicaTimeout; the publication is then on the primary, and a
+// retry with the same key waits for it again instead of storing it twice.
+//
 // An error wraps the context's error, stream.ErrUnavailable when Redis
 // could not be reached, or stream.ErrInternal for an error reply. After an
 // error that is not the context's, the publication may or may not have been
@@ -60,12 +70,13 @@ func (b *Broker) publish(ctx context.Context, req *stream.PublishRequest, data [
 		strconv.FormatInt(historyTTL, 10),
 		strconv.FormatInt(keyTTL, 10),
 		strconv.FormatInt(b.metaTTL(size, historyTTL, keyTTL), 10),
+		b.replicas.scriptMode(),
 	}
-	reply, err := luaPublish.Exec(ctx, b.client, keys, args).ToArray()
+	reply, err := b.execPublish(ctx, keys, args)
 	if err != nil {
 		return stream.PublishResult{}, fmt.Errorf("publish %q: %w", req.Channel, classify(err))
 	}
-	if len(reply) != 3 {
+	if len(reply) != 4 {
 		return stream.PublishResult{}, fmt.Errorf("publish %q: %w: script returned %d values", req.Channel, stream.ErrInternal, len(reply))
 	}
 	epoch, err1 := reply[0].ToString()

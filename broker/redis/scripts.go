@@ -41,10 +41,25 @@ end
 //	ARGV[3] body
 //	ARGV[4] history size, ARGV[5] history TTL ms (0: none), ARGV[6] key TTL ms
 //	ARGV[7] meta TTL ms (0: no expiry)
+//	ARGV[8] '' to acknowledge on the primary alone; 'n' when Publish waits
+//	        for a number of replicas it knows; 'a' when it waits for one if
+//	        the primary has a replica (see Config.MinReplicas)
 //
-// It returns {epoch, offset, duplicate (0 or 1)}.
+// It returns {epoch, offset, duplicate (0 or 1), replicas}: replicas is the
+// number of online replicas of this primary with 'a', and -1 otherwise.
 const publishScript = luaOldest + `
 local meta, hist, idem = KEYS[1], KEYS[2], KEYS[3]
+
+-- 0. How many replicas this primary streams its writes to, for Publish to
+-- wait for: one still loading its first copy (state=wait_bgsave,
+-- send_bulk) confirms nothing until that is done.
+local replicas = -1
+if ARGV[8] == 'a' then
+  replicas = 0
+  for _ in string.gmatch(redis.call('INFO', 'replication'), 'state=online') do
+    replicas = replicas + 1
+  end
+end
 
 -- 1. The epoch. A channel without one is new, or Redis lost it (a restart
 -- without persistence, an eviction): it starts a new epoch, and nothing
@@ -62,7 +77,14 @@ if idem then
   local seen = redis.call('GET', idem)
   if seen then
     local e, o = string.match(seen, '^(%S+) (%d+)$')
-    if e == epoch then return {epoch, tonumber(o), 1} end
+    if e == epoch then
+      -- Publish waits for replicas to have everything this connection
+      -- wrote, and the first request may have been written on another:
+      -- rewriting the key (as it is) puts this connection's last write
+      -- after the first request's, which Redis replicates in order.
+      if ARGV[8] ~= '' then redis.call('SET', idem, seen, 'KEEPTTL') end
+      return {epoch, tonumber(o), 1, replicas}
+    end
   end
 end
 
@@ -99,7 +121,7 @@ end
 local metaTTL = tonumber(ARGV[7])
 if metaTTL > 0 then redis.call('PEXPIRE', meta, ARGV[7]) else redis.call('PERSIST', meta) end
 redis.call('PUBLISH', ARGV[2], '1 ' .. epoch .. ' ' .. id .. ' ' .. ARGV[3])
-return {epoch, offset, 0}
+return {epoch, offset, 0, replicas}
 `
 
 // historyScript reads a channel's positions and, as asked, some of its

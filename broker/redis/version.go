@@ -20,7 +20,7 @@ var minVersion = [2]int{6, 2}
 
 // directCommands are the commands the broker sends itself, beside the
 // scripts' (see scriptCommands).
-var directCommands = []string{"EVAL", "EVALSHA", "PUBLISH", "SUBSCRIBE", "UNSUBSCRIBE", "HMGET", "PING"}
+var directCommands = []string{"EVAL", "EVALSHA", "PUBLISH", "SUBSCRIBE", "UNSUBSCRIBE", "HMGET", "PING", "WAIT"}
 
 // callPattern finds the commands a script calls.
 var callPattern = regexp.MustCompile(`redis\.p?call\('([A-Za-z]+)'`)

@@ -87,6 +87,12 @@ func (d *RedisSentinel) Sentinels() []*RedisServer {
 	return append([]*RedisServer(nil), d.sentinels...)
 }
 
+// Servers returns the primary as started and its replica, in that order,
+// whichever of them the Sentinels name as the primary now.
+func (d *RedisSentinel) Servers() []*RedisServer {
+	return append([]*RedisServer(nil), d.servers...)
+}
+
 // Primary returns the server the Sentinels name as the primary now.
 func (d *RedisSentinel) Primary() *RedisServer {
 	d.t.Helper()
