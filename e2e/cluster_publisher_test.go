@@ -46,17 +46,22 @@ func loadBinary(t *testing.T) string {
 type publisher struct {
 	hc *http.Client
 
-	mu       sync.Mutex
-	acked    map[string]map[uint64]int // channel → offset → number
-	epoch    map[string]string
-	failures []string      // publications never acknowledged
-	retries  int           // attempts that failed and were retried
-	retryErr string        // the first of them
-	wrong    []string      // acknowledgements that break the offset rules
-	latency  time.Duration // the sum of every publication's round trip
-	began    time.Time     // when run began
-	ended    time.Time     // when run ended
-	made     int           // publications run attempted
+	mu    sync.Mutex
+	acked map[string]map[uint64]int // channel → offset → number, in the channel's epoch
+	epoch map[string]string
+	// newEpochs, set before run, accepts acknowledgements in a new epoch,
+	// as from a broker that lost its data: the channel's record starts
+	// again and what the earlier epochs acknowledged moves to earlier.
+	newEpochs bool
+	earlier   map[string]map[string]map[uint64]int // channel → epoch → offset → number
+	failures  []string                             // publications never acknowledged
+	retries   int                                  // attempts that failed and were retried
+	retryErr  string                               // the first of them
+	wrong     []string                             // acknowledgements that break the offset rules
+	latency   time.Duration                        // the sum of every publication's round trip
+	began     time.Time                            // when run began
+	ended     time.Time                            // when run ended
+	made      int                                  // publications run attempted
 }
 
 func newPublisher() *publisher {
@@ -223,6 +228,8 @@ func (p *publisher) record(ch string, num int, pos stream.Position, err error) {
 	switch {
 	case err != nil:
 		p.failures = append(p.failures, fmt.Sprintf("publish %d to %s: %v", num, ch, err))
+	case p.newEpochs && pos.Epoch != p.epoch[ch]:
+		p.recordEpoch(ch, num, pos)
 	case pos.Epoch != p.epoch[ch]:
 		p.wrong = append(p.wrong, fmt.Sprintf("publish %d to %s: epoch %s, was %s", num, ch, pos.Epoch, p.epoch[ch]))
 	default:
@@ -231,6 +238,25 @@ func (p *publisher) record(ch string, num int, pos stream.Position, err error) {
 		}
 		p.acked[ch][pos.Offset] = num
 	}
+}
+
+// recordEpoch records an acknowledgement in another epoch than the
+// channel's current one: an earlier epoch's, answered late, or a new one,
+// which becomes the channel's current epoch.
+func (p *publisher) recordEpoch(ch string, num int, pos stream.Position) {
+	if p.earlier == nil {
+		p.earlier = make(map[string]map[string]map[uint64]int)
+	}
+	if p.earlier[ch] == nil {
+		p.earlier[ch] = make(map[string]map[uint64]int)
+	}
+	if old, ok := p.earlier[ch][pos.Epoch]; ok {
+		old[pos.Offset] = num
+		return
+	}
+	p.earlier[ch][p.epoch[ch]] = p.acked[ch]
+	p.epoch[ch] = pos.Epoch
+	p.acked[ch] = map[uint64]int{pos.Offset: num}
 }
 
 // latest returns the highest offset acknowledged on each channel.

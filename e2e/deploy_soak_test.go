@@ -1,15 +1,20 @@
 package e2e_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/switchboardhq/switchboard/stream"
 )
 
 // The deployment tests run the cluster soak on the clustered brokers users
@@ -39,6 +44,17 @@ type deployment struct {
 	// heal brings the failed member back, two thirds of the way through;
 	// nil leaves it down.
 	heal func(t *testing.T)
+	// setup, when set, is given the cluster once its nodes run, before
+	// the load: a fault that kills a node takes it from there.
+	setup func(c *cluster)
+	// emptied says the fault loses the broker's data, so every channel
+	// starts a new epoch: the publisher accepts acknowledgements in it,
+	// and instead of the checks that history and deliveries continue the
+	// first epoch, the counts judge what was lost without a gap reported.
+	emptied bool
+	// clients, total and rate size the run; zero takes deployClients,
+	// deployTotal and deployRate.
+	clients, total, rate int
 }
 
 // deployCounts is what the soak saw, for the test's log and the docs.
@@ -49,15 +65,18 @@ type deployCounts struct {
 	duplicated int           // received twice by one subscriber
 	reordered  int           // received after a later offset
 	gaps       int           // gaps reported to subscribers
+	told       int           // subscribers told of at least one gap
+	subs       int           // subscribers
 	wrong      int           // acknowledgements that broke the offset rules
 	notReady   time.Duration // the longest a node's /readyz answered anything but 200
 	moved      int           // clients that lost their connection
 }
 
 func (c deployCounts) String() string {
-	return fmt.Sprintf("acked %d (retried attempts %d), lost %d, duplicated %d, reordered %d, gaps reported %d, "+
-		"wrong acknowledgements %d, longest not-ready %v, clients that reconnected %d",
-		c.acked, c.retried, c.lost, c.duplicated, c.reordered, c.gaps, c.wrong, c.notReady.Round(100*time.Millisecond), c.moved)
+	return fmt.Sprintf("acked %d (retried attempts %d), lost %d, duplicated %d, reordered %d, gaps reported %d "+
+		"(to %d of %d subscribers), wrong acknowledgements %d, longest not-ready %v, clients that reconnected %d",
+		c.acked, c.retried, c.lost, c.duplicated, c.reordered, c.gaps, c.told, c.subs, c.wrong,
+		c.notReady.Round(100*time.Millisecond), c.moved)
 }
 
 // runDeploySoak starts three nodes on d's broker, a fleet on every
@@ -65,16 +84,22 @@ func (c deployCounts) String() string {
 // d a third of the way through the publications and heals it at two
 // thirds; then checks that every acknowledged publication is in history and
 // reached every subscriber of its channel once, in order, and that every
-// node is ready again.
+// node still running is ready again. With d.emptied the history and
+// delivery checks are left to the caller, which judges the counts.
 func runDeploySoak(t *testing.T, d deployment) deployCounts {
 	t.Helper()
 	c := startCluster(t, loadBinary(t), brokerKind{name: d.name, start: func(*testing.T) clusterBroker {
 		return clusterBroker{url: d.url}
 	}})
+	if d.setup != nil {
+		d.setup(c)
+	}
 	chans := loadChannels("deploy", deployChannels)
 	pub := newPublisher()
 	start := pub.seed(t, c.A(), chans)
-	f := startFleet(t, c.lb.URL(), deployClients, fleetTransports, chans, start)
+	pub.newEpochs = d.emptied
+	clients, total, rate := cmp.Or(d.clients, deployClients), cmp.Or(d.total, deployTotal), cmp.Or(d.rate, deployRate)
+	f := startFleet(t, c.lb.URL(), clients, fleetTransports, chans, start)
 	ready := watchReadiness(c.nodes)
 	defer ready.stop()
 
@@ -85,11 +110,11 @@ func runDeploySoak(t *testing.T, d deployment) deployCounts {
 	published := make(chan struct{})
 	go func() {
 		defer close(published)
-		pub.run(ctx, c.nodes, chans, deployTotal, deployRate, func(n int) {
-			if n >= deployTotal/3 {
+		pub.run(ctx, c.nodes, chans, total, rate, func(n int) {
+			if n >= total/3 {
 				once1.Do(func() { close(third) })
 			}
-			if n >= 2*deployTotal/3 {
+			if n >= 2*total/3 {
 				once2.Do(func() { close(twoThirds) })
 			}
 		})
@@ -112,11 +137,16 @@ func runDeploySoak(t *testing.T, d deployment) deployCounts {
 	}
 	// Readiness false only while the broker cannot serve: it serves again
 	// once fail has returned, so every node is ready again soon after.
-	waitReady(t, http.StatusOK, c.nodes...)
-	pub.checkHistory(t, c.B(), start)
-	f.waitCaughtUp(t, pub, time.Minute)
+	live := liveNodes(c.nodes)
+	waitReady(t, http.StatusOK, live...)
+	if !d.emptied {
+		pub.checkHistory(t, live[0], start)
+	}
+	f.waitCaughtUpEpoch(t, pub, time.Minute)
 	counts := countDelivery(f, pub)
-	f.check(t, pub)
+	if !d.emptied {
+		f.check(t, pub)
+	}
 	ready.stop()
 	counts.notReady = ready.longest()
 	moved, _ := f.reconnects(failed)
@@ -135,45 +165,167 @@ func checkDeployLeaks(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 }
 
-// countDelivery counts, over every client, what check judges: acknowledged
-// publications never received, received twice, or out of order, and the
-// gaps reported.
+// countDelivery counts, over every client, what check judges, by
+// position (epoch and offset), so that it also judges a run in which the
+// broker lost its data: acknowledged publications never received and not
+// covered by a gap reported to that client (lost), received twice, or out
+// of order, and the gaps reported.
 func countDelivery(f *fleet, p *publisher) deployCounts {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var c deployCounts
-	for _, m := range p.acked {
-		c.acked += len(m)
-	}
 	c.retried = p.retries
 	c.wrong = len(p.wrong)
+	c.subs = len(f.subs)
+	for ch, m := range p.acked {
+		c.acked += len(m)
+		for _, old := range p.earlier[ch] {
+			c.acked += len(old)
+		}
+	}
 	for _, r := range f.subs {
-		acked := p.acked[r.sub.Channel()]
+		ch := r.sub.Channel()
+		acked := map[string]map[uint64]int{p.epoch[ch]: p.acked[ch]}
+		for e, old := range p.earlier[ch] {
+			acked[e] = old
+		}
 		r.mu.Lock()
-		seen := make(map[uint64]bool, len(r.got))
-		var last uint64
+		seen := make(map[stream.Position]bool, len(r.got))
+		last := r.start
 		for _, g := range r.got {
-			if seen[g.pos.Offset] {
+			switch {
+			case seen[g.pos]:
 				c.duplicated++
-			} else if g.pos.Offset < last {
+			case g.pos.Epoch == last.Epoch && g.pos.Offset < last.Offset:
 				c.reordered++
 			}
-			seen[g.pos.Offset] = true
-			last = max(last, g.pos.Offset)
-		}
-		for off := range acked {
-			if !seen[off] {
-				c.lost++
+			seen[g.pos] = true
+			if g.pos.Epoch != last.Epoch || g.pos.Offset > last.Offset {
+				last = g.pos
 			}
 		}
+		var gaps []reportedGap
 		for _, pr := range r.problems {
-			if strings.HasPrefix(pr, "gap from") || strings.Contains(pr, "recovered=false") {
-				c.gaps++
+			if g, ok := parseGap(pr); ok {
+				gaps = append(gaps, g)
 			}
 		}
 		r.mu.Unlock()
+		c.gaps += len(gaps)
+		if len(gaps) > 0 {
+			c.told++
+		}
+		for e, m := range acked {
+			for off := range m {
+				pos := stream.Position{Epoch: e, Offset: off}
+				if !seen[pos] && !coveredByGap(gaps, pos) {
+					c.lost++
+				}
+			}
+		}
 	}
 	return c
+}
+
+// reportedGap is what a client was told it missed: after from and up to to
+// (a gap event), or, for a subscribe answered with recovered=false
+// (recovered set false), everything of another epoch than to's and of to's
+// epoch up to it.
+type reportedGap struct {
+	from, to  stream.Position
+	recovered bool
+}
+
+// parseGap reads a gap from one of a recorder's problems.
+func parseGap(problem string) (reportedGap, bool) {
+	var a, b string
+	if n, _ := fmt.Sscanf(problem, "gap from %s to %s", &a, &b); n == 2 {
+		from, ok1 := parsePosition(a)
+		to, ok2 := parsePosition(b)
+		return reportedGap{from: from, to: to, recovered: true}, ok1 && ok2
+	}
+	if n, _ := fmt.Sscanf(problem, "subscribed with recovered=false at %s", &a); n == 1 {
+		to, ok := parsePosition(a)
+		return reportedGap{to: to}, ok
+	}
+	return reportedGap{}, false
+}
+
+// parsePosition reads "epoch/offset".
+func parsePosition(s string) (stream.Position, bool) {
+	i := strings.LastIndexByte(s, '/')
+	if i < 0 {
+		return stream.Position{}, false
+	}
+	off, err := strconv.ParseUint(s[i+1:], 10, 64)
+	return stream.Position{Epoch: s[:i], Offset: off}, err == nil
+}
+
+// coveredByGap reports whether one of gaps told the client it missed pos.
+func coveredByGap(gaps []reportedGap, pos stream.Position) bool {
+	for _, g := range gaps {
+		switch {
+		case !g.recovered && (pos.Epoch != g.to.Epoch || pos.Offset <= g.to.Offset):
+			return true
+		case g.recovered && g.from.Epoch == g.to.Epoch:
+			if pos.Epoch == g.to.Epoch && pos.Offset > g.from.Offset && pos.Offset <= g.to.Offset {
+				return true
+			}
+		case g.recovered:
+			if (pos.Epoch == g.from.Epoch && pos.Offset > g.from.Offset) || (pos.Epoch == g.to.Epoch && pos.Offset <= g.to.Offset) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// waitCaughtUpEpoch waits until every client has received its channel's
+// latest acknowledged publication, by position: in a run where the broker
+// lost its data, a client still in the old epoch has not caught up, however
+// high its offset.
+func (f *fleet) waitCaughtUpEpoch(t *testing.T, p *publisher, d time.Duration) {
+	t.Helper()
+	behind := func() []*recorder {
+		latest := p.latest()
+		p.mu.Lock()
+		epoch := maps.Clone(p.epoch)
+		p.mu.Unlock()
+		var out []*recorder
+		for _, r := range f.subs {
+			ch := r.sub.Channel()
+			if last := r.last(); last.Epoch != epoch[ch] || last.Offset < latest[ch] {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	waitCondition(t, d, func() bool { return len(behind()) == 0 }, func() string {
+		b := behind()
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "%d of %d clients have not received everything acknowledged", len(b), len(f.subs))
+		for i, r := range b {
+			if i == 5 {
+				sb.WriteString("\n  ...")
+				break
+			}
+			fmt.Fprintf(&sb, "\n  %s on %s at %v, state %v, problems %v", r.tr, r.sub.Channel(), r.last(), r.c.State(), r.problemList())
+		}
+		return sb.String()
+	})
+}
+
+// liveNodes returns the nodes whose process has not exited.
+func liveNodes(nodes []*node) []*node {
+	var out []*node
+	for _, n := range nodes {
+		select {
+		case <-n.exited:
+		default:
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // readiness polls every node's /readyz and keeps, per node, the longest
@@ -199,6 +351,17 @@ func watchReadiness(nodes []*node) *readiness {
 		defer tick.Stop()
 		for {
 			for i, n := range nodes {
+				select {
+				case <-n.exited:
+					// A killed node is not a node that is not
+					// ready: its clients have moved on, and the
+					// moment it stopped answering is forgotten.
+					r.mu.Lock()
+					r.since[i] = time.Time{}
+					r.mu.Unlock()
+					continue
+				default:
+				}
 				ok := n.readyz() == http.StatusOK
 				now := time.Now()
 				r.mu.Lock()
