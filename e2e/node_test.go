@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -61,8 +62,24 @@ func startNodeBinary(t *testing.T, bin string, args ...string) *node {
 		t.Fatal(err)
 	}
 	n.cmd.Stderr = n.logs
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
+	// A wrapper script written by a test may still be open for writing in
+	// a child that another parallel test is forking (golang.org/issue/22315):
+	// exec then fails with ETXTBSY until that child has exec'd too.
+	for tries := 0; ; tries++ {
+		err := n.cmd.Start()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.ETXTBSY) || tries == 50 {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		cmd := exec.Command(bin, all...)
+		cmd.Env, cmd.Stderr = n.cmd.Env, n.cmd.Stderr
+		if stdout, err = cmd.StdoutPipe(); err != nil {
+			t.Fatal(err)
+		}
+		n.cmd = cmd
 	}
 	found := make(chan string, 1)
 	go func() {
