@@ -70,7 +70,28 @@ func NewRedisCluster(t TB) *RedisCluster {
 		return nil
 	}
 	c.waitOK(c.nodes, 3)
+	c.waitSynced(c.nodes)
 	return c
+}
+
+// waitSynced waits until every replica among nodes has finished its first
+// sync with its primary: until then it holds none of what the primary
+// acknowledges, and a failover onto it would lose everything.
+func (c *RedisCluster) waitSynced(nodes []*RedisServer) {
+	c.t.Helper()
+	for _, n := range nodes {
+		testkit.EventuallyWithin(c.t, clusterWait, "the replica "+n.Addr()+" in sync", func() bool {
+			info, err := n.Do("INFO", "replication")
+			if err != nil {
+				return false
+			}
+			if !strings.Contains(info, "role:slave") {
+				return true
+			}
+			return strings.Contains(info, "master_link_status:up") &&
+				strings.Contains(info, "master_sync_in_progress:0")
+		})
+	}
 }
 
 // redisCLI finds redis-cli, or stops the test.
