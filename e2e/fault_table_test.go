@@ -159,9 +159,16 @@ func nodeKilledRow(name string, url func(t *testing.T) string) faultRow {
 }
 
 // clusterRows are the failovers of the clustered deployments, as the
-// deployment tests run them. Redis Cluster's row is in defectRows.
+// deployment tests run them.
 func clusterRows() []faultRow {
 	return []faultRow{
+		{fault: "primary failover", deployment: "redis-cluster", start: func(t *testing.T) deployment {
+			rc := testenv.NewRedisCluster(t)
+			var killed *testenv.RedisServer
+			return deployment{name: "redis-cluster", url: rc.URL(),
+				fail: func(t *testing.T) { killed = rc.FailPrimary() },
+				heal: func(t *testing.T) { killed.Restart() }}
+		}},
 		{fault: "primary failover", deployment: "redis-sentinel", start: func(t *testing.T) deployment {
 			rs := testenv.NewRedisSentinel(t)
 			var killed *testenv.RedisServer
@@ -186,16 +193,8 @@ func clusterRows() []faultRow {
 // and the failover of each clustered deployment.
 func faultTable() []faultRow {
 	rows := append(singleRows("redis", singleRedis), singleRows("nats", singleNATS)...)
-	rows = append(rows, clusterRows()...)
-	return append(rows, defectRows...)
+	return append(rows, clusterRows()...)
 }
-
-// defectRows are rows that show a defect not fixed yet. They are built only
-// with the faultdefects tag (fault_defects_test.go), so the table stays
-// green while each defect is open:
-//
-//	go test -tags faultdefects -run 'TestFaultTable/redis-cluster' ./e2e/
-var defectRows []faultRow
 
 // TestFaultTable runs every row of the fault table in turn.
 func TestFaultTable(t *testing.T) {
