@@ -18,6 +18,7 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/switchboardhq/switchboard/broker/internal/probe"
 	"github.com/switchboardhq/switchboard/broker/internal/relay"
 	"github.com/switchboardhq/switchboard/stream"
 )
@@ -86,8 +87,10 @@ type Broker struct {
 
 	closeOnce sync.Once
 	running   atomic.Bool
-	// answering: JetStream answered Run's last probe in time (see probe).
-	answering atomic.Bool
+	// probe asks JetStream for the stream's information while Run
+	// delivers: a server that hangs, or a stream that lost its leader,
+	// keeps the connection open, so only an unanswered request shows it.
+	probe probe.Probe
 	// repairAll is set when something may have been lost on the way to
 	// this node (a reconnect, a dropped message); the delivery loop then
 	// reads every subscribed channel's history.
@@ -149,6 +152,10 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if b.log == nil {
 		b.log = slog.Default()
 	}
+	b.probe = probe.Probe{What: "nats: JetStream stream " + cfg.Stream, Logger: b.log, Ask: func(ctx context.Context) error {
+		_, err := b.js.Stream(ctx, b.cfg.Stream)
+		return err
+	}}
 	all := []natsgo.Option{
 		natsgo.Name("switchboard"),
 		natsgo.MaxReconnects(-1),
@@ -335,11 +342,11 @@ func (b *Broker) Ping(ctx context.Context) error {
 func (b *Broker) Unreadable() uint64 { return b.unreadable.Load() }
 
 // Healthy reports whether Run is delivering over a live connection and
-// JetStream answered its last probe in time (see probeInterval). It is
+// JetStream answered its last probe in time (see [probe.Interval]). It is
 // false before Run starts, while NATS is unreachable, and while it does not
 // answer (a server that hangs keeps the connection open).
 func (b *Broker) Healthy() bool {
-	return b.running.Load() && b.nc.IsConnected() && b.answering.Load()
+	return b.running.Load() && b.nc.IsConnected() && b.probe.Answering()
 }
 
 // withTimeout gives ctx a deadline when it has none, since a JetStream

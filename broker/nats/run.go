@@ -47,17 +47,7 @@ func (b *Broker) Run(ctx context.Context, deliver func(*stream.Publication)) err
 	}()
 
 	// The probe runs beside delivery, and ends with Run.
-	b.answering.Store(true)
-	pctx, stopProbe := context.WithCancel(ctx)
-	probed := make(chan struct{})
-	go func() {
-		defer close(probed)
-		b.probe(pctx)
-	}()
-	defer func() {
-		stopProbe()
-		<-probed
-	}()
+	defer b.probe.Start(ctx)()
 
 	r := b.newRelay(deliver)
 	b.requestRepair()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/switchboardhq/switchboard/broker/internal/probe"
 	"github.com/switchboardhq/switchboard/broker/internal/relay"
 	"github.com/switchboardhq/switchboard/stream"
 )
@@ -116,8 +117,9 @@ type Broker struct {
 	// healthy: Run holds a live pub/sub connection with every
 	// subscription confirmed on it.
 	healthy atomic.Bool
-	// answering: Redis answered Run's last probe in time (see probe).
-	answering atomic.Bool
+	// probe PINGs Redis while Run delivers: a Redis that hangs keeps its
+	// connections open, so only an unanswered PING shows it.
+	probe probe.Probe
 
 	// ops serialise Subscribe and Unsubscribe of one channel, so the
 	// order in which Redis sees them is the order they were called in.
@@ -181,6 +183,9 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if b.log == nil {
 		b.log = slog.Default()
 	}
+	b.probe = probe.Probe{What: "redis: PING", Logger: b.log, Ask: func(ctx context.Context) error {
+		return b.client.Do(ctx, b.client.B().Ping().Build()).Error()
+	}}
 	if b.client, err = rueidis.NewClient(opt); err != nil {
 		return nil, fmt.Errorf("redis broker: connect: %w: %w", stream.ErrUnavailable, err)
 	}
@@ -253,11 +258,11 @@ func (b *Broker) Unreadable() uint64 { return b.unreadable.Load() }
 
 // Healthy reports whether Run is delivering: it holds a live pub/sub
 // connection on which every subscription of this node is confirmed, and
-// Redis answered its last probe in time (see probeInterval). It is false
+// Redis answered its last probe in time (see [probe.Interval]). It is false
 // before Run starts, while Redis is unreachable or does not answer (a
 // stopped server keeps its connections open), and while a lost connection
 // is being replaced.
-func (b *Broker) Healthy() bool { return b.healthy.Load() && b.answering.Load() }
+func (b *Broker) Healthy() bool { return b.healthy.Load() && b.probe.Answering() }
 
 // classify wraps an error from Redis with the sentinel callers branch on:
 // the context's own error, or one that already wraps a sentinel, as it is; stream.ErrUnavailable when Redis could

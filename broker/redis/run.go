@@ -73,17 +73,7 @@ func (b *Broker) Run(ctx context.Context, deliver func(*stream.Publication)) err
 	defer b.running.Store(false)
 
 	// The probe runs beside delivery, and ends with Run.
-	b.answering.Store(true)
-	pctx, stopProbe := context.WithCancel(ctx)
-	probed := make(chan struct{})
-	go func() {
-		defer close(probed)
-		b.probe(pctx)
-	}()
-	defer func() {
-		stopProbe()
-		<-probed
-	}()
+	defer b.probe.Start(ctx)()
 
 	l := &loop{b: b, relay: b.newRelay(deliver)}
 	retry, lost := relay.NewRetry(b.log), false
