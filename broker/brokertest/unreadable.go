@@ -33,6 +33,11 @@ func testUnreadableIsAGap(t *testing.T, e *env) {
 	e.publishN(t, ch, 1, nil)
 	e.waitDelivered(t, ch, 1)
 
+	counter, counts := e.b.(interface{ Unreadable() uint64 })
+	var before uint64
+	if counts {
+		before = counter.Unreadable()
+	}
 	res, err := u.PublishUnreadable(context.Background(), Request(ch, `"from a later version"`))
 	if err != nil {
 		t.Fatalf("PublishUnreadable(%q): %v", ch, err)
@@ -43,6 +48,12 @@ func testUnreadableIsAGap(t *testing.T, e *env) {
 	e.publishN(t, ch, 2, nil)
 	got := e.waitDelivered(t, ch, 3)
 	checkOffsets(t, "around an unreadable publication", Offsets(got), []uint64{1, 3, 4})
+	// Counted once, for /metrics (switchboard_broker_unreadable_total).
+	if counts {
+		if n := counter.Unreadable() - before; n != 1 {
+			t.Errorf("Unreadable() grew by %d, want 1", n)
+		}
+	}
 
 	// A second subscription of the channel, which starts after the
 	// unreadable publication, is not held up by it either.
