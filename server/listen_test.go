@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -96,7 +95,7 @@ func TestNodeFull(t *testing.T) {
 			t.Fatal(err)
 		}
 		held = append(held, c)
-		ok, err := askHealth(c)
+		ok, err := testkit.AskHealth(c, hangGuard)
 		switch {
 		case ok:
 			answered++
@@ -123,7 +122,7 @@ func TestNodeFull(t *testing.T) {
 			return err
 		}
 		defer c.Close()
-		if ok, err := askHealth(c); !ok {
+		if ok, err := testkit.AskHealth(c, hangGuard); !ok {
 			return errors.Join(errors.New("no answer"), err)
 		}
 		return nil
@@ -167,21 +166,6 @@ func wsRefusal(t *testing.T, n *node) (code int, closeCode int) {
 			code = f.Error.Code
 		}
 	}
-}
-
-// askHealth sends GET /healthz on c and reports whether 200 came back; the
-// connection stays open (keep-alive) when it did.
-func askHealth(c net.Conn) (bool, error) {
-	_ = c.SetDeadline(time.Now().Add(hangGuard))
-	if _, err := c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: node\r\n\r\n")); err != nil {
-		return false, err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return false, err
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK, nil
 }
 
 func isTimeout(err error) bool {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -98,7 +97,7 @@ func TestOpenFileLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 		held = append(held, c)
-		ok, err := healthOn(c)
+		ok, err := testkit.AskHealth(c, 10*time.Second)
 		var ne net.Error
 		switch {
 		case ok:
@@ -123,7 +122,7 @@ func TestOpenFileLimit(t *testing.T) {
 			return err
 		}
 		defer c.Close()
-		if ok, err := healthOn(c); !ok {
+		if ok, err := testkit.AskHealth(c, 10*time.Second); !ok {
 			return errors.Join(errors.New("no answer"), err)
 		}
 		return nil
@@ -139,19 +138,4 @@ func TestOpenFileLimit(t *testing.T) {
 	if err := <-exited; err != nil {
 		t.Errorf("serve after SIGTERM: %v; stderr:\n%s", err, stderr.Tail(2000))
 	}
-}
-
-// healthOn sends GET /healthz on c and reports whether 200 came back,
-// waiting no longer than a hang guard.
-func healthOn(c net.Conn) (bool, error) {
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: node\r\n\r\n")); err != nil {
-		return false, err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return false, err
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK, nil
 }

@@ -1,12 +1,15 @@
 package testkit
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Response is an HTTP response read whole, as the tests of the node's HTTP
@@ -83,4 +86,21 @@ func WantError(t testing.TB, r Response, status int, code uint32) {
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		t.Fatalf("error Content-Type %q, want application/json", ct)
 	}
+}
+
+// AskHealth sends GET /healthz on c, an open connection to a node, and
+// reports whether 200 came back within guard; the connection stays open
+// (keep-alive) when it did. An error that is a timeout means the node
+// accepted the connection and never answered.
+func AskHealth(c net.Conn, guard time.Duration) (bool, error) {
+	_ = c.SetDeadline(time.Now().Add(guard))
+	if _, err := c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: node\r\n\r\n")); err != nil {
+		return false, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK, nil
 }
