@@ -217,6 +217,13 @@ func (f *fleet) waitCaughtUp(t *testing.T, p *publisher, d time.Duration) {
 		}
 		return out
 	}
+	f.waitNoneBehind(t, d, behind)
+}
+
+// waitNoneBehind waits until behind lists no client, and otherwise fails
+// naming the first few of those it lists.
+func (f *fleet) waitNoneBehind(t *testing.T, d time.Duration, behind func() []*recorder) {
+	t.Helper()
 	waitCondition(t, d, func() bool { return len(behind()) == 0 }, func() string {
 		b := behind()
 		var sb strings.Builder
@@ -226,8 +233,7 @@ func (f *fleet) waitCaughtUp(t *testing.T, p *publisher, d time.Duration) {
 				sb.WriteString("\n  ...")
 				break
 			}
-			fmt.Fprintf(&sb, "\n  %s on %s at %d of %d, state %v, problems %v",
-				r.tr, r.sub.Channel(), r.last().Offset, latest[r.sub.Channel()], r.c.State(), r.problemList())
+			fmt.Fprintf(&sb, "\n  %s on %s at %v, state %v, problems %v", r.tr, r.sub.Channel(), r.last(), r.c.State(), r.problemList())
 		}
 		return sb.String()
 	})

@@ -300,19 +300,7 @@ func (f *fleet) waitCaughtUpEpoch(t *testing.T, p *publisher, d time.Duration) {
 		}
 		return out
 	}
-	waitCondition(t, d, func() bool { return len(behind()) == 0 }, func() string {
-		b := behind()
-		var sb strings.Builder
-		fmt.Fprintf(&sb, "%d of %d clients have not received everything acknowledged", len(b), len(f.subs))
-		for i, r := range b {
-			if i == 5 {
-				sb.WriteString("\n  ...")
-				break
-			}
-			fmt.Fprintf(&sb, "\n  %s on %s at %v, state %v, problems %v", r.tr, r.sub.Channel(), r.last(), r.c.State(), r.problemList())
-		}
-		return sb.String()
-	})
+	f.waitNoneBehind(t, d, behind)
 }
 
 // liveNodes returns the nodes whose process has not exited.
