@@ -137,6 +137,14 @@ func TestVersion(t *testing.T) {
 	if _, out, _ := runCmd(t, nil, "version"); !strings.HasPrefix(out, "switchboard v9.9.9 ") {
 		t.Errorf("with -X main.version: %q", out)
 	}
+	// --version and -v say the same as the version command.
+	_, want, _ := runCmd(t, nil, "version")
+	for _, flag := range []string{"--version", "-v"} {
+		code, out, errOut := runCmd(t, nil, flag)
+		if code != 0 || out != want {
+			t.Errorf("switchboard %s: exit %d, %q (stderr %q); want %q", flag, code, out, errOut, want)
+		}
+	}
 }
 
 // TestServeRefusesBadConfig checks serve's own checks; each fails before
