@@ -292,7 +292,7 @@ func newLogger(cfg *config, w io.Writer) (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		return nil, fmt.Errorf("log_level (%s): %q is not one of debug, info, warn, error", cfg.source("log_level"), cfg.LogLevel)
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationsAsText}
 	switch strings.ToLower(cfg.LogFormat) {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
@@ -300,6 +300,16 @@ func newLogger(cfg *config, w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("log_format (%s): %q is not text or json", cfg.source("log_format"), cfg.LogFormat)
+}
+
+// durationsAsText logs a duration as Go writes it ("5s", "1m30s") in every
+// format: the JSON handler would write nanoseconds, which a reader has to
+// divide and a config cannot take back.
+func durationsAsText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // newAPIKey returns 192 random bits, URL-safe: unguessable, and easy to
