@@ -57,11 +57,13 @@ reconnect (spread over --shutdown-drain) and exits.`,
 
 // serve runs a node until ctx ends.
 func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
-	log, err := newLogger(cfg, stderr)
-	if err != nil {
-		return err
+	// Every mistake at once, before anything is opened.
+	log, logErr := newLogger(cfg, stderr)
+	namespaces, nsErr := stream.NewNamespaces(cfg.DefaultNamespace, cfg.Namespaces)
+	if nsErr != nil {
+		nsErr = fmt.Errorf("namespaces: %w", nsErr)
 	}
-	if err := checkServe(cfg); err != nil {
+	if err := errors.Join(logErr, checkServe(cfg), nsErr); err != nil {
 		return err
 	}
 	be, err := openBackend(ctx, cfg, log)
@@ -69,10 +71,6 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer be.Close()
-	namespaces, err := stream.NewNamespaces(cfg.DefaultNamespace, cfg.Namespaces)
-	if err != nil {
-		return fmt.Errorf("namespaces: %w", err)
-	}
 	tokenCfg := cfg.Token
 	tokenCfg.Logger = log
 	verifier, err := auth.NewVerifier(tokenCfg)
