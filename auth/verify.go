@@ -327,10 +327,14 @@ func (c *tokenClaims) Validate() error {
 		return claimError("missing sub")
 	case len(c.Info) > 0 && c.Info[0] != '{' && string(c.Info) != "null":
 		return claimError("info is not a JSON object")
+	case c.v.issuer != "" && c.Issuer == "":
+		return claimError(fmt.Sprintf("missing iss (want %q)", c.v.issuer))
 	case c.v.issuer != "" && c.Issuer != c.v.issuer:
-		return claimError("wrong issuer")
+		return claimError(fmt.Sprintf("wrong issuer %q (want %q)", c.Issuer, c.v.issuer))
+	case c.v.audience != "" && len(c.Audience) == 0:
+		return claimError(fmt.Sprintf("missing aud (want %q)", c.v.audience))
 	case c.v.audience != "" && !slices.Contains(c.Audience, c.v.audience):
-		return claimError("wrong audience")
+		return claimError(fmt.Sprintf("wrong audience %q (want %q)", []string(c.Audience), c.v.audience))
 	}
 	return nil
 }

@@ -149,14 +149,15 @@ func (h *Hub) Publish(ctx context.Context, req stream.PublishRequest) (stream.Pu
 
 // PublishAs publishes for a client that has no session (a stateless HTTP
 // request), checking the namespace's publish rule against its identity.
-// req.Info defaults to the identity's user; an anonymous publication
-// carries none.
+// req.Info defaults to the identity's user and token info; an anonymous
+// publication carries an empty one ({"client":""}), so that subscribers
+// can tell every client's publication from the backend's, which has none.
 func (h *Hub) PublishAs(ctx context.Context, id stream.Identity, req stream.PublishRequest) (stream.PublishResult, error) {
 	ns, err := h.authorizeAs(&id, stream.ActionPublish, req.Channel)
 	if err != nil {
 		return stream.PublishResult{}, err
 	}
-	if req.Info == nil && !id.Anonymous() {
+	if req.Info == nil {
 		req.Info = &stream.ClientInfo{User: id.User, Info: id.Info}
 	}
 	return h.publish(ctx, ns, req)

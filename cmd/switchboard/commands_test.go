@@ -65,6 +65,49 @@ func TestToken(t *testing.T) {
 	}
 }
 
+// A node whose config names an issuer and an audience accepts the tokens
+// `switchboard token` mints: with --iss and --aud, or, without them, with
+// the token.issuer and token.audience of the same config.
+func TestTokenIssuerAudience(t *testing.T) {
+	const secret = "token-test-secret"
+	v, err := auth.NewVerifier(auth.Config{HMACSecrets: []string{secret},
+		Issuer: "https://id.example.com", Audience: "switchboard"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+
+	code, out, errOut := runCmd(t, nil, "token", "--secret", secret, "--sub", "alice",
+		"--iss", "https://id.example.com", "--aud", "switchboard")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if id, err := v.Verify(strings.TrimSpace(out)); err != nil || id.User != "alice" {
+		t.Errorf("token minted with --iss and --aud: %+v, %v", id, err)
+	}
+
+	env := []string{
+		"SWITCHBOARD_TOKEN__HMAC_SECRETS=" + secret,
+		"SWITCHBOARD_TOKEN__ISSUER=https://id.example.com",
+		"SWITCHBOARD_TOKEN__AUDIENCE=switchboard",
+	}
+	code, out, errOut = runCmd(t, env, "token", "--sub", "bob")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if id, err := v.Verify(strings.TrimSpace(out)); err != nil || id.User != "bob" {
+		t.Errorf("token minted under a config with an issuer and audience: %+v, %v", id, err)
+	}
+	// A flag wins over the config.
+	code, out, errOut = runCmd(t, env, "token", "--sub", "carol", "--iss", "someone-else")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if _, err := v.Verify(strings.TrimSpace(out)); err == nil || !strings.Contains(err.Error(), `wrong issuer "someone-else"`) {
+		t.Errorf("token minted with --iss someone-else: err %v, want wrong issuer", err)
+	}
+}
+
 func TestTokenErrors(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -93,6 +136,14 @@ func TestVersion(t *testing.T) {
 	defer func() { version = old }()
 	if _, out, _ := runCmd(t, nil, "version"); !strings.HasPrefix(out, "switchboard v9.9.9 ") {
 		t.Errorf("with -X main.version: %q", out)
+	}
+	// --version and -v say the same as the version command.
+	_, want, _ := runCmd(t, nil, "version")
+	for _, flag := range []string{"--version", "-v"} {
+		code, out, errOut := runCmd(t, nil, flag)
+		if code != 0 || out != want {
+			t.Errorf("switchboard %s: exit %d, %q (stderr %q); want %q", flag, code, out, errOut, want)
+		}
 	}
 }
 

@@ -188,7 +188,9 @@ func fileLayer(path string) (l layer, ns []stream.Namespace, ok bool, err error)
 			}
 			list, nerr := decodeNamespaces(v)
 			if nerr != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", where, nerr))
+				for _, e := range unjoin(nerr) {
+					errs = append(errs, fmt.Errorf("%s: %w", where, e))
+				}
 				continue
 			}
 			ns, ok = list, true
@@ -221,6 +223,14 @@ func fileLayer(path string) (l layer, ns []stream.Namespace, ok bool, err error)
 		}
 	}
 	return l, ns, ok, errors.Join(errs...)
+}
+
+// unjoin returns the errors errors.Join joined into err, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 func isEmpty(v any) bool {

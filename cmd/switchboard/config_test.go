@@ -346,6 +346,54 @@ func TestBadConfig(t *testing.T) {
 	}
 }
 
+// TestConfigErrorsAtOnce: every mistake of a config file is reported by
+// one run of serve, as docs/config.md says, namespaces included.
+func TestConfigErrorsAtOnce(t *testing.T) {
+	path := writeFile(t, "four.yaml", `
+adr: :80
+namespaces:
+  - name: chat
+    publsh: anyone
+  - presence: true
+  - name: prices
+    history_ttl: 60
+  - name: feed
+    subscribe: everyone
+  - name: chat
+  - name: a:b
+`)
+	code, _, errOut := runCmd(t, nil, "serve", "--config", path, "--addr", "127.0.0.1:0")
+	if code == 0 {
+		t.Fatal("serve accepted the file")
+	}
+	for _, want := range []string{
+		`unknown key "adr"`,
+		`namespaces[0] (chat): unknown key "publsh"`,
+		`namespaces[1]: name is required`,
+		`namespaces[2] (prices): history_ttl must be a duration`,
+		`namespaces[3] (feed): subscribe: access "everyone" is not one of anyone, authenticated, claim, nobody`,
+		`namespaces[4] (chat): defined twice (also namespaces[0])`,
+		`namespaces[5] (a:b): name must be a valid channel name without ':'`,
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("the error lacks %q; it says:\n%s", want, errOut)
+		}
+	}
+
+	// Values that only serve checks, each of a right type, are reported
+	// together too.
+	path = writeFile(t, "three.yaml", "log_format: xml\nlimits:\n  message_size: 0\ndefault_namespace:\n  publish: everyone\n")
+	code, _, errOut = runCmd(t, nil, "serve", "--config", path, "--addr", "127.0.0.1:0")
+	if code == 0 {
+		t.Fatal("serve accepted the file")
+	}
+	for _, want := range []string{`log_format`, `limits.message_size`, `access "everyone"`} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("the error lacks %q; it says:\n%s", want, errOut)
+		}
+	}
+}
+
 func TestFlagNames(t *testing.T) {
 	// Every key maps to one env var and one flag and back.
 	seenEnv := map[string]bool{}

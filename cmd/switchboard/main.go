@@ -53,6 +53,10 @@ Start a node with "switchboard serve".`,
 		// Without a subcommand, show the help rather than fail.
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
+	// --version, as most commands have it, says what `switchboard version`
+	// says.
+	root.Version = versionString()
+	root.SetVersionTemplate(versionLine() + "\n")
 	root.SetOut(env.stdout)
 	root.SetErr(env.stderr)
 	root.PersistentFlags().StringVarP(&env.configPath, "config", "c", "",

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -33,41 +34,72 @@ func settingDefault(key string) any {
 }
 
 // decodeNamespaces reads the config file's namespaces: a list of maps whose
-// keys are namespaceFields. Errors name the entry by index and name.
+// keys are namespaceFields. It checks what stream.NewNamespaces would refuse
+// too (names, access rules, duplicates), so that every mistake in the list
+// is reported at once; errors name the entry by index and name.
 func decodeNamespaces(v any) ([]stream.Namespace, error) {
 	list, ok := v.([]any)
 	if !ok {
 		return nil, fmt.Errorf("namespaces must be a list of namespaces, got %s", describe(v))
 	}
+	var errs []error
 	out := make([]stream.Namespace, 0, len(list))
+	first := make(map[string]int, len(list)) // name → index of its first entry
 	for i, item := range list {
 		m, ok := item.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("namespaces[%d] must be a map with at least a name, got %s", i, describe(item))
+			errs = append(errs, fmt.Errorf("namespaces[%d] must be a map with at least a name, got %s", i, describe(item)))
+			continue
 		}
 		where := fmt.Sprintf("namespaces[%d]", i)
 		if name, ok := m["name"].(string); ok && name != "" {
 			where = fmt.Sprintf("namespaces[%d] (%s)", i, name)
 		}
+		bad := func(format string, a ...any) {
+			errs = append(errs, fmt.Errorf("%s: %s", where, fmt.Sprintf(format, a...)))
+		}
 		var ns stream.Namespace
 		for _, key := range slices.Sorted(maps.Keys(m)) {
 			def, known := namespaceFields[key]
 			if !known {
-				return nil, fmt.Errorf("%s: unknown key %q (known: %s)", where, key, strings.Join(slices.Sorted(maps.Keys(namespaceFields)), ", "))
+				bad("unknown key %q (known: %s)", key, strings.Join(slices.Sorted(maps.Keys(namespaceFields)), ", "))
+				continue
 			}
 			if m[key] == nil {
 				continue
 			}
 			v, err := convert(def, m[key])
 			if err != nil {
-				return nil, fmt.Errorf("%s: %s %w", where, key, err)
+				bad("%s %v", key, err)
+				continue
 			}
 			setNamespaceField(&ns, key, v)
 		}
-		if ns.Name == "" {
-			return nil, fmt.Errorf("%s: name is required", where)
+		for _, a := range []struct {
+			key string
+			a   stream.Access
+		}{{"subscribe", ns.Subscribe}, {"publish", ns.Publish}, {"history", ns.History}} {
+			if !a.a.Valid() {
+				bad("%s: access %q is not one of anyone, authenticated, claim, nobody", a.key, a.a)
+			}
 		}
+		switch {
+		case ns.Name == "":
+			bad("name is required")
+			continue
+		case stream.ValidateChannel(ns.Name) != nil || strings.IndexByte(ns.Name, stream.NamespaceSeparator) >= 0:
+			bad("name must be a valid channel name without ':'")
+			continue
+		}
+		if j, dup := first[ns.Name]; dup {
+			bad("defined twice (also namespaces[%d])", j)
+			continue
+		}
+		first[ns.Name] = i
 		out = append(out, ns)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return out, nil
 }

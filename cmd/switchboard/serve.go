@@ -57,11 +57,13 @@ reconnect (spread over --shutdown-drain) and exits.`,
 
 // serve runs a node until ctx ends.
 func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
-	log, err := newLogger(cfg, stderr)
-	if err != nil {
-		return err
+	// Every mistake at once, before anything is opened.
+	log, logErr := newLogger(cfg, stderr)
+	namespaces, nsErr := stream.NewNamespaces(cfg.DefaultNamespace, cfg.Namespaces)
+	if nsErr != nil {
+		nsErr = fmt.Errorf("namespaces: %w", nsErr)
 	}
-	if err := checkServe(cfg); err != nil {
+	if err := errors.Join(logErr, checkServe(cfg), nsErr); err != nil {
 		return err
 	}
 	be, err := openBackend(ctx, cfg, log)
@@ -69,10 +71,6 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer be.Close()
-	namespaces, err := stream.NewNamespaces(cfg.DefaultNamespace, cfg.Namespaces)
-	if err != nil {
-		return fmt.Errorf("namespaces: %w", err)
-	}
 	tokenCfg := cfg.Token
 	tokenCfg.Logger = log
 	verifier, err := auth.NewVerifier(tokenCfg)
@@ -292,7 +290,7 @@ func newLogger(cfg *config, w io.Writer) (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		return nil, fmt.Errorf("log_level (%s): %q is not one of debug, info, warn, error", cfg.source("log_level"), cfg.LogLevel)
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationsAsText}
 	switch strings.ToLower(cfg.LogFormat) {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
@@ -300,6 +298,16 @@ func newLogger(cfg *config, w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("log_format (%s): %q is not text or json", cfg.source("log_format"), cfg.LogFormat)
+}
+
+// durationsAsText logs a duration as Go writes it ("5s", "1m30s") in every
+// format: the JSON handler would write nanoseconds, which a reader has to
+// divide and a config cannot take back.
+func durationsAsText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // newAPIKey returns 192 random bits, URL-safe: unguessable, and easy to

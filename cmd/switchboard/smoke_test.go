@@ -35,7 +35,8 @@ var (
 )
 
 // TestSmoke builds the binary, serves on a free port, uses the printed URL
-// and API key, and checks that SIGTERM ends it cleanly.
+// and API key, and checks that SIGTERM, or SIGINT (Ctrl-C), ends it cleanly
+// with exit status 0.
 func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -44,8 +45,12 @@ func TestSmoke(t *testing.T) {
 	if err := testkit.BuildSwitchboard(bin); err != nil {
 		t.Fatal(err)
 	}
+	t.Run("SIGTERM", func(t *testing.T) { smoke(t, bin, syscall.SIGTERM, "text") })
+	t.Run("SIGINT", func(t *testing.T) { smoke(t, bin, syscall.SIGINT, "json") })
+}
 
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--shutdown-drain", "200ms")
+func smoke(t *testing.T, bin string, sig syscall.Signal, logFormat string) {
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--shutdown-drain", "200ms", "--log-format", logFormat)
 	cmd.Env = cleanEnv()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -139,19 +144,36 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("publish with a wrong key: %v: %s", err, out)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case err := <-exited:
 		waited = true
 		if err != nil {
-			t.Fatalf("serve after SIGTERM: %v; stderr:\n%s", err, stderr.String())
+			t.Fatalf("serve after %v: %v (want exit status 0); stderr:\n%s", sig, err, stderr.String())
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not exit after SIGTERM; stderr:\n%s", stderr.String())
+		t.Fatalf("serve did not exit after %v; stderr:\n%s", sig, stderr.String())
 	}
 	if !strings.Contains(stderr.String(), "shutdown complete") {
 		t.Errorf("no clean shutdown in the log:\n%s", stderr.String())
+	}
+	if logFormat != "json" {
+		return
+	}
+	// Durations in a JSON log read as they were configured, not in
+	// nanoseconds.
+	var shutdown struct {
+		Msg   string `json:"msg"`
+		Drain any    `json:"drain"`
+	}
+	for line := range strings.Lines(stderr.String()) {
+		if json.Unmarshal([]byte(line), &shutdown) == nil && shutdown.Msg == "shutting down" {
+			break
+		}
+	}
+	if shutdown.Drain != "200ms" {
+		t.Errorf("shutting down: drain = %#v, want \"200ms\"; log:\n%s", shutdown.Drain, stderr.String())
 	}
 }

@@ -22,10 +22,16 @@ func newVersionCmd(env *cliEnv) *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(env.stdout, "switchboard %s %s %s/%s\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintln(env.stdout, versionLine())
 			return nil
 		},
 	}
+}
+
+// versionLine is what `switchboard version` and `switchboard --version`
+// print.
+func versionLine() string {
+	return fmt.Sprintf("switchboard %s %s %s/%s", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 // versionString returns the version the binary reports everywhere.

@@ -61,6 +61,12 @@ func TestClientPublish(t *testing.T) {
 	if got := string(page.Publications[1].Data); got != `[1,2,3]` {
 		t.Fatalf("data stored as %s, want it compact", got)
 	}
+	// An anonymous client's publication still says a client made it
+	// ("info":{"client":""}), so a subscriber can tell it from one the
+	// backend made through the API, which has no info.
+	if info := page.Publications[1].Info; info == nil || info.Client != "" || info.User != "" || info.Info != nil {
+		t.Fatalf("anonymous publication info %+v, want {client:\"\"}", info)
+	}
 }
 
 // TestClientPublishLongKey: a key the size of a whole body is refused

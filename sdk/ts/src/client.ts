@@ -7,7 +7,7 @@ import { Emitter } from "./emitter.js";
 import { ErrorCode, SwitchboardError, noAnswer } from "./errors.js";
 import { type ResolvedOptions, type SwitchboardOptions, type TransportName, resolveOptions } from "./options.js";
 import { type ClientInfo, type Position, type Publication, clientInfoOf, isObject, parsePublication } from "./protocol.js";
-import { historyOverHTTP, presenceOverHTTP } from "./transports/http.js";
+import { historyOverHTTP, positionOverHTTP, presenceOverHTTP } from "./transports/http.js";
 import { type PublishOptions, type PublishResult, publish } from "./publish.js";
 import { Subscription } from "./subscription.js";
 import { PollConnection } from "./transports/poll.js";
@@ -88,6 +88,10 @@ export class Switchboard extends Emitter<ClientEvents> {
   readonly url: string;
   private readonly opts: ResolvedOptions;
   private readonly subs = new Map<string, Subscription<unknown>>();
+  // Subscriptions whose starting position is being read: no connection
+  // starts them, and no publish of this client goes to their channel, until
+  // it is known.
+  private readonly reading = new Map<Subscription<unknown>, Promise<void>>();
   private readonly connector: Connector;
   private readonly getToken: (() => string | Promise<string>) | undefined;
   private tokenValue: string | undefined;
@@ -112,7 +116,10 @@ export class Switchboard extends Emitter<ClientEvents> {
       storage: this.opts.storage,
       storageKey: `switchboard:transport:${this.opts.endpoints.websocket}`,
       create: (t) => createConnection(t, ctx),
-      prepare: () => this.firstToken(),
+      prepare: async () => {
+        await this.firstToken();
+        await Promise.all(this.reading.values());
+      },
       refreshToken: () => this.refreshToken(),
       onConnecting: (transport) => {
         this.st = "connecting";
@@ -184,16 +191,42 @@ export class Switchboard extends Emitter<ClientEvents> {
   /**
    * Subscribes to a channel. Publications arrive as `message` events of the
    * Subscription, in order, each once; with `since`, those after that
-   * position come first. Throws for an invalid channel name or a channel
-   * already subscribed.
+   * position come first. Without `since`, it starts from the channel's
+   * position when subscribe() is called, even before connect() or while
+   * the connection is not a WebSocket: a publication that follows the call
+   * (this client's own publish included) is delivered. Throws for an
+   * invalid channel name or a channel already subscribed.
    */
   subscribe<T = unknown>(channel: string, opts: SubscribeOptions = {}): Subscription<T> {
     checkChannel(channel);
     if (this.subs.has(channel)) throw new SwitchboardError(ErrorCode.AlreadySubscribed, `already subscribed to ${channel}`);
     const sub = new Subscription<T>(channel, this.owner(), opts.since);
     this.subs.set(channel, sub as Subscription<unknown>);
-    this.connector.connection?.sync();
+    // An open WebSocket starts the channel at once, in order with whatever
+    // this client sends after; anything else (no connection yet, a stream
+    // reopened with the new channel, a poll) starts it later, so the
+    // channel's position now is read first.
+    if (!opts.since && !this.connector.connection?.request) this.readPosition(sub as Subscription<unknown>);
+    else this.connector.connection?.sync();
     return sub;
+  }
+
+  // readPosition reads where the channel is now, for the subscription to
+  // start from; when that fails (no history rights, no node), it starts
+  // live as a subscription without a position does.
+  private readPosition(sub: Subscription<unknown>): void {
+    const read = (async () => {
+      try {
+        await this.firstToken();
+        sub.createdAt(await positionOverHTTP(this.opts, sub.channel, () => this.tokenValue, () => this.refreshToken()));
+      } catch {
+        // Started live instead.
+      } finally {
+        this.reading.delete(sub);
+        this.connector.connection?.sync();
+      }
+    })();
+    this.reading.set(sub, read);
   }
 
   /** The subscription to a channel, if there is one. */
@@ -214,6 +247,10 @@ export class Switchboard extends Emitter<ClientEvents> {
    */
   async publish(channel: string, data: unknown, opts?: PublishOptions): Promise<PublishResult> {
     await this.firstToken();
+    // A subscription of this client made before the publish sees it.
+    const sub = this.subs.get(channel);
+    const read = sub && this.reading.get(sub);
+    if (read) await read;
     return publish(
       {
         options: this.opts,
@@ -360,6 +397,7 @@ export class Switchboard extends Emitter<ClientEvents> {
       channels: () => {
         const out = [];
         for (const s of this.subs.values()) {
+          if (this.reading.has(s)) continue;
           const since = s.position;
           out.push(since ? { channel: s.channel, since } : { channel: s.channel });
         }

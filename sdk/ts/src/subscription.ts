@@ -109,6 +109,15 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     return this.owner.publish(this.channel, data, opts);
   }
 
+  /**
+   * @internal Where the channel was when the subscription was made: it
+   * starts from there, unless a position came first.
+   */
+  createdAt(pos: Position): void {
+    if (this.st !== "subscribing" || this.pos) return;
+    this.pos = { epoch: pos.epoch, offset: pos.offset };
+  }
+
   /** @internal The node started the channel on a connection; `since` is what was sent. */
   started(r: StartResult, since: Position | undefined): void {
     if (this.st === "unsubscribed") return;

@@ -871,6 +871,11 @@ async function historyOverHTTP(options, channel, q, token, refreshToken) {
   if (q.reverse) params.reverse = "true";
   return askOverHTTP(options, "history", options.endpoints.history, params, token, refreshToken);
 }
+async function positionOverHTTP(options, channel, token, refreshToken) {
+  const f = await askOverHTTP(options, "history", options.endpoints.history, { channel, limit: "0" }, token, refreshToken);
+  if (typeof f.epoch !== "string" || typeof f.offset !== "number") throw noAnswer("the history reply has no position");
+  return { epoch: f.epoch, offset: f.offset };
+}
 async function askOverHTTP(options, what, endpoint, params, token, refreshToken) {
   const f = needFetch(options.fetch);
   for (let renewed = false; ; renewed = true) {
@@ -1016,6 +1021,14 @@ var Subscription = class extends Emitter {
   /** Publishes to this channel; see Switchboard.publish. */
   publish(data, opts) {
     return this.owner.publish(this.channel, data, opts);
+  }
+  /**
+   * @internal Where the channel was when the subscription was made: it
+   * starts from there, unless a position came first.
+   */
+  createdAt(pos) {
+    if (this.st !== "subscribing" || this.pos) return;
+    this.pos = { epoch: pos.epoch, offset: pos.offset };
   }
   /** @internal The node started the channel on a connection; `since` is what was sent. */
   started(r, since) {
@@ -1855,6 +1868,10 @@ var Switchboard = class extends Emitter {
   constructor(url, options = {}) {
     super();
     this.subs = /* @__PURE__ */ new Map();
+    // Subscriptions whose starting position is being read: no connection
+    // starts them, and no publish of this client goes to their channel, until
+    // it is known.
+    this.reading = /* @__PURE__ */ new Map();
     this.st = "disconnected";
     this.online = () => this.connector.wake();
     this.url = url;
@@ -1870,7 +1887,10 @@ var Switchboard = class extends Emitter {
       storage: this.opts.storage,
       storageKey: `switchboard:transport:${this.opts.endpoints.websocket}`,
       create: (t) => createConnection(t, ctx),
-      prepare: () => this.firstToken(),
+      prepare: async () => {
+        await this.firstToken();
+        await Promise.all(this.reading.values());
+      },
       refreshToken: () => this.refreshToken(),
       onConnecting: (transport) => {
         this.st = "connecting";
@@ -1935,16 +1955,36 @@ var Switchboard = class extends Emitter {
   /**
    * Subscribes to a channel. Publications arrive as `message` events of the
    * Subscription, in order, each once; with `since`, those after that
-   * position come first. Throws for an invalid channel name or a channel
-   * already subscribed.
+   * position come first. Without `since`, it starts from the channel's
+   * position when subscribe() is called, even before connect() or while
+   * the connection is not a WebSocket: a publication that follows the call
+   * (this client's own publish included) is delivered. Throws for an
+   * invalid channel name or a channel already subscribed.
    */
   subscribe(channel, opts = {}) {
     checkChannel(channel);
     if (this.subs.has(channel)) throw new SwitchboardError(ErrorCode.AlreadySubscribed, `already subscribed to ${channel}`);
     const sub = new Subscription(channel, this.owner(), opts.since);
     this.subs.set(channel, sub);
-    this.connector.connection?.sync();
+    if (!opts.since && !this.connector.connection?.request) this.readPosition(sub);
+    else this.connector.connection?.sync();
     return sub;
+  }
+  // readPosition reads where the channel is now, for the subscription to
+  // start from; when that fails (no history rights, no node), it starts
+  // live as a subscription without a position does.
+  readPosition(sub) {
+    const read = (async () => {
+      try {
+        await this.firstToken();
+        sub.createdAt(await positionOverHTTP(this.opts, sub.channel, () => this.tokenValue, () => this.refreshToken()));
+      } catch {
+      } finally {
+        this.reading.delete(sub);
+        this.connector.connection?.sync();
+      }
+    })();
+    this.reading.set(sub, read);
   }
   /** The subscription to a channel, if there is one. */
   getSubscription(channel) {
@@ -1962,6 +2002,9 @@ var Switchboard = class extends Emitter {
    */
   async publish(channel, data, opts) {
     await this.firstToken();
+    const sub = this.subs.get(channel);
+    const read = sub && this.reading.get(sub);
+    if (read) await read;
     return publish(
       {
         options: this.opts,
@@ -2096,6 +2139,7 @@ var Switchboard = class extends Emitter {
       channels: () => {
         const out = [];
         for (const s of this.subs.values()) {
+          if (this.reading.has(s)) continue;
           const since = s.position;
           out.push(since ? { channel: s.channel, since } : { channel: s.channel });
         }

@@ -197,6 +197,21 @@ export async function historyOverHTTP(
   return askOverHTTP(options, "history", options.endpoints.history, params, token, refreshToken);
 }
 
+/**
+ * Reads a channel's latest position from the node's history endpoint
+ * (limit=0: the position, no publications).
+ */
+export async function positionOverHTTP(
+  options: ResolvedOptions,
+  channel: string,
+  token: () => string | undefined,
+  refreshToken: () => Promise<void>,
+): Promise<{ epoch: string; offset: number }> {
+  const f = await askOverHTTP(options, "history", options.endpoints.history, { channel, limit: "0" }, token, refreshToken);
+  if (typeof f.epoch !== "string" || typeof f.offset !== "number") throw noAnswer("the history reply has no position");
+  return { epoch: f.epoch, offset: f.offset };
+}
+
 // askOverHTTP sends GET endpoint?params with the token in the query, as
 // polls send it, and renews an expired token once.
 async function askOverHTTP(

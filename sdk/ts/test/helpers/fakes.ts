@@ -1,6 +1,7 @@
 // Test doubles: a scripted WebSocket, and a handler that records what a
 // connection reports.
 
+import { expect, vi } from "vitest";
 import type { SwitchboardError } from "../../src/errors.js";
 import { type ResolvedOptions, resolveOptions } from "../../src/options.js";
 import type { Position, Publication } from "../../src/protocol.js";
@@ -141,6 +142,18 @@ export class FakeFetch {
   /** Requests not answered yet. */
   get pending(): number {
     return this.waiting.length;
+  }
+
+  /**
+   * Answers the read of a channel's position that a subscription made
+   * before connect() (or off a WebSocket) starts with: GET history?limit=0.
+   */
+  async answerPosition(channel: string, epoch: string, offset: number): Promise<void> {
+    await vi.waitFor(() => expect(this.pending).toBeGreaterThan(0));
+    const url = this.answer({ channel, epoch, offset, publications: [] });
+    expect(url.pathname.endsWith("/connection/history")).toBe(true);
+    expect(url.searchParams.get("channel")).toBe(channel);
+    expect(url.searchParams.get("limit")).toBe("0");
   }
 
   /** Answers the oldest request still waiting with a JSON body. */

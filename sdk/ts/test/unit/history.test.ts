@@ -60,6 +60,7 @@ describe("history", () => {
     const sb = client({ transports: ["sse"], token: "t0" });
     sb.subscribe(lobby);
     sb.connect();
+    await f.answerPosition(lobby, "x1", 44);
     await vi.waitFor(() => expect(FakeEventSource.instances.length).toBe(1));
     FakeEventSource.instances[0]!.emit("connected", { client: "s1", channels: { [lobby]: { epoch: "x1", offset: 44, recovered: true } } });
     await sb.ready();

@@ -50,6 +50,7 @@ describe("presence", () => {
     sub.on("join", (e: PresenceEvent) => seen.push(`join ${e.client} ${e.user ?? "-"}`));
     sub.on("leave", (e: PresenceEvent) => seen.push(`leave ${e.client} ${e.user ?? "-"}`));
     sb.connect();
+    await f.answerPosition(lobby, "x1", 0);
     const ws = await websocket();
 
     const p = sb.presence(lobby);
@@ -58,7 +59,7 @@ describe("presence", () => {
     expect(ws.sent.at(-1)).toBe(`{"type":"presence","id":${cmd.id},"channel":"chat:lobby"}`);
     ws.push(JSON.stringify({ type: "presence", id: cmd.id, channel: lobby, clients }));
     await expect(p).resolves.toEqual(clients);
-    expect(f.requests).toHaveLength(0);
+    expect(f.requests).toHaveLength(1); // the position read, before connecting
 
     ws.push(JSON.stringify({ type: "join", channel: lobby, client: "c2", user: "u2", info: { name: "Bo" } }));
     ws.push(JSON.stringify({ type: "leave", channel: lobby, client: "c3" }));
@@ -85,6 +86,7 @@ describe("presence", () => {
     sub.on("leave", (e) => seen.push(`leave ${e.client}`));
     sub.on("message", (m) => got.push(m.offset));
     sb.connect();
+    await f.answerPosition(lobby, "x1", 3);
     await vi.waitFor(() => expect(FakeEventSource.instances.length).toBe(1));
     const es = FakeEventSource.instances[0]!;
     es.emit("connected", { client: "s1", channels: { [lobby]: { epoch: "x1", offset: 3, recovered: true } } });
