@@ -45,7 +45,12 @@ interface Entry {
 }
 
 interface Channel {
+  /** Where the connection resumes the channel: every started member has all up to it. */
   pos: Position | undefined;
+  /** The newest position relayed: what every started member has. */
+  relayed: Position | undefined;
+  /** Whether the current connection has started the channel. */
+  live: boolean;
   members: Map<string, Entry>;
 }
 
@@ -170,14 +175,14 @@ export class Leader {
     for (const r of reqs) {
       let ch = this.channels.get(r.channel);
       if (!ch) {
-        this.channels.set(r.channel, (ch = { pos: undefined, members: new Map() }));
+        this.channels.set(r.channel, (ch = { pos: undefined, relayed: undefined, live: false, members: new Map() }));
         changed = true;
       }
       if (ch.members.has(member)) continue;
       const e: Entry = { since: r.since, started: false };
       ch.members.set(member, e);
       const pos = ch.pos;
-      if (!pos) continue; // the connection has not started it yet: it will
+      if (!ch.live || !pos) continue; // the connection starts it, and the member with it
       if (r.since && before(r.since, pos)) {
         // Behind what the connection carries on from: start it again there.
         ch.pos = r.since;
@@ -187,19 +192,18 @@ export class Leader {
       // A position of another epoch cannot be replayed: the member hears of a gap.
       this.startMember(member, r.channel, e, { epoch: pos.epoch, offset: pos.offset, recovered: !r.since || r.since.epoch === pos.epoch });
     }
-    if (rewind && this.conn) {
-      // A new connection carries every channel from its position, the
-      // rewound ones included; members hear `down`, then `up`, and resync.
-      this.restart();
-      return;
-    }
-    if (changed) this.conn?.sync();
+    if (rewind) this.restart();
+    else if (changed) this.conn?.sync();
   }
 
+  // restart replaces the connection with one that carries every channel
+  // from its position, the rewound ones included. The members stay: to
+  // them it is a connection that starts their channels again.
   private restart(): void {
-    const info: CloseInfo = { code: 0, reason: "the shared connection starts again for a tab that is behind", reconnect: true };
+    if (!this.conn) return; // the next connection starts from the positions anyway
+    this.conn = undefined;
+    for (const ch of this.channels.values()) ch.live = false;
     this.connector.stop();
-    this.down(info);
     this.connector.start();
   }
 
@@ -207,7 +211,6 @@ export class Leader {
   // next one is up; positions stay, to resume from.
   private down(info: CloseInfo): void {
     this.conn = undefined;
-    for (const ch of this.channels.values()) for (const e of ch.members.values()) e.started = false;
     this.post({
       t: "down",
       leader: this.o.id,
@@ -256,11 +259,27 @@ export class Leader {
       started: (channel, r, sent) => {
         const ch = this.channels.get(channel);
         if (!ch) return;
-        // Members already carried on from pos; those joining from their own.
-        const carried = ch.pos;
+        // A member that joined while the subscribe was on its way, from
+        // before where the connection started: start again, from it.
+        let behind: Position | undefined;
+        for (const e of ch.members.values()) {
+          const s = e.since;
+          if (e.started || !s || s.epoch !== r.epoch) continue;
+          if (sent ? before(s, sent) : s.offset < r.offset) behind = behind && before(behind, s) ? behind : s;
+        }
+        if (behind) {
+          ch.pos = behind;
+          this.restart();
+          return;
+        }
+        // Members already started have everything relayed; the others
+        // start from their own positions.
+        const relayed = ch.relayed;
         ch.pos = sent && r.recovered ? { ...sent } : { epoch: r.epoch, offset: r.offset };
+        if (!relayed || relayed.epoch !== ch.pos.epoch || before(relayed, ch.pos)) ch.relayed = ch.pos;
+        ch.live = true;
         for (const [m, e] of ch.members) {
-          if (e.started) e.since = carried;
+          if (e.started) e.since = relayed;
           this.startMember(m, channel, e, r);
         }
       },
@@ -270,13 +289,15 @@ export class Leader {
         const pos = ch.pos;
         if (pos && p.epoch === pos.epoch && p.offset <= pos.offset) return; // every member has it
         ch.pos = { epoch: p.epoch, offset: p.offset };
+        const rel = ch.relayed;
+        if (!rel || rel.epoch !== p.epoch || rel.offset < p.offset) ch.relayed = ch.pos;
         const to = this.startedMembers(ch);
         if (to.length) this.post({ t: "pub", leader: this.o.id, to, pub: p });
       },
       gap: (channel, epoch, from) => {
         const ch = this.channels.get(channel);
         if (!ch) return;
-        ch.pos = { epoch, offset: 0 };
+        ch.pos = ch.relayed = { epoch, offset: 0 };
         const to = this.startedMembers(ch);
         if (to.length) this.post({ t: "gap", leader: this.o.id, to, channel, epoch, ...(from ? { from } : {}) });
       },
@@ -291,7 +312,7 @@ export class Leader {
       badCursor: () => {
         const to = new Set<string>();
         for (const ch of this.channels.values()) {
-          ch.pos = undefined;
+          ch.pos = ch.relayed = undefined;
           for (const [m, e] of ch.members) {
             e.since = undefined;
             to.add(m);

@@ -87,7 +87,7 @@ describe.skipIf(!binary)(`tabs sharing one connection${skipReason ? ` (skipped: 
         await waitFor(
           () => rest.every((t) => t.got.length >= 60),
           () => `60 publications in every tab, got ${rest.map((t) => `${t.name}:${t.got.length}`).join(" ")}`,
-          20_000,
+          15_000,
         );
         for (const t of rest) {
           expect(offsets(t.got), t.name).toEqual(range(1, 60));
@@ -98,5 +98,29 @@ describe.skipIf(!binary)(`tabs sharing one connection${skipReason ? ` (skipped: 
         await oneSession(node);
       });
     }
+  });
+
+  it("replays to a tab that joins behind the shared position, and starts a new tab live, with nothing repeated to the others", async () => {
+    tabs = new Tabs();
+    const ch = channel("lab", "share-join");
+    const a = openTab("a", ch, "websocket");
+    const b = openTab("b", ch, "websocket");
+    await waitFor(() => [a, b].every((t) => t.sb.getSubscription(ch)?.state === "subscribed"), () => "a and b subscribed");
+    let epoch = "";
+    for (let i = 1; i <= 10; i++) epoch = (await node.publish(ch, { n: i })).epoch;
+    await waitFor(() => [a, b].every((t) => t.got.length >= 10), () => "10 publications in a and b");
+
+    const behind = openTab("behind", ch, "websocket", { epoch, offset: 3 });
+    const live = openTab("live", ch, "websocket");
+    await waitFor(() => behind.got.length >= 7 && live.sb.getSubscription(ch)?.state === "subscribed", () => `the replay, got ${offsets(behind.got)}`);
+    for (let i = 11; i <= 15; i++) await node.publish(ch, { n: i });
+    await waitFor(() => [a, b, behind].every((t) => t.got.length >= 15 - (t === behind ? 3 : 0)) && live.got.length >= 5, () => "15 publications");
+
+    expect(offsets(a.got)).toEqual(range(1, 15));
+    expect(offsets(b.got)).toEqual(range(1, 15));
+    expect(offsets(behind.got)).toEqual(range(4, 15));
+    expect(offsets(live.got)).toEqual(range(11, 15));
+    for (const t of [a, b, behind, live]) expect(t.gaps, t.name).toEqual([]);
+    await oneSession(node);
   });
 });
