@@ -9,6 +9,9 @@
 // {"id":N,"ok":false,"error":"..."}. The operations:
 //
 //   {"op":"open","page":"a","url":"..."}          a new page (tab) named a, loaded
+//       ..."context":"c"                          in browser context c, shared by the pages that name it
+//   {"op":"close","page":"a"}                     closes the tab as a person does (unload handlers run)
+//   {"op":"crash","page":"a"}                     crashes the tab's renderer (CDP Page.crash)
 //   {"op":"eval","page":"a","js":"expr"}          the value of a JS expression (promises awaited)
 //   {"op":"wait","page":"a","js":"expr","timeout":ms}  until expr is truthy; its value
 //   {"op":"fill","page":"a","selector":"...","text":"..."}
@@ -52,11 +55,17 @@ const browser = await chromium.launch({
     "--disable-sync",
   ],
 });
-// Each page gets a context of its own: separate storage, like two people.
+// Each page gets a context of its own: separate storage, like two people;
+// pages that name the same context are tabs of one person's browser.
 const pages = new Map();
+const contexts = new Map();
 
-async function open(name, url) {
-  const ctx = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+async function open(name, url, context) {
+  let ctx = context && contexts.get(context);
+  if (!ctx) {
+    ctx = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+    if (context) contexts.set(context, ctx);
+  }
   const page = await ctx.newPage();
   const entry = { page, errors: [] };
   page.on("console", (m) => log(`${name} console.${m.type()}:`, m.text()));
@@ -79,7 +88,22 @@ function pageOf(name) {
 async function handle(req) {
   switch (req.op) {
     case "open":
-      return open(req.page, req.url);
+      return open(req.page, req.url, req.context);
+    case "close": {
+      const { page } = pageOf(req.page);
+      pages.delete(req.page);
+      await page.close({ runBeforeUnload: true });
+      return null;
+    }
+    case "crash": {
+      const { page } = pageOf(req.page);
+      pages.delete(req.page);
+      const cdp = await page.context().newCDPSession(page);
+      // The renderer dies mid-command: no answer comes.
+      cdp.send("Page.crash").catch(() => {});
+      await new Promise((resolve) => page.once("crash", resolve));
+      return null;
+    }
     case "eval":
       return pageOf(req.page).page.evaluate(req.js);
     case "wait": {

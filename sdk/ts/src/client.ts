@@ -11,6 +11,7 @@ import { historyOverHTTP, positionOverHTTP, presenceOverHTTP } from "./transport
 import { type PublishOptions, type PublishResult, publish } from "./publish.js";
 import { Subscription } from "./subscription.js";
 import { PollConnection } from "./transports/poll.js";
+import { Share, platformShareEnv } from "./share/share.js";
 import { SSEConnection } from "./transports/sse.js";
 import type { CloseInfo, Connection, ConnectionContext, ConnectionHandler } from "./transports/transport.js";
 import { WebSocketConnection } from "./transports/ws.js";
@@ -100,6 +101,8 @@ export class Switchboard extends Emitter<ClientEvents> {
   // Why the client stopped for good, until the next connect().
   private stoppedWith: SwitchboardError | undefined;
   private online = () => this.connector.wake();
+  // The tabs' shared connection, with the share option (src/share).
+  private readonly share: Share | undefined;
 
   constructor(url: string, options: SwitchboardOptions = {}) {
     super();
@@ -108,14 +111,27 @@ export class Switchboard extends Emitter<ClientEvents> {
     this.tokenValue = options.token;
     this.getToken = options.getToken;
     const ctx: ConnectionContext = { handler: this.handler(), options: this.opts, memory: {} };
+    const env = this.opts.share !== undefined ? platformShareEnv(options) : undefined;
+    const share = (this.share = env && new Share({
+      name: this.opts.share!,
+      env,
+      options: this.opts,
+      create: createConnection,
+      token: () => this.tokenValue,
+      refreshToken: () => this.refreshToken(),
+      canRefreshToken: () => this.getToken !== undefined,
+      prepare: () => this.firstToken(),
+      wake: () => this.connector.wake(),
+    }));
     this.connector = new Connector({
-      transports: this.opts.transports,
+      // Shared: one way to the node, through the leader tab.
+      transports: share ? this.opts.transports.slice(0, 1) : this.opts.transports,
       openTimeout: this.opts.openTimeout,
       upgradeInterval: this.opts.upgradeInterval,
       backoff: new Backoff({ min: this.opts.minBackoff, max: this.opts.maxBackoff, stableAfter: this.opts.stableAfter }),
-      storage: this.opts.storage,
+      storage: share ? null : this.opts.storage,
       storageKey: `switchboard:transport:${this.opts.endpoints.websocket}`,
-      create: (t) => createConnection(t, ctx),
+      create: share ? () => share.connection(ctx.handler) : (t) => createConnection(t, ctx),
       prepare: async () => {
         await this.firstToken();
         await Promise.all(this.reading.values());
@@ -144,6 +160,11 @@ export class Switchboard extends Emitter<ClientEvents> {
     return this.connector.connection?.transport;
   }
 
+  /** With the share option: whether this tab holds the shared connection now. */
+  get leader(): boolean {
+    return this.share?.leading ?? false;
+  }
+
   /** The node's id for this client, when the transport tells it. */
   get client(): string | undefined {
     return this.connector.connection?.client;
@@ -156,6 +177,7 @@ export class Switchboard extends Emitter<ClientEvents> {
     this.stoppedWith = undefined;
     const g = globalThis as { addEventListener?: (t: string, l: () => void) => void };
     g.addEventListener?.("online", this.online);
+    this.share?.start();
     this.connector.start();
   }
 
@@ -163,6 +185,7 @@ export class Switchboard extends Emitter<ClientEvents> {
   disconnect(): void {
     const g = globalThis as { removeEventListener?: (t: string, l: () => void) => void };
     g.removeEventListener?.("online", this.online);
+    this.share?.stop();
     if (!this.connector.running) return;
     const wasConnected = this.connector.connection !== undefined;
     this.connector.stop();

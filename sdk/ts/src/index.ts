@@ -30,6 +30,7 @@ export type {
   WebSocketLike,
 } from "./options.js";
 export type { ClientInfo, Position, Publication } from "./protocol.js";
+export type { BroadcastChannelConstructor, BroadcastChannelLike, LockManagerLike } from "./share/bus.js";
 export type { PresenceEvent } from "./transports/transport.js";
 export { Cursor, CursorError, channelHash } from "./cursor.js";
 export { Backoff } from "./backoff.js";

@@ -3,6 +3,8 @@
 // they exist, or implementations the application passes in (Node 20 has no
 // global WebSocket or EventSource).
 
+import type { BroadcastChannelConstructor, LockManagerLike } from "./share/bus.js";
+
 /** A way of reaching a node. */
 export type TransportName = "websocket" | "sse" | "longpoll" | "poll";
 
@@ -111,6 +113,21 @@ export interface SwitchboardOptions {
   fetch?: FetchFunction;
   /** Where to remember the transport that worked; null: nowhere. Default sessionStorage when available. */
   storage?: StorageLike | null;
+
+  /**
+   * Shares one connection among the tabs of this origin: true, or a name
+   * (tabs share with the tabs that use the same name and node; true is the
+   * name "default"). One tab, elected with Web Locks, holds the connection;
+   * the others subscribe through it over a BroadcastChannel and take over,
+   * each from its own positions, when it closes or crashes. Where the
+   * platform has no Web Locks or BroadcastChannel (Node), the client
+   * connects on its own. Default false. See docs/sdk.md.
+   */
+  share?: boolean | string;
+  /** Web Locks implementation for share. Default navigator.locks. */
+  locks?: LockManagerLike;
+  /** BroadcastChannel implementation for share. Default globalThis.BroadcastChannel. */
+  BroadcastChannel?: BroadcastChannelConstructor;
 }
 
 /** Options with every default filled in. */
@@ -132,6 +149,8 @@ export interface ResolvedOptions {
   EventSource: EventSourceConstructor | undefined;
   fetch: FetchFunction | undefined;
   storage: StorageLike | null;
+  /** The share name, when the tabs share a connection. */
+  share: string | undefined;
 }
 
 export function resolveOptions(url: string, o: SwitchboardOptions): ResolvedOptions {
@@ -164,6 +183,7 @@ export function resolveOptions(url: string, o: SwitchboardOptions): ResolvedOpti
     // Bound, because some browsers refuse fetch called on another object.
     fetch: o.fetch ?? (typeof g.fetch === "function" ? (g.fetch as FetchFunction).bind(globalThis) : undefined),
     storage: o.storage === undefined ? sessionStorageIfAny() : o.storage,
+    share: o.share === true ? "default" : typeof o.share === "string" && o.share !== "" ? o.share : undefined,
   };
 }
 

@@ -409,7 +409,8 @@ function resolveOptions(url, o) {
     EventSource: o.EventSource ?? g.EventSource,
     // Bound, because some browsers refuse fetch called on another object.
     fetch: o.fetch ?? (typeof g.fetch === "function" ? g.fetch.bind(globalThis) : void 0),
-    storage: o.storage === void 0 ? sessionStorageIfAny() : o.storage
+    storage: o.storage === void 0 ? sessionStorageIfAny() : o.storage,
+    share: o.share === true ? "default" : typeof o.share === "string" && o.share !== "" ? o.share : void 0
   };
 }
 function endpoints(base, over) {
@@ -1277,6 +1278,496 @@ function startOf(channel, reply, cursor) {
   return cursor?.get(channel);
 }
 
+// src/share/bus.ts
+function tabId() {
+  return Math.random().toString(36).slice(2, 10) + Math.random().toString(36).slice(2, 10);
+}
+function before(p, q) {
+  return p.epoch === q.epoch && p.offset < q.offset;
+}
+
+// src/share/leader.ts
+var GATHER_MS = 150;
+var Leader = class {
+  constructor(o) {
+    this.o = o;
+    this.channels = /* @__PURE__ */ new Map();
+    this.members = /* @__PURE__ */ new Map();
+    this.stopped = false;
+    const opts = o.options;
+    const ctx = { handler: this.handler(), options: opts, memory: {} };
+    this.connector = new Connector({
+      transports: opts.transports,
+      openTimeout: opts.openTimeout,
+      upgradeInterval: opts.upgradeInterval,
+      backoff: new Backoff({ min: opts.minBackoff, max: opts.maxBackoff, stableAfter: opts.stableAfter }),
+      storage: opts.storage,
+      storageKey: o.storageKey,
+      create: (t) => o.create(t, ctx),
+      prepare: () => o.prepare(),
+      refreshToken: () => o.refreshToken(),
+      onConnecting: () => {
+      },
+      onConnected: (conn) => {
+        this.conn = conn;
+        this.post({ t: "up", leader: o.id, transport: conn.transport, ...conn.client ? { client: conn.client } : {} });
+      },
+      onLost: (info) => this.down(info),
+      // A connection that never opened, or will not come back, is news too.
+      onDisconnected: (info) => {
+        if (!info.reconnect) this.down(info);
+      }
+    });
+  }
+  /** Tells the tabs it leads, gives them a moment to say what they carry, and connects. */
+  start() {
+    this.post({ t: "leader", leader: this.o.id, up: false });
+    this.gather = setTimeout(() => {
+      this.gather = void 0;
+      if (!this.stopped) this.connector.start();
+    }, GATHER_MS);
+  }
+  /** Closes the connection; the next leader takes the members over. */
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.gather);
+    this.connector.stop();
+    this.conn = void 0;
+    for (const ac of this.members.values()) ac.abort();
+    this.members.clear();
+    this.channels.clear();
+  }
+  /** A message from a tab. */
+  receive(m) {
+    if (this.stopped) return;
+    switch (m.t) {
+      case "hello": {
+        this.drop(m.from);
+        this.watch(m.from);
+        const c = this.conn;
+        this.post({ t: "leader", leader: this.o.id, to: m.from, up: c !== void 0, ...c ? { transport: c.transport } : {}, ...c?.client ? { client: c.client } : {} });
+        return;
+      }
+      case "sync":
+        if (m.to === this.o.id) this.sync(m.from, m.channels);
+        return;
+      case "bye":
+        if (m.to === this.o.id) this.drop(m.from);
+        return;
+    }
+  }
+  post(m) {
+    if (!this.stopped) this.o.post(m);
+  }
+  // watch waits for the member's own lock: the browser grants it to the
+  // leader only once the member's tab has closed or crashed.
+  watch(member) {
+    if (this.members.has(member)) return;
+    const ac = new AbortController();
+    this.members.set(member, ac);
+    this.o.locks.request(this.o.tabLock(member), { signal: ac.signal }, async () => {
+      if (this.members.get(member) === ac) this.drop(member);
+    }).catch(() => {
+    });
+  }
+  drop(member) {
+    this.members.get(member)?.abort();
+    this.members.delete(member);
+    let changed = false;
+    for (const [name, ch] of this.channels) {
+      if (!ch.members.delete(member)) continue;
+      if (ch.members.size === 0) {
+        this.channels.delete(name);
+        changed = true;
+      }
+    }
+    if (changed) this.conn?.sync();
+  }
+  sync(member, reqs) {
+    this.watch(member);
+    const want = new Map(reqs.map((r) => [r.channel, r]));
+    let changed = false;
+    let rewind = false;
+    for (const [name, ch] of this.channels) {
+      if (want.has(name) || !ch.members.delete(member)) continue;
+      if (ch.members.size === 0) {
+        this.channels.delete(name);
+        changed = true;
+      }
+    }
+    for (const r of reqs) {
+      let ch = this.channels.get(r.channel);
+      if (!ch) {
+        this.channels.set(r.channel, ch = { pos: void 0, relayed: void 0, live: false, members: /* @__PURE__ */ new Map() });
+        changed = true;
+      }
+      if (ch.members.has(member)) continue;
+      const e = { since: r.since, started: false };
+      ch.members.set(member, e);
+      const pos = ch.pos;
+      if (!ch.live || !pos) continue;
+      if (r.since && before(r.since, pos)) {
+        ch.pos = r.since;
+        rewind = true;
+        continue;
+      }
+      this.startMember(member, r.channel, e, { epoch: pos.epoch, offset: pos.offset, recovered: !r.since || r.since.epoch === pos.epoch });
+    }
+    if (rewind) this.restart();
+    else if (changed) this.conn?.sync();
+  }
+  // restart replaces the connection with one that carries every channel
+  // from its position, the rewound ones included. The members stay: to
+  // them it is a connection that starts their channels again.
+  restart() {
+    if (!this.conn) return;
+    this.conn = void 0;
+    for (const ch of this.channels.values()) ch.live = false;
+    this.connector.stop();
+    this.connector.start();
+  }
+  // down: the connection ended. Members end theirs and come back when the
+  // next one is up; positions stay, to resume from.
+  down(info) {
+    this.conn = void 0;
+    this.post({
+      t: "down",
+      leader: this.o.id,
+      code: info.code,
+      reason: info.reason,
+      reconnect: info.reconnect,
+      ...info.error ? { errorCode: info.error.code } : {}
+    });
+    for (const ch of this.channels.values()) ch.members.clear();
+    this.channels.clear();
+  }
+  // start tells one member where its channel starts on the connection: from
+  // its own position when it has one.
+  startMember(member, channel, e, r) {
+    const since = e.since;
+    const recovered = r.recovered || since !== void 0 && !before(since, { epoch: r.epoch, offset: r.offset }) && since.epoch === r.epoch;
+    e.started = true;
+    e.since = void 0;
+    this.post({ t: "started", leader: this.o.id, to: member, channel, start: { epoch: r.epoch, offset: r.offset, recovered }, ...since ? { since } : {} });
+  }
+  startedMembers(ch) {
+    const out = [];
+    for (const [m, e] of ch.members) if (e.started) out.push(m);
+    return out;
+  }
+  handler() {
+    return {
+      channels: () => {
+        const out = [];
+        for (const [channel, ch] of this.channels) {
+          let since = ch.pos;
+          if (!since) {
+            for (const e of ch.members.values()) {
+              if (e.since && (!since || before(e.since, since))) since = e.since;
+            }
+          }
+          out.push(since ? { channel, since: { ...since } } : { channel });
+        }
+        return out;
+      },
+      started: (channel, r, sent) => {
+        const ch = this.channels.get(channel);
+        if (!ch) return;
+        let behind;
+        for (const e of ch.members.values()) {
+          const s = e.since;
+          if (e.started || !s || s.epoch !== r.epoch) continue;
+          if (sent ? before(s, sent) : s.offset < r.offset) behind = behind && before(behind, s) ? behind : s;
+        }
+        if (behind) {
+          ch.pos = behind;
+          this.restart();
+          return;
+        }
+        const relayed = ch.relayed;
+        ch.pos = sent && r.recovered ? { ...sent } : { epoch: r.epoch, offset: r.offset };
+        if (!relayed || relayed.epoch !== ch.pos.epoch || before(relayed, ch.pos)) ch.relayed = ch.pos;
+        ch.live = true;
+        for (const [m, e] of ch.members) {
+          if (e.started) e.since = relayed;
+          this.startMember(m, channel, e, r);
+        }
+      },
+      publication: (p) => {
+        const ch = this.channels.get(p.channel);
+        if (!ch) return;
+        const pos = ch.pos;
+        if (pos && p.epoch === pos.epoch && p.offset <= pos.offset) return;
+        ch.pos = { epoch: p.epoch, offset: p.offset };
+        const rel = ch.relayed;
+        if (!rel || rel.epoch !== p.epoch || rel.offset < p.offset) ch.relayed = ch.pos;
+        const to = this.startedMembers(ch);
+        if (to.length) this.post({ t: "pub", leader: this.o.id, to, pub: p });
+      },
+      gap: (channel, epoch, from) => {
+        const ch = this.channels.get(channel);
+        if (!ch) return;
+        ch.pos = ch.relayed = { epoch, offset: 0 };
+        const to = this.startedMembers(ch);
+        if (to.length) this.post({ t: "gap", leader: this.o.id, to, channel, epoch, ...from ? { from } : {} });
+      },
+      refused: (channel, err) => this.end("refused", channel, err.code, err.message),
+      ended: (channel, code, reason) => this.end("ended", channel, code, reason),
+      presence: (kind, ev) => {
+        const ch = this.channels.get(ev.channel);
+        if (!ch) return;
+        const to = this.startedMembers(ch);
+        if (to.length) this.post({ t: "presence", leader: this.o.id, to, kind, ev });
+      },
+      badCursor: () => {
+        const to = /* @__PURE__ */ new Set();
+        for (const ch of this.channels.values()) {
+          ch.pos = ch.relayed = void 0;
+          for (const [m, e] of ch.members) {
+            e.since = void 0;
+            to.add(m);
+          }
+        }
+        this.post({ t: "forget", leader: this.o.id, to: [...to] });
+      },
+      error: (err) => this.post({ t: "error", leader: this.o.id, code: err.code, message: err.message }),
+      token: () => this.o.token(),
+      refreshToken: () => this.o.refreshToken(),
+      canRefreshToken: () => this.o.canRefreshToken()
+    };
+  }
+  end(t, channel, code, message) {
+    const ch = this.channels.get(channel);
+    if (!ch) return;
+    this.channels.delete(channel);
+    this.post({ t, leader: this.o.id, to: [...ch.members.keys()], channel, code, message });
+  }
+};
+
+// src/share/member.ts
+var MemberConnection = class {
+  constructor(link, handler, transport) {
+    this.link = link;
+    this.handler = handler;
+    this.started = false;
+    this.signal = new CloseSignal();
+    // The position each channel was last asked for with, for its start.
+    this.asked = /* @__PURE__ */ new Map();
+    this.transport = transport;
+    this.unlisten = link.listen((m) => this.receive(m));
+  }
+  get closed() {
+    return this.signal.promise;
+  }
+  onClosed(listener) {
+    this.signal.listen(listener);
+  }
+  async open() {
+    await this.link.alive;
+    if (this.signal.isClosed) throw noAnswer("closed while opening");
+    await new Promise((resolve, reject) => {
+      this.opened = resolve;
+      this.signal.listen((info) => reject(info.error ?? noAnswer(info.reason)));
+      this.link.post({ t: "hello", from: this.link.id });
+    });
+  }
+  start() {
+    if (this.signal.isClosed) return;
+    this.started = true;
+    this.sync();
+  }
+  sync() {
+    if (!this.started || this.signal.isClosed || !this.leader) return;
+    const channels = this.handler.channels();
+    this.asked.clear();
+    for (const r of channels) this.asked.set(r.channel, r.since);
+    this.link.post({ t: "sync", from: this.link.id, to: this.leader, channels });
+  }
+  close() {
+    if (this.signal.isClosed) return;
+    if (this.leader) this.link.post({ t: "bye", from: this.link.id, to: this.leader });
+    this.end(CLOSED_BY_CLIENT);
+  }
+  end(info) {
+    this.unlisten();
+    this.signal.fire(info);
+  }
+  receive(m) {
+    if (this.signal.isClosed) return;
+    const me = this.link.id;
+    switch (m.t) {
+      case "leader":
+        if (m.to !== void 0 && m.to !== me) return;
+        if (m.to === void 0 && m.leader !== this.leader && this.started) {
+          this.leader = m.leader;
+          this.sync();
+          return;
+        }
+        this.leader = m.leader;
+        if (m.up) this.up(m.transport, m.client);
+        return;
+      case "up":
+        if (m.leader !== this.leader) return;
+        this.up(m.transport, m.client);
+        return;
+      case "down":
+        if (m.leader !== this.leader) return;
+        this.end({
+          code: m.code,
+          reason: m.reason,
+          reconnect: m.reconnect,
+          ...m.errorCode !== void 0 ? { error: new SwitchboardError(m.errorCode, m.reason) } : {}
+        });
+        return;
+      case "hello":
+      case "sync":
+      case "bye":
+        return;
+    }
+    if (m.leader !== this.leader) return;
+    switch (m.t) {
+      case "started":
+        if (m.to !== me || !this.asked.has(m.channel)) return;
+        this.handler.started(m.channel, m.start, m.since);
+        return;
+      case "pub":
+        if (m.to.includes(me)) this.handler.publication(m.pub);
+        return;
+      case "gap":
+        if (m.to.includes(me)) this.handler.gap(m.channel, m.epoch, m.from);
+        return;
+      case "refused":
+        if (!m.to.includes(me)) return;
+        this.asked.delete(m.channel);
+        this.handler.refused(m.channel, new SwitchboardError(m.code, m.message));
+        return;
+      case "ended":
+        if (!m.to.includes(me)) return;
+        this.asked.delete(m.channel);
+        this.handler.ended(m.channel, m.code, m.message);
+        return;
+      case "presence":
+        if (m.to.includes(me)) this.handler.presence(m.kind, m.ev);
+        return;
+      case "forget":
+        if (m.to.includes(me)) this.handler.badCursor();
+        return;
+      case "error":
+        this.handler.error(new SwitchboardError(m.code, m.message));
+        return;
+    }
+  }
+  up(transport, client) {
+    if (transport) this.transport = transport;
+    this.client = client;
+    const opened = this.opened;
+    this.opened = void 0;
+    opened?.();
+  }
+};
+
+// src/share/share.ts
+var Share = class {
+  constructor(o) {
+    this.o = o;
+    this.id = tabId();
+    this.listeners = /* @__PURE__ */ new Set();
+    this.aliveNow = Promise.resolve();
+    this.prefix = `switchboard:share:${o.name}:${o.options.endpoints.websocket}`;
+  }
+  /** Whether this tab holds the connection now. */
+  get leading() {
+    return this.leader !== void 0;
+  }
+  /** The connection of the tab's client: through the leader. */
+  connection(handler) {
+    return new MemberConnection(
+      {
+        id: this.id,
+        alive: this.aliveNow,
+        post: (m) => this.bus?.postMessage(m),
+        listen: (fn) => {
+          this.listeners.add(fn);
+          return () => this.listeners.delete(fn);
+        }
+      },
+      handler,
+      this.o.options.transports[0]
+    );
+  }
+  start() {
+    if (this.abort) return;
+    const ac = this.abort = new AbortController();
+    const { locks, BroadcastChannel } = this.o.env;
+    const bus = this.bus = new BroadcastChannel(this.prefix);
+    bus.onmessage = (ev) => {
+      const m = ev.data;
+      if (m.t === "up") this.o.wake();
+      for (const l of [...this.listeners]) l(m);
+    };
+    this.aliveNow = new Promise((alive) => {
+      locks.request(this.tabLock(this.id), { signal: ac.signal }, () => {
+        alive();
+        return new Promise((release) => this.releaseTab = release);
+      }).catch(() => {
+      });
+    });
+    locks.request(this.prefix, { signal: ac.signal }, () => {
+      if (ac.signal.aborted) return Promise.resolve();
+      return new Promise((release) => {
+        this.releaseLeader = release;
+        this.lead();
+      });
+    }).catch(() => {
+    });
+  }
+  stop() {
+    const ac = this.abort;
+    if (!ac) return;
+    this.abort = void 0;
+    ac.abort();
+    this.leader?.stop();
+    this.leader = void 0;
+    this.leaderBus?.close();
+    this.leaderBus = void 0;
+    this.releaseLeader?.();
+    this.releaseLeader = void 0;
+    this.releaseTab?.();
+    this.releaseTab = void 0;
+    this.bus?.close();
+    this.bus = void 0;
+  }
+  lead() {
+    const lb = this.leaderBus = new this.o.env.BroadcastChannel(this.prefix);
+    const o = this.o;
+    const leader = this.leader = new Leader({
+      id: this.id,
+      options: o.options,
+      locks: o.env.locks,
+      tabLock: (m) => this.tabLock(m),
+      post: (m) => lb.postMessage(m),
+      create: o.create,
+      token: o.token,
+      refreshToken: o.refreshToken,
+      canRefreshToken: o.canRefreshToken,
+      prepare: o.prepare,
+      storageKey: `switchboard:transport:${o.options.endpoints.websocket}`
+    });
+    lb.onmessage = (ev) => leader.receive(ev.data);
+    leader.start();
+  }
+  tabLock(id) {
+    return `${this.prefix}:tab:${id}`;
+  }
+};
+function platformShareEnv(o) {
+  const g = globalThis;
+  const locks = o.locks ?? g.navigator?.locks;
+  const BC = o.BroadcastChannel ?? g.BroadcastChannel;
+  if (!locks || !BC) return void 0;
+  return { locks, BroadcastChannel: BC };
+}
+
 // src/transports/sse.ts
 var MAX_SETTLES2 = 3;
 var SSEConnection = class {
@@ -1879,14 +2370,27 @@ var Switchboard = class extends Emitter {
     this.tokenValue = options.token;
     this.getToken = options.getToken;
     const ctx = { handler: this.handler(), options: this.opts, memory: {} };
+    const env = this.opts.share !== void 0 ? platformShareEnv(options) : void 0;
+    const share = this.share = env && new Share({
+      name: this.opts.share,
+      env,
+      options: this.opts,
+      create: createConnection,
+      token: () => this.tokenValue,
+      refreshToken: () => this.refreshToken(),
+      canRefreshToken: () => this.getToken !== void 0,
+      prepare: () => this.firstToken(),
+      wake: () => this.connector.wake()
+    });
     this.connector = new Connector({
-      transports: this.opts.transports,
+      // Shared: one way to the node, through the leader tab.
+      transports: share ? this.opts.transports.slice(0, 1) : this.opts.transports,
       openTimeout: this.opts.openTimeout,
       upgradeInterval: this.opts.upgradeInterval,
       backoff: new Backoff({ min: this.opts.minBackoff, max: this.opts.maxBackoff, stableAfter: this.opts.stableAfter }),
-      storage: this.opts.storage,
+      storage: share ? null : this.opts.storage,
       storageKey: `switchboard:transport:${this.opts.endpoints.websocket}`,
-      create: (t) => createConnection(t, ctx),
+      create: share ? () => share.connection(ctx.handler) : (t) => createConnection(t, ctx),
       prepare: async () => {
         await this.firstToken();
         await Promise.all(this.reading.values());
@@ -1912,6 +2416,10 @@ var Switchboard = class extends Emitter {
   get transport() {
     return this.connector.connection?.transport;
   }
+  /** With the share option: whether this tab holds the shared connection now. */
+  get leader() {
+    return this.share?.leading ?? false;
+  }
   /** The node's id for this client, when the transport tells it. */
   get client() {
     return this.connector.connection?.client;
@@ -1923,12 +2431,14 @@ var Switchboard = class extends Emitter {
     this.stoppedWith = void 0;
     const g = globalThis;
     g.addEventListener?.("online", this.online);
+    this.share?.start();
     this.connector.start();
   }
   /** Closes the connection. Subscriptions and their positions are kept for the next connect(). */
   disconnect() {
     const g = globalThis;
     g.removeEventListener?.("online", this.online);
+    this.share?.stop();
     if (!this.connector.running) return;
     const wasConnected = this.connector.connection !== void 0;
     this.connector.stop();
