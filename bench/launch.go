@@ -2,8 +2,8 @@ package bench
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -47,7 +47,7 @@ type Node struct {
 	TLS *tls.Config
 
 	cmd     *exec.Cmd
-	tmpDir  string // the TLS certificate's, removed by Stop
+	tmpDir  string        // the TLS certificate's, removed by Stop
 	exited  chan struct{} // closed when the process has exited
 	exitErr error
 }
