@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -225,4 +226,69 @@ func TestReadCPU(t *testing.T) {
 		}
 		return now > before
 	})
+}
+
+func TestConnect(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", tls), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			node, err := bench.Start(ctx, bench.Launch{Binary: binary, CPU: -1, TLS: tls, Args: []string{"--log-level", "error"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(node.Stop)
+			if tls != (node.TLS != nil) || tls != strings.HasPrefix(node.URL, "https://") {
+				t.Fatalf("launched with TLS %v: node %s, client config %v", tls, node.URL, node.TLS != nil)
+			}
+			res, err := bench.Connect(ctx, bench.ConnectConfig{Node: node, Conns: 50, Concurrency: 10, Channels: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%+v", res)
+			want := "websocket"
+			if tls {
+				want = "websocket+tls"
+			}
+			sum := 0
+			for _, n := range res.PerSecond {
+				sum += n
+			}
+			if res.Transport != want || res.Connected != 50 || res.Failed != 0 || sum != 50 {
+				t.Errorf("transport %q, connected %d, failed %d, per second %v; want %s, 50, 0, 50 in all", res.Transport, res.Connected, res.Failed, res.PerSecond, want)
+			}
+			if res.PerSec <= 0 || res.Latency.Count != 50 || res.Latency.P50 <= 0 || res.ServerCPU <= 0 {
+				t.Errorf("result not filled in: %+v", res)
+			}
+		})
+	}
+}
+
+// TestPresence runs the presence scenario small: every client joins, each
+// hears of the joins (the node's chat namespace has join/leave on), and
+// the canary gets every publication.
+func TestPresence(t *testing.T) {
+	node := startNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const n = 50
+	res, err := bench.Presence(ctx, bench.PresenceConfig{Node: node, Subscribers: n, Concurrency: 10, CanaryRate: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if res.Connected != n || res.TimedOut != 0 || res.Failed != 0 || res.Ended != 0 {
+		t.Errorf("connected %d, timed out %d, failed %d, dropped %d; want %d, 0, 0, 0", res.Connected, res.TimedOut, res.Failed, res.Ended, n)
+	}
+	// Each client hears at least its own join, and the last one's join
+	// reaches everyone.
+	if res.Pushes < n {
+		t.Errorf("the crowd received %d join frames, want at least %d", res.Pushes, n)
+	}
+	if res.CanarySent == 0 || res.CanaryLost != 0 || res.Canary.Count != res.CanarySent {
+		t.Errorf("canary: sent %d, lost %d, latencies %d", res.CanarySent, res.CanaryLost, res.Canary.Count)
+	}
+	if res.ConnectTime <= 0 || res.ConnectLatency.Count != n || res.ServerCPU <= 0 {
+		t.Errorf("result not filled in: %+v", res)
+	}
 }

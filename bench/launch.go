@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -28,6 +29,9 @@ type Launch struct {
 	Args []string
 	// Stderr receives the node's logs (default: discarded).
 	Stderr io.Writer
+	// TLS serves the node over TLS with a self-signed certificate made
+	// for the run (Start only); the Node's TLS then trusts it.
+	TLS bool
 }
 
 // Node is a running node under test: one Start launched, or one named by
@@ -38,8 +42,12 @@ type Node struct {
 	PID    int
 	// Addr is the floor server's host:port (StartFloor); empty for a node.
 	Addr string
+	// TLS, when set, is the client configuration for a node that serves
+	// TLS: URL is then https:// and WebSocket connections are wss://.
+	TLS *tls.Config
 
 	cmd     *exec.Cmd
+	tmpDir  string        // the TLS certificate's, removed by Stop
 	exited  chan struct{} // closed when the process has exited
 	exitErr error
 }
@@ -54,7 +62,20 @@ func Start(ctx context.Context, l Launch) (*Node, error) {
 	_, _ = rand.Read(key[:])
 	n := &Node{URL: "http://127.0.0.1:" + strconv.Itoa(port), APIKey: hex.EncodeToString(key[:])}
 	args := append([]string{"serve", "--addr", "127.0.0.1:" + strconv.Itoa(port), "--api-key", n.APIKey, "--debug-endpoints"}, l.Args...)
+	if l.TLS {
+		if n.tmpDir, err = os.MkdirTemp("", "switchboard-bench-"); err != nil {
+			return nil, err
+		}
+		cert, key, cfg, err := selfSigned(n.tmpDir)
+		if err != nil {
+			n.Stop()
+			return nil, err
+		}
+		n.URL, n.TLS = "https://127.0.0.1:"+strconv.Itoa(port), cfg
+		args = append(args, "--tls.cert-file", cert, "--tls.key-file", key)
+	}
 	if err := n.spawn(l, args); err != nil {
+		n.Stop()
 		return nil, err
 	}
 	if err := n.waitReady(ctx, n.ready); err != nil {
@@ -138,7 +159,7 @@ func (n *Node) spawn(l Launch, args []string) error {
 // ready reports whether the node answers /readyz with 200.
 func (n *Node) ready(ctx context.Context) bool {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.URL+"/readyz", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := n.httpClient().Do(req)
 	if err != nil {
 		return false
 	}
@@ -163,7 +184,13 @@ func (n *Node) waitReady(ctx context.Context, ready func(context.Context) bool) 
 
 // Stop ends the node (SIGTERM, then SIGKILL after 10s) and waits for it.
 func (n *Node) Stop() {
-	if n == nil || n.cmd == nil || n.cmd.Process == nil {
+	if n == nil {
+		return
+	}
+	if n.tmpDir != "" {
+		defer os.RemoveAll(n.tmpDir)
+	}
+	if n.cmd == nil || n.cmd.Process == nil {
 		return
 	}
 	_ = n.cmd.Process.Signal(os.Interrupt)

@@ -74,7 +74,7 @@ func newPublishers(ctx context.Context, n int, node *Node, transport string) ([]
 		}
 		return pubs, nil
 	}
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, DisableCompression: true}}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, DisableCompression: true, TLSClientConfig: node.TLS}}
 	for range n {
 		pubs = append(pubs, &apiPublisher{hc: hc, url: node.URL + "/api/publish", key: node.APIKey})
 	}

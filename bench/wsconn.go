@@ -44,7 +44,16 @@ func wsURL(nodeURL string) string {
 // dialSubscriber connects and subscribes to channel, returning once the
 // subscribe reply arrived.
 func dialSubscriber(ctx context.Context, nodeURL string, d *net.Dialer, channel string) (*wsSubscriber, error) {
-	c, _, err := wsclient.Dial(ctx, wsURL(nodeURL), wsclient.Options{Dialer: d, ReadBufferSize: 1024})
+	return dialSubscriberWith(ctx, nodeURL, wsclient.Options{Dialer: d, ReadBufferSize: 1024}, channel)
+}
+
+// dialSubscriberWith is dialSubscriber with the client's options (a TLS
+// dial, see [Node.wsOptions]).
+func dialSubscriberWith(ctx context.Context, nodeURL string, opts wsclient.Options, channel string) (*wsSubscriber, error) {
+	if strings.HasPrefix(nodeURL, "https://") {
+		nodeURL = "http://" + strings.TrimPrefix(nodeURL, "https://")
+	}
+	c, _, err := wsclient.Dial(ctx, wsURL(nodeURL), opts)
 	if err != nil {
 		return nil, err
 	}

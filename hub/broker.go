@@ -55,7 +55,11 @@ type Encoder interface {
 	// Ping encodes the keep-alive the hub queues every ping interval, or
 	// returns nil when the transport needs none.
 	Ping() []byte
-	// Presence encodes a join (join true) or leave push.
+	// Presence encodes a join (join true) or leave push. The hub sends the
+	// events of one channel gathered over [Config.JoinLeaveInterval] as one
+	// push, by appending their encodings one after the other, so the
+	// encoding must be a complete frame (event) that can be followed by
+	// another.
 	Presence(channel string, join bool, info *stream.ClientInfo) []byte
 	// Gap encodes the push that tells a subscriber its channel's epoch
 	// changed under it (see [Gap]); the hub queues it ahead of the first

@@ -23,6 +23,17 @@ type Config struct {
 	// the hub refreshes its sessions' entries every third of it, so a node
 	// that dies leaves none behind for longer. Default 30s.
 	PresenceTTL time.Duration
+	// JoinLeaveInterval is how long join and leave events of a channel are
+	// gathered before they are pushed: the events of one interval reach
+	// each subscriber as one push, so N clients joining a channel cost its
+	// subscribers one push per interval rather than N each. Negative: each
+	// event is pushed as it arrives. Default 100ms.
+	JoinLeaveInterval time.Duration
+	// JoinLeaveLimit is the most local subscribers a channel may have for
+	// its join and leave events to be pushed; beyond it they are not, and
+	// subscribers list the channel's presence instead. Negative: no limit.
+	// Default 1,000.
+	JoinLeaveLimit int
 	// Control carries control messages, such as a user's disconnect, to
 	// every node. Nil: DisconnectUserEverywhere acts on this node only.
 	Control Control
@@ -87,6 +98,8 @@ const (
 	defaultMaxRecovery    = 10_000
 	defaultPingInterval   = 25 * time.Second
 	defaultPresenceTTL    = 30 * time.Second
+	defaultJoinLeave      = 100 * time.Millisecond
+	defaultJoinLeaveLimit = 1000
 	defaultDisconnectTTL  = time.Hour
 	defaultBrokerTimeout  = 5 * time.Second
 )
@@ -114,6 +127,12 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.PresenceTTL <= 0 {
 		out.PresenceTTL = defaultPresenceTTL
+	}
+	if out.JoinLeaveInterval == 0 {
+		out.JoinLeaveInterval = defaultJoinLeave
+	}
+	if out.JoinLeaveLimit == 0 {
+		out.JoinLeaveLimit = defaultJoinLeaveLimit
 	}
 	if out.BrokerTimeout <= 0 {
 		out.BrokerTimeout = defaultBrokerTimeout

@@ -51,6 +51,7 @@ type presenceSet struct {
 	locks   [numPresenceLocks]sync.Mutex
 	mu      sync.Mutex
 	entries map[presenceKey]stream.ClientInfo
+	jl      joinLeave
 }
 
 func (p *presenceSet) lock(k presenceKey) *sync.Mutex {
@@ -119,8 +120,13 @@ func (h *Hub) presenceLeave(s *Session, channels ...string) {
 // runPresence delivers join and leave events and refreshes this node's
 // entries every third of the TTL, until ctx ends.
 func (h *Hub) runPresence(ctx context.Context) error {
+	h.pres.jl.kick = make(chan struct{}, 1)
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		h.runJoinLeave(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		t := time.NewTicker(h.cfg.PresenceTTL / 3)
@@ -189,15 +195,92 @@ func (h *Hub) refreshOne(ctx context.Context, k presenceKey) {
 	}
 }
 
-// deliverPresence pushes a join or leave event to the channel's local
-// subscribers, when its namespace has join and leave events on. The event
-// is encoded once per Encoder. A subscription still replaying gets no
-// event: its reply and replay come first, and presence is not replayed.
+// presenceEvent is one join or leave waiting in a channel's batch.
+type presenceEvent struct {
+	join   bool
+	client stream.ClientInfo
+}
+
+// joinLeave holds the join and leave events that arrived since the last
+// flush, per channel. Without it every join in a channel of N subscribers
+// is N pushes, N queue appends and N writer wake-ups, and N clients joining
+// cost the node N² of each: the connect rate of a busy presence channel
+// falls with the square of its size. Batched, the joins of one interval
+// are one push per subscriber.
+type joinLeave struct {
+	mu      sync.Mutex
+	pending map[string][]presenceEvent
+	kick    chan struct{} // a batch opened: flush after the interval
+}
+
+// deliverPresence takes a join or leave event from the Presence
+// implementation. It is queued in the channel's batch, which the flusher
+// pushes [Config.JoinLeaveInterval] after its first event; with a negative
+// interval it is pushed at once.
 func (h *Hub) deliverPresence(channel string, join bool, client stream.ClientInfo) {
 	ns, err := h.cfg.Namespaces.Lookup(channel)
 	if err != nil || !ns.Presence || !ns.JoinLeave {
 		return
 	}
+	ev := presenceEvent{join: join, client: client}
+	if h.cfg.JoinLeaveInterval < 0 {
+		h.pushPresence(channel, []presenceEvent{ev})
+		return
+	}
+	jl := &h.pres.jl
+	jl.mu.Lock()
+	if jl.pending == nil {
+		jl.pending = make(map[string][]presenceEvent)
+	}
+	opened := len(jl.pending) == 0
+	jl.pending[channel] = append(jl.pending[channel], ev)
+	jl.mu.Unlock()
+	if opened {
+		select {
+		case jl.kick <- struct{}{}:
+		default: // a flush is already due
+		}
+	}
+}
+
+// runJoinLeave flushes the batches of join and leave events, one interval
+// after the first event of each round, until ctx ends.
+func (h *Hub) runJoinLeave(ctx context.Context) {
+	jl := &h.pres.jl
+	t := time.NewTimer(h.cfg.JoinLeaveInterval)
+	t.Stop()
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-jl.kick:
+		}
+		t.Reset(h.cfg.JoinLeaveInterval)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		jl.mu.Lock()
+		batches := jl.pending
+		jl.pending = nil
+		jl.mu.Unlock()
+		for channel, events := range batches {
+			h.pushPresence(channel, events)
+		}
+	}
+}
+
+// pushPresence pushes a batch of join and leave events of one channel to
+// its local subscribers: one push per subscriber holding every event in
+// order, encoded once per Encoder (each event as the transport's own
+// join or leave frame, back to back). A subscription still replaying gets
+// no event: its reply and replay come first, and presence is not
+// replayed. A channel with more local subscribers than
+// [Config.JoinLeaveLimit] gets none: its subscribers list the channel's
+// presence when they need it.
+func (h *Hub) pushPresence(channel string, events []presenceEvent) {
 	sh := h.shardOf(channel)
 	sh.mu.RLock()
 	ch := sh.channels[channel]
@@ -205,6 +288,19 @@ func (h *Hub) deliverPresence(channel string, join bool, client stream.ClientInf
 	if ch == nil {
 		return
 	}
+	ch.mu.Lock()
+	if h.cfg.JoinLeaveLimit > 0 && len(ch.subs) > h.cfg.JoinLeaveLimit {
+		ch.mu.Unlock()
+		return
+	}
+	subs := make([]*Session, 0, len(ch.subs))
+	for _, sub := range ch.subs {
+		if !sub.recovering && !sub.stalled {
+			subs = append(subs, sub.session)
+		}
+	}
+	ch.mu.Unlock()
+
 	var encs [4]Encoder
 	var bytes [4][]byte
 	n := 0
@@ -214,30 +310,22 @@ func (h *Hub) deliverPresence(channel string, join bool, client stream.ClientInf
 				return bytes[i]
 			}
 		}
-		b := e.Presence(channel, join, &client)
+		var b []byte
+		for i := range events {
+			b = append(b, e.Presence(channel, events[i].join, &events[i].client)...)
+		}
 		if n < len(encs) {
 			encs[n], bytes[n] = e, b
 			n++
 		}
 		return b
 	}
-	ch.mu.Lock()
-	subs := make([]*Session, 0, len(ch.subs))
-	var items [][]byte
-	for _, sub := range ch.subs {
-		if sub.recovering || sub.stalled {
-			continue
-		}
-		if b := encode(sub.session.enc); b != nil {
-			subs = append(subs, sub.session)
-			items = append(items, b)
-		}
-	}
-	ch.mu.Unlock()
 	// Pushed outside the channel lock: a full queue disconnects its
 	// session, which must not happen under a lock fan-out needs.
-	for i, s := range subs {
-		s.push(Item{Bytes: items[i]}, false)
+	for _, s := range subs {
+		if b := encode(s.enc); len(b) > 0 {
+			s.push(Item{Bytes: b}, false)
+		}
 	}
 }
 

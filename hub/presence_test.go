@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -285,4 +286,86 @@ func TestPresenceUnderReplay(t *testing.T) {
 	if got, want := db.nextPush(t), "join chat:seam "+b.ID()+" bob"; got != want {
 		t.Errorf("b's join %q, want %q", got, want)
 	}
+}
+
+// pushesWithin advances the bubble's clock by d and returns every push
+// queued to the drain meanwhile.
+func pushesWithin(t *testing.T, d *drain, wait time.Duration) []string {
+	t.Helper()
+	time.Sleep(wait) // the bubble's clock: no real time passes
+	synctest.Wait()
+	var out []string
+	for {
+		select {
+		case it, ok := <-d.items:
+			if !ok {
+				return out
+			}
+			if isPush(it) {
+				out = append(out, string(it.Bytes))
+			}
+		default:
+			return out
+		}
+	}
+}
+
+// TestPresenceJoinsCoalesced checks that the joins of one interval reach a
+// subscriber as one push holding them all, in order: with a push per join,
+// N clients joining a channel cost its N subscribers N² pushes.
+func TestPresenceJoinsCoalesced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval = time.Second
+		h := presenceHub(t, hub.Config{JoinLeaveInterval: interval})
+		w, dw := userSession(t, h, "watcher")
+		subscribe(t, w, "chat:big")
+		if got := pushesWithin(t, dw, 2*interval); len(got) != 1 || got[0] != "join chat:big "+w.ID()+" watcher" {
+			t.Fatalf("watcher's own join: %q", got)
+		}
+		const n = 50
+		var want strings.Builder
+		for i := range n {
+			s, _ := userSession(t, h, fmt.Sprintf("u%d", i))
+			subscribe(t, s, "chat:big")
+			fmt.Fprintf(&want, "join chat:big %s u%d", s.ID(), i)
+		}
+		got := pushesWithin(t, dw, 2*interval)
+		if len(got) != 1 {
+			t.Fatalf("%d joins within one interval reached the watcher as %d pushes, want 1", n, len(got))
+		}
+		if got[0] != want.String() {
+			t.Errorf("coalesced push:\n%q\nwant\n%q", got[0], want.String())
+		}
+	})
+}
+
+// TestPresenceJoinLeaveLimit checks that a channel with more local
+// subscribers than JoinLeaveLimit gets no join or leave push, and gets them
+// again once it is back under it.
+func TestPresenceJoinLeaveLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval = time.Second
+		h := presenceHub(t, hub.Config{JoinLeaveInterval: interval, JoinLeaveLimit: 3})
+		a, da := userSession(t, h, "a")
+		b, _ := userSession(t, h, "b")
+		c, _ := userSession(t, h, "c")
+		for _, s := range []*hub.Session{a, b, c} {
+			subscribe(t, s, "chat:capped")
+		}
+		if got := pushesWithin(t, da, 2*interval); len(got) != 1 || strings.Count(got[0], "join ") != 3 {
+			t.Fatalf("three joins at the limit: %q, want one push of three", got)
+		}
+		d, _ := userSession(t, h, "d")
+		subscribe(t, d, "chat:capped")
+		if got := pushesWithin(t, da, 2*interval); len(got) != 0 {
+			t.Fatalf("a channel over the limit pushed %q", got)
+		}
+		if err := d.Unsubscribe("chat:capped"); err != nil {
+			t.Fatal(err)
+		}
+		want := "leave chat:capped " + d.ID() + " d"
+		if got := pushesWithin(t, da, 2*interval); len(got) != 1 || got[0] != want {
+			t.Fatalf("back at the limit: %q, want %q", got, want)
+		}
+	})
 }

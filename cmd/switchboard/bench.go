@@ -33,6 +33,7 @@ type benchFlags struct {
 	apiKey     string
 	pid        int
 	hold       time.Duration
+	nodeBinary string
 }
 
 func newBenchCmd(env *cliEnv) *cobra.Command {
@@ -55,6 +56,7 @@ or JSON.`,
 	pf.StringVar(&f.target, "target", "", "measure this running node (http://host:port) instead of launching one; it needs --debug-endpoints")
 	pf.StringVar(&f.apiKey, "api-key", "", "API key of the --target node")
 	pf.IntVar(&f.pid, "pid", 0, "process id of the --target node, to read its memory")
+	pf.StringVar(&f.nodeBinary, "node-binary", "", "switchboard executable to launch as the node (another build, to compare); default: this one")
 	pf.DurationVar(&f.hold, "hold", 0, "keep the load in place this long after measuring (to profile the node)")
 
 	var conns, channels int
@@ -76,7 +78,7 @@ or JSON.`,
 			for _, t := range idleTransports {
 				// A node of its own per transport: memory a transport
 				// left behind would be counted in the next one's baseline.
-				node, err := f.node(ctx, env, conns)
+				node, err := f.node(ctx, env, conns, false)
 				if err != nil {
 					return err
 				}
@@ -111,16 +113,23 @@ or JSON.`,
 	idle.Flags().StringSliceVar(&idleTransports, "transport", []string{"websocket"}, "transports to measure, in turn: websocket (or ws), sse, longpoll, poll")
 	idle.Flags().IntVar(&conns, "conns", 10_000, "connections to hold")
 	idle.Flags().IntVar(&channels, "channels", 100, "channels to spread them over")
-	cmd.AddCommand(idle, newLoadCmd(env, f, "broadcast"), newLoadCmd(env, f, "channels"), newStormCmd(env, f), newFloorServerCmd())
+	cmd.AddCommand(idle, newLoadCmd(env, f, "broadcast"), newLoadCmd(env, f, "channels"), newStormCmd(env, f),
+		newPresenceCmd(env, f), newConnectCmd(env, f), newFloorServerCmd())
 	return cmd
 }
 
 // node launches the node under test, or names the --target one.
-func (f *benchFlags) node(ctx context.Context, env *cliEnv, conns int) (*bench.Node, error) {
+// A launched node serves TLS with a certificate made for the run when tls
+// is set.
+func (f *benchFlags) node(ctx context.Context, env *cliEnv, conns int, tls bool) (*bench.Node, error) {
 	if f.target != "" {
+		if tls {
+			return nil, errors.New("--target measures plain HTTP only: TLS needs a node the benchmark launches")
+		}
 		return &bench.Node{URL: strings.TrimSuffix(f.target, "/"), APIKey: f.apiKey, PID: f.pid}, nil
 	}
 	return bench.Start(ctx, bench.Launch{
+		Binary: f.nodeBinary, TLS: tls,
 		CPU: f.serverCPU, GoMaxProcs: f.gomaxprocs, Stderr: env.stderr,
 		Args: []string{"--limits.connections", strconv.Itoa(conns + 1000), "--log-level", "warn"},
 	})

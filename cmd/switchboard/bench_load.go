@@ -31,6 +31,8 @@ type loadFlags struct {
 	payload      int
 	pollInterval time.Duration
 	floor        bool
+	rates        []float64
+	maxP99       time.Duration
 }
 
 func newLoadCmd(env *cliEnv, f *benchFlags, scenario string) *cobra.Command {
@@ -69,6 +71,8 @@ func newLoadCmd(env *cliEnv, f *benchFlags, scenario string) *cobra.Command {
 	fl.IntVar(&lf.payload, "payload", 100, "bytes of data per publication")
 	fl.DurationVar(&lf.pollInterval, "poll-interval", time.Second, "pause between short polls")
 	fl.BoolVar(&lf.floor, "floor", true, "also run the raw-TCP floor with the same load, and show ratios to it")
+	fl.Float64SliceVar(&lf.rates, "rates", nil, "a ladder: run at each of these publication rates in turn (--duration each) and give each step a verdict")
+	fl.DurationVar(&lf.maxP99, "max-p99", 250*time.Millisecond, "with --rates: a step passes when everything is delivered and p99 is under this")
 	return cmd
 }
 
@@ -115,9 +119,8 @@ func runLoad(ctx context.Context, env *cliEnv, f *benchFlags, lf *loadFlags) err
 	// Each run, then its half-rate twin when asked. node returns the
 	// server for a run: the floor server is started afresh for each, since
 	// it keeps the connections of earlier runs until it writes to them.
-	runs := func(node func() (*bench.Node, func(), error), transport string) ([]bench.LoadResult, error) {
+	runs := func(node func() (*bench.Node, func(), error), transport string, rate float64) ([]bench.LoadResult, error) {
 		var out []bench.LoadResult
-		rate := lf.rate
 		for i := 0; i < 2; i++ {
 			n, done, err := node()
 			if err != nil {
@@ -129,7 +132,7 @@ func runLoad(ctx context.Context, env *cliEnv, f *benchFlags, lf *loadFlags) err
 				return nil, err
 			}
 			out = append(out, res)
-			if !lf.half || lf.rate != 0 || res.PublicationsPerSec <= 0 {
+			if !lf.half || rate != 0 || res.PublicationsPerSec <= 0 {
 				break
 			}
 			rate = res.PublicationsPerSec / 2
@@ -137,48 +140,84 @@ func runLoad(ctx context.Context, env *cliEnv, f *benchFlags, lf *loadFlags) err
 		return out, nil
 	}
 
-	var floor []bench.LoadResult
-	if lf.floor && f.target == "" {
-		startFloor := func() (*bench.Node, func(), error) {
-			fn, err := bench.StartFloor(ctx, bench.Launch{CPU: f.serverCPU, GoMaxProcs: f.gomaxprocs, Stderr: env.stderr})
-			if err != nil {
-				return nil, nil, fmt.Errorf("floor: %w", err)
-			}
-			return fn, fn.Stop, nil
+	startFloor := func() (*bench.Node, func(), error) {
+		fn, err := bench.StartFloor(ctx, bench.Launch{Binary: f.nodeBinary, CPU: f.serverCPU, GoMaxProcs: f.gomaxprocs, Stderr: env.stderr})
+		if err != nil {
+			return nil, nil, fmt.Errorf("floor: %w", err)
 		}
-		var err error
-		if floor, err = runs(startFloor, bench.Floor); err != nil {
-			return err
-		}
+		return fn, fn.Stop, nil
 	}
-	node, err := f.node(ctx, env, lf.subscribers)
+	withFloor := lf.floor && f.target == ""
+	node, err := f.node(ctx, env, lf.subscribers, false)
 	if err != nil {
 		return err
 	}
 	defer node.Stop()
-	var rows []loadRow
-	for _, r := range floor {
-		rows = append(rows, loadRow{LoadResult: r})
-	}
 	sameNode := func() (*bench.Node, func(), error) { return node, func() {}, nil }
-	for _, t := range lf.transports {
-		res, err := runs(sameNode, t)
-		if err != nil {
-			return err
-		}
-		for i, r := range res {
-			row := loadRow{LoadResult: r}
-			if i < len(floor) {
-				fl := floor[i]
-				if fl.DeliveriesPerSec > 0 {
-					row.DeliveriesVsFloor = r.DeliveriesPerSec / fl.DeliveriesPerSec
-				}
-				if fl.CPUPerDelivery > 0 {
-					row.CPUVsFloor = float64(r.CPUPerDelivery) / float64(fl.CPUPerDelivery)
-				}
+
+	// step runs the floor (when asked) and every transport at one rate,
+	// each node row beside the floor row of the same load.
+	step := func(rate float64) ([]loadRow, error) {
+		var floor []bench.LoadResult
+		if withFloor {
+			var err error
+			if floor, err = runs(startFloor, bench.Floor, rate); err != nil {
+				return nil, err
 			}
-			rows = append(rows, row)
 		}
+		var rows []loadRow
+		for _, r := range floor {
+			rows = append(rows, loadRow{LoadResult: r})
+		}
+		for _, t := range lf.transports {
+			res, err := runs(sameNode, t, rate)
+			if err != nil {
+				return nil, err
+			}
+			for i, r := range res {
+				row := loadRow{LoadResult: r}
+				if i < len(floor) {
+					fl := floor[i]
+					if fl.DeliveriesPerSec > 0 {
+						row.DeliveriesVsFloor = r.DeliveriesPerSec / fl.DeliveriesPerSec
+					}
+					if fl.CPUPerDelivery > 0 {
+						row.CPUVsFloor = float64(r.CPUPerDelivery) / float64(fl.CPUPerDelivery)
+					}
+				}
+				rows = append(rows, row)
+			}
+		}
+		return rows, nil
+	}
+
+	if len(lf.rates) > 0 {
+		rep := ladderReport{Highest: map[string]float64{}, MaxP99: lf.maxP99}
+		for _, rate := range lf.rates {
+			if rate <= 0 {
+				return fmt.Errorf("--rates: %v is not a rate (publications per second, above 0)", rate)
+			}
+			rows, err := step(rate)
+			if err != nil {
+				return err
+			}
+			for _, r := range rows {
+				lr := ladderRow{loadRow: r, Passes: passes(r.LoadResult, lf.maxP99)}
+				if lr.Passes && r.Transport != bench.Floor {
+					rep.Highest[r.Transport] = max(rep.Highest[r.Transport], rate*float64(r.Subscribers))
+				}
+				rep.Steps = append(rep.Steps, lr)
+			}
+		}
+		if f.jsonOut {
+			return writeJSON(env.stdout, rep)
+		}
+		return printLadder(env, rep, lf.transports)
+	}
+
+	rows, err := step(lf.rate)
+	if err != nil {
+		return err
 	}
 	if f.jsonOut {
 		return writeJSON(env.stdout, rows)
@@ -215,7 +254,7 @@ func newStormCmd(env *cliEnv, f *benchFlags) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 			defer cancel()
-			node, err := f.node(ctx, env, 2*cfg.Clients)
+			node, err := f.node(ctx, env, 2*cfg.Clients, false)
 			if err != nil {
 				return err
 			}

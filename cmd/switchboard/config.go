@@ -33,6 +33,8 @@ type config struct {
 	AllowedOrigins  []string      `koanf:"allowed_origins"`
 	PingInterval    time.Duration `koanf:"ping_interval"`
 	PresenceTTL     time.Duration `koanf:"presence_ttl"`
+	JoinLeave       time.Duration `koanf:"join_leave_interval"`
+	JoinLeaveLimit  int           `koanf:"join_leave_limit"`
 	DisconnectTTL   time.Duration `koanf:"disconnect_ttl"`
 	ShutdownDelay   time.Duration `koanf:"shutdown_delay"`
 	ShutdownDrain   time.Duration `koanf:"shutdown_drain"`

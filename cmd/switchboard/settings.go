@@ -39,6 +39,8 @@ var settings = []setting{
 	{"allowed_origins", []string{}, "browser origins allowed besides the node's own: https://app.example.com, https://*.example.com or *"},
 	{"ping_interval", 25 * time.Second, "how often clients get a ping; a client that does not answer in time is dropped"},
 	{"presence_ttl", 30 * time.Second, "how long a presence entry outlives its node or its last poll; nodes refresh theirs every third of it"},
+	{"join_leave_interval", 100 * time.Millisecond, "join and leave events of a channel within this interval reach each subscriber as one push; negative: each pushed at once"},
+	{"join_leave_limit", 1000, "a channel with more subscribers on the node than this gets no join and leave events (clients list its presence instead); -1: no limit"},
 	{"disconnect_ttl", time.Hour, "after POST /api/disconnect, how long every node refuses the user's tokens issued before it"},
 	{"shutdown_delay", time.Duration(0), "on shutdown, keep serving with /readyz answering 503 for this long before closing the listener (behind a load balancer or Kubernetes: 5s)"},
 	{"shutdown_drain", 5 * time.Second, "on shutdown, tell clients to reconnect spread over this period"},
