@@ -229,6 +229,7 @@ func TestReadCPU(t *testing.T) {
 }
 
 func TestConnect(t *testing.T) {
+	const conns = 500
 	for _, tls := range []bool{false, true} {
 		t.Run(fmt.Sprintf("tls=%v", tls), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -241,7 +242,9 @@ func TestConnect(t *testing.T) {
 			if tls != (node.TLS != nil) || tls != strings.HasPrefix(node.URL, "https://") {
 				t.Fatalf("launched with TLS %v: node %s, client config %v", tls, node.URL, node.TLS != nil)
 			}
-			res, err := bench.Connect(ctx, bench.ConnectConfig{Node: node, Conns: 50, Concurrency: 10, Channels: 5})
+			// Enough connections that the node's CPU time, which /proc
+			// counts in 10 ms clock ticks, cannot round down to zero.
+			res, err := bench.Connect(ctx, bench.ConnectConfig{Node: node, Conns: conns, Concurrency: 10, Channels: 5})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -254,10 +257,10 @@ func TestConnect(t *testing.T) {
 			for _, n := range res.PerSecond {
 				sum += n
 			}
-			if res.Transport != want || res.Connected != 50 || res.Failed != 0 || sum != 50 {
-				t.Errorf("transport %q, connected %d, failed %d, per second %v; want %s, 50, 0, 50 in all", res.Transport, res.Connected, res.Failed, res.PerSecond, want)
+			if res.Transport != want || res.Connected != conns || res.Failed != 0 || sum != conns {
+				t.Errorf("transport %q, connected %d, failed %d, per second %v; want %s, %d, 0, %[6]d in all", res.Transport, res.Connected, res.Failed, res.PerSecond, want, conns)
 			}
-			if res.PerSec <= 0 || res.Latency.Count != 50 || res.Latency.P50 <= 0 || res.ServerCPU <= 0 {
+			if res.PerSec <= 0 || res.Latency.Count != conns || res.Latency.P50 <= 0 || res.ServerCPU <= 0 {
 				t.Errorf("result not filled in: %+v", res)
 			}
 		})
