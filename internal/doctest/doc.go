@@ -14,7 +14,7 @@
 //	<!-- doctest: output of=NAME -->       the output of the background run NAME, so far
 //	<!-- doctest: file path=NAME -->       written to NAME in the doc's directory
 //	<!-- doctest: serve -->                the command that starts a node: the test starts one
-//	<!-- doctest: transcript -->           "$ command" lines, each followed by its output
+//	<!-- doctest: transcript [bg=NAME] -->  "$ command" lines, each followed by its output
 //	<!-- doctest: websocket -->            "→ frame" sent, "← frame" expected, on a WebSocket
 //	<!-- doctest: skip reason="..." -->    not run, for the reason given
 //

@@ -34,7 +34,7 @@ func (b Bindings) Apply(text string) string {
 // values of "epoch", "client" and "cursor" (bound), the number of "time"
 // (any), an SSE id (bound), an SSE retry (any), the API key a node prints
 // (bound), and an ellipsis that stands for whatever a doc leaves out.
-var volatileRE = regexp.MustCompile(`"(?:epoch|client|cursor)":"([^"]+)"|"time":(\d+)|(?m:^id: (\S+)$)|(?m:^retry: (\d+)$)|api key:\s+(\S+)|\s*(?:\.\.\.|…)\s*`)
+var volatileRE = regexp.MustCompile(`"(?:epoch|client|cursor)":"([^"]+)"|"time":(\d+)|(?m:^id: (\S+)$)|(?m:^retry: (\d+)$)|api key:\s+(\S+)|[ \t]*(?:\.\.\.|…)[ \t]*`)
 
 // Match compares what a command printed with what the doc shows. Every
 // character the doc shows must be printed, and nothing else, except for

@@ -14,7 +14,7 @@ type Step struct {
 	// empty for a fence nothing marks.
 	Directive string
 	Attrs     map[string]string
-	Body      string // a stand-alone directive's lines after the first
+	Body      string // the directive's lines after the first
 
 	// A fenced block: Fence is true, Lang its info string's first word.
 	Fence bool
@@ -106,7 +106,7 @@ func Parse(doc string) ([]Step, error) {
 			}
 			s := Step{Line: start + 1, Fence: true, Lang: m[3], Text: strings.Join(body, "\n") + "\n"}
 			if pending != nil {
-				s.Directive, s.Attrs = pending.Directive, pending.Attrs
+				s.Directive, s.Attrs, s.Body = pending.Directive, pending.Attrs, pending.Body
 				pending = nil
 			}
 			if s.Directive == "" && s.Runnable() {
