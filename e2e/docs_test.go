@@ -340,14 +340,20 @@ func (r *docRun) startNode(s doctest.Step, flags []string) {
 			return err
 		}
 		resp.Body.Close()
-		if m := apiKeyRE.FindStringSubmatch(p.out.String()); m != nil {
-			n.key = m[1]
-		}
-		if resp.StatusCode != http.StatusOK || n.key == "" {
-			return fmt.Errorf("readyz %d, key %q", resp.StatusCode, n.key)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz %d", resp.StatusCode)
 		}
 		return nil
 	})
+	// The key a node prints when it made one; the flag's otherwise.
+	if m := apiKeyRE.FindStringSubmatch(p.out.String()); m != nil {
+		n.key = m[1]
+	}
+	for i, f := range flags {
+		if f == "--api-key" && i+1 < len(flags) {
+			n.key = flags[i+1]
+		}
+	}
 	r.node = n
 	r.setEnv("SB_KEY", n.key)
 }
