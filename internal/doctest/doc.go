@@ -10,6 +10,8 @@
 //	<!-- doctest: run -->                  run it (sh with bash, js with node, go with go run)
 //	<!-- doctest: run bg=NAME -->          run it in the background, checked later
 //	<!-- doctest: run comments -->         its "# {...}" comment lines are its output
+//	                                       (with more="why": it prints more after them)
+//	<!-- doctest: run env="K=V" -->        with that in its environment
 //	<!-- doctest: output -->               the output of the block run last
 //	<!-- doctest: output of=NAME -->       the output of the background run NAME, so far
 //	<!-- doctest: file path=NAME -->       written to NAME in the doc's directory
