@@ -1,0 +1,32 @@
+// Package doctest reads the examples out of Switchboard's Markdown docs and
+// compares what a command printed with what a doc shows. It owns the marker
+// language (HTML comments that start with "doctest:") and the comparison of
+// output; running the examples against real nodes is the job of the test
+// that uses it (e2e/docs_test.go), which owns processes and ports.
+//
+// A doc is a list of [Step]s: fenced blocks, and the directives around them.
+// A directive written just before a fence says what to do with it:
+//
+//	<!-- doctest: run -->                  run it (sh with bash, js with node, go with go run)
+//	<!-- doctest: run bg=NAME -->          run it in the background, checked later
+//	<!-- doctest: run comments -->         its "# {...}" comment lines are its output
+//	                                       (with more="why": it prints more after them)
+//	<!-- doctest: run env="K=V" -->        with that in its environment
+//	<!-- doctest: output -->               the output of the block run last
+//	<!-- doctest: output of=NAME -->       the output of the background run NAME, so far
+//	<!-- doctest: file path=NAME -->       written to NAME in the doc's directory
+//	<!-- doctest: serve -->                the command that starts a node: the test starts one
+//	<!-- doctest: transcript [bg=NAME] -->  "$ command" lines, each followed by its output
+//	<!-- doctest: websocket -->            "→ frame" sent, "← frame" expected, on a WebSocket
+//	<!-- doctest: skip reason="..." -->    not run, for the reason given
+//
+// Others stand alone: "node ARGS" starts a fresh node, "stop" stops it, "sh"
+// runs the script in its body (setup a reader does by hand, such as a
+// publication that a transcript shows arriving), "wait name=NAME for=TEXT"
+// waits until a background run printed TEXT, and "check name=NAME" compares
+// its output with the body.
+//
+// A fence that looks runnable (sh, js, ts or go, or a transcript starting
+// with "$ ") and has no directive is an error, so a new example is run or
+// skipped with its reason, never forgotten.
+package doctest

@@ -1,0 +1,109 @@
+package doctest_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/switchboardhq/switchboard/internal/doctest"
+)
+
+const docFrame = `{"type":"message","channel":"chat:lobby","epoch":"WvaeQeUn","offset":3,"data":{"text":"yo"},"time":1795435229940,"info":{"client":"8b0533e3db2aab4e"}}`
+
+func TestMatchBindsVolatileValues(t *testing.T) {
+	b := doctest.Bindings{}
+	got := `{"type":"message","channel":"chat:lobby","epoch":"Qx9_aa-1","offset":3,"data":{"text":"yo"},"time":1800000000000,"info":{"client":"0123456789abcdef"}}`
+	if err := doctest.Match(docFrame, got, b, false); err != nil {
+		t.Fatal(err)
+	}
+	if b["WvaeQeUn"] != "Qx9_aa-1" || b["8b0533e3db2aab4e"] != "0123456789abcdef" {
+		t.Fatalf("bindings %v", b)
+	}
+	if s := b.Apply(`since: {epoch: "WvaeQeUn"}`); s != `since: {epoch: "Qx9_aa-1"}` {
+		t.Fatalf("Apply: %s", s)
+	}
+	// A bound value must be met again as it was bound.
+	other := strings.Replace(got, "Qx9_aa-1", "Zz9_aa-1", 1)
+	if err := doctest.Match(docFrame, other, b, false); err == nil {
+		t.Fatal("a second epoch matched the doc's epoch bound to the first")
+	}
+}
+
+// TestMatchMutations is the check that a comparison can fail: each
+// mutation of a documented frame — a field added, removed, renamed, or a
+// value other than a volatile one changed — must not match.
+func TestMatchMutations(t *testing.T) {
+	got := `{"type":"message","channel":"chat:lobby","epoch":"Qx9_aa-1","offset":3,"data":{"text":"yo"},"time":1800000000000,"info":{"client":"0123456789abcdef"}}`
+	for name, mutated := range map[string]string{
+		"field added":    strings.Replace(got, `"offset":3,`, `"offset":3,"key":"k",`, 1),
+		"field removed":  strings.Replace(got, `,"info":{"client":"0123456789abcdef"}`, ``, 1),
+		"field renamed":  strings.Replace(got, `"time"`, `"ts"`, 1),
+		"value changed":  strings.Replace(got, `"offset":3`, `"offset":4`, 1),
+		"data changed":   strings.Replace(got, `"yo"`, `"yo!"`, 1),
+		"line added":     got + "\n" + got,
+		"nothing at all": "",
+	} {
+		if err := doctest.Match(docFrame, mutated, doctest.Bindings{}, false); err == nil {
+			t.Errorf("%s: matched the doc:\n%s", name, mutated)
+		}
+	}
+	if err := doctest.Match(docFrame, got, doctest.Bindings{}, false); err != nil {
+		t.Fatalf("the unmutated frame: %v", err)
+	}
+}
+
+func TestMatchSameDocValueSameActual(t *testing.T) {
+	want := "{\"client\":\"c1c1c1c1\"}\n{\"client\":\"c1c1c1c1\"}"
+	if err := doctest.Match(want, "{\"client\":\"aa\"}\n{\"client\":\"bb\"}", doctest.Bindings{}, false); err == nil {
+		t.Fatal("one doc client matched two printed ones")
+	}
+	if err := doctest.Match(want, "{\"client\":\"aa\"}\n{\"client\":\"aa\"}", doctest.Bindings{}, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMatchEllipsisPrefixAndSSE(t *testing.T) {
+	b := doctest.Bindings{}
+	want := `{"channel":"c","publications":[{"offset":1}, ...]}`
+	if err := doctest.Match(want, `{"channel":"c","publications":[{"offset":1},{"offset":2}]}`, b, false); err != nil {
+		t.Fatal(err)
+	}
+	sse := "retry: 3781\n\nevent: connected\nid: AQG4\ndata: {}\n"
+	if err := doctest.Match(sse, "retry: 2011\n\nevent: connected\nid: XYZ\ndata: {}\n\nevent: ping\ndata: {}\n", b, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := doctest.Match(sse, "retry: 2011\n\nevent: connected\nid: XYZ\ndata: {}\n\nevent: ping\n", b, false); err == nil {
+		t.Fatal("more output matched without prefix")
+	}
+	if b["AQG4"] != "XYZ" {
+		t.Fatalf("id not bound: %v", b)
+	}
+}
+
+func TestParse(t *testing.T) {
+	doc := "# T\n\n<!-- doctest: run comments -->\n```sh\ncurl x\n# {\"a\":1,\n#   \"b\":2}\n```\n\n<!-- doctest: sh\necho hidden\n-->\n\n```json\n{}\n```\n" +
+		"<!-- doctest: skip reason=\"apt install\" -->\n```sh\napt install x\n```\n"
+	steps, err := doctest.Parse(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 4 || steps[0].Directive != "run" || steps[0].Attrs["comments"] != "" || steps[1].Directive != "sh" ||
+		steps[1].Body != "echo hidden" || steps[2].Lang != "json" || steps[3].Attrs["reason"] != "apt install" {
+		t.Fatalf("%+v", steps)
+	}
+	if got := doctest.CommentOutput(steps[0].Text); got != "{\"a\":1,\"b\":2}\n" {
+		t.Fatalf("comment output %q", got)
+	}
+	for name, bad := range map[string]string{
+		"unmarked sh":         "```sh\nls\n```\n",
+		"unmarked js":         "```js\nx()\n```\n",
+		"unmarked transcript": "```text\n$ curl x\n```\n",
+		"skip without reason": "<!-- doctest: skip -->\n```sh\nls\n```\n",
+		"directive no fence":  "<!-- doctest: run -->\ntext\n```sh\nls\n```\n",
+		"unknown directive":   "<!-- doctest: runn -->\n```sh\nls\n```\n",
+		"unclosed fence":      "```sh\nls\n",
+	} {
+		if _, err := doctest.Parse(bad); err == nil {
+			t.Errorf("%s: parsed", name)
+		}
+	}
+}
