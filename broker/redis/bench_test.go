@@ -24,3 +24,15 @@ func BenchmarkPublish(b *testing.B)         { brokertest.BenchPublish(b, newBenc
 func BenchmarkPublishParallel(b *testing.B) { brokertest.BenchPublishParallel(b, newBenchBroker) }
 func BenchmarkHistory(b *testing.B)         { brokertest.BenchHistory(b, newBenchBroker) }
 func BenchmarkChannels(b *testing.B)        { brokertest.BenchChannels(b, newBenchBroker) }
+
+// newReplicaBenchBroker is a broker on a primary with a replica: each
+// publication waits for the replica and is then committed.
+func newReplicaBenchBroker(b *testing.B) hub.Broker {
+	primary, _ := withReplica(b)
+	return newBroker(b, primary, redis.Config{Logger: slog.New(slog.DiscardHandler)})
+}
+
+func BenchmarkPublishReplica(b *testing.B) { brokertest.BenchPublish(b, newReplicaBenchBroker) }
+func BenchmarkPublishParallelReplica(b *testing.B) {
+	brokertest.BenchPublishParallel(b, newReplicaBenchBroker)
+}

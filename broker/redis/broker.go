@@ -117,8 +117,10 @@ type Broker struct {
 	// healthy: Run holds a live pub/sub connection with every
 	// subscription confirmed on it.
 	healthy atomic.Bool
-	// probe PINGs Redis while Run delivers: a Redis that hangs keeps its
-	// connections open, so only an unanswered PING shows it.
+	// probe asks Redis for an answer while Run delivers (see ask): a
+	// Redis that hangs keeps its connections open, so only an unanswered
+	// request shows it, and a cluster whose primary fails over still
+	// answers on its other nodes.
 	probe probe.Probe
 
 	// ops serialise Subscribe and Unsubscribe of one channel, so the
@@ -183,11 +185,12 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if b.log == nil {
 		b.log = slog.Default()
 	}
-	b.probe = probe.Probe{What: "redis: PING", Logger: b.log, Ask: func(ctx context.Context) error {
-		return b.client.Do(ctx, b.client.B().Ping().Build()).Error()
-	}}
+	b.probe = probe.Probe{What: "redis: PING", Logger: b.log, Ask: b.ask}
 	if b.client, err = rueidis.NewClient(opt); err != nil {
 		return nil, fmt.Errorf("redis broker: connect: %w: %w", stream.ErrUnavailable, err)
+	}
+	if b.client.Mode() == rueidis.ClientModeCluster {
+		b.probe.What = "redis cluster: CLUSTER SLOTS and CLUSTER INFO of every primary"
 	}
 	if err := b.checkServer(ctx); err != nil {
 		b.client.Close()
@@ -261,7 +264,9 @@ func (b *Broker) Unreadable() uint64 { return b.unreadable.Load() }
 // Redis answered its last probe in time (see [probe.Interval]). It is false
 // before Run starts, while Redis is unreachable or does not answer (a
 // stopped server keeps its connections open), and while a lost connection
-// is being replaced.
+// is being replaced. On a Redis Cluster it is also false while any hash
+// slot has no primary that answers and sees the cluster ok: during a
+// primary's failover, the channels of its slots refuse publishes.
 func (b *Broker) Healthy() bool { return b.healthy.Load() && b.probe.Answering() }
 
 // classify wraps an error from Redis with the sentinel callers branch on:

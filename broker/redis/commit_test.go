@@ -18,7 +18,7 @@ import (
 // withReplica starts a primary and a replica of it, and returns them once
 // the replica is in sync: the broker then waits for the replica before it
 // commits each publication.
-func withReplica(t *testing.T) (primary, replica *testenv.RedisServer) {
+func withReplica(t testing.TB) (primary, replica *testenv.RedisServer) {
 	t.Helper()
 	primary = testenv.Redis(t)
 	replica = testenv.Redis(t, testenv.RedisArgs("--replicaof", "127.0.0.1", primary.Addr()[strings.LastIndexByte(primary.Addr(), ':')+1:]))
