@@ -143,6 +143,9 @@ type Broker struct {
 
 	// unreadable counts the live publications this node could not read.
 	unreadable atomic.Uint64
+
+	// sockets are the client's connections, which Close cuts first.
+	sockets sockets
 }
 
 const numOps = 64
@@ -186,6 +189,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		b.log = slog.Default()
 	}
 	b.probe = probe.Probe{What: "redis: PING", Logger: b.log, Ask: b.ask}
+	b.sockets.track(&opt)
 	if b.client, err = rueidis.NewClient(opt); err != nil {
 		return nil, fmt.Errorf("redis broker: connect: %w: %w", stream.ErrUnavailable, err)
 	}
@@ -193,7 +197,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		b.probe.What = "redis cluster: CLUSTER SLOTS and CLUSTER INFO of every primary"
 	}
 	if err := b.checkServer(ctx); err != nil {
-		b.client.Close()
+		b.Close()
 		return nil, fmt.Errorf("redis broker: %w", err)
 	}
 	return b, nil
@@ -236,11 +240,13 @@ func (cfg Config) clientOption() (rueidis.ClientOption, error) {
 	return opt, nil
 }
 
-// Close closes the connections to Redis. Call it once Run has returned;
+// Close closes the connections to Redis, at once: it does not wait for a
+// Redis that does not answer (see sockets). Call it once Run has returned;
 // a Run still running returns an error. Close may be called more than once.
 func (b *Broker) Close() {
 	b.closeOnce.Do(func() {
 		b.closed.Store(true)
+		b.sockets.closeAll()
 		b.client.Close()
 	})
 }
