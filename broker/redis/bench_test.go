@@ -3,6 +3,7 @@ package redis_test
 import (
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/switchboardhq/switchboard/broker/brokertest"
 	"github.com/switchboardhq/switchboard/broker/redis"
@@ -29,7 +30,7 @@ func BenchmarkChannels(b *testing.B)        { brokertest.BenchChannels(b, newBen
 // publication waits for the replica and is then committed.
 func newReplicaBenchBroker(b *testing.B) hub.Broker {
 	primary, _ := withReplica(b)
-	br := newBroker(b, primary, redis.Config{Logger: slog.New(slog.DiscardHandler)})
+	br := newBroker(b, primary, redis.Config{ReplicaTimeout: 10 * time.Second, Logger: slog.New(slog.DiscardHandler)})
 	// Starting two servers and the replica's first sync are not what
 	// is measured.
 	b.ResetTimer()
