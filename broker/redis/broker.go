@@ -71,7 +71,7 @@ type Config struct {
 	// Zero or negative: DefaultIdleTTL (24h).
 	IdleTTL time.Duration
 	// MinReplicas is how many replicas must have a publication before
-	// Publish acknowledges it. Redis replicates asynchronously: a
+	// Publish acknowledges it, and before anyone sees it. Redis replicates asynchronously: a
 	// publication only the primary had is lost when a replica takes over,
 	// and the channel's next publication would be given its offset again
 	// (see [Broker.Publish]).
@@ -87,8 +87,9 @@ type Config struct {
 	MinReplicas int
 	// ReplicaTimeout is how long Publish waits for MinReplicas replicas to
 	// confirm a publication before it answers stream.ErrUnavailable; the
-	// publication is then stored on the primary, and a retry with its
-	// idempotency key waits again rather than storing it twice.
+	// publication is then stored on the primary but seen by nobody, and a
+	// retry with its idempotency key waits again and commits it rather
+	// than storing it twice (see [Broker.Publish]).
 	// Zero or negative: the URL's replica_timeout, or
 	// DefaultReplicaTimeout (1s).
 	ReplicaTimeout time.Duration
