@@ -71,7 +71,7 @@ type Config struct {
 	// Zero or negative: DefaultIdleTTL (24h).
 	IdleTTL time.Duration
 	// MinReplicas is how many replicas must have a publication before
-	// Publish acknowledges it. Redis replicates asynchronously: a
+	// Publish acknowledges it, and before anyone sees it. Redis replicates asynchronously: a
 	// publication only the primary had is lost when a replica takes over,
 	// and the channel's next publication would be given its offset again
 	// (see [Broker.Publish]).
@@ -87,8 +87,9 @@ type Config struct {
 	MinReplicas int
 	// ReplicaTimeout is how long Publish waits for MinReplicas replicas to
 	// confirm a publication before it answers stream.ErrUnavailable; the
-	// publication is then stored on the primary, and a retry with its
-	// idempotency key waits again rather than storing it twice.
+	// publication is then stored on the primary but seen by nobody, and a
+	// retry with its idempotency key waits again and commits it rather
+	// than storing it twice (see [Broker.Publish]).
 	// Zero or negative: the URL's replica_timeout, or
 	// DefaultReplicaTimeout (1s).
 	ReplicaTimeout time.Duration
@@ -117,8 +118,10 @@ type Broker struct {
 	// healthy: Run holds a live pub/sub connection with every
 	// subscription confirmed on it.
 	healthy atomic.Bool
-	// probe PINGs Redis while Run delivers: a Redis that hangs keeps its
-	// connections open, so only an unanswered PING shows it.
+	// probe asks Redis for an answer while Run delivers (see ask): a
+	// Redis that hangs keeps its connections open, so only an unanswered
+	// request shows it, and a cluster whose primary fails over still
+	// answers on its other nodes.
 	probe probe.Probe
 
 	// ops serialise Subscribe and Unsubscribe of one channel, so the
@@ -141,6 +144,9 @@ type Broker struct {
 
 	// unreadable counts the live publications this node could not read.
 	unreadable atomic.Uint64
+
+	// sockets are the client's connections, which Close cuts first.
+	sockets sockets
 }
 
 const numOps = 64
@@ -183,14 +189,16 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if b.log == nil {
 		b.log = slog.Default()
 	}
-	b.probe = probe.Probe{What: "redis: PING", Logger: b.log, Ask: func(ctx context.Context) error {
-		return b.client.Do(ctx, b.client.B().Ping().Build()).Error()
-	}}
+	b.probe = probe.Probe{What: "redis: PING", Logger: b.log, Ask: b.ask}
+	b.sockets.track(&opt)
 	if b.client, err = rueidis.NewClient(opt); err != nil {
 		return nil, fmt.Errorf("redis broker: connect: %w: %w", stream.ErrUnavailable, err)
 	}
+	if b.client.Mode() == rueidis.ClientModeCluster {
+		b.probe.What = "redis cluster: CLUSTER SLOTS and CLUSTER INFO of every primary"
+	}
 	if err := b.checkServer(ctx); err != nil {
-		b.client.Close()
+		b.Close()
 		return nil, fmt.Errorf("redis broker: %w", err)
 	}
 	return b, nil
@@ -233,11 +241,13 @@ func (cfg Config) clientOption() (rueidis.ClientOption, error) {
 	return opt, nil
 }
 
-// Close closes the connections to Redis. Call it once Run has returned;
+// Close closes the connections to Redis, at once: it does not wait for a
+// Redis that does not answer (see sockets). Call it once Run has returned;
 // a Run still running returns an error. Close may be called more than once.
 func (b *Broker) Close() {
 	b.closeOnce.Do(func() {
 		b.closed.Store(true)
+		b.sockets.closeAll()
 		b.client.Close()
 	})
 }
@@ -261,7 +271,9 @@ func (b *Broker) Unreadable() uint64 { return b.unreadable.Load() }
 // Redis answered its last probe in time (see [probe.Interval]). It is false
 // before Run starts, while Redis is unreachable or does not answer (a
 // stopped server keeps its connections open), and while a lost connection
-// is being replaced.
+// is being replaced. On a Redis Cluster it is also false while any hash
+// slot has no primary that answers and sees the cluster ok: during a
+// primary's failover, the channels of its slots refuse publishes.
 func (b *Broker) Healthy() bool { return b.healthy.Load() && b.probe.Answering() }
 
 // classify wraps an error from Redis with the sentinel callers branch on:

@@ -3,7 +3,7 @@
 // between nodes over Redis pub/sub. Nodes share nothing else, so any node
 // can serve any client and replay any channel.
 //
-// It owns the Redis key layout, the two Lua scripts that are the only code
+// It owns the Redis key layout, the Lua scripts that are the only code
 // changing those keys, the wire format of a publication inside Redis, and
 // one pub/sub connection per node with its repair after interruptions. It
 // does not own fan-out to sessions (the hub does) or namespaces (the hub
@@ -15,7 +15,7 @@
 //
 // With the default prefix "switchboard", channel chat:room has:
 //
-//	{switchboard:chat:room}:meta      hash: e = epoch, o = latest offset, h = history TTL (ms)
+//	{switchboard:chat:room}:meta      hash: e = epoch, o = latest offset, c = committed offset, h = history TTL (ms)
 //	{switchboard:chat:room}:history   stream: one entry per publication kept
 //	{switchboard:chat:room}:key:K     string "epoch offset": idempotency key K
 //	{switchboard:chat:room}           the pub/sub channel (not a key)
@@ -38,7 +38,8 @@
 //     it — store a new random one (sent by the node, since Lua's random
 //     numbers repeat from run to run) and delete any history left over.
 //  2. With an idempotency key: if the key holds a position in this epoch,
-//     return it as a duplicate and stop.
+//     return it as a duplicate (committing it, as in step 5, if it is not
+//     yet) and stop.
 //  3. Increment the offset (HINCRBY) and take the time from Redis's clock,
 //     so every node stamps publications with one clock.
 //  4. Drop history entries older than the history TTL from the front, append
@@ -46,20 +47,28 @@
 //     TTL. A history size of 0 deletes the stream instead, but the offset
 //     was still assigned.
 //  5. Store the idempotency key with its TTL; extend the meta hash's life;
-//     PUBLISH the encoded publication to the channel's pub/sub channel.
+//     and, unless replicas must have it first, commit: raise the channel's
+//     committed offset (c) to this one and PUBLISH the encoded publication
+//     to the channel's pub/sub channel.
 //
 // Offsets are therefore gapless under any number of publishers on any
-// number of nodes, and a publication is sent live exactly when it is
-// stored: history and live delivery never disagree.
+// number of nodes. Nothing past the committed offset is seen: History,
+// Subscribe's starting position and the relay's repair read up to it, and
+// only a commit sends a publication live.
 //
-// Then, on the connection that ran the script, WAIT for a replica to have
-// it (Config.MinReplicas; by default one while the primary has a replica):
+// With replicas to wait for (Config.MinReplicas; by default one while the
+// primary has a replica), step 5 leaves the publication hidden. On the
+// connection that ran the script, the node sends WAIT and, once the
+// replicas have it, runs the commit script, which does step 5's commit.
 // Redis replicates asynchronously, and a publication only the primary had
 // would be lost in a failover, its offset given to the channel's next
-// publication in the same epoch. One that no replica confirms in
-// Config.ReplicaTimeout is refused as unavailable, for its publisher to
-// retry under its key (a duplicate rewrites its key, so the retry's WAIT
-// covers the first write).
+// publication in the same epoch: since nobody saw the lost one, nobody
+// drops the new one as a repeat. One that no replica confirms in
+// Config.ReplicaTimeout is refused as unavailable and stays hidden, for
+// its publisher to retry under its key (a duplicate rewrites its key, so
+// the retry's WAIT covers the first write, and then commits it), or for
+// the channel's next commit to reveal: committing an offset reveals every
+// earlier one, which the relay fills from history.
 //
 // The meta hash lives as long as anything of the channel may be read — its
 // history TTL or its idempotency window, whichever is longer — plus
@@ -73,9 +82,9 @@
 //
 // # Reading history
 //
-// History is a second script, one round trip: it reads the meta (creating
+// History is another script, one round trip: it reads the meta (creating
 // the epoch for a never-used channel), drops aged-out entries, and returns
-// the positions and the entries asked for (XRANGE or XREVRANGE from the
+// the positions and the entries asked for, up to the committed offset (XRANGE or XREVRANGE from the
 // offset), with exactly the memory broker's semantics for Since, Limit,
 // Reverse, Earliest and Latest.
 //

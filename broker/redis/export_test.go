@@ -11,3 +11,6 @@ import (
 func (b *Broker) PublishUnreadable(ctx context.Context, req stream.PublishRequest) (stream.PublishResult, error) {
 	return b.publish(ctx, &req, []byte{0x02, 0x00})
 }
+
+// Probe makes the request the broker's readiness probe makes, once.
+func (b *Broker) Probe(ctx context.Context) error { return b.probe.Ask(ctx) }

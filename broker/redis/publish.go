@@ -13,10 +13,31 @@ import (
 )
 
 // Publish runs the publish script: in one atomic step Redis checks the
-// idempotency key, assigns the channel's next offset, appends the
-// publication to the channel's history and sends it to every subscribed
-// node. Offsets are gapless under any number of publishers on any number
-// of nodes, and a publication is delivered live exactly when it was stored.
+// idempotency key, assigns the channel's next offset and appends the
+// publication to the channel's history. Offsets are gapless under any
+// number of publishers on any number of nodes.
+//
+// A publication is seen — sent live to every subscribed node, returned by
+// History, counted in a subscriber's starting position — only once it is
+// committed, and it is committed only once it is safe under the replica
+// policy. Redis replicates asynchronously: a publication that only the
+// primary had is lost if a replica takes over, and the channel's next
+// publication is then given the same offset in the same epoch. Had anyone
+// seen the lost one, they would drop the new one as a repeat; since nobody
+// did, nothing is lost unnoticed. So with Config.MinReplicas replicas to
+// wait for (by default one, while the primary has any), the script stores
+// the publication hidden, the node WAITs for the replicas, and a second
+// script commits it: it raises the channel's committed offset and sends the
+// publication live. Publications committed out of order are fine: raising
+// the committed offset also reveals every earlier one, which the relay
+// fills from history. Without a replica to wait for, the publish script
+// commits as it stores, in one round trip.
+//
+// When the replicas do not confirm within Config.ReplicaTimeout, Publish
+// answers stream.ErrUnavailable and the publication stays on the primary,
+// hidden: a retry with the same key finds it, waits again and commits it;
+// without a retry, the channel's next committed publication reveals it
+// (WAIT covers every earlier write, so it is on the replicas by then).
 //
 // A request whose Key was already used on the channel in its epoch within
 // KeyTTL returns the first position with Duplicate set. The first request's
@@ -24,16 +45,6 @@ import (
 // keeps nothing, like 0; a negative HistoryTTL means no time limit, like 0;
 // a negative KeyTTL means stream.DefaultKeyTTL, like 0. As with the memory
 // broker, the newest publication's HistoryTTL applies to the whole history.
-//
-// Redis replicates asynchronously, so a publication that only the primary
-// has is lost if a replica takes over, and the channel's next publication
-// would then be given the same offset in the same epoch: subscribers that
-// had the lost one would drop the new one as a repeat. So Publish
-// acknowledges a publication only once Config.MinReplicas replicas have it
-// (by default one, when the primary has any), and answers
-// stream.ErrUnavailable when they do not confirm within
-// Config.ReplicaTimeout; the publication is then on the primary, and a
-// retry with the same key waits for it again instead of storing it twice.
 //
 // An error wraps the context's error, stream.ErrUnavailable when Redis
 // could not be reached, or stream.ErrInternal for an error reply. After an
@@ -76,7 +87,7 @@ func (b *Broker) publish(ctx context.Context, req *stream.PublishRequest, data [
 	if err != nil {
 		return stream.PublishResult{}, fmt.Errorf("publish %q: %w", req.Channel, classify(err))
 	}
-	if len(reply) != 4 {
+	if len(reply) != publishReplyLen {
 		return stream.PublishResult{}, fmt.Errorf("publish %q: %w: script returned %d values", req.Channel, stream.ErrInternal, len(reply))
 	}
 	epoch, err1 := reply[0].ToString()

@@ -85,32 +85,39 @@ func (p replicaPolicy) scriptMode() string {
 	}
 }
 
-// publishSHA is the publish script's SHA-1, for EVALSHA on a dedicated
+// The publish and commit scripts' SHA-1s, for EVALSHA on a dedicated
 // connection, where rueidis's Lua helper cannot go.
-var publishSHA = func() string {
-	sum := sha1.Sum([]byte(publishScript))
+var (
+	publishSHA = scriptSHA(publishScript)
+	commitSHA  = scriptSHA(commitScript)
+)
+
+func scriptSHA(script string) string {
+	sum := sha1.Sum([]byte(script))
 	return hex.EncodeToString(sum[:])
-}()
+}
+
+// publishReplyLen is how many values the publish script returns.
+const publishReplyLen = 5
 
 // execPublish runs the publish script and, as the policy asks, waits for
-// replicas to have what it wrote. WAIT counts the replicas that have every
-// write of the connection it is sent on, so the script and WAIT go on one
-// dedicated connection (in a cluster, to the node of the channel's slot).
+// replicas to have what it wrote before it commits it. WAIT counts the
+// replicas that have every write of the connection it is sent on, so the
+// script, WAIT and the commit go on one dedicated connection (in a
+// cluster, to the node of the channel's slot, where all of the channel's
+// keys are). Without a replica to wait for, the publish script commits by
+// itself: one round trip, as before replicas were waited for.
 func (b *Broker) execPublish(ctx context.Context, keys, args []string) ([]rueidis.RedisMessage, error) {
 	if b.replicas.min < 0 {
 		return luaPublish.Exec(ctx, b.client, keys, args).ToArray()
 	}
 	var reply []rueidis.RedisMessage
 	err := b.client.Dedicated(func(c rueidis.DedicatedClient) error {
-		r := c.Do(ctx, c.B().Evalsha().Sha1(publishSHA).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build())
-		if re, ok := rueidis.IsRedisErr(r.Error()); ok && re.IsNoScript() {
-			r = c.Do(ctx, c.B().Eval().Script(publishScript).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build())
-		}
 		var err error
-		if reply, err = r.ToArray(); err != nil {
+		if reply, err = evalsha(ctx, c, publishSHA, publishScript, keys, args).ToArray(); err != nil {
 			return err
 		}
-		if len(reply) != 4 {
+		if len(reply) != publishReplyLen {
 			return nil // publish reports the malformed reply
 		}
 		need := int64(b.replicas.min)
@@ -122,23 +129,61 @@ func (b *Broker) execPublish(ctx context.Context, keys, args []string) ([]rueidi
 			need = min(connected, 1)
 		}
 		if need == 0 {
-			return nil
+			return nil // the script committed it
 		}
 		wait := b.replicas.timeout
 		if dl, ok := ctx.Deadline(); ok {
 			// WAIT must answer before ctx ends, or the connection is lost
-			// with it; 0 would mean no limit.
-			wait = max(min(wait, time.Until(dl)-10*time.Millisecond), time.Millisecond)
+			// with it, and leave time to commit; 0 would mean no limit.
+			wait = max(min(wait, time.Until(dl)-commitReserve), time.Millisecond)
 		}
 		acks, err := c.Do(ctx, c.B().Wait().Numreplicas(need).Timeout(millis(wait)).Build()).AsInt64()
 		if err != nil {
 			return err
 		}
 		if acks < need {
-			return fmt.Errorf("%w: %d of %d replicas confirmed within %s; the primary has it, and a retry with the same idempotency key does not store it twice",
+			return fmt.Errorf("%w: %d of %d replicas confirmed within %s; the primary holds it unseen, and a retry with the same idempotency key commits it rather than storing it twice",
 				stream.ErrUnavailable, acks, need, wait)
 		}
-		return nil
+		return commit(ctx, c, keys[:2], reply, args)
 	})
 	return reply, err
+}
+
+// commitReserve is the part of a Publish's deadline kept for the commit
+// after WAIT.
+const commitReserve = 20 * time.Millisecond
+
+// commit runs the commit script for the publication that reply, the
+// publish script's answer to args, stored and left hidden. A commit that
+// fails leaves it hidden, as a refusal does.
+func commit(ctx context.Context, c rueidis.DedicatedClient, keys []string, reply []rueidis.RedisMessage, args []string) error {
+	epoch, err1 := reply[0].ToString()
+	offset, err2 := reply[1].AsInt64()
+	id, err3 := reply[4].ToString()
+	if err1 != nil || err2 != nil || err3 != nil {
+		return nil // publish reports the malformed reply
+	}
+	off := strconv.FormatInt(offset, 10)
+	n, err := evalsha(ctx, c, commitSHA, commitScript, keys, []string{epoch, off, args[1], id, args[2]}).AsInt64()
+	if err != nil {
+		return fmt.Errorf("commit offset %d: %w", offset, err)
+	}
+	if n < 0 {
+		// The primary that had it failed over to one that does not,
+		// which WAIT makes rare but cannot rule out: nobody saw it, and
+		// the offset is free again.
+		return fmt.Errorf("%w: offset %d was lost before it was committed", stream.ErrUnavailable, offset)
+	}
+	return nil
+}
+
+// evalsha runs a script on a dedicated connection, sending it whole if the
+// server does not have it cached (after a restart or a failover).
+func evalsha(ctx context.Context, c rueidis.DedicatedClient, sha, script string, keys, args []string) rueidis.RedisResult {
+	r := c.Do(ctx, c.B().Evalsha().Sha1(sha).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build())
+	if re, ok := rueidis.IsRedisErr(r.Error()); ok && re.IsNoScript() {
+		r = c.Do(ctx, c.B().Eval().Script(script).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build())
+	}
+	return r
 }

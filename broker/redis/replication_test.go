@@ -105,8 +105,8 @@ func TestFailoverKeepsAcknowledgedPublications(t *testing.T) {
 
 // Asked for a replica that a single server does not have, the broker
 // refuses every publish as unavailable once the wait is over; the
-// publication is on the server, and retrying it with its key does not
-// store it twice.
+// publication is on the server, unseen, and retrying it with its key does
+// not store it twice. The next publication committed shows it.
 func TestMinReplicasWithoutReplica(t *testing.T) {
 	t.Parallel()
 	srv := testenv.Redis(t)
@@ -122,14 +122,17 @@ func TestMinReplicasWithoutReplica(t *testing.T) {
 			t.Fatalf("Publish with no replica, min_replicas=1: %v, want stream.ErrUnavailable", err)
 		}
 	}
-	if page := history(t, b, ch, all); len(page.Publications) != 1 {
-		t.Errorf("history holds %d publications, want the one refused twice stored once", len(page.Publications))
+	if page := history(t, b, ch, all); len(page.Publications) != 0 || page.Latest.Offset != 0 {
+		t.Errorf("history holds %d publications up to offset %d, want the refused one unseen",
+			len(page.Publications), page.Latest.Offset)
 	}
 	// The default waits for a replica only when the server has one.
 	auto := newBroker(t, srv, redis.Config{})
 	if res := publish(t, auto, brokertest.Request(ch, `2`)); res.Position.Offset != 2 {
 		t.Errorf("Publish with the default: %v, want offset 2", res.Position)
 	}
+	page := history(t, b, ch, all)
+	brokertest.CheckSequence(t, "history once the next publication is committed", page.Publications, []uint64{1, 2})
 }
 
 func TestReplicaSettingsInURL(t *testing.T) {
@@ -143,5 +146,91 @@ func TestReplicaSettingsInURL(t *testing.T) {
 	for _, q := range []string{"min_replicas=auto", "min_replicas=none&replica_timeout=2s", "min_replicas=0"} {
 		b := newBroker(t, srv, redis.Config{URL: srv.URL() + "?" + q})
 		publish(t, b, brokertest.Request("settings:c", `1`))
+	}
+}
+
+// A publication that no replica confirmed is refused, and nobody may see
+// it: were it delivered live or read from history and then lost in a
+// failover, the promoted replica would give its offset to the channel's
+// next publication in the same epoch, and every subscriber that had seen
+// the lost one would drop the new one as a repeat — a silent loss. So a
+// refused publication stays invisible, and after the failover the next one
+// reaches the subscriber of another node.
+func TestRefusedPublicationStaysInvisible(t *testing.T) {
+	t.Parallel()
+	d := testenv.NewRedisSentinel(t)
+	servers := d.Servers()
+	primary, replica := servers[0], servers[1]
+	connect := func(query string) *redis.Broker {
+		return brokertest.Connect(t, func(ctx context.Context) (*redis.Broker, error) {
+			return redis.New(ctx, redis.Config{URL: d.URL() + query, Logger: brokertest.Logger(t)})
+		})
+	}
+	pub := connect("&replica_timeout=500ms")
+	sub := connect("")
+	// A node that waits for no replica: its publications are visible at
+	// once, and travel on the same pub/sub stream as any other.
+	loose := connect("&min_replicas=none")
+	const ch, fence = "invisible:c", "invisible:fence"
+	r := brokertest.Start(t, sub)
+	for _, c := range []string{ch, fence} {
+		must(t, sub.Subscribe(context.Background(), c))
+	}
+	publish(t, pub, brokertest.Request(ch, `"a"`))
+	testkit.Eventually(t, "the subscriber to receive a", func() bool { return len(r.Get(ch)) == 1 })
+
+	// The replica stops reading and a large write fills what the kernel
+	// buffers for it: what is written next stays on the primary alone.
+	replica.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			replica.Resume()
+		}
+	}()
+	if _, err := primary.Do("SET", "invisible:filler", strings.Repeat("x", 32<<20)); err != nil {
+		t.Fatalf("filler: %v", err)
+	}
+	req := brokertest.Request(ch, `"x"`)
+	req.Key = "x"
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, err := pub.Publish(ctx, req)
+	cancel()
+	if !errors.Is(err, stream.ErrUnavailable) {
+		t.Fatalf("Publish while the replica is paused: %v, want stream.ErrUnavailable", err)
+	}
+	// Pub/sub messages reach a node in the order the primary sent them:
+	// once the fence arrives, x would have arrived before it.
+	publish(t, loose, brokertest.Request(fence, `"fence"`))
+	testkit.Eventually(t, "the subscriber to receive the fence", func() bool { return len(r.Get(fence)) == 1 })
+	if got := r.Get(ch); len(got) != 1 {
+		t.Errorf("the subscriber received %d publications of %s, want a alone: the refused x was delivered", len(got), ch)
+	}
+	if page := history(t, pub, ch, all); len(page.Publications) != 1 || page.Latest.Offset != 1 {
+		t.Errorf("history holds %d publications up to offset %d, want a alone at 1: the refused x was readable",
+			len(page.Publications), page.Latest.Offset)
+	}
+
+	primary.Kill()
+	replica.Resume()
+	resumed = true
+	testkit.EventuallyWithin(t, failoverWait, "the Sentinels to promote the replica", func() bool {
+		info, err := replica.Do("INFO", "replication")
+		return err == nil && strings.Contains(info, "role:master")
+	})
+	testkit.EventuallyNil(t, failoverWait, "Publish y on the promoted replica", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := pub.Publish(ctx, brokertest.Request(ch, `"y"`))
+		return err
+	})
+	testkit.EventuallyWithin(t, failoverWait, "the subscriber to receive y", func() bool {
+		got := r.Get(ch)
+		return len(got) > 0 && string(got[len(got)-1].Data) == `"y"`
+	})
+	for _, p := range r.Get(ch) {
+		if string(p.Data) == `"x"` {
+			t.Errorf("the subscriber received the refused x at %d", p.Offset)
+		}
 	}
 }

@@ -33,7 +33,36 @@ local function nowms()
 end
 `
 
-// publishScript appends one publication.
+// luaCommit is shared by the publish and commit scripts. It makes
+// publication off of epoch visible: it raises the channel's committed
+// offset to off, which also reveals every earlier offset still hidden (the
+// relay fills them from history), and sends the publication to every node.
+// The entry in history is sent as stored; a channel that keeps no history
+// sends body under id, or under the current time when id is empty. Nothing
+// happens if off is visible already, or if the channel is no longer in
+// epoch or does not hold off (a failover lost it before it was committed).
+// It returns 1 when it committed off, 0 when off was visible already, and
+// -1 when the channel lost it.
+const luaCommit = `
+local function commit(meta, hist, epoch, off, pubsub, id, body)
+  local m = redis.call('HMGET', meta, 'e', 'o', 'c')
+  if m[1] ~= epoch or tonumber(m[2]) < off then return -1 end
+  if off <= tonumber(m[3] or m[2]) then return 0 end
+  redis.call('HSET', meta, 'c', string.format('%d', off))
+  local o = string.format('%d', off)
+  local e = redis.call('XRANGE', hist, o, o)[1]
+  if e then
+    id, body = e[1], e[2][2]
+  elseif id == '' then
+    id = o .. '-' .. string.format('%d', nowms())
+  end
+  redis.call('PUBLISH', pubsub, '1 ' .. epoch .. ' ' .. id .. ' ' .. body)
+  return 1
+end
+`
+
+// publishScript stores one publication and, unless Publish must first wait
+// for replicas, commits it (see luaCommit).
 //
 //	KEYS[1] meta hash, KEYS[2] history stream, KEYS[3] idempotency key (only with a key)
 //	ARGV[1] epoch to use if the channel has none
@@ -45,9 +74,14 @@ end
 //	        for a number of replicas it knows; 'a' when it waits for one if
 //	        the primary has a replica (see Config.MinReplicas)
 //
-// It returns {epoch, offset, duplicate (0 or 1), replicas}: replicas is the
-// number of online replicas of this primary with 'a', and -1 otherwise.
-const publishScript = luaOldest + `
+// It returns {epoch, offset, duplicate (0 or 1), replicas, id}: replicas is
+// the number of online replicas of this primary with 'a', and -1
+// otherwise; id is the new entry's ID while it is left hidden, and empty
+// for a duplicate or once committed. With 'n', or
+// 'a' and a replica online, the publication is stored and left hidden:
+// Publish waits for the replicas and then runs commitScript. Otherwise it
+// is committed here, in the same atomic step that stored it.
+const publishScript = luaOldest + luaCommit + `
 local meta, hist, idem = KEYS[1], KEYS[2], KEYS[3]
 
 -- 0. How many replicas this primary streams its writes to, for Publish to
@@ -60,6 +94,7 @@ if ARGV[8] == 'a' then
     replicas = replicas + 1
   end
 end
+local hold = ARGV[8] == 'n' or (ARGV[8] == 'a' and replicas > 0)
 
 -- 1. The epoch. A channel without one is new, or Redis lost it (a restart
 -- without persistence, an eviction): it starts a new epoch, and nothing
@@ -68,22 +103,32 @@ local epoch = redis.call('HGET', meta, 'e')
 if not epoch then
   epoch = ARGV[1]
   redis.call('DEL', hist)
-  redis.call('HSET', meta, 'e', epoch, 'o', 0)
+  redis.call('HSET', meta, 'e', epoch, 'o', 0, 'c', 0)
+elseif not redis.call('HGET', meta, 'c') then
+  -- Stored by an earlier version, which committed as it stored.
+  redis.call('HSET', meta, 'c', redis.call('HGET', meta, 'o'))
 end
 
 -- 2. A key seen in this epoch within its window: the first position, and
--- nothing stored or sent. A key from an older epoch no longer counts.
+-- nothing stored. A key from an older epoch no longer counts. The first
+-- request may have been refused and left hidden: this one commits it, at
+-- once or once the replicas have it.
 if idem then
   local seen = redis.call('GET', idem)
   if seen then
     local e, o = string.match(seen, '^(%S+) (%d+)$')
     if e == epoch then
-      -- Publish waits for replicas to have everything this connection
-      -- wrote, and the first request may have been written on another:
-      -- rewriting the key (as it is) puts this connection's last write
-      -- after the first request's, which Redis replicates in order.
-      if ARGV[8] ~= '' then redis.call('SET', idem, seen, 'KEEPTTL') end
-      return {epoch, tonumber(o), 1, replicas}
+      o = tonumber(o)
+      if hold then
+        -- Publish waits for replicas to have everything this connection
+        -- wrote, and the first request may have been written on another:
+        -- rewriting the key (as it is) puts this connection's last write
+        -- after the first request's, which Redis replicates in order.
+        redis.call('SET', idem, seen, 'KEEPTTL')
+      else
+        commit(meta, hist, epoch, o, ARGV[2], '', ARGV[3])
+      end
+      return {epoch, o, 1, replicas, ''}
     end
   end
 end
@@ -112,16 +157,31 @@ else
   redis.call('DEL', hist)
 end
 
--- 5. Remember the key, keep the channel's epoch and offset alive, and
--- send the publication to every node, in the same atomic step that
--- stored it, so live delivery and history agree.
+-- 5. Remember the key, keep the channel's epoch and offset alive and,
+-- unless the replicas must have it first, commit: live delivery and
+-- history then show it from the same atomic step on.
 if idem then
   redis.call('SET', idem, epoch .. ' ' .. string.format('%d', offset), 'PX', ARGV[6])
 end
 local metaTTL = tonumber(ARGV[7])
 if metaTTL > 0 then redis.call('PEXPIRE', meta, ARGV[7]) else redis.call('PERSIST', meta) end
-redis.call('PUBLISH', ARGV[2], '1 ' .. epoch .. ' ' .. id .. ' ' .. ARGV[3])
-return {epoch, offset, 0, replicas}
+if not hold then
+  commit(meta, hist, epoch, offset, ARGV[2], id, ARGV[3])
+  id = ''
+end
+return {epoch, offset, 0, replicas, id}
+`
+
+// commitScript commits a publication that publishScript stored and left
+// hidden, once the replicas Publish waited for have it (see luaCommit).
+//
+//	KEYS[1] meta hash, KEYS[2] history stream
+//	ARGV[1] epoch, ARGV[2] offset, ARGV[3] pub/sub channel
+//	ARGV[4] entry ID (empty for a duplicate), ARGV[5] body
+//
+// It returns luaCommit's answer.
+const commitScript = luaOldest + luaCommit + `
+return commit(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5])
 `
 
 // historyScript reads a channel's positions and, as asked, some of its
@@ -133,18 +193,22 @@ return {epoch, offset, 0, replicas}
 //	ARGV[4] limit (negative: all), ARGV[5] '1' for newest first
 //	ARGV[6] idle TTL ms
 //
-// It returns {epoch, latest offset, earliest offset, id, body, id, body, …}.
+// It returns {epoch, latest offset, earliest offset, id, body, id, body, …},
+// where the latest offset is the committed one: nothing stored after it is
+// read.
 const historyScript = luaOldest + `
 local meta, hist = KEYS[1], KEYS[2]
 local idle = tonumber(ARGV[6])
-local m = redis.call('HMGET', meta, 'e', 'o', 'h')
-local epoch, top, ttl = m[1], tonumber(m[2]), tonumber(m[3]) or 0
+-- Only what is committed may be read: top is the committed offset, and a
+-- publication stored after it waits for its replicas, hidden.
+local m = redis.call('HMGET', meta, 'e', 'o', 'h', 'c')
+local epoch, top, ttl = m[1], tonumber(m[4] or m[2]), tonumber(m[3]) or 0
 if not epoch then
   -- Asking for history starts the channel's epoch, so a subscriber of a
   -- channel nobody published to yet has a position to resume from.
   epoch, top, ttl = ARGV[1], 0, 0
   redis.call('DEL', hist)
-  redis.call('HSET', meta, 'e', epoch, 'o', 0)
+  redis.call('HSET', meta, 'e', epoch, 'o', 0, 'c', 0)
   redis.call('PEXPIRE', meta, ARGV[6])
 else
   -- A read keeps the epoch for at least another idle period, as memory's
@@ -153,7 +217,7 @@ else
   if pttl >= 0 and pttl < idle then redis.call('PEXPIRE', meta, ARGV[6]) end
 end
 
-local first = oldest(hist, nowms(), ttl) or top + 1
+local first = math.min(oldest(hist, nowms(), ttl) or top + 1, top + 1)
 local out = {epoch, top, first}
 local limit = tonumber(ARGV[4])
 if limit == 0 then return out end
@@ -166,18 +230,18 @@ if ARGV[3] ~= '' then
 end
 if from > top then return out end
 
-local start = string.format('%d', from)
+local start, stop = string.format('%d', from), string.format('%d', top)
 local entries
 if ARGV[5] == '1' then
   if limit > 0 then
-    entries = redis.call('XREVRANGE', hist, '+', start, 'COUNT', ARGV[4])
+    entries = redis.call('XREVRANGE', hist, stop, start, 'COUNT', ARGV[4])
   else
-    entries = redis.call('XREVRANGE', hist, '+', start)
+    entries = redis.call('XREVRANGE', hist, stop, start)
   end
 elseif limit > 0 then
-  entries = redis.call('XRANGE', hist, start, '+', 'COUNT', ARGV[4])
+  entries = redis.call('XRANGE', hist, start, stop, 'COUNT', ARGV[4])
 else
-  entries = redis.call('XRANGE', hist, start, '+')
+  entries = redis.call('XRANGE', hist, start, stop)
 end
 for _, e in ipairs(entries) do
   out[#out + 1] = e[1]

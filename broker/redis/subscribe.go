@@ -149,19 +149,27 @@ func (b *Broker) op(ch string) *sync.Mutex {
 	return &b.ops[maphash.String(opSeed, ch)%numOps]
 }
 
-// position reads the channel's current epoch and offset without creating
-// anything: a channel Redis does not know has the zero position.
+// position reads the channel's current epoch and committed offset without
+// creating anything: a channel Redis does not know has the zero position.
+// A publication stored after the committed offset is not seen yet (see
+// Publish): were it taken as delivered and then lost in a failover, the
+// channel's next publication, given its offset, would be dropped as a
+// repeat.
 func (b *Broker) position(ctx context.Context, ch string) (stream.Position, error) {
 	keys := b.channelKeys(ch)
-	vals, err := b.client.Do(ctx, b.client.B().Hmget().Key(keys[0]).Field("e", "o").Build()).ToArray()
+	vals, err := b.client.Do(ctx, b.client.B().Hmget().Key(keys[0]).Field("e", "o", "c").Build()).ToArray()
 	if err != nil {
 		return stream.Position{}, classify(err)
 	}
-	if len(vals) != 2 || vals[0].IsNil() {
+	if len(vals) != 3 || vals[0].IsNil() {
 		return stream.Position{}, nil
 	}
 	epoch, err1 := vals[0].ToString()
-	offset, err2 := vals[1].ToString()
+	committed := vals[2]
+	if committed.IsNil() {
+		committed = vals[1] // an earlier version's meta: all of it committed
+	}
+	offset, err2 := committed.ToString()
 	o, err3 := strconv.ParseUint(offset, 10, 64)
 	if err1 != nil || err2 != nil || err3 != nil {
 		return stream.Position{}, fmt.Errorf("%w: malformed channel meta", stream.ErrInternal)
