@@ -494,7 +494,16 @@ func (r *docRun) output(s doctest.Step) {
 	case r.lastLive != nil:
 		r.lastLive.want, r.lastLive.at = s.Text, r.at(s)
 	case r.lastAt != "":
-		r.compare(s, s.Text, r.last)
+		got := r.last
+		if h := s.Attrs["ignore"]; h != "" {
+			// ignore="Date": headers of curl -i that change from run to run.
+			got = doctest.DropHeaders(got, strings.Split(h, ","))
+		}
+		if _, ok := s.Attrs["tail"]; ok {
+			// tail: the doc shows the last lines only (after a banner).
+			got = doctest.LastLines(got, doctest.Lines(s.Text))
+		}
+		r.compare(s, s.Text, got)
 	default:
 		r.fatalf(s, "output of nothing: no block ran before it")
 	}
