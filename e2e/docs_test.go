@@ -59,7 +59,7 @@ func TestDocs(t *testing.T) {
 				r.step(s)
 			}
 			r.finish()
-			t.Logf("%s: %d run, %d compared, %d skipped%s", file, r.ran, r.compared, len(r.skipped), strings.Join(r.skipped, ""))
+			t.Logf("%s: %d run, %d compared, %d parsed by the CLI only, %d skipped%s", file, r.ran, r.compared, r.parsed, len(r.skipped), strings.Join(r.skipped, ""))
 		})
 	}
 }
@@ -81,6 +81,7 @@ type docRun struct {
 	lastAt   string
 
 	ran, compared int
+	parsed        int // blocks too long to run whose command lines the CLI parsed
 	skipped       []string
 }
 
@@ -218,6 +219,8 @@ func (r *docRun) step(s doctest.Step) {
 		r.transcript(s)
 	case "websocket":
 		r.websocket(s)
+	case "flags":
+		r.flags(s)
 	case "output":
 		r.output(s)
 	case "wait":

@@ -20,6 +20,8 @@
 //	<!-- doctest: serve -->                the command that starts a node: the test starts one
 //	<!-- doctest: transcript [bg=NAME] -->  "$ command" lines, each followed by its output
 //	<!-- doctest: websocket -->            "→ frame" sent, "← frame" expected, on a WebSocket
+//	<!-- doctest: flags reason="..." -->   too long to run: its switchboard command lines are
+//	                                       parsed by the CLI (with --help), not run
 //	<!-- doctest: skip reason="..." -->    not run, for the reason given
 //
 // Others stand alone: "node ARGS" starts a fresh node, "stop" stops it, "sh"
