@@ -136,3 +136,25 @@ func TestLastLines(t *testing.T) {
 		t.Fatalf("LastLines of fewer lines: %q", got)
 	}
 }
+
+// TestMatchPingsAnywhere: a ping comes at any moment within ping_interval,
+// so a doc that shows one last still matches output where it came first,
+// but never output without it.
+func TestMatchPingsAnywhere(t *testing.T) {
+	sse := "retry: 1\n\nevent: connected\ndata: {}\n\ndata: {\"offset\":1}\nid: c1\n\nevent: ping\ndata: {}\n"
+	early := "retry: 1\n\nevent: connected\ndata: {}\n\nevent: ping\ndata: {}\n\ndata: {\"offset\":1}\nid: c1\n\n"
+	if err := doctest.Match(sse, early, doctest.Bindings{}, false); err != nil {
+		t.Fatal(err)
+	}
+	none := "retry: 1\n\nevent: connected\ndata: {}\n\ndata: {\"offset\":1}\nid: c1\n\n"
+	if err := doctest.Match(sse, none, doctest.Bindings{}, true); err == nil {
+		t.Fatal("output without the ping the doc shows matched")
+	}
+	ws := "{\"type\":\"connect\"}\n{\"type\":\"join\"}\n"
+	if err := doctest.Match(ws, "{\"type\":\"connect\"}\n{\"type\":\"ping\"}\n{\"type\":\"join\"}\n", doctest.Bindings{}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := doctest.Match(ws, "{\"type\":\"connect\"}\n{\"type\":\"ping\"}\n{\"type\":\"leave\"}\n", doctest.Bindings{}, false); err == nil {
+		t.Fatal("a ping hid a frame that differs")
+	}
+}
