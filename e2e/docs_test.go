@@ -497,16 +497,20 @@ func (r *docRun) output(s doctest.Step) {
 	case r.lastLive != nil:
 		r.lastLive.want, r.lastLive.at = s.Text, r.at(s)
 	case r.lastAt != "":
-		got := r.last
+		want, got := s.Text, r.last
+		if _, ok := s.Attrs["wrapped"]; ok {
+			// wrapped: long JSON lines the doc breaks for reading.
+			want = doctest.Unwrap(want)
+		}
 		if h := s.Attrs["ignore"]; h != "" {
 			// ignore="Date": headers of curl -i that change from run to run.
 			got = doctest.DropHeaders(got, strings.Split(h, ","))
 		}
 		if _, ok := s.Attrs["tail"]; ok {
 			// tail: the doc shows the last lines only (after a banner).
-			got = doctest.LastLines(got, doctest.Lines(s.Text))
+			got = doctest.LastLines(got, doctest.Lines(want))
 		}
-		r.compare(s, s.Text, got)
+		r.compare(s, want, got)
 	default:
 		r.fatalf(s, "output of nothing: no block ran before it")
 	}

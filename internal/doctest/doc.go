@@ -15,6 +15,8 @@
 //	<!-- doctest: output -->               the output of the block run last
 //	<!-- doctest: output ignore="Date" -->  the same, without those header lines (curl -i)
 //	<!-- doctest: output tail -->          the last lines of that output (after a banner)
+//	<!-- doctest: output wrapped -->       the same, with the doc's indented lines (and those
+//	                                       starting with ] or }) joined to the line before
 //	<!-- doctest: output of=NAME -->       the output of the background run NAME, so far
 //	<!-- doctest: file path=NAME -->       written to NAME in the doc's directory
 //	<!-- doctest: serve -->                the command that starts a node: the test starts one

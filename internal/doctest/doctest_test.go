@@ -158,3 +158,11 @@ func TestMatchPingsAnywhere(t *testing.T) {
 		t.Fatal("a ping hid a frame that differs")
 	}
 }
+
+func TestUnwrap(t *testing.T) {
+	doc := "{\"results\":[\n  {\"channel\":\"a\",\"offset\":1},\n  {\"channel\":\"b\",\"offset\":2}\n]}\n{\"next\":1}\n"
+	want := "{\"results\":[{\"channel\":\"a\",\"offset\":1},{\"channel\":\"b\",\"offset\":2}]}\n{\"next\":1}\n"
+	if got := doctest.Unwrap(doc); got != want {
+		t.Fatalf("Unwrap:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -48,3 +48,19 @@ func LastLines(out string, n int) string {
 func Lines(want string) int {
 	return strings.Count(normalise(want), "\n") + 1
 }
+
+// Unwrap joins the lines a doc wraps for reading back into the one line a
+// command prints: a line that is indented, or that starts with "]" or "}",
+// continues the line before it, without the indent.
+func Unwrap(want string) string {
+	var out []string
+	for _, l := range strings.Split(strings.TrimRight(want, "\n"), "\n") {
+		t := strings.TrimSpace(l)
+		if len(out) > 0 && (t != l && t != "" || strings.HasPrefix(t, "]") || strings.HasPrefix(t, "}")) {
+			out[len(out)-1] += t
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n") + "\n"
+}
