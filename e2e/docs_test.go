@@ -409,6 +409,8 @@ func (r *docRun) program(s doctest.Step) []string {
 			r.t.Fatal(err)
 		}
 		return []string{testenv.Node(r.t), file}
+	case "go":
+		return r.goProgram(s)
 	}
 	r.fatalf(s, "no way to run a %q block", s.Lang)
 	return nil
