@@ -59,7 +59,7 @@ func TestDocs(t *testing.T) {
 				r.step(s)
 			}
 			r.finish()
-			t.Logf("%s: %d run, %d compared, %d parsed by the CLI only, %d skipped%s", file, r.ran, r.compared, r.parsed, len(r.skipped), strings.Join(r.skipped, ""))
+			t.Logf("%s: %d run (%d in Chromium), %d compared, %d parsed by the CLI only, %d skipped%s", file, r.ran, r.pages, r.compared, r.parsed, len(r.skipped), strings.Join(r.skipped, ""))
 		})
 	}
 }
@@ -82,6 +82,7 @@ type docRun struct {
 
 	ran, compared int
 	parsed        int // blocks too long to run whose command lines the CLI parsed
+	pages         int // blocks run in Chromium
 	skipped       []string
 }
 
@@ -221,6 +222,8 @@ func (r *docRun) step(s doctest.Step) {
 		r.websocket(s)
 	case "flags":
 		r.flags(s)
+	case "browser":
+		r.browserBlock(s)
 	case "output":
 		r.output(s)
 	case "wait":

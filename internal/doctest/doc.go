@@ -24,6 +24,9 @@
 //	<!-- doctest: websocket -->            "→ frame" sent, "← frame" expected, on a WebSocket
 //	<!-- doctest: flags reason="..." -->   too long to run: its switchboard command lines are
 //	                                       parsed by the CLI (with --help), not run
+//	<!-- doctest: browser until=JS -->     a js or html block run in Chromium on a page of the
+//	                                       node (page=PATH); the body is what its console shows
+//	                                       first, until= what it must come to render
 //	<!-- doctest: skip reason="..." -->    not run, for the reason given
 //
 // Others stand alone: "node ARGS" starts a fresh node, "stop" stops it, "sh"
