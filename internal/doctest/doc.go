@@ -13,11 +13,20 @@
 //	                                       (with more="why": it prints more after them)
 //	<!-- doctest: run env="K=V" -->        with that in its environment
 //	<!-- doctest: output -->               the output of the block run last
+//	<!-- doctest: output ignore="Date" -->  the same, without those header lines (curl -i)
+//	<!-- doctest: output tail -->          the last lines of that output (after a banner)
+//	<!-- doctest: output wrapped -->       the same, with the doc's indented lines (and those
+//	                                       starting with ] or }) joined to the line before
 //	<!-- doctest: output of=NAME -->       the output of the background run NAME, so far
 //	<!-- doctest: file path=NAME -->       written to NAME in the doc's directory
 //	<!-- doctest: serve -->                the command that starts a node: the test starts one
 //	<!-- doctest: transcript [bg=NAME] -->  "$ command" lines, each followed by its output
 //	<!-- doctest: websocket -->            "→ frame" sent, "← frame" expected, on a WebSocket
+//	<!-- doctest: flags reason="..." -->   too long to run: its switchboard command lines are
+//	                                       parsed by the CLI (with --help), not run
+//	<!-- doctest: browser until=JS -->     a js or html block run in Chromium on a page of the
+//	                                       node (page=PATH); the body is what its console shows
+//	                                       first, until= what it must come to render
 //	<!-- doctest: skip reason="..." -->    not run, for the reason given
 //
 // Others stand alone: "node ARGS" starts a fresh node, "stop" stops it, "sh"

@@ -107,3 +107,62 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+func TestDropHeaders(t *testing.T) {
+	resp := "HTTP/1.1 204 No Content\r\nAccess-Control-Max-Age: 600\r\nDate: Mon, 07 Dec 2026 15:51:02 GMT\r\nVary: Origin\r\n\r\n"
+	want := "HTTP/1.1 204 No Content\nAccess-Control-Max-Age: 600\nVary: Origin\n"
+	if err := doctest.Match(want, doctest.DropHeaders(resp, []string{"date"}), doctest.Bindings{}, false); err != nil {
+		t.Fatal(err)
+	}
+	// Only the names given are dropped: another header still differs.
+	extra := strings.Replace(resp, "Vary", "X-Extra: 1\r\nVary", 1)
+	if err := doctest.Match(want, doctest.DropHeaders(extra, []string{"Date"}), doctest.Bindings{}, false); err == nil {
+		t.Fatal("a header the doc does not show matched")
+	}
+	if err := doctest.Match(want, resp, doctest.Bindings{}, false); err == nil {
+		t.Fatal("the Date header matched without being dropped")
+	}
+}
+
+func TestLastLines(t *testing.T) {
+	out := "Switchboard dev is serving on [::]:8000\n  api key: x\nexit status 0\n\n"
+	if got := doctest.LastLines(out, doctest.Lines("exit status 0\n")); got != "exit status 0\n" {
+		t.Fatalf("LastLines: %q", got)
+	}
+	if err := doctest.Match("exit status 0\n", doctest.LastLines("banner\nexit status 1\n", 1), doctest.Bindings{}, false); err == nil {
+		t.Fatal("exit status 1 matched exit status 0")
+	}
+	if got := doctest.LastLines("a\n", 3); got != "a\n" {
+		t.Fatalf("LastLines of fewer lines: %q", got)
+	}
+}
+
+// TestMatchPingsAnywhere: a ping comes at any moment within ping_interval,
+// so a doc that shows one last still matches output where it came first,
+// but never output without it.
+func TestMatchPingsAnywhere(t *testing.T) {
+	sse := "retry: 1\n\nevent: connected\ndata: {}\n\ndata: {\"offset\":1}\nid: c1\n\nevent: ping\ndata: {}\n"
+	early := "retry: 1\n\nevent: connected\ndata: {}\n\nevent: ping\ndata: {}\n\ndata: {\"offset\":1}\nid: c1\n\n"
+	if err := doctest.Match(sse, early, doctest.Bindings{}, false); err != nil {
+		t.Fatal(err)
+	}
+	none := "retry: 1\n\nevent: connected\ndata: {}\n\ndata: {\"offset\":1}\nid: c1\n\n"
+	if err := doctest.Match(sse, none, doctest.Bindings{}, true); err == nil {
+		t.Fatal("output without the ping the doc shows matched")
+	}
+	ws := "{\"type\":\"connect\"}\n{\"type\":\"join\"}\n"
+	if err := doctest.Match(ws, "{\"type\":\"connect\"}\n{\"type\":\"ping\"}\n{\"type\":\"join\"}\n", doctest.Bindings{}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := doctest.Match(ws, "{\"type\":\"connect\"}\n{\"type\":\"ping\"}\n{\"type\":\"leave\"}\n", doctest.Bindings{}, false); err == nil {
+		t.Fatal("a ping hid a frame that differs")
+	}
+}
+
+func TestUnwrap(t *testing.T) {
+	doc := "{\"results\":[\n  {\"channel\":\"a\",\"offset\":1},\n  {\"channel\":\"b\",\"offset\":2}\n]}\n{\"next\":1}\n"
+	want := "{\"results\":[{\"channel\":\"a\",\"offset\":1},{\"channel\":\"b\",\"offset\":2}]}\n{\"next\":1}\n"
+	if got := doctest.Unwrap(doc); got != want {
+		t.Fatalf("Unwrap:\n%s\nwant:\n%s", got, want)
+	}
+}

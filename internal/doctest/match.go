@@ -42,8 +42,18 @@ var volatileRE = regexp.MustCompile(`"(?:epoch|client|cursor)":"([^"]+)"|"time":
 // in b. Line ends and trailing blanks are normalised on both sides. With
 // prefix, the output may go on after the doc's text ends (a stream that
 // is still open), from the start of a line.
+//
+// Keep-alive pings (a WebSocket {"type":"ping"} line, an SSE ping event)
+// are compared by number, not place: the first comes at any moment within
+// ping_interval, so the output must hold at least as many as the doc shows,
+// wherever they fall.
 func Match(want, got string, b Bindings, prefix bool) error {
 	want, got = normalise(want), normalise(got)
+	want, wantPings := dropPings(want)
+	got, gotPings := dropPings(got)
+	if gotPings < wantPings {
+		return fmt.Errorf("the doc shows %d ping(s), the output has %d\n--- printed:\n%s", wantPings, gotPings, got)
+	}
 	rx, groups, err := pattern(want, b, prefix)
 	if err != nil {
 		return err
@@ -142,4 +152,34 @@ func firstDiff(want, got string, b Bindings) string {
 		return fmt.Sprintf("printed line %d %q is not in the doc", len(w)+1, g[len(w)])
 	}
 	return "(each line matches alone; a value differs from one bound before)"
+}
+
+// The keep-alives a node sends, as a WebSocket frame and as an SSE event.
+const (
+	wsPing  = `{"type":"ping"}`
+	ssePing = "event: ping\ndata: {}"
+)
+
+// dropPings removes the pings from normalised output and counts them.
+func dropPings(s string) (string, int) {
+	n := 0
+	events := strings.Split(s, "\n\n")
+	keep := events[:0]
+	for _, e := range events {
+		if e == ssePing {
+			n++
+			continue
+		}
+		keep = append(keep, e)
+	}
+	lines := strings.Split(strings.Join(keep, "\n\n"), "\n")
+	kept := lines[:0]
+	for _, l := range lines {
+		if l == wsPing {
+			n++
+			continue
+		}
+		kept = append(kept, l)
+	}
+	return strings.Trim(strings.Join(kept, "\n"), "\n"), n
 }

@@ -43,7 +43,7 @@ var (
 // fenceVerbs are the directives that apply to the fence that follows them.
 var fenceVerbs = map[string]bool{
 	"run": true, "output": true, "file": true, "serve": true,
-	"transcript": true, "websocket": true, "skip": true,
+	"transcript": true, "websocket": true, "skip": true, "flags": true, "browser": true,
 }
 
 // standVerbs are the directives that stand alone.
