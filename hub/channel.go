@@ -196,9 +196,12 @@ func (s *Session) Unsubscribe(name string) error {
 // replayRest): Subscribe returns without waiting, so a transport whose
 // writer runs in the same goroutine can start writing.
 func (h *Hub) join(ctx context.Context, name string, sub *subscription, opts SubscribeOptions) (SubscribeResult, error) {
-	_, err := h.attach(ctx, name, sub)
+	ch, err := h.attach(ctx, name, sub)
 	if err != nil {
 		return SubscribeResult{}, err
+	}
+	if res, ok := h.joinCurrent(ch, sub, opts); ok {
+		return res, nil
 	}
 	q := stream.HistoryQuery{}
 	if opts.Since != nil {

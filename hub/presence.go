@@ -95,7 +95,9 @@ func (h *Hub) presenceJoin(ctx context.Context, s *Session, sub *subscription) {
 // timeout bounds them all, so a session closing while the Presence
 // implementation is unreachable is not held up once per channel.
 func (h *Hub) presenceLeave(s *Session, channels ...string) {
-	if h.cfg.Presence == nil {
+	if h.cfg.Presence == nil || s.noPres {
+		// A session kept out of presence (a poll's) has no entry here:
+		// its transport's entries expire on their own.
 		return
 	}
 	ctx, cancel := h.brokerCtx(context.Background())

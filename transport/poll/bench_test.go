@@ -18,18 +18,42 @@ import (
 // once: the publication is encoded once and each poll answers with it. One
 // op is the whole round — N polls opened, subscribed, released and answered
 // — so allocs/op divided by N is the cost of one poll.
+//
+// In the live variants a live subscriber keeps the channel on the node
+// between rounds, as the other clients of a busy channel do, so every poll
+// finds the channel at its cursor (see hub's joinCurrent); without one,
+// each round subscribes the node to the channel again.
 func BenchmarkLongPollFanout(b *testing.B) {
 	for _, pollers := range []int{1, 100, 1000} {
-		b.Run(fmt.Sprintf("pollers=%d", pollers), func(b *testing.B) {
-			benchFanout(b, pollers)
-		})
+		for _, live := range []bool{false, true} {
+			name := fmt.Sprintf("pollers=%d", pollers)
+			if live {
+				name += "/live"
+			}
+			b.Run(name, func(b *testing.B) {
+				benchFanout(b, pollers, live)
+			})
+		}
 	}
 }
 
-func benchFanout(b *testing.B, pollers int) {
+func benchFanout(b *testing.B, pollers int, live bool) {
 	n := startNode(b, hub.Config{}, poll.Config{})
 	h := poll.New(poll.Config{Hub: n.Hub})
+	var keeper *hub.Session
+	if live {
+		s, err := n.Hub.NewSession(hub.SessionOptions{Transport: stream.WebSocket, Encoder: liveEncoder{}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(s.Close)
+		if _, err := s.Subscribe(context.Background(), "chat:bench", hub.SubscribeOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		keeper = s
+	}
 	pos := n.publish(b, "chat:bench", 1)
+	var drained []hub.Item
 	var cur stream.Cursor
 	cur.Set("chat:bench", pos)
 	target := "/connection/poll?channel=chat:bench&timeout=30s&cursor=" + cur.String()
@@ -56,7 +80,11 @@ func benchFanout(b *testing.B, pollers int) {
 		for n.Hub.Sessions() < pollers {
 			runtime.Gosched()
 		}
-		for n.Hub.Stats().Subscriptions < int64(pollers) {
+		subs := int64(pollers)
+		if keeper != nil {
+			subs++
+		}
+		for n.Hub.Stats().Subscriptions < subs {
 			runtime.Gosched()
 		}
 		res, err := n.Hub.Publish(context.Background(), stream.PublishRequest{Channel: "chat:bench", Data: data})
@@ -64,6 +92,14 @@ func benchFanout(b *testing.B, pollers int) {
 			b.Fatal(err)
 		}
 		wg.Wait()
+		if keeper != nil {
+			// The keeper's own copy: taken, so its queue never fills.
+			for len(drained) == 0 {
+				drained = keeper.Take(drained)
+				runtime.Gosched()
+			}
+			drained = drained[:0]
+		}
 		for _, rec := range recs {
 			if rec.Code != http.StatusOK {
 				b.Fatalf("status %d: %s", rec.Code, rec.Body)

@@ -151,6 +151,13 @@ var bodies = sync.Pool{New: func() any { return new([]byte) }}
 // maxPooledBody keeps a rare large reply from pinning its buffer.
 const maxPooledBody = 64 << 10
 
+// Header values every reply carries.
+var (
+	jsonType = []string{"application/json"}
+	noStore  = []string{"no-store"}
+	noSniff  = []string{"nosniff"}
+)
+
 func writeReply(w http.ResponseWriter, rp *reply, items []hub.Item) {
 	box := bodies.Get().(*[]byte)
 	b := *box
@@ -158,11 +165,13 @@ func writeReply(w http.ResponseWriter, rp *reply, items []hub.Item) {
 		b = make([]byte, 0, need)
 	}
 	b = rp.appendTo(b[:0], items)
+	// The keys are canonical already and the values shared: net/http only
+	// reads them, and Set would allocate a slice for each on every reply.
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h["Content-Type"] = jsonType
+	h["Cache-Control"] = noStore
+	h["X-Content-Type-Options"] = noSniff
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b) // the client may be gone; it resumes from its cursor
 	if cap(b) > maxPooledBody {
