@@ -29,8 +29,11 @@ type Hub struct {
 	// bg are the hub's own broker calls: channels' Subscribe and
 	// Unsubscribe (see attach.go). bgCtx ends with Run's context, and Run
 	// waits for them.
-	bg       sync.WaitGroup
-	bgCtx    context.Context
+	bg    sync.WaitGroup
+	bgCtx context.Context
+	// passes are the channels' direct-write passes (see Hub.pass); Run
+	// waits for them once the broker delivers no more.
+	passes   sync.WaitGroup
 	bgCancel context.CancelFunc
 }
 
@@ -92,6 +95,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	}()
 	wg.Wait()
 	h.bg.Wait()
+	h.passes.Wait()
 	if brokerErr != nil && !errors.Is(brokerErr, context.Canceled) {
 		return fmt.Errorf("broker: %w", brokerErr)
 	}
