@@ -282,6 +282,22 @@ func (c *conn) setWriteDeadline() {
 	_ = c.nc.SetWriteDeadline(now.Add(wt))
 }
 
+// liftWriteDeadline clears a write deadline that may pass before the next
+// write: a non-blocking write needs none, but the runtime refuses any write
+// once the deadline a blocking one left behind has passed, and direct
+// writes do not move it (see setWriteDeadline). The next blocking write
+// sets a fresh one. Only the connection's current writer calls it.
+func (c *conn) liftWriteDeadline() {
+	if c.deadline == 0 {
+		return
+	}
+	if time.Now().UnixNano()-c.deadline < int64(c.h.cfg.WriteTimeout/2) {
+		return
+	}
+	c.deadline = 0
+	_ = c.nc.SetWriteDeadline(time.Time{})
+}
+
 // closeWith tells the client why it is disconnected, then closes.
 func (c *conn) closeWith(cause error) {
 	d := protocol.DisconnectFor(cause)
@@ -400,6 +416,7 @@ func (c *conn) WriteNow(b []byte) {
 	}
 	ws.vec = vec
 	if !c.stuck {
+		c.liftWriteDeadline()
 		n, err := ws.nb.writeNonblock(c.raw, vec)
 		if err != nil {
 			c.writeFailed(err)
