@@ -200,7 +200,8 @@ func (s *Session) Cause() error {
 
 // Take moves everything queued into the returned slice, handing dst's
 // storage to the queue for reuse, so a writer that alternates two buffers
-// allocates nothing in steady state. Call it from the writer only.
+// allocates nothing in steady state. Call it from the writer only (which,
+// between [Direct.Claim] and the end of [Direct.WriteNow], is WriteNow).
 func (s *Session) Take(dst []Item) []Item {
 	clear(dst)
 	s.mu.Lock()
