@@ -384,6 +384,8 @@ func (c *conn) flush() {
 	}
 }
 
+var _ hub.Direct = (*conn)(nil)
+
 // Claim reserves the connection's writes for one direct write from the
 // hub's fan-out (see [hub.Direct]): only when no writer runs and nothing is
 // queued, so the publication cannot overtake anything. The hub calls it

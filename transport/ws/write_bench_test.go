@@ -47,6 +47,13 @@ func benchDeliver(b *testing.B, n int) {
 	url := "ws" + strings.TrimPrefix(node.Server.URL, "http")
 	var read sync.WaitGroup // one count per delivery still to read
 	var readers sync.WaitGroup
+	clients := make([]*wsclient.Conn, 0, n)
+	b.Cleanup(func() {
+		for _, c := range clients {
+			c.Close()
+		}
+		readers.Wait()
+	})
 	for range n {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		c, _, err := wsclient.Dial(ctx, url, wsclient.Options{})
@@ -54,7 +61,7 @@ func benchDeliver(b *testing.B, n int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { c.Close() })
+		clients = append(clients, c)
 		for id, cmd := range []protocol.Command{{Type: "connect"}, {Type: "subscribe", Channel: channel}} {
 			cmd.ID = uint64(id + 1)
 			if err := c.WriteText(protocol.AppendCommand(nil, cmd)); err != nil {
@@ -78,7 +85,6 @@ func benchDeliver(b *testing.B, n int) {
 			}
 		}()
 	}
-	b.Cleanup(readers.Wait)
 	req := stream.PublishRequest{Channel: channel, Data: []byte(`"` + strings.Repeat("x", 98) + `"`)}
 	publish := func() {
 		read.Add(n)
