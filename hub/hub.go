@@ -29,12 +29,12 @@ type Hub struct {
 	// bg are the hub's own broker calls: channels' Subscribe and
 	// Unsubscribe (see attach.go). bgCtx ends with Run's context, and Run
 	// waits for them.
-	bg    sync.WaitGroup
-	bgCtx context.Context
+	bg       sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
 	// passes are the channels' direct-write passes (see Hub.pass); Run
 	// waits for them once the broker delivers no more.
-	passes   sync.WaitGroup
-	bgCancel context.CancelFunc
+	passes sync.WaitGroup
 }
 
 // New returns a Hub ready to Run.
