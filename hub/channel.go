@@ -35,6 +35,19 @@ type channel struct {
 	subs []*subscription
 	// last is the newest publication delivered, to drop a broker's repeats.
 	last stream.Position
+	// pending are the direct writes claimed by fan-out and not yet taken by
+	// the channel's pass; passing says a pass runs (see Hub.pass). spare is
+	// the pass's other buffer, swapped with pending.
+	pending []directWrite
+	spare   []directWrite
+	passing bool
+}
+
+// directWrite is one claimed delivery: the connection and the
+// publication's bytes, shared by every subscriber.
+type directWrite struct {
+	d Direct
+	b []byte
 }
 
 // subscription links a session to a channel. While recovering, live
@@ -533,12 +546,61 @@ func (h *Hub) deliver(p *stream.Publication) {
 			// Told before the first publication of the new epoch: the
 			// subscriber never switches epochs silently.
 			sub.session.push(gaps.item(sub.session.enc, from, p), false)
+		} else if d := sub.session.direct; d != nil && d.Claim() {
+			ch.pending = append(ch.pending, directWrite{d: d, b: it.Bytes})
+			continue
 		}
 		sub.session.push(it, false)
 	}
 	n := len(ch.subs)
+	start := len(ch.pending) > 0 && !ch.passing
+	if start {
+		ch.passing = true
+		h.passes.Add(1)
+	}
 	ch.mu.Unlock()
 	h.stats.deliveries.Add(uint64(n))
+	if start {
+		go h.pass(ch)
+	}
+}
+
+// maxKeptPending bounds the direct-write buffers a channel keeps between
+// passes, so one burst on a huge channel does not pin them for ever.
+const maxKeptPending = 1 << 14
+
+// pass makes the direct writes fan-out claimed on ch, in the order claimed,
+// with no lock held, until none is left. One pass runs per channel at a
+// time: deliver starts it and it ends when it finds nothing pending. It
+// runs in a goroutine of its own rather than in deliver, whose caller may
+// hold a broker lock (the memory broker's channel lock) or be the relay
+// of every channel (Redis, NATS). Publications that reach a claimed
+// connection before the pass does are queued behind the claim, and its
+// WriteNow sends them in the same write.
+func (h *Hub) pass(ch *channel) {
+	defer h.passes.Done()
+	var batch []directWrite
+	for {
+		ch.mu.Lock()
+		if len(ch.pending) == 0 {
+			ch.passing = false
+			if cap(batch) <= maxKeptPending {
+				ch.spare = batch[:0]
+			}
+			ch.mu.Unlock()
+			return
+		}
+		if batch == nil {
+			batch = ch.spare
+			ch.spare = nil
+		}
+		batch, ch.pending = ch.pending, batch[:0]
+		ch.mu.Unlock()
+		for i := range batch {
+			batch[i].d.WriteNow(batch[i].b)
+			batch[i] = directWrite{}
+		}
+	}
 }
 
 // encodings caches one publication's bytes per Encoder during one fan-out.

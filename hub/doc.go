@@ -57,13 +57,22 @@
 //     queues the same bytes to each subscriber's [Session]; a subscriber
 //     still merging its history buffers them instead, or leaves them to
 //     its replay when its buffer is full. A queue over [Config.QueueLimit]
-//     ends that session with stream.ErrSlowConsumer.
+//     ends that session with stream.ErrSlowConsumer. A session whose
+//     connection takes direct writes ([SessionOptions.Direct]: WebSocket
+//     over plain TCP) and is idle — nothing queued, no writer running — is
+//     claimed instead ([Direct.Claim]), and the channel's pass (Hub.pass, a
+//     goroutine per channel while it has claims) writes the bytes to it
+//     after the channel's lock is released ([Direct.WriteNow]: one
+//     non-blocking write, with whatever queued behind the claim meanwhile).
 //  5. The session's queue going from empty to non-empty wakes its writer:
 //     [SessionOptions.Wake] for a WebSocket connection, the [Session.Ready]
-//     channel for the other transports.
+//     channel for the other transports. A claimed connection's writer is
+//     woken by WriteNow instead, when the socket did not take everything.
 //  6. WebSocket: the connection's writer (transport/ws, conn.flush) takes
 //     the whole queue with [Session.Take] and sends every frame in it with
-//     one vectored write ([net.Buffers.WriteTo], a writev).
+//     one vectored write ([net.Buffers.WriteTo], a writev), under the
+//     write deadline; a direct write (conn.WriteNow) is the same writev,
+//     non-blocking, made by the channel's pass.
 //  7. SSE: the stream's request goroutine (transport/sse, eventStream.run)
 //     wakes on [Session.Ready], takes the queue with [Session.Take], appends
 //     each publication's event followed by an id line holding the

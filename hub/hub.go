@@ -32,6 +32,9 @@ type Hub struct {
 	bg       sync.WaitGroup
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
+	// passes are the channels' direct-write passes (see Hub.pass); Run
+	// waits for them once the broker delivers no more.
+	passes sync.WaitGroup
 }
 
 // New returns a Hub ready to Run.
@@ -92,6 +95,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	}()
 	wg.Wait()
 	h.bg.Wait()
+	h.passes.Wait()
 	if brokerErr != nil && !errors.Is(brokerErr, context.Canceled) {
 		return fmt.Errorf("broker: %w", brokerErr)
 	}

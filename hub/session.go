@@ -52,6 +52,34 @@ type SessionOptions struct {
 	// client's entries itself (a poll lives for one request, its client for
 	// many; see Hub.TouchPresence).
 	NoPresence bool
+	// Direct, when set, lets fan-out write live publications to the
+	// connection itself while the connection has nothing queued and no
+	// writer running, instead of queueing them and waking the writer (see
+	// [Direct]). It needs Wake: the connection's writer takes over whenever
+	// a direct write cannot finish at once.
+	Direct Direct
+}
+
+// Direct is a connection that fan-out may write to without waking its
+// writer: one non-blocking write of the publication's shared bytes, made by
+// the channel's pass (see Hub.pass), never under a hub lock. At low rates
+// that saves a writer wake-up per delivery; at high rates the publications
+// that arrive while a pass is under way queue behind the claim and go out
+// with it in one write, so batching follows the load with no timer.
+type Direct interface {
+	// Claim reserves the connection's writes for one WriteNow. Fan-out
+	// calls it under the channel's lock, so it must return at once and
+	// never call into the hub but for [Session.Queued] and [Session.Done].
+	// It reports true only when nothing is queued, no writer runs and the
+	// session goes on; until WriteNow returns, publications for the
+	// session are queued without waking its writer.
+	Claim() bool
+	// WriteNow writes b, which is shared and must not be modified, and
+	// whatever was queued meanwhile, without blocking, then gives the
+	// writes back, waking the writer for whatever the socket did not take.
+	// It is called exactly once after each Claim that reported true, with
+	// no hub lock held.
+	WriteNow(b []byte)
 }
 
 // Session is one connected client. Its methods are safe for concurrent use;
@@ -85,9 +113,10 @@ type Session struct {
 
 	awaitingPong atomic.Bool
 
-	ready chan struct{} // nil when wake is set
-	wake  func()
-	done  chan struct{}
+	ready  chan struct{} // nil when wake is set
+	wake   func()
+	direct Direct
+	done   chan struct{}
 
 	// replays are the goroutines that queue the rest of long replays (see
 	// Hub.join); replayCtx ends when the session does, and Close waits for
@@ -119,7 +148,11 @@ func (h *Hub) NewSession(opts SessionOptions) (*Session, error) {
 		tokens:    float64(h.cfg.CommandBurst),
 		lastCmd:   time.Now().UnixNano(),
 		wake:      opts.Wake,
+		direct:    opts.Direct,
 		done:      make(chan struct{}),
+	}
+	if s.direct != nil && s.wake == nil {
+		panic("hub: SessionOptions.Direct needs Wake")
 	}
 	if s.wake == nil {
 		s.ready = make(chan struct{}, 1)
@@ -167,7 +200,8 @@ func (s *Session) Cause() error {
 
 // Take moves everything queued into the returned slice, handing dst's
 // storage to the queue for reuse, so a writer that alternates two buffers
-// allocates nothing in steady state. Call it from the writer only.
+// allocates nothing in steady state. Call it from the writer only (which,
+// between [Direct.Claim] and the end of [Direct.WriteNow], is WriteNow).
 func (s *Session) Take(dst []Item) []Item {
 	clear(dst)
 	s.mu.Lock()

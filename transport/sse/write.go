@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
@@ -76,6 +77,12 @@ func (es *eventStream) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-es.sess.Ready():
+			// Let whatever is runnable go first, as the WebSocket writer
+			// does: a publication being fanned out now joins this
+			// stream's queue before it is taken, so one write and one
+			// flush carry more of them. On a quiet node it returns at
+			// once.
+			runtime.Gosched()
 			if err := es.flush(); err != nil {
 				es.fail(err)
 				return

@@ -42,12 +42,18 @@ type conn struct {
 
 	// The writer goroutine exists only while there is something to write:
 	// an idle connection costs no goroutine beyond its reader. wmu guards
-	// writing, stopped and ended; flushing counts flush goroutines.
+	// writing, stopped and ended; flushing counts flush goroutines and
+	// claimed direct writes. writing says who may write: a flush
+	// goroutine, or the hub's fan-out between Claim and the end of
+	// WriteNow; never both.
 	wmu      sync.Mutex
 	writing  bool
 	stopped  bool // serve is done: no new flush goroutine
 	ended    bool // the disconnect was written and the socket closed
 	flushing sync.WaitGroup
+	// held is a direct write the socket did not take whole: the flush
+	// goroutine WriteNow starts sends its rest first. Owned by the writer.
+	held *writeState
 
 	// deadline is when the write deadline was last set (unix nanoseconds),
 	// owned by whoever writes; see setWriteDeadline. stuck is set, by the
@@ -78,6 +84,9 @@ const (
 type writeState struct {
 	items []hub.Item
 	vec   net.Buffers
+	// rest is what a direct write left unwritten, a tail of vec's storage.
+	rest net.Buffers
+	nb   rawWriter
 }
 
 // maxKeptItems bounds the scratch space returned to the pool, so one burst
@@ -216,13 +225,19 @@ func (c *conn) handshake() bool {
 		id, err := transport.Authenticate(cfg.Verifier, cmd.Token)
 		var sess *hub.Session
 		if err == nil {
-			sess, err = cfg.Hub.NewSession(hub.SessionOptions{
+			opts := hub.SessionOptions{
 				Identity:    id,
 				Transport:   stream.WebSocket,
 				Encoder:     wsEncoder,
 				RequirePong: true,
 				Wake:        c.wake,
-			})
+			}
+			if c.raw != nil {
+				// A plain socket can take a non-blocking write from the
+				// fan-out; TLS must go through its writer.
+				opts.Direct = c
+			}
+			sess, err = cfg.Hub.NewSession(opts)
 		}
 		if err == nil {
 			// The hub may wake the writer as soon as the session exists;
@@ -267,6 +282,22 @@ func (c *conn) setWriteDeadline() {
 	_ = c.nc.SetWriteDeadline(now.Add(wt))
 }
 
+// liftWriteDeadline clears a write deadline that may pass before the next
+// write: a non-blocking write needs none, but the runtime refuses any write
+// once the deadline a blocking one left behind has passed, and direct
+// writes do not move it (see setWriteDeadline). The next blocking write
+// sets a fresh one. Only the connection's current writer calls it.
+func (c *conn) liftWriteDeadline() {
+	if c.deadline == 0 {
+		return
+	}
+	if time.Now().UnixNano()-c.deadline < int64(c.h.cfg.WriteTimeout/2) {
+		return
+	}
+	c.deadline = 0
+	_ = c.nc.SetWriteDeadline(time.Time{})
+}
+
 // closeWith tells the client why it is disconnected, then closes.
 func (c *conn) closeWith(cause error) {
 	d := protocol.DisconnectFor(cause)
@@ -308,16 +339,25 @@ func (c *conn) flush() {
 	// carries more of them. Under load that saves many writes; on a
 	// quiet node it returns at once.
 	runtime.Gosched()
-	ws := c.h.writers.Get().(*writeState)
-	defer func() {
-		if cap(ws.items) > maxKeptItems {
-			ws.items = nil
+	ws := c.held
+	c.held = nil
+	if ws == nil {
+		ws = c.h.writers.Get().(*writeState)
+	}
+	defer c.h.putWriteState(ws)
+	if len(ws.rest) > 0 {
+		// The rest of a direct write goes first, even to a slow client:
+		// a frame cut short would garble whatever follows it.
+		if !c.stuck {
+			c.setWriteDeadline()
+			if _, err := ws.rest.WriteTo(c.nc); err != nil {
+				c.writeFailed(err)
+			}
 		}
-		if cap(ws.vec) > maxKeptItems {
-			ws.vec = nil
-		}
-		c.h.writers.Put(ws)
-	}()
+		ws.rest = nil
+		clear(ws.vec[:cap(ws.vec)])
+		ws.vec = ws.vec[:0]
+	}
 	for {
 		select {
 		case <-c.sess.Done():
@@ -342,6 +382,96 @@ func (c *conn) flush() {
 		}
 		c.wmu.Unlock()
 	}
+}
+
+var _ hub.Direct = (*conn)(nil)
+
+// Claim reserves the connection's writes for one direct write from the
+// hub's fan-out (see [hub.Direct]): only when no writer runs and nothing is
+// queued, so the publication cannot overtake anything. The hub calls it
+// under a channel's lock; it takes wmu and the session's lock, and neither
+// is ever held while taking a channel's.
+func (c *conn) Claim() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.writing || c.stopped || c.ended || c.sess == nil || c.sess.Queued() || isDone(c.sess) {
+		return false
+	}
+	c.writing = true
+	c.flushing.Add(1) // under wmu, so never after end's Wait began
+	return true
+}
+
+// WriteNow is the claimed direct write: b and whatever was queued since the
+// claim, in one non-blocking writev. What the socket does not take, and
+// anything queued after, is left to a flush goroutine, which blocks under
+// the write deadline as usual; so does a session that ended meanwhile. A
+// client whose socket stays full is thus cut by the queue limit (3002)
+// as before.
+func (c *conn) WriteNow(b []byte) {
+	defer c.flushing.Done()
+	ws := c.h.writers.Get().(*writeState)
+	ws.items = c.sess.Take(ws.items)
+	vec := append(ws.vec[:0], b)
+	for _, it := range ws.items {
+		vec = append(vec, it.Bytes)
+	}
+	ws.vec = vec
+	if !c.stuck {
+		c.liftWriteDeadline()
+		n, err := ws.nb.writeNonblock(c.raw, vec)
+		if err != nil {
+			c.writeFailed(err)
+		} else {
+			ws.rest = unwritten(vec, n)
+		}
+	}
+	clear(ws.items)
+	c.wmu.Lock()
+	more := !c.stopped && !c.ended && (len(ws.rest) > 0 || c.sess.Queued() || isDone(c.sess))
+	if more {
+		c.flushing.Add(1)
+		if len(ws.rest) > 0 {
+			c.held, ws = ws, nil
+		}
+	} else {
+		c.writing = false
+	}
+	c.wmu.Unlock()
+	if ws != nil {
+		ws.rest = nil
+		clear(ws.vec[:cap(ws.vec)])
+		ws.vec = ws.vec[:0]
+		c.h.putWriteState(ws)
+	}
+	if more {
+		go c.flush()
+	}
+}
+
+// unwritten returns the part of vec after its first n bytes, in vec's own
+// storage: nil when all of it was written.
+func unwritten(vec net.Buffers, n int) net.Buffers {
+	for i, b := range vec {
+		if n < len(b) {
+			vec[i] = b[n:]
+			return vec[i:]
+		}
+		n -= len(b)
+	}
+	return nil
+}
+
+// putWriteState returns a writer's scratch space to the pool, unless one
+// burst grew it too large to keep.
+func (h *Handler) putWriteState(ws *writeState) {
+	if cap(ws.items) > maxKeptItems {
+		ws.items = nil
+	}
+	if cap(ws.vec) > maxKeptItems {
+		ws.vec = nil
+	}
+	h.writers.Put(ws)
 }
 
 // write sends items in one vectored write and forgets them, so an idle

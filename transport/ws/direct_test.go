@@ -1,0 +1,207 @@
+package ws_test
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit"
+	"github.com/switchboardhq/switchboard/internal/testkit/transporttest"
+	"github.com/switchboardhq/switchboard/internal/wsclient"
+	"github.com/switchboardhq/switchboard/protocol"
+	"github.com/switchboardhq/switchboard/stream"
+	"github.com/switchboardhq/switchboard/transport/ws"
+)
+
+// readInOrder reads count publications of channel ch from c and reports the
+// first one out of order: every offset must follow the one before it, from
+// 1, with nothing missing, repeated or garbled.
+func readInOrder(c *client, ch string, count int) error {
+	for want := uint64(1); want <= uint64(count); want++ {
+		_ = c.c.NetConn().SetReadDeadline(time.Now().Add(testkit.Wait))
+		_, b, err := c.c.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("reading offset %d: %w", want, err)
+		}
+		f, err := protocol.DecodeFrame(b)
+		if err != nil {
+			return fmt.Errorf("offset %d: undecodable frame: %w", want, err)
+		}
+		if f.Type == "ping" {
+			want--
+			continue
+		}
+		if f.Type != "message" || f.Channel != ch || f.Offset != want {
+			return fmt.Errorf("got %s %q offset %d, want message offset %d", f.Type, f.Channel, f.Offset, want)
+		}
+	}
+	return nil
+}
+
+// TestConcurrentPublishersKeepOrder publishes from several goroutines at
+// once to subscribers that read at once, and to one whose socket is full
+// for most of the run: fan-out writes to idle connections itself, hands a
+// full socket to the connection's writer, and queues what arrives while
+// either is under way. Every subscriber must see every offset in order.
+func TestConcurrentPublishersKeepOrder(t *testing.T) {
+	const (
+		channel    = "chat:order"
+		publishers = 4
+		each       = 150
+		total      = publishers * each
+	)
+	n := startNode(t, hub.Config{QueueLimit: 256 << 20}, ws.Config{})
+	subs := make([]*client, 4)
+	for i := range subs {
+		subs[i] = connected(t, n)
+		if f := subs[i].call(protocol.Command{Type: "subscribe", Channel: channel}); f.Error != nil {
+			t.Fatal(f.Error)
+		}
+	}
+	// The last subscriber reads nothing until half is published (about
+	// 9 MB, more than the socket buffers hold): its socket fills, direct
+	// writes stop short and its writer takes over. (A receive buffer far
+	// below loopback's 64 KB segment would slow the rest of the run to a
+	// crawl of window updates.)
+	slow := subs[len(subs)-1]
+	_ = slow.c.NetConn().(*net.TCPConn).SetReadBuffer(256 << 10)
+	half := make(chan struct{})
+
+	errs := make(chan error, len(subs))
+	for i, c := range subs {
+		go func() {
+			if c == slow {
+				<-half
+			}
+			if err := readInOrder(c, channel, total); err != nil {
+				errs <- fmt.Errorf("subscriber %d: %w", i, err)
+				return
+			}
+			errs <- nil
+		}()
+	}
+
+	var published sync.WaitGroup
+	var count sync.Mutex
+	done := 0
+	for p := range publishers {
+		published.Add(1)
+		go func() {
+			defer published.Done()
+			for i := range each {
+				// Sizes from a few bytes to 60 KB, so a write often ends
+				// inside a frame when the socket fills.
+				pad := strings.Repeat("x", (p*each+i)*997%(60<<10))
+				data := fmt.Sprintf(`{"p":%d,"i":%d,"pad":%q}`, p, i, pad)
+				if _, err := n.Hub.Publish(context.Background(), stream.PublishRequest{Channel: channel, Data: []byte(data)}); err != nil {
+					t.Error(err)
+					return
+				}
+				count.Lock()
+				done++
+				if done == total/2 {
+					close(half)
+				}
+				count.Unlock()
+			}
+		}()
+	}
+	published.Wait()
+	for range subs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestIdleLongerThanWriteTimeout: direct writes never move the write
+// deadline a blocking write left behind, and the runtime refuses every write
+// once it has passed. A connection idle for longer than WriteTimeout must
+// still get what is published next, and must not be cut as slow.
+func TestIdleLongerThanWriteTimeout(t *testing.T) {
+	const (
+		channel = "chat:deadline"
+		timeout = 100 * time.Millisecond
+	)
+	n := startNode(t, hub.Config{}, ws.Config{WriteTimeout: timeout})
+	c := connected(t, n)
+	if f := c.call(protocol.Command{Type: "subscribe", Channel: channel}); f.Error != nil {
+		t.Fatal(f.Error)
+	}
+	for want := uint64(1); want <= 3; want++ {
+		// Not a wait for an event: the connection must stay idle until
+		// the deadline its last blocking write set has passed.
+		time.Sleep(2 * timeout)
+		if _, err := n.Hub.Publish(context.Background(), stream.PublishRequest{Channel: channel, Data: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+		f := c.read()
+		for f.Type == "ping" {
+			f = c.read()
+		}
+		if f.Type != "message" || f.Offset != want {
+			t.Fatalf("got %+v, want message %d", f, want)
+		}
+	}
+}
+
+// TestTLSConnectionDelivers: a connection over TLS cannot take the
+// fan-out's raw socket writes; its writer still delivers everything, in
+// order.
+func TestTLSConnectionDelivers(t *testing.T) {
+	const channel = "chat:tls"
+	h := transporttest.RunHub(t, hub.Config{Namespaces: transporttest.Namespaces(t), Policy: testkit.Policy{}})
+	handler := ws.New(ws.Config{Hub: h, Verifier: testkit.Verifier{}})
+	srv := httptest.NewUnstartedServer(handler)
+	srv.StartTLS() // HTTP/1.1: WebSocket upgrades over TLS
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.Shutdown(ctx, 0)
+		if err := handler.Wait(ctx); err != nil {
+			t.Errorf("connections still open: %v", err)
+		}
+		srv.Close()
+	})
+	cfg := srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	cfg.NextProtos = []string{"http/1.1"}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	wc, _, err := wsclient.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "https"), wsclient.Options{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			d := tls.Dialer{Config: cfg}
+			return d.DialContext(ctx, network, addr)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { wc.Close() })
+	c := &client{t: t, c: wc}
+	if f := c.call(protocol.Command{Type: "connect"}); f.Error != nil {
+		t.Fatal(f.Error)
+	}
+	if f := c.call(protocol.Command{Type: "subscribe", Channel: channel}); f.Error != nil {
+		t.Fatal(f.Error)
+	}
+	const count = 200
+	got := make(chan error, 1)
+	go func() { got <- readInOrder(c, channel, count) }()
+	for i := range count {
+		data := fmt.Sprintf(`{"i":%d,"pad":%q}`, i, strings.Repeat("y", i*131%(8<<10)))
+		if _, err := h.Publish(context.Background(), stream.PublishRequest{Channel: channel, Data: []byte(data)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+}
