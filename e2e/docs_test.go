@@ -523,6 +523,19 @@ func (r *docRun) output(s doctest.Step) {
 			// wrapped: long JSON lines the doc breaks for reading.
 			want = doctest.Unwrap(want)
 		}
+		if _, ok := s.Attrs["json"]; ok {
+			// json: one JSON value, laid out for reading; any="K,…":
+			// fields whose values vary from machine to machine.
+			var anyOf []string
+			if a := s.Attrs["any"]; a != "" {
+				anyOf = strings.Split(a, ",")
+			}
+			w, err := doctest.JSON(want, anyOf)
+			if err != nil {
+				r.fatalf(s, "%v", err)
+			}
+			want, got = w, doctest.CompactJSON(got)
+		}
 		if h := s.Attrs["ignore"]; h != "" {
 			// ignore="Date": headers of curl -i that change from run to run.
 			got = doctest.DropHeaders(got, strings.Split(h, ","))

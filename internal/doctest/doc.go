@@ -17,6 +17,9 @@
 //	<!-- doctest: output tail -->          the last lines of that output (after a banner)
 //	<!-- doctest: output wrapped -->       the same, with the doc's indented lines (and those
 //	                                       starting with ] or }) joined to the line before
+//	<!-- doctest: output json any="K,…" --> the same, the doc's JSON laid out for reading,
+//	                                       with the values of fields K (a version, an
+//	                                       uptime, counters) anything
 //	<!-- doctest: output of=NAME -->       the output of the background run NAME, so far
 //	<!-- doctest: file path=NAME -->       written to NAME in the doc's directory
 //	<!-- doctest: serve -->                the command that starts a node: the test starts one
