@@ -70,6 +70,8 @@ type docRun struct {
 	file  string
 	dir   string // the doc's working directory: its files, its shell state
 	port  string
+	ports map[string]string // the doc's other node ports (":8001") to the test's
+	hosts []string          // pairs: an address the doc shows, the broker's
 	env   []string
 	b     doctest.Bindings
 	node  *docNode
@@ -105,7 +107,7 @@ type docNode struct {
 }
 
 func newDocRun(t *testing.T, file string) *docRun {
-	r := &docRun{t: t, file: file, dir: t.TempDir(), port: freePort(t), b: doctest.Bindings{}, bgs: map[string]*docProc{}}
+	r := &docRun{t: t, file: file, dir: t.TempDir(), port: freePort(t), ports: map[string]string{}, b: doctest.Bindings{}, bgs: map[string]*docProc{}}
 	bin := filepath.Join(r.dir, ".bin")
 	if err := os.Mkdir(bin, 0o755); err != nil {
 		t.Fatal(err)
@@ -172,13 +174,13 @@ func freePort(t *testing.T) string {
 	return ""
 }
 
-// subst puts the test's port and the printed values in place of the doc's.
-func (r *docRun) subst(s string) string {
-	return strings.ReplaceAll(r.b.Apply(s), ":8000", ":"+r.port)
-}
+// subst puts the test's ports and addresses and the printed values in
+// place of the doc's.
+func (r *docRun) subst(s string) string { return r.local(r.b.Apply(s)) }
 
-// port8000 puts the test's port in place of the doc's in what a doc shows.
-func (r *docRun) port8000(want string) string { return strings.ReplaceAll(want, ":8000", ":"+r.port) }
+// port8000 puts the test's ports and addresses in place of the doc's in
+// what a doc shows.
+func (r *docRun) port8000(want string) string { return r.local(want) }
 
 func (r *docRun) at(s doctest.Step) string { return fmt.Sprintf("%s:%d", r.file, s.Line) }
 
@@ -204,7 +206,7 @@ func (r *docRun) step(s doctest.Step) {
 		if !ok || strings.Contains(strings.TrimSpace(s.Text), "\n") {
 			r.fatalf(s, "a serve block holds one `switchboard serve` command: %q", s.Text)
 		}
-		r.startNode(s, strings.Fields(strings.TrimSuffix(strings.TrimSpace(flags), "&")))
+		r.startNode(s, unquote(strings.Fields(strings.TrimSuffix(strings.TrimSpace(flags), "&"))))
 		r.lastLive, r.lastAt = r.node.proc, r.at(s)
 		r.ran++
 	case "file":
@@ -243,6 +245,8 @@ func (r *docRun) step(s doctest.Step) {
 		r.check(p)
 	case "kill":
 		r.bg(s, s.Attrs["name"]).kill()
+	case "redis", "nats":
+		r.services(s)
 	default:
 		r.fatalf(s, "directive %q is not for this place", s.Directive)
 	}
@@ -351,8 +355,9 @@ func (r *docRun) startNode(s doctest.Step, flags []string) {
 		}
 		return nil
 	})
-	// The key a node prints when it made one; the flag's otherwise.
-	if m := apiKeyRE.FindStringSubmatch(p.out.String()); m != nil {
+	// The key a node prints when it made one ("from config file" when it
+	// was given one); the flag's otherwise.
+	if m := apiKeyRE.FindStringSubmatch(p.out.String()); m != nil && m[1] != "from" {
 		n.key = m[1]
 	}
 	for i, f := range flags {
@@ -362,6 +367,17 @@ func (r *docRun) startNode(s doctest.Step, flags []string) {
 	}
 	r.node = n
 	r.setEnv("SB_KEY", n.key)
+}
+
+// unquote takes off the shell's quotes around a whole word, as in
+// --broker 'nats://a:4222,b:4222?replicas=3'.
+func unquote(words []string) []string {
+	for i, w := range words {
+		if len(w) >= 2 && (w[0] == '\'' || w[0] == '"') && w[len(w)-1] == w[0] {
+			words[i] = w[1 : len(w)-1]
+		}
+	}
+	return words
 }
 
 func (r *docRun) stopNode() {
@@ -506,6 +522,19 @@ func (r *docRun) output(s doctest.Step) {
 		if _, ok := s.Attrs["wrapped"]; ok {
 			// wrapped: long JSON lines the doc breaks for reading.
 			want = doctest.Unwrap(want)
+		}
+		if _, ok := s.Attrs["json"]; ok {
+			// json: one JSON value, laid out for reading; any="K,…":
+			// fields whose values vary from machine to machine.
+			var anyOf []string
+			if a := s.Attrs["any"]; a != "" {
+				anyOf = strings.Split(a, ",")
+			}
+			w, err := doctest.JSON(want, anyOf)
+			if err != nil {
+				r.fatalf(s, "%v", err)
+			}
+			want, got = w, doctest.CompactJSON(got)
 		}
 		if h := s.Attrs["ignore"]; h != "" {
 			// ignore="Date": headers of curl -i that change from run to run.

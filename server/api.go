@@ -129,7 +129,8 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
 
 // apiPresence: GET /api/presence?channel= → {channel, clients}, a
 // [protocol.PresenceReply]: every client in the channel on every node, for
-// a namespace with presence on.
+// a namespace with presence on, by client id (brokers list them in no
+// particular order).
 func (s *Server) apiPresence(w http.ResponseWriter, r *http.Request) error {
 	q, err := transport.Query(r)
 	if err != nil {
@@ -140,6 +141,7 @@ func (s *Server) apiPresence(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	slices.SortFunc(clients, func(a, b stream.ClientInfo) int { return cmp.Compare(a.Client, b.Client) })
 	transport.WriteJSON(w, http.StatusOK, protocol.NewPresenceReply(channel, clients))
 	return nil
 }

@@ -17,6 +17,9 @@
 //	<!-- doctest: output tail -->          the last lines of that output (after a banner)
 //	<!-- doctest: output wrapped -->       the same, with the doc's indented lines (and those
 //	                                       starting with ] or }) joined to the line before
+//	<!-- doctest: output json any="K,…" --> the same, the doc's JSON laid out for reading,
+//	                                       with the values of fields K (a version, an
+//	                                       uptime, counters) anything
 //	<!-- doctest: output of=NAME -->       the output of the background run NAME, so far
 //	<!-- doctest: file path=NAME -->       written to NAME in the doc's directory
 //	<!-- doctest: serve -->                the command that starts a node: the test starts one
@@ -33,7 +36,11 @@
 // runs the script in its body (setup a reader does by hand, such as a
 // publication that a transcript shows arriving), "wait name=NAME for=TEXT"
 // waits until a background run printed TEXT, and "check name=NAME" compares
-// its output with the body.
+// its output with the body. "redis as=HOST:PORT" starts a redis-server and
+// "nats as=HOST:PORT[,HOST:PORT,HOST:PORT]" an embedded NATS with JetStream
+// (a cluster of three for three addresses); the doc's addresses stand for
+// theirs in every later block, so a doc shows the broker URL a reader
+// types (redis://redis.internal:6379/0) and the test runs it.
 //
 // A fence that looks runnable (sh, js, ts or go, or a transcript starting
 // with "$ ") and has no directive is an error, so a new example is run or

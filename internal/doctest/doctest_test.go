@@ -166,3 +166,31 @@ func TestUnwrap(t *testing.T) {
 		t.Fatalf("Unwrap:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestJSONAny checks the json output mode: the doc's layout does not
+// matter, the fields named any match whatever value, and everything else
+// is still compared.
+func TestJSONAny(t *testing.T) {
+	doc := "{\n  \"version\": \"v0.1.0\",\n  \"broker\": \"memory\",\n  \"sessions\": {\"websocket\": 1520},\n  \"ready\": true\n}\n"
+	want, err := doctest.JSON(doc, []string{"version", "sessions"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := doctest.CompactJSON(`{"version":"dev","broker":"memory","sessions":{"sse":2,"poll":1},"ready":true}` + "\n")
+	if err := doctest.Match(want, got, doctest.Bindings{}, false); err != nil {
+		t.Fatal(err)
+	}
+	for name, mutated := range map[string]string{
+		"value changed": strings.Replace(got, `"memory"`, `"redis"`, 1),
+		"field renamed": strings.Replace(got, `"ready"`, `"is_ready"`, 1),
+		"field added":   strings.Replace(got, `"ready":true`, `"ready":true,"extra":1`, 1),
+		"field removed": strings.Replace(got, `"broker":"memory",`, ``, 1),
+	} {
+		if err := doctest.Match(want, mutated, doctest.Bindings{}, false); err == nil {
+			t.Errorf("%s: matched the doc:\n%s", name, mutated)
+		}
+	}
+	if _, err := doctest.JSON(doc, []string{"uptime"}); err == nil {
+		t.Error("a field the doc does not show was accepted in any=")
+	}
+}

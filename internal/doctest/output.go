@@ -1,6 +1,9 @@
 package doctest
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"strings"
 )
 
@@ -63,4 +66,45 @@ func Unwrap(want string) string {
 		out = append(out, l)
 	}
 	return strings.Join(out, "\n") + "\n"
+}
+
+// JSON returns the one JSON value a doc shows laid out for reading (one
+// field a line) as the one compact line a node prints, with the values of
+// the fields named in anyOf shown as "…": values that differ from machine
+// to machine and run to run (a version, a start time, an uptime, counters),
+// which [Match] then accepts whatever they are. Every field name, and every
+// other value, is still compared. Text that is not one JSON value is an
+// error: the doc's block is meant as JSON.
+func JSON(doc string, anyOf []string) (string, error) {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, []byte(doc)); err != nil {
+		return "", fmt.Errorf("doctest: the doc's JSON: %v", err)
+	}
+	s := buf.String()
+	for _, key := range anyOf {
+		field := `"` + key + `":`
+		i := strings.Index(s, field)
+		if i < 0 {
+			return "", fmt.Errorf("doctest: the doc's JSON has no field %q", key)
+		}
+		start := i + len(field)
+		dec := json.NewDecoder(strings.NewReader(s[start:]))
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return "", fmt.Errorf("doctest: the doc's JSON field %q: %v", key, err)
+		}
+		s = s[:start] + "…" + s[start+int(dec.InputOffset()):]
+	}
+	return s + "\n", nil
+}
+
+// CompactJSON returns out as one compact line when it is one JSON value,
+// and unchanged otherwise (so that what is not JSON fails the comparison
+// showing what was printed).
+func CompactJSON(out string) string {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, []byte(out)); err != nil {
+		return out
+	}
+	return buf.String() + "\n"
 }

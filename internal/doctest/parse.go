@@ -49,6 +49,7 @@ var fenceVerbs = map[string]bool{
 // standVerbs are the directives that stand alone.
 var standVerbs = map[string]bool{
 	"node": true, "stop": true, "sh": true, "wait": true, "check": true, "kill": true,
+	"redis": true, "nats": true,
 }
 
 // Parse splits a Markdown doc into steps. A fence directive is merged into
