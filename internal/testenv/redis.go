@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -263,6 +264,65 @@ func (s *RedisServer) Restart() {
 	// The old process's listening socket is gone once it has been waited
 	// for, but give a loaded kernel a moment before calling it a failure.
 	testkit.EventuallyNil(s.t, redisWait, "redis-server to start again on "+s.Addr(), s.start)
+}
+
+// configure sets parameters of the running server with CONFIG SET, in
+// name, value pairs, and keeps them for every later start: what a test
+// can only know once the server runs, such as the port of the proxy in
+// front of it.
+func (s *RedisServer) configure(kv ...string) {
+	s.t.Helper()
+	for i := 0; i+1 < len(kv); i += 2 {
+		if _, err := s.Do("CONFIG", "SET", kv[i], kv[i+1]); err != nil {
+			s.t.Fatalf("testenv: redis-server %s: CONFIG SET %s %s: %v", s.Addr(), kv[i], kv[i+1], err)
+			return
+		}
+		s.args = append(s.args, "--"+kv[i], kv[i+1])
+	}
+}
+
+// PauseAll stops every one of servers with SIGSTOP, as Pause does, in
+// one go: a whole deployment that hangs.
+func PauseAll(servers []*RedisServer) {
+	for _, s := range servers {
+		s.Pause()
+	}
+}
+
+// ResumeAll lets every one of servers go on (SIGCONT).
+func ResumeAll(servers []*RedisServer) {
+	for _, s := range servers {
+		s.Resume()
+	}
+}
+
+// KillAll kills every one of servers with SIGKILL, as Kill does.
+func KillAll(servers []*RedisServer) {
+	for _, s := range servers {
+		s.Kill()
+	}
+}
+
+// Empty removes everything the server stored in its directory, so that
+// its next start finds nothing: the data and, in a cluster, nodes.conf.
+// The server must not be running.
+func (s *RedisServer) Empty() {
+	s.t.Helper()
+	if s.Running() {
+		s.t.Fatalf("testenv: redis-server %s: Empty while it runs", s.Addr())
+		return
+	}
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		s.t.Fatalf("testenv: redis-server: %v", err)
+		return
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(s.dir, e.Name())); err != nil {
+			s.t.Fatalf("testenv: redis-server: %v", err)
+			return
+		}
+	}
 }
 
 // start runs the server and waits until it answers PING. On failure the
