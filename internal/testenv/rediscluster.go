@@ -61,7 +61,7 @@ func NewRedisCluster(t TB, opts ...DeploymentOption) *RedisCluster {
 	args := []string{
 		"--cluster-enabled", "yes",
 		"--cluster-config-file", "nodes.conf",
-		"--cluster-node-timeout", strconv.Itoa(int(clusterNodeTimeout/time.Millisecond)),
+		"--cluster-node-timeout", strconv.Itoa(int(clusterNodeTimeout / time.Millisecond)),
 		// A replica whose primary is gone takes over at once, however
 		// long ago it last heard from it.
 		"--cluster-replica-validity-factor", "0",
