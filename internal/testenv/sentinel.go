@@ -2,9 +2,9 @@ package testenv
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/switchboardhq/switchboard/internal/testkit"
@@ -38,17 +38,48 @@ type RedisSentinel struct {
 	t         TB
 	servers   []*RedisServer // the primary as started, then its replica
 	sentinels []*RedisServer
+	// proxies, with Proxied, stand in front of servers, one for each;
+	// the Sentinels watch the servers through them.
+	proxies []*Proxy
+	// killed are the servers Kill killed, the primary first, for Restart.
+	killed []*RedisServer
 }
 
 // NewRedisSentinel starts a primary, a replica and three Sentinels, and
 // returns once the replica is in sync and every Sentinel knows the primary,
 // its replica and the other two Sentinels.
-func NewRedisSentinel(t TB) *RedisSentinel {
+//
+// With Proxied, each server has a proxy in front of it and the Sentinels
+// know the servers by their proxies' addresses (the replica announces its
+// proxy), so a client that asks them for the primary is sent through its
+// proxy. The servers and the Sentinels reach the servers from PeerAddr,
+// which the proxies spare: a cut leaves replication and the Sentinels'
+// watch alone, and the Sentinels fail nothing over.
+func NewRedisSentinel(t TB, opts ...DeploymentOption) *RedisSentinel {
 	t.Helper()
+	o := deploymentOpts(opts)
 	d := &RedisSentinel{t: t}
-	primary := Redis(t, RedisAppendOnly())
-	replica := Redis(t, RedisAppendOnly(), RedisArgs("--replicaof", "127.0.0.1", strconv.Itoa(primary.port)))
+	var args []string
+	if o.proxied {
+		args = peerArgs
+	}
+	primary := Redis(t, RedisAppendOnly(), RedisArgs(args...))
+	replica := Redis(t, RedisAppendOnly(), RedisArgs(args...))
 	d.servers = []*RedisServer{primary, replica}
+	if o.proxied {
+		for _, s := range d.servers {
+			p := NewProxy(t, s.Addr(), ProxySpare(PeerAddr))
+			d.proxies = append(d.proxies, p)
+			_, port, _ := net.SplitHostPort(p.Addr())
+			s.configure("replica-announce-port", port)
+		}
+	}
+	host, port, _ := net.SplitHostPort(d.addr(primary))
+	if _, err := replica.Do("REPLICAOF", host, port); err != nil {
+		t.Fatalf("testenv: redis sentinel: REPLICAOF: %v", err)
+		return nil
+	}
+	replica.args = append(replica.args, "--replicaof", host, port)
 	testkit.EventuallyWithin(t, redisWait, "the replica to sync with the primary", func() bool {
 		info, err := replica.Do("INFO", "replication")
 		return err == nil && strings.Contains(info, "master_link_status:up")
@@ -56,14 +87,14 @@ func NewRedisSentinel(t TB) *RedisSentinel {
 	for range 3 {
 		d.sentinels = append(d.sentinels, startRedis(t, "redis-sentinel", func(dir string, _ int) ([]string, error) {
 			conf := filepath.Join(dir, "sentinel.conf")
-			body := fmt.Sprintf("sentinel monitor %[1]s 127.0.0.1 %[2]d 2\n"+
-				"sentinel down-after-milliseconds %[1]s %[3]d\n"+
-				"sentinel failover-timeout %[1]s %[4]d\n"+
+			body := fmt.Sprintf("sentinel monitor %[1]s %[2]s %[3]s 2\n"+
+				"sentinel down-after-milliseconds %[1]s %[4]d\n"+
+				"sentinel failover-timeout %[1]s %[5]d\n"+
 				"sentinel parallel-syncs %[1]s 1\n",
-				SentinelMaster, primary.port, sentinelDownAfter, sentinelFailoverTimeout)
+				SentinelMaster, host, port, sentinelDownAfter, sentinelFailoverTimeout)
 			// A Sentinel rewrites its configuration file as it learns.
 			return []string{conf, "--sentinel"}, os.WriteFile(conf, []byte(body), 0o600)
-		}))
+		}, RedisArgs(args...)))
 	}
 	for _, s := range d.sentinels {
 		testkit.EventuallyWithin(t, clusterWait, "Sentinel "+s.Addr()+" to know the replica and the other Sentinels", func() bool {
@@ -73,6 +104,20 @@ func NewRedisSentinel(t TB) *RedisSentinel {
 		})
 	}
 	return d
+}
+
+// Proxies returns the proxy in front of each server, in the order of
+// Servers; nil unless the deployment was started Proxied.
+func (d *RedisSentinel) Proxies() []*Proxy { return append([]*Proxy(nil), d.proxies...) }
+
+// addr is the address the Sentinels know s by: its proxy's, or its own.
+func (d *RedisSentinel) addr(s *RedisServer) string {
+	for i, m := range d.servers {
+		if m == s && d.proxies != nil {
+			return d.proxies[i].Addr()
+		}
+	}
+	return s.Addr()
 }
 
 // URL is the deployment as the Redis broker reads it: the three Sentinels
@@ -98,7 +143,7 @@ func (d *RedisSentinel) Primary() *RedisServer {
 	d.t.Helper()
 	addr := d.primaryAddr()
 	for _, s := range d.servers {
-		if s.Addr() == addr {
+		if d.addr(s) == addr {
 			return s
 		}
 	}
@@ -142,11 +187,99 @@ func (d *RedisSentinel) FailPrimary() *RedisServer {
 		}
 	}
 	testkit.EventuallyWithin(d.t, clusterWait, "the Sentinels to promote "+next.Addr(), func() bool {
-		if d.primaryAddr() != next.Addr() {
+		if d.primaryAddr() != d.addr(next) {
 			return false
 		}
 		info, err := next.Do("INFO", "replication")
 		return err == nil && strings.Contains(info, "role:master")
 	})
 	return old
+}
+
+// Pause stops the primary and the replica with SIGSTOP; the Sentinels go
+// on watching, and find both servers down: with no replica that answers,
+// they have nobody to promote.
+func (d *RedisSentinel) Pause() {
+	d.t.Helper()
+	PauseAll(d.servers)
+}
+
+// Resume lets the servers go on and returns once the deployment is
+// settled (see settle).
+func (d *RedisSentinel) Resume() {
+	d.t.Helper()
+	ResumeAll(d.servers)
+	d.settle()
+}
+
+// Kill kills the primary and the replica with SIGKILL; the Sentinels stay.
+// It remembers which was the primary, for Restart.
+func (d *RedisSentinel) Kill() {
+	d.t.Helper()
+	primary := d.Primary()
+	d.killed = []*RedisServer{primary}
+	for _, s := range d.servers {
+		if s != primary {
+			d.killed = append(d.killed, s)
+		}
+	}
+	KillAll(d.killed)
+}
+
+// Restart starts both servers again on their append-only files, the
+// primary first, and returns once the deployment is settled.
+func (d *RedisSentinel) Restart() {
+	d.t.Helper()
+	for _, s := range d.killed {
+		s.Restart()
+	}
+	d.settle()
+}
+
+// RestartEmpty starts both servers again with nothing stored, the primary
+// first, as after the loss of both disks, and returns once the deployment
+// is settled. Both must have been killed.
+func (d *RedisSentinel) RestartEmpty() {
+	d.t.Helper()
+	for _, s := range d.servers {
+		s.Empty()
+	}
+	d.Restart()
+}
+
+// settle waits until the Sentinels name a primary that takes writes, the
+// other server replicates it with its first sync done, and every Sentinel
+// sees the primary up.
+func (d *RedisSentinel) settle() {
+	d.t.Helper()
+	testkit.EventuallyWithin(d.t, clusterWait, "the Sentinel deployment to settle", func() bool {
+		addr := d.primaryAddr()
+		var primary, replica *RedisServer
+		for _, s := range d.servers {
+			if d.addr(s) == addr {
+				primary = s
+			} else {
+				replica = s
+			}
+		}
+		if primary == nil || replica == nil {
+			return false
+		}
+		if info, err := primary.Do("INFO", "replication"); err != nil || !strings.Contains(info, "role:master") {
+			return false
+		}
+		info, err := replica.Do("INFO", "replication")
+		_, port, _ := net.SplitHostPort(addr)
+		if err != nil || !strings.Contains(info, "master_port:"+port+"\r\n") ||
+			!strings.Contains(info, "master_link_status:up") || !strings.Contains(info, "master_sync_in_progress:0") {
+			return false
+		}
+		for _, s := range d.sentinels {
+			info, err := s.Do("INFO", "sentinel")
+			if err != nil || !strings.Contains(info, "status=ok") || !strings.Contains(info, "address="+addr+",") {
+				return false
+			}
+		}
+		return true
+	})
 }
