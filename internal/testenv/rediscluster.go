@@ -73,7 +73,7 @@ func NewRedisCluster(t TB, opts ...DeploymentOption) *RedisCluster {
 		args = append(args, "--cluster-announce-ip", "127.0.0.1")
 	}
 	for range RedisClusterNodes {
-		n := Redis(t, RedisAppendOnly(), RedisArgs(args...))
+		n := startRedis(t, "redis-server", clusterPort, RedisAppendOnly(), RedisArgs(args...))
 		c.nodes = append(c.nodes, n)
 		if o.proxied {
 			p := NewProxy(t, n.Addr(), ProxySpare(PeerAddr))
@@ -85,6 +85,15 @@ func NewRedisCluster(t TB, opts ...DeploymentOption) *RedisCluster {
 	}
 	c.create()
 	return c
+}
+
+// clusterPort gives a cluster server a cluster bus port of its own, free
+// when it starts, rather than its port plus 10,000, which may be taken (a
+// busy machine's outgoing connections use those ports too) or past
+// 65,535.
+func clusterPort(string, int) ([]string, error) {
+	port, err := freePort()
+	return []string{"--cluster-port", strconv.Itoa(port)}, err
 }
 
 // peerArgs have a server reach the other servers of its deployment from
@@ -127,6 +136,15 @@ func (c *RedisCluster) addr(n *RedisServer) string {
 		}
 	}
 	return n.Addr()
+}
+
+// WaitHealthy returns once every server runs and says cluster_state:ok
+// with three primaries and three replicas, every replica synced: after a
+// failed server is back, the cluster is whole again.
+func (c *RedisCluster) WaitHealthy() {
+	c.t.Helper()
+	c.waitOK(c.nodes, 3)
+	c.waitSynced(c.nodes)
 }
 
 // Pause stops every server with SIGSTOP: the whole cluster hangs, its

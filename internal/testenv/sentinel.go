@@ -247,6 +247,13 @@ func (d *RedisSentinel) RestartEmpty() {
 	d.Restart()
 }
 
+// WaitHealthy returns once the deployment is settled (see settle): after
+// a failed server is back, it replicates the primary.
+func (d *RedisSentinel) WaitHealthy() {
+	d.t.Helper()
+	d.settle()
+}
+
 // settle waits until the Sentinels name a primary that takes writes, the
 // other server replicates it with its first sync done, and every Sentinel
 // sees the primary up.
