@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -444,12 +445,50 @@ func ping(addr string) error {
 	return nil
 }
 
-// freePort asks the kernel for a port nobody listens on.
+// freePort finds a port of 127.0.0.1 nobody listens on, for a server the
+// test starts next. It picks one below the kernel's range of ephemeral
+// ports when it can: a port from that range may be given to an outgoing
+// connection between the probe and the server's bind, which on a busy
+// machine, with thousands of connections open, happens.
 func freePort() (int, error) {
+	lo := ephemeralLow()
+	for range 100 {
+		if lo <= minPort {
+			break
+		}
+		port := minPort + rand.IntN(lo-minPort)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
+			ln.Close()
+			return port, nil
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// minPort is the lowest port freePort picks: above the well-known and
+// most registered ones.
+const minPort = 10000
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default 32768 where it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return lo
 }

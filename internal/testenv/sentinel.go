@@ -92,6 +92,12 @@ func NewRedisSentinel(t TB, opts ...DeploymentOption) *RedisSentinel {
 				"sentinel failover-timeout %[1]s %[5]d\n"+
 				"sentinel parallel-syncs %[1]s 1\n",
 				SentinelMaster, host, port, sentinelDownAfter, sentinelFailoverTimeout)
+			if o.proxied {
+				// A Sentinel tells the others where it is by the
+				// address it reaches the primary from, PeerAddr, where
+				// it does not listen.
+				body += "sentinel announce-ip 127.0.0.1\n"
+			}
 			// A Sentinel rewrites its configuration file as it learns.
 			return []string{conf, "--sentinel"}, os.WriteFile(conf, []byte(body), 0o600)
 		}, RedisArgs(args...)))

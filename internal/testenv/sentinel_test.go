@@ -93,6 +93,14 @@ func TestRedisSentinelProxied(t *testing.T) {
 		if px.Refused() != 1 {
 			t.Errorf("proxy %s refused %d connections, want only the test's one", px.Addr(), px.Refused())
 		}
+		px.SetBlocked(false)
+	}
+	// The Sentinels, which know each other, fail the primary over.
+	if killed := d.FailPrimary(); killed != p {
+		t.Errorf("FailPrimary killed %s, the primary was %s", killed.Addr(), p.Addr())
+	}
+	if got := mustDo(t, d.Primary(), "GET", "k"); got != "v" {
+		t.Errorf("the promoted replica has k=%q, want v", got)
 	}
 }
 
