@@ -58,12 +58,14 @@ func NewNATSCluster(t TB, opts ...DeploymentOption) *NATSCluster {
 	t.Cleanup(c.shutdownAll)
 	ports := make([]int, 2*NATSClusterSize) // client ports, then route ports
 	for i := range ports {
-		p, err := freePort()
-		if err != nil {
-			t.Fatalf("testenv: nats cluster: %v", err)
-			return nil
+		for ports[i] == 0 || slices.Contains(ports[:i], ports[i]) {
+			p, err := freePort()
+			if err != nil {
+				t.Fatalf("testenv: nats cluster: %v", err)
+				return nil
+			}
+			ports[i] = p
 		}
-		ports[i] = p
 	}
 	var routes []*url.URL
 	for i := range NATSClusterSize {
