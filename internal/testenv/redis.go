@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -306,7 +307,8 @@ func KillAll(servers []*RedisServer) {
 
 // Empty removes everything the server stored in its directory, so that
 // its next start finds nothing: the data and, in a cluster, nodes.conf.
-// The server must not be running.
+// A configuration file it was started with stays. The server must not be
+// running.
 func (s *RedisServer) Empty() {
 	s.t.Helper()
 	if s.Running() {
@@ -319,7 +321,11 @@ func (s *RedisServer) Empty() {
 		return
 	}
 	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(s.dir, e.Name())); err != nil {
+		path := filepath.Join(s.dir, e.Name())
+		if slices.Contains(s.lead, path) {
+			continue
+		}
+		if err := os.RemoveAll(path); err != nil {
 			s.t.Fatalf("testenv: redis-server: %v", err)
 			return
 		}

@@ -63,8 +63,11 @@ func NewRedisSentinel(t TB, opts ...DeploymentOption) *RedisSentinel {
 	if o.proxied {
 		args = peerArgs
 	}
-	primary := Redis(t, RedisAppendOnly(), RedisArgs(args...))
-	replica := Redis(t, RedisAppendOnly(), RedisArgs(args...))
+	// Each server keeps a configuration file, as a production one does:
+	// where the Sentinels make it a replica, or a primary, they rewrite
+	// it, so a server that restarts comes back in the role it last had.
+	primary := startRedis(t, "redis-server", serverConf, RedisAppendOnly(), RedisArgs(args...))
+	replica := startRedis(t, "redis-server", serverConf, RedisAppendOnly(), RedisArgs(args...))
 	d.servers = []*RedisServer{primary, replica}
 	if o.proxied {
 		for _, s := range d.servers {
@@ -75,11 +78,12 @@ func NewRedisSentinel(t TB, opts ...DeploymentOption) *RedisSentinel {
 		}
 	}
 	host, port, _ := net.SplitHostPort(d.addr(primary))
-	if _, err := replica.Do("REPLICAOF", host, port); err != nil {
-		t.Fatalf("testenv: redis sentinel: REPLICAOF: %v", err)
-		return nil
+	for _, cmd := range [][]string{{"REPLICAOF", host, port}, {"CONFIG", "REWRITE"}} {
+		if _, err := replica.Do(cmd...); err != nil {
+			t.Fatalf("testenv: redis sentinel: %s: %v", cmd[0], err)
+			return nil
+		}
 	}
-	replica.args = append(replica.args, "--replicaof", host, port)
 	testkit.EventuallyWithin(t, redisWait, "the replica to sync with the primary", func() bool {
 		info, err := replica.Do("INFO", "replication")
 		return err == nil && strings.Contains(info, "master_link_status:up")
@@ -110,6 +114,14 @@ func NewRedisSentinel(t TB, opts ...DeploymentOption) *RedisSentinel {
 		})
 	}
 	return d
+}
+
+// serverConf writes a server's configuration file, empty but for what
+// CONFIG REWRITE puts there, and returns it as the argument that goes
+// first.
+func serverConf(dir string, _ int) ([]string, error) {
+	conf := filepath.Join(dir, "redis.conf")
+	return []string{conf}, os.WriteFile(conf, nil, 0o600)
 }
 
 // Proxies returns the proxy in front of each server, in the order of
@@ -242,8 +254,9 @@ func (d *RedisSentinel) Restart() {
 	d.settle()
 }
 
-// RestartEmpty starts both servers again with nothing stored, the primary
-// first, as after the loss of both disks, and returns once the deployment
+// RestartEmpty starts both servers again with nothing stored but their
+// configuration files, the primary first, as after the loss of both
+// disks' data, and returns once the deployment
 // is settled. Both must have been killed.
 func (d *RedisSentinel) RestartEmpty() {
 	d.t.Helper()

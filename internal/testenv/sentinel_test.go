@@ -134,3 +134,30 @@ func sentinelLinksSince(t *testing.T, s *testenv.RedisServer, since time.Time, l
 	}
 	return n == 3
 }
+
+// A server keeps the role the Sentinels gave it across a restart: after a
+// failover, the deployment killed whole and restarted comes back with the
+// promoted server as the primary and what it acknowledged.
+func TestRedisSentinelRestartKeepsRoles(t *testing.T) {
+	t.Parallel()
+	d := testenv.NewRedisSentinel(t)
+	killed := d.FailPrimary()
+	killed.Restart()
+	d.WaitHealthy()
+	p := d.Primary()
+	if p == killed {
+		t.Fatalf("the Sentinels name the killed primary %s again", p.Addr())
+	}
+	mustDo(t, p, "SET", "k", "v")
+	if got := mustDo(t, p, "WAIT", "1", "5000"); got != "1" {
+		t.Fatalf("WAIT 1: %s replicas acknowledged", got)
+	}
+	d.Kill()
+	d.Restart()
+	if got := d.Primary(); got != p {
+		t.Errorf("after the restart the Sentinels name %s, want %s, the primary before it", got.Addr(), p.Addr())
+	}
+	if got := mustDo(t, d.Primary(), "GET", "k"); got != "v" {
+		t.Errorf("after the restart the primary has k=%q, want v", got)
+	}
+}
