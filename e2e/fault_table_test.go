@@ -23,7 +23,7 @@ import (
 const (
 	faultClients = 20
 	faultTotal   = 150
-	faultRate    = 30 // publications per second: five seconds of load
+	faultRate    = 50 // publications per second: three seconds of load
 	faultStall   = 10 * time.Second
 	faultCut     = 5 * time.Second
 )
