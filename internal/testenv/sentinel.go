@@ -244,11 +244,26 @@ func (d *RedisSentinel) Kill() {
 	KillAll(d.killed)
 }
 
-// Restart starts both servers again on their append-only files, the
-// primary first, and returns once the deployment is settled.
+// Restart starts both servers again on their append-only files and
+// returns once the deployment is settled. The primary comes first, and the
+// replica only once every Sentinel has seen the primary back: a Sentinel
+// that found the replica back first would fail the primary over to it, and
+// what the primary had acknowledged alone since its restart would be lost
+// (see docs/reliability.md).
 func (d *RedisSentinel) Restart() {
 	d.t.Helper()
-	for _, s := range d.killed {
+	primary := d.killed[0]
+	primary.Restart()
+	testkit.EventuallyWithin(d.t, clusterWait, "every Sentinel to see "+primary.Addr()+" back", func() bool {
+		for _, s := range d.sentinels {
+			info, err := s.Do("INFO", "sentinel")
+			if err != nil || !strings.Contains(info, "status=ok,address="+d.addr(primary)+",") {
+				return false
+			}
+		}
+		return true
+	})
+	for _, s := range d.killed[1:] {
 		s.Restart()
 	}
 	d.settle()
