@@ -231,7 +231,8 @@ func (d *RedisSentinel) Resume() {
 }
 
 // Kill kills the primary and the replica with SIGKILL; the Sentinels stay.
-// It remembers which was the primary, for Restart.
+// It returns once every Sentinel sees the primary down, and remembers
+// which it was, for Restart.
 func (d *RedisSentinel) Kill() {
 	d.t.Helper()
 	primary := d.Primary()
@@ -242,14 +243,26 @@ func (d *RedisSentinel) Kill() {
 		}
 	}
 	KillAll(d.killed)
+	// A server back before the Sentinels noticed it gone would be seen
+	// down by them only then, while the other is back too: see Restart.
+	testkit.EventuallyWithin(d.t, clusterWait, "every Sentinel to see the primary down", func() bool {
+		for _, s := range d.sentinels {
+			info, err := s.Do("INFO", "sentinel")
+			if err != nil || strings.Contains(info, "status=ok,address="+d.addr(primary)+",") {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // Restart starts both servers again on their append-only files and
 // returns once the deployment is settled. The primary comes first, and the
-// replica only once every Sentinel has seen the primary back: a Sentinel
-// that found the replica back first would fail the primary over to it, and
-// what the primary had acknowledged alone since its restart would be lost
-// (see docs/reliability.md).
+// replica only once every Sentinel has seen the primary back (Kill has
+// waited until they saw it down): a Sentinel that found the replica back
+// while it still thought the primary down would fail over to the replica,
+// and what the primary had acknowledged alone since its restart, with no
+// replica connected, would be lost (see docs/reliability.md).
 func (d *RedisSentinel) Restart() {
 	d.t.Helper()
 	primary := d.killed[0]
