@@ -52,6 +52,9 @@ type deployment struct {
 	// and instead of the checks that history and deliveries continue the
 	// first epoch, the counts judge what was lost without a gap reported.
 	emptied bool
+	// prefix names the run's channels, so that runs sharing one broker
+	// deployment have channels of their own; empty: "deploy".
+	prefix string
 	// clients, total and rate size the run; zero takes deployClients,
 	// deployTotal and deployRate.
 	clients, total, rate int
@@ -94,7 +97,7 @@ func runDeploySoak(t *testing.T, d deployment) deployCounts {
 	if d.setup != nil {
 		d.setup(c)
 	}
-	chans := loadChannels("deploy", deployChannels)
+	chans := loadChannels(cmp.Or(d.prefix, "deploy"), deployChannels)
 	pub := newPublisher()
 	start := pub.seed(t, c.A(), chans)
 	pub.newEpochs = d.emptied

@@ -17,7 +17,11 @@
 // NewRedisCluster (three primaries and three replicas joined by redis-cli),
 // NewRedisSentinel (a primary, a replica and three Sentinels) and
 // NewNATSCluster (three embedded servers with routes and JetStream), each
-// with the means to fail a member as production does.
+// with the means to fail a member as production does, or every server at
+// once (paused, killed and restarted on its files, restarted empty). Started
+// Proxied, a deployment has a Proxy in front of every server and announces
+// it, while its servers reach one another from PeerAddr, which the proxies
+// spare: a test cuts its clients off without the deployment failing over.
 //
 // Proxy is a TCP proxy a test puts between a client and a node so it can
 // cut every connection at once, or refuse new ones for a while: a dropped

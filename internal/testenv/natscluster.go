@@ -1,10 +1,13 @@
 package testenv
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +34,9 @@ const NATSClusterSize = 3
 type NATSCluster struct {
 	t    TB
 	opts []server.Options
+	// proxies, with Proxied, stand in front of the servers' client ports,
+	// one for each, and URL names them.
+	proxies []*Proxy
 
 	mu  sync.Mutex
 	srv []*server.Server // nil where a server is not running
@@ -40,18 +46,26 @@ type NATSCluster struct {
 // returns once each accepts clients and they agree on a JetStream meta
 // leader. Nothing needs installing: the servers are the nats-server
 // module, compiled into the test.
-func NewNATSCluster(t TB) *NATSCluster {
+//
+// With Proxied, a proxy stands in front of each server's client port, URL
+// names the proxies, and the servers do not advertise their own client
+// addresses, so a client reaches them only through the proxies; the routes
+// between the servers have no proxy, so a cut leaves the cluster whole.
+func NewNATSCluster(t TB, opts ...DeploymentOption) *NATSCluster {
 	t.Helper()
+	o := deploymentOpts(opts)
 	c := &NATSCluster{t: t, srv: make([]*server.Server, NATSClusterSize)}
 	t.Cleanup(c.shutdownAll)
 	ports := make([]int, 2*NATSClusterSize) // client ports, then route ports
 	for i := range ports {
-		p, err := freePort()
-		if err != nil {
-			t.Fatalf("testenv: nats cluster: %v", err)
-			return nil
+		for ports[i] == 0 || slices.Contains(ports[:i], ports[i]) {
+			p, err := freePort()
+			if err != nil {
+				t.Fatalf("testenv: nats cluster: %v", err)
+				return nil
+			}
+			ports[i] = p
 		}
-		ports[i] = p
 	}
 	var routes []*url.URL
 	for i := range NATSClusterSize {
@@ -76,6 +90,8 @@ func NewNATSCluster(t TB) *NATSCluster {
 				Name: "switchboard-test",
 				Host: "127.0.0.1",
 				Port: ports[NATSClusterSize+i],
+				// Clients learn no address but the ones they are given.
+				NoAdvertise: o.proxied,
 			},
 			Routes: routes,
 		})
@@ -89,16 +105,134 @@ func NewNATSCluster(t TB) *NATSCluster {
 		}
 	}
 	c.waitCurrent()
+	if o.proxied {
+		for i := range NATSClusterSize {
+			c.proxies = append(c.proxies, NewProxy(t, c.Addr(i)))
+		}
+	}
 	return c
 }
 
+// Proxies returns the proxy in front of each server's client port; nil
+// unless the cluster was started Proxied.
+func (c *NATSCluster) Proxies() []*Proxy { return append([]*Proxy(nil), c.proxies...) }
+
+// StopAll shuts every server down, as Stop does, all at once.
+func (c *NATSCluster) StopAll() {
+	c.t.Helper()
+	c.shutdownAll()
+}
+
+// StartAll starts every server that is not running on its address and
+// store, and returns once the cluster agrees on a JetStream meta leader
+// with every server current and every stream led and replicated on every
+// server (see WaitStreams).
+func (c *NATSCluster) StartAll() {
+	c.t.Helper()
+	for i := range NATSClusterSize {
+		if !c.Running(i) {
+			testkit.EventuallyNil(c.t, natsWait, "nats-server "+c.Addr(i)+" to start again", func() error { return c.start(i) })
+		}
+	}
+	c.waitCurrent()
+	c.WaitStreams()
+}
+
+// Empty removes every stopped server's JetStream store, so that it starts
+// again with nothing: with every server emptied, the cluster has no
+// streams left.
+func (c *NATSCluster) Empty() {
+	c.t.Helper()
+	for i := range NATSClusterSize {
+		if c.Running(i) {
+			c.t.Fatalf("testenv: nats cluster: Empty while %s runs", c.Addr(i))
+			return
+		}
+		entries, err := os.ReadDir(c.opts[i].StoreDir)
+		if err != nil {
+			c.t.Fatalf("testenv: nats cluster: %v", err)
+			return
+		}
+		for _, e := range entries {
+			if err := os.RemoveAll(filepath.Join(c.opts[i].StoreDir, e.Name())); err != nil {
+				c.t.Fatalf("testenv: nats cluster: %v", err)
+				return
+			}
+		}
+	}
+}
+
+// WaitStreams waits until every JetStream stream of the cluster has a
+// leader and as many replicas as it asks for, every one current, as the
+// meta leader reports them.
+func (c *NATSCluster) WaitStreams() {
+	c.t.Helper()
+	testkit.EventuallyNil(c.t, clusterWait, "every stream led and its replicas current", c.streamsCurrent)
+}
+
+func (c *NATSCluster) streamsCurrent() error {
+	if c.MetaLeader() < 0 {
+		return errors.New("no meta leader")
+	}
+	c.mu.Lock()
+	servers := slices.Clone(c.srv)
+	c.mu.Unlock()
+	// Only a stream's leader knows how current its replicas are: each
+	// stream any server holds must be reported, by its leader, with every
+	// replica current.
+	streams := make(map[string]error)
+	for _, srv := range servers {
+		if srv == nil {
+			continue
+		}
+		jsz, err := srv.Jsz(&server.JSzOptions{Accounts: true, Streams: true, Config: true})
+		if err != nil {
+			return err
+		}
+		for _, a := range jsz.AccountDetails {
+			for _, st := range a.Streams {
+				if _, seen := streams[st.Name]; !seen {
+					streams[st.Name] = fmt.Errorf("stream %s: no leader reports it", st.Name)
+				}
+				if st.Cluster == nil || st.Cluster.Leader != srv.Name() {
+					continue
+				}
+				want := 1
+				if st.Config != nil {
+					want = max(st.Config.Replicas, 1)
+				}
+				current := 1 // the leader
+				for _, r := range st.Cluster.Replicas {
+					if r.Current && !r.Offline {
+						current++
+					}
+				}
+				streams[st.Name] = nil
+				if current != want {
+					streams[st.Name] = fmt.Errorf("stream %s: %d of %d replicas current", st.Name, current, want)
+				}
+			}
+		}
+	}
+	for _, err := range streams {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // URL lists every server, as the NATS broker reads it:
-// nats://a,nats://b,nats://c. A client connects to any and learns the
+// nats://a,nats://b,nats://c — their proxies' addresses when the cluster
+// is Proxied. A client connects to any and, unless Proxied, learns the
 // others from the cluster.
 func (c *NATSCluster) URL() string {
 	urls := make([]string, NATSClusterSize)
 	for i := range urls {
 		urls[i] = "nats://" + c.Addr(i)
+		if c.proxies != nil {
+			urls[i] = "nats://" + c.proxies[i].Addr()
+		}
 	}
 	return strings.Join(urls, ",")
 }

@@ -87,3 +87,87 @@ func TestNATSCluster(t *testing.T) {
 		t.Errorf("the stream has %d replicas beside its leader, want 2", n)
 	}
 }
+
+// A Proxied cluster is reached through its proxies only: a cut of every
+// proxy leaves the client nothing to reach, and leaves the cluster whole.
+// Stopped and started all at once, it keeps its streams, three replicas
+// each, with their messages.
+func TestNATSClusterProxied(t *testing.T) {
+	t.Parallel()
+	c := testenv.NewNATSCluster(t, testenv.Proxied())
+	proxies := c.Proxies()
+	for i, p := range proxies {
+		if !strings.Contains(c.URL(), p.Addr()) || strings.Contains(c.URL(), c.Addr(i)) {
+			t.Fatalf("URL %s does not name proxy %s alone", c.URL(), p.Addr())
+		}
+	}
+	disconnected := make(chan struct{}, 1)
+	nc, err := natsgo.Connect(c.URL(), natsgo.MaxReconnects(-1), natsgo.ReconnectWait(50*time.Millisecond),
+		natsgo.DisconnectErrHandler(func(*natsgo.Conn, error) {
+			select {
+			case disconnected <- struct{}{}:
+			default:
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for _, u := range nc.Servers() {
+		if !strings.Contains(c.URL(), strings.TrimPrefix(u, "nats://")) {
+			t.Errorf("the client learned %s, which is no proxy", u)
+		}
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}, Replicas: 3, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := js.Publish(ctx, "t.x", []byte("m")); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for _, p := range proxies {
+		p.SetBlocked(true)
+		p.CutAll()
+	}
+	select {
+	case <-disconnected:
+	case <-ctx.Done():
+		t.Fatal("the client never lost its connection to the cut cluster")
+	}
+	leader := c.MetaLeader()
+	c.WaitStreams() // the routes carry on
+	for _, p := range proxies {
+		p.SetBlocked(false)
+	}
+	if c.MetaLeader() != leader {
+		t.Errorf("the meta leader changed during the cut")
+	}
+
+	c.StopAll()
+	for i := range testenv.NATSClusterSize {
+		if c.Running(i) {
+			t.Fatalf("server %d still runs after StopAll", i)
+		}
+	}
+	c.StartAll()
+	s, err := js.Stream(ctx, "T")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 5 || info.Config.Replicas != 3 || len(info.Cluster.Replicas) != 2 {
+		t.Errorf("after StopAll and StartAll: %d messages, %d replicas (%d beside the leader); want 5, 3, 2",
+			info.State.Msgs, info.Config.Replicas, len(info.Cluster.Replicas))
+	}
+}

@@ -28,6 +28,10 @@ type Proxy struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// spared is the source address whose connections the proxy carries
+	// through every fault (see ProxySpare); "" spares none.
+	spared string
+
 	mu      sync.Mutex
 	links   map[*link]struct{}
 	blocked bool
@@ -45,6 +49,28 @@ type link struct {
 	ended chan struct{}
 	// frozen, when not nil, holds the bytes read until it is closed.
 	frozen chan struct{}
+	// spared: the client comes from the spared source address, and no
+	// fault touches the link.
+	spared bool
+}
+
+// PeerAddr is the source address from which the servers of a clustered
+// deployment reach one another when it runs behind proxies (see
+// Proxied): 127.0.0.2, on the loopback interface like 127.0.0.1. Their
+// proxies spare it, so a fault cuts the deployment's clients off and
+// leaves its replication, gossip and monitoring alone.
+const PeerAddr = "127.0.0.2"
+
+// ProxyOption changes how NewProxy sets a proxy up.
+type ProxyOption func(*Proxy)
+
+// ProxySpare has the proxy carry the connections that come from the source
+// address ip through every fault: CutAll, Freeze and SetBlocked leave them
+// alone. A deployment's servers reach one another from PeerAddr, so one
+// proxy per server can cut its clients off without cutting the servers
+// off from each other.
+func ProxySpare(ip string) ProxyOption {
+	return func(p *Proxy) { p.spared = ip }
 }
 
 // dialTimeout bounds the dial to the target. The target is a local test
@@ -53,7 +79,7 @@ const dialTimeout = 5 * time.Second
 
 // NewProxy starts a proxy in front of target (host:port) and closes it when
 // the test ends.
-func NewProxy(t TB, target string) *Proxy {
+func NewProxy(t TB, target string, opts ...ProxyOption) *Proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -62,6 +88,9 @@ func NewProxy(t TB, target string) *Proxy {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{target: target, ln: ln, ctx: ctx, cancel: cancel, links: make(map[*link]struct{})}
+	for _, opt := range opts {
+		opt(p)
+	}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.Close)
@@ -75,12 +104,13 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 // many it cut. Data still in flight is lost, as when a network drops: the
 // client and the target each get a connection reset, not an orderly close.
 // New connections are proxied as usual unless the proxy is blocked.
+// Connections from a spared address (ProxySpare) stay open.
 func (p *Proxy) CutAll() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
 	for l := range p.links {
-		if l.cut {
+		if l.cut || (l.spared && !p.closed) {
 			continue
 		}
 		l.cut = true
@@ -121,7 +151,9 @@ func (p *Proxy) Freeze() (thaw func()) {
 	ch := make(chan struct{})
 	p.mu.Lock()
 	for l := range p.links {
-		l.frozen = ch
+		if !l.spared {
+			l.frozen = ch
+		}
 	}
 	p.mu.Unlock()
 	var once sync.Once
@@ -179,8 +211,9 @@ func (p *Proxy) accept() {
 			}
 			continue
 		}
+		spared := p.spares(c)
 		p.mu.Lock()
-		if p.closed || p.blocked {
+		if p.closed || (p.blocked && !spared) {
 			if !p.closed {
 				p.refused++
 			}
@@ -188,12 +221,21 @@ func (p *Proxy) accept() {
 			reset(c)
 			continue
 		}
-		l := &link{client: c, ended: make(chan struct{})}
+		l := &link{client: c, ended: make(chan struct{}), spared: spared}
 		p.links[l] = struct{}{}
 		p.wg.Add(1)
 		p.mu.Unlock()
 		go p.serve(l)
 	}
+}
+
+// spares reports whether c comes from the spared source address.
+func (p *Proxy) spares(c net.Conn) bool {
+	if p.spared == "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	return err == nil && host == p.spared
 }
 
 // serve dials the target and copies both ways until both directions end.
@@ -269,4 +311,32 @@ func reset(c net.Conn) {
 		_ = tc.SetLinger(0)
 	}
 	_ = c.Close()
+}
+
+// DeploymentOption changes how NewRedisCluster, NewRedisSentinel and
+// NewNATSCluster start a deployment.
+type DeploymentOption func(*deploymentOptions)
+
+type deploymentOptions struct {
+	proxied bool
+}
+
+// Proxied puts a Proxy in front of every data server of the deployment and
+// has the deployment announce the proxies, so that its clients reach each
+// server only through its proxy, while the servers reach one another from
+// PeerAddr, which the proxies spare (NATS servers talk over their route
+// ports, which have no proxy). A test then cuts, blocks or freezes the
+// network between its clients and the deployment with the proxies'
+// methods without cutting replication, gossip, routes or the Sentinels'
+// watch, so the deployment sees no failure of its own.
+func Proxied() DeploymentOption {
+	return func(o *deploymentOptions) { o.proxied = true }
+}
+
+func deploymentOpts(opts []DeploymentOption) deploymentOptions {
+	var o deploymentOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
 }

@@ -367,3 +367,60 @@ func TestProxyConcurrentUse(t *testing.T) {
 	wg.Wait()
 	p.Close()
 }
+
+// A spared source address rides out every fault: the proxy blocks, cuts
+// and freezes the other clients while a connection from PeerAddr keeps
+// talking, and a new one from there is let in while blocked. Close ends it
+// too.
+func TestProxySpare(t *testing.T) {
+	s := newEchoServer(t)
+	p := testenv.NewProxy(t, s.ln.Addr().String(), testenv.ProxySpare(testenv.PeerAddr))
+	peerDial := func() net.Conn {
+		t.Helper()
+		d := net.Dialer{Timeout: wait, LocalAddr: &net.TCPAddr{IP: net.ParseIP(testenv.PeerAddr)}}
+		c, err := d.Dial("tcp", p.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(wait))
+		return c
+	}
+	peer := peerDial()
+	peerR := bufio.NewReader(peer)
+	client := dial(t, p.Addr())
+	if _, err := roundTrip(client, bufio.NewReader(client), "client"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := roundTrip(peer, peerR, "peer"); err != nil {
+		t.Fatal(err)
+	}
+
+	p.SetBlocked(true)
+	thaw := p.Freeze()
+	defer thaw()
+	if n := p.CutAll(); n != 1 {
+		t.Errorf("CutAll cut %d connections, want only the client's", n)
+	}
+	if err := readErr(t, client); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("client after CutAll: %v, want a connection reset", err)
+	}
+	if err := attempt(t, p.Addr()); err == nil {
+		t.Error("a client connected while blocked")
+	}
+	if got, err := roundTrip(peer, peerR, "still"); err != nil || got != "STILL" {
+		t.Fatalf("spared connection through block, freeze and cut: got %q, %v; want STILL", got, err)
+	}
+	fresh := peerDial()
+	if got, err := roundTrip(fresh, bufio.NewReader(fresh), "new"); err != nil || got != "NEW" {
+		t.Fatalf("spared connection opened while blocked: got %q, %v; want NEW", got, err)
+	}
+	if n := p.Refused(); n != 1 {
+		t.Errorf("Refused = %d, want 1: a spared connection is not refused", n)
+	}
+
+	p.Close()
+	if err := readErr(t, peer); err == nil {
+		t.Error("spared connection ended cleanly at Close; want a reset")
+	}
+}

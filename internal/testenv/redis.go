@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -265,6 +268,70 @@ func (s *RedisServer) Restart() {
 	testkit.EventuallyNil(s.t, redisWait, "redis-server to start again on "+s.Addr(), s.start)
 }
 
+// configure sets parameters of the running server with CONFIG SET, in
+// name, value pairs, and keeps them for every later start: what a test
+// can only know once the server runs, such as the port of the proxy in
+// front of it.
+func (s *RedisServer) configure(kv ...string) {
+	s.t.Helper()
+	for i := 0; i+1 < len(kv); i += 2 {
+		if _, err := s.Do("CONFIG", "SET", kv[i], kv[i+1]); err != nil {
+			s.t.Fatalf("testenv: redis-server %s: CONFIG SET %s %s: %v", s.Addr(), kv[i], kv[i+1], err)
+			return
+		}
+		s.args = append(s.args, "--"+kv[i], kv[i+1])
+	}
+}
+
+// PauseAll stops every one of servers with SIGSTOP, as Pause does, in
+// one go: a whole deployment that hangs.
+func PauseAll(servers []*RedisServer) {
+	for _, s := range servers {
+		s.Pause()
+	}
+}
+
+// ResumeAll lets every one of servers go on (SIGCONT).
+func ResumeAll(servers []*RedisServer) {
+	for _, s := range servers {
+		s.Resume()
+	}
+}
+
+// KillAll kills every one of servers with SIGKILL, as Kill does.
+func KillAll(servers []*RedisServer) {
+	for _, s := range servers {
+		s.Kill()
+	}
+}
+
+// Empty removes everything the server stored in its directory, so that
+// its next start finds nothing: the data and, in a cluster, nodes.conf.
+// A configuration file it was started with stays. The server must not be
+// running.
+func (s *RedisServer) Empty() {
+	s.t.Helper()
+	if s.Running() {
+		s.t.Fatalf("testenv: redis-server %s: Empty while it runs", s.Addr())
+		return
+	}
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		s.t.Fatalf("testenv: redis-server: %v", err)
+		return
+	}
+	for _, e := range entries {
+		path := filepath.Join(s.dir, e.Name())
+		if slices.Contains(s.lead, path) {
+			continue
+		}
+		if err := os.RemoveAll(path); err != nil {
+			s.t.Fatalf("testenv: redis-server: %v", err)
+			return
+		}
+	}
+}
+
 // start runs the server and waits until it answers PING. On failure the
 // process is gone again and the error holds what it printed.
 func (s *RedisServer) start() error {
@@ -384,12 +451,50 @@ func ping(addr string) error {
 	return nil
 }
 
-// freePort asks the kernel for a port nobody listens on.
+// freePort finds a port of 127.0.0.1 nobody listens on, for a server the
+// test starts next. It picks one below the kernel's range of ephemeral
+// ports when it can: a port from that range may be given to an outgoing
+// connection between the probe and the server's bind, which on a busy
+// machine, with thousands of connections open, happens.
 func freePort() (int, error) {
+	lo := ephemeralLow()
+	for range 100 {
+		if lo <= minPort {
+			break
+		}
+		port := minPort + rand.IntN(lo-minPort)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
+			ln.Close()
+			return port, nil
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// minPort is the lowest port freePort picks: above the well-known and
+// most registered ones.
+const minPort = 10000
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default 32768 where it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return lo
 }

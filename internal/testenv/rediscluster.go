@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"net"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -33,6 +34,12 @@ const clusterNodeTimeout = 2 * time.Second
 type RedisCluster struct {
 	t     TB
 	nodes []*RedisServer // as created: the first three became the primaries
+	// proxies, with Proxied, stand in front of nodes, one for each; the
+	// servers announce them as their client addresses.
+	proxies []*Proxy
+	// lastRoles are the roles last read, for Restart to bring the
+	// primaries back first once every server is down.
+	lastRoles map[string]string
 }
 
 // RedisClusterNodes is how many servers a RedisCluster runs: three
@@ -41,23 +48,66 @@ const RedisClusterNodes = 6
 
 // NewRedisCluster starts six redis-servers in cluster mode, joins them into
 // a cluster with redis-cli --cluster create (three primaries, one replica
-// each) and returns once every server says cluster_state:ok. Without
-// redis-server or redis-cli the test is skipped, or fails under CI (see
-// Unavailable).
-func NewRedisCluster(t TB) *RedisCluster {
+// each) and returns once every server says cluster_state:ok and every
+// replica has finished its first sync. With Proxied, each server announces
+// the proxy in front of it as its address (cluster-announce-port), and
+// reaches the others, for replication and the cluster bus, from PeerAddr.
+// Without redis-server or redis-cli the test is skipped, or fails under CI
+// (see Unavailable).
+func NewRedisCluster(t TB, opts ...DeploymentOption) *RedisCluster {
 	t.Helper()
-	cli := redisCLI(t)
+	o := deploymentOpts(opts)
 	c := &RedisCluster{t: t}
-	for range RedisClusterNodes {
-		c.nodes = append(c.nodes, Redis(t, RedisAppendOnly(), RedisArgs(
-			"--cluster-enabled", "yes",
-			"--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", strconv.Itoa(int(clusterNodeTimeout/time.Millisecond)),
-			// A replica whose primary is gone takes over at once, however
-			// long ago it last heard from it.
-			"--cluster-replica-validity-factor", "0",
-		)))
+	args := []string{
+		"--cluster-enabled", "yes",
+		"--cluster-config-file", "nodes.conf",
+		"--cluster-node-timeout", strconv.Itoa(int(clusterNodeTimeout / time.Millisecond)),
+		// A replica whose primary is gone takes over at once, however
+		// long ago it last heard from it.
+		"--cluster-replica-validity-factor", "0",
 	}
+	if o.proxied {
+		args = append(args, peerArgs...)
+		// A server learns the others' addresses from where their
+		// connections come from, PeerAddr, unless they announce theirs.
+		args = append(args, "--cluster-announce-ip", "127.0.0.1")
+	}
+	for range RedisClusterNodes {
+		n := startRedis(t, "redis-server", clusterPort, RedisAppendOnly(), RedisArgs(args...))
+		c.nodes = append(c.nodes, n)
+		if o.proxied {
+			p := NewProxy(t, n.Addr(), ProxySpare(PeerAddr))
+			c.proxies = append(c.proxies, p)
+			_, port, _ := net.SplitHostPort(p.Addr())
+			// The bus port stays the server's own: gossip goes direct.
+			n.configure("cluster-announce-port", port)
+		}
+	}
+	c.create()
+	return c
+}
+
+// clusterPort gives a cluster server a cluster bus port of its own, free
+// when it starts, rather than its port plus 10,000, which may be taken (a
+// busy machine's outgoing connections use those ports too) or past
+// 65,535.
+func clusterPort(string, int) ([]string, error) {
+	port, err := freePort()
+	return []string{"--cluster-port", strconv.Itoa(port)}, err
+}
+
+// peerArgs have a server reach the other servers of its deployment from
+// PeerAddr, which their proxies spare, and accept them from there: Redis's
+// protected mode lets only 127.0.0.1 in when no password is set.
+var peerArgs = []string{"--bind-source-addr", PeerAddr, "--protected-mode", "no"}
+
+// create joins the servers into a cluster with redis-cli --cluster create
+// and waits until it serves every slot with every replica synced.
+func (c *RedisCluster) create() {
+	c.t.Helper()
+	cli := redisCLI(c.t)
+	// The servers' own addresses: the cluster bus port is derived from
+	// the port given here.
 	args := []string{"--cluster", "create"}
 	for _, n := range c.nodes {
 		args = append(args, n.Addr())
@@ -66,12 +116,91 @@ func NewRedisCluster(t TB) *RedisCluster {
 	ctx, cancel := context.WithTimeout(context.Background(), clusterWait)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
-		t.Fatalf("testenv: redis-cli --cluster create: %v\n%s", err, tail(out))
-		return nil
+		c.t.Fatalf("testenv: redis-cli --cluster create: %v\n%s", err, tail(out))
+		return
 	}
 	c.waitOK(c.nodes, 3)
 	c.waitSynced(c.nodes)
-	return c
+}
+
+// Proxies returns the proxy in front of each server, in the order of
+// Nodes; nil unless the cluster was started Proxied.
+func (c *RedisCluster) Proxies() []*Proxy { return append([]*Proxy(nil), c.proxies...) }
+
+// addr is the address the cluster announces for n: its proxy's, or its
+// own.
+func (c *RedisCluster) addr(n *RedisServer) string {
+	for i, m := range c.nodes {
+		if m == n && c.proxies != nil {
+			return c.proxies[i].Addr()
+		}
+	}
+	return n.Addr()
+}
+
+// WaitHealthy returns once every server runs and says cluster_state:ok
+// with three primaries and three replicas, every replica synced: after a
+// failed server is back, the cluster is whole again.
+func (c *RedisCluster) WaitHealthy() {
+	c.t.Helper()
+	c.waitOK(c.nodes, 3)
+	c.waitSynced(c.nodes)
+}
+
+// Pause stops every server with SIGSTOP: the whole cluster hangs, its
+// connections open.
+func (c *RedisCluster) Pause() {
+	c.t.Helper()
+	PauseAll(c.nodes)
+}
+
+// Resume lets every server go on and returns once the cluster serves
+// every slot again with three primaries and three replicas. Servers that
+// answered nothing for longer than the node timeout may fail over to one
+// another on the way.
+func (c *RedisCluster) Resume() {
+	c.t.Helper()
+	ResumeAll(c.nodes)
+	c.waitOK(c.nodes, 3)
+	c.waitSynced(c.nodes)
+}
+
+// Kill kills every server with SIGKILL, as a crash of every machine does.
+func (c *RedisCluster) Kill() {
+	c.t.Helper()
+	c.roles()
+	KillAll(c.nodes)
+}
+
+// Restart starts every server again on its append-only file and
+// nodes.conf, primaries first, and returns once the cluster serves every
+// slot with every replica synced.
+func (c *RedisCluster) Restart() {
+	c.t.Helper()
+	roles := c.lastRoles
+	for _, primaries := range []bool{true, false} {
+		for _, n := range c.nodes {
+			if (roles[c.addr(n)] == "master") == primaries && !n.Running() {
+				n.Restart()
+			}
+		}
+	}
+	c.waitOK(c.nodes, 3)
+	c.waitSynced(c.nodes)
+}
+
+// RestartEmpty starts every server again with nothing stored — no data,
+// no nodes.conf — and creates the cluster anew, as after the loss of
+// every disk. Every server must have been killed.
+func (c *RedisCluster) RestartEmpty() {
+	c.t.Helper()
+	for _, n := range c.nodes {
+		n.Empty()
+	}
+	for _, n := range c.nodes {
+		n.Restart()
+	}
+	c.create()
 }
 
 // waitSynced waits until every replica among nodes has finished its first
@@ -140,7 +269,7 @@ func (c *RedisCluster) Primaries() []*RedisServer {
 	roles := c.roles()
 	var out []*RedisServer
 	for _, n := range c.nodes {
-		if roles[n.Addr()] == "master" {
+		if roles[c.addr(n)] == "master" {
 			out = append(out, n)
 		}
 	}
@@ -156,7 +285,7 @@ func (c *RedisCluster) FailPrimary() *RedisServer {
 	roles := c.roles()
 	var victim *RedisServer
 	for _, n := range c.nodes {
-		if roles[n.Addr()] == "master" && roles["replicas of "+n.Addr()] != "" {
+		if roles[c.addr(n)] == "master" && roles["replicas of "+c.addr(n)] != "" {
 			victim = n
 			break
 		}
@@ -234,7 +363,8 @@ func (c *RedisCluster) roles() map[string]string {
 		if err != nil {
 			continue
 		}
-		return parseClusterNodes(out)
+		c.lastRoles = parseClusterNodes(out)
+		return c.lastRoles
 	}
 	c.t.Fatalf("testenv: redis cluster: no server answers CLUSTER NODES")
 	return nil
