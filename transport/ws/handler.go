@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"syscall"
@@ -70,6 +71,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pre, _ = rw.Reader.Peek(rw.Reader.Buffered())
 		pre = append([]byte(nil), pre...)
 	}
+	h.start(nc, pre)
+}
+
+// start serves an upgraded connection; pre holds what the client sent past
+// the request head.
+func (h *Handler) start(nc net.Conn, pre []byte) {
 	c := &conn{h: h, nc: nc, pre: pre}
 	if tc, ok := nc.(syscall.Conn); ok && h.poller != nil {
 		// TLS and other wrapped connections keep a reader goroutine: their
