@@ -71,7 +71,8 @@ const (
 // with a count; and when the process is out of descriptors it frees a spare
 // one to take the waiting client off the backlog and close it.
 //
-// Accept is called from one goroutine (http.Server's); Close and the
+// Accept is called from one goroutine (the directListener's, which reads
+// each connection's request head before net/http sees it); Close and the
 // connections' Close may be called from any.
 type listener struct {
 	net.Listener

@@ -185,7 +185,8 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 // Serve accepts connections on ln until ctx ends, then shuts down in order
 // (see the package documentation) and returns. It keeps at most
 // Config.MaxOpenConnections open and rides out accept errors (see
-// listen.go). It closes ln. It returns nil
+// listen.go); it answers plain WebSocket upgrades on the accepted socket and
+// hands everything else to net/http (see direct.go). It closes ln. It returns nil
 // after a clean shutdown, and an error when the listener failed or the
 // shutdown ran out of time. Serve may be called once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
