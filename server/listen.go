@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -63,6 +64,17 @@ const (
 	acceptBackoffMin = 5 * time.Millisecond
 	acceptBackoffMax = time.Second
 )
+
+// Listen opens a TCP listener on addr for Serve. Its connections have no
+// TCP keep-alive probes: every connection the node serves has a liveness
+// check of its own (WebSocket pings that must be answered, SSE pings under
+// a write timeout, poll, request and idle timeouts), and setting the probes
+// up costs four system calls on every connection accepted, of about twenty
+// that a WebSocket client's connect and subscribe take in all.
+func Listen(ctx context.Context, addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	return lc.Listen(ctx, "tcp", addr)
+}
 
 // listener is the node's net.Listener. It counts the connections it has
 // handed out that are still open and accepts-and-closes any beyond max, so

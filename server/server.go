@@ -175,7 +175,7 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // ListenAndServe listens on Config.Addr and calls Serve.
 func (s *Server) ListenAndServe(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	ln, err := Listen(ctx, s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
