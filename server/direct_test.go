@@ -160,8 +160,9 @@ func TestListenerUpgradeAnswersAsHTTP(t *testing.T) {
 		{"HTTP/1.0", "GET /connection/websocket HTTP/1.0", up + key + ver},
 		{"other path", "GET /connection/websocketx HTTP/1.1", up + key + ver},
 		{"body", "GET /connection/websocket HTTP/1.1", up + key + ver + "Content-Length: 2\r\n"},
+		{"head longer than the listener reads", "GET /connection/websocket HTTP/1.1", up + key + ver + "Cookie: c=" + strings.Repeat("x", 6000) + "\r\n"},
 	}
-	exchange := func(base, line, headers string) (int, string, string) {
+	exchange := func(t *testing.T, base, line, headers string) (int, string, string) {
 		t.Helper()
 		c, br := rawConn(t, base)
 		host := strings.TrimPrefix(base, "http://")
@@ -186,8 +187,8 @@ func TestListenerUpgradeAnswersAsHTTP(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			code, hdr, body := exchange(n.base, tc.line, tc.headers)
-			wantCode, wantHdr, wantBody := exchange(ref.URL, tc.line, tc.headers)
+			code, hdr, body := exchange(t, n.base, tc.line, tc.headers)
+			wantCode, wantHdr, wantBody := exchange(t, ref.URL, tc.line, tc.headers)
 			if code != wantCode || hdr != wantHdr || body != wantBody {
 				t.Errorf("node answers %d %q %q; net/http alone %d %q %q", code, hdr, body, wantCode, wantHdr, wantBody)
 			}
