@@ -273,17 +273,19 @@ func (s *Server) shutdown(ctx context.Context, hs *http.Server, direct *directLi
 		errs = append(errs, fmt.Errorf("hub shutdown: %w", err))
 	}
 	// No connection reaches the WebSocket handler once the listener's
-	// goroutines are done.
+	// goroutines are done and the HTTP server's handlers have returned (a
+	// WebSocket upgraded through net/http is counted before its hijack):
+	// only then does waiting for the handler's connections see them all.
 	if err := direct.Wait(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("listener: %w", err))
-	}
-	if err := s.ws.Wait(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("websocket connections: %w", err))
 	}
 	if err := <-httpDone; err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 		// Out of time: cut what is left rather than hang the process.
 		hs.Close()
+	}
+	if err := s.ws.Wait(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("websocket connections: %w", err))
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		// Already reported by Serve when it was the reason to stop.

@@ -53,6 +53,7 @@ func (h *Handler) ServeHead(nc net.Conn, path string, b []byte) Verdict {
 			return HeadDeclined
 		}
 	}
+	h.wg.Add(1) // before the 101: see Wait
 	var accept [28]byte
 	acceptKey(&accept, r.key)
 	var pre []byte
@@ -67,6 +68,7 @@ func (h *Handler) ServeHead(nc net.Conn, path string, b []byte) Verdict {
 	// sets its own.
 	if _, err := nc.Write(resp); err != nil {
 		nc.Close()
+		h.wg.Done()
 		return HeadServed
 	}
 	h.start(nc, pre)
