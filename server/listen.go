@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -64,6 +65,17 @@ const (
 	acceptBackoffMax = time.Second
 )
 
+// Listen opens a TCP listener on addr for Serve. Its connections have no
+// TCP keep-alive probes: every connection the node serves has a liveness
+// check of its own (WebSocket pings that must be answered, SSE pings under
+// a write timeout, poll, request and idle timeouts), and setting the probes
+// up costs four system calls on every connection accepted, of about twenty
+// that a WebSocket client's connect and subscribe take in all.
+func Listen(ctx context.Context, addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	return lc.Listen(ctx, "tcp", addr)
+}
+
 // listener is the node's net.Listener. It counts the connections it has
 // handed out that are still open and accepts-and-closes any beyond max, so
 // a flood of clients meets a closed connection at once rather than a hang;
@@ -71,7 +83,8 @@ const (
 // with a count; and when the process is out of descriptors it frees a spare
 // one to take the waiting client off the backlog and close it.
 //
-// Accept is called from one goroutine (http.Server's); Close and the
+// Accept is called from one goroutine (the directListener's, which reads
+// each connection's request head before net/http sees it); Close and the
 // connections' Close may be called from any.
 type listener struct {
 	net.Listener

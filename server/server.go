@@ -50,6 +50,10 @@ type Server struct {
 	serving  atomic.Bool
 }
 
+// wsPath is the WebSocket endpoint; the listener answers plain upgrades to
+// it without net/http (direct.go).
+const wsPath = "/connection/websocket"
+
 // bodySlack is what an API request body may hold beyond the largest
 // publication: channel names, the idempotency key and JSON punctuation.
 // A broadcast to a few thousand channels still fits.
@@ -131,7 +135,7 @@ func (s *Server) routes() error {
 	// The streams bound each of their writes themselves; everything else
 	// is read and answered under the HTTP deadlines (s.bound), a long
 	// poll's answer included.
-	m.Handle("/connection/websocket", allow(s.ws, http.MethodGet))
+	m.Handle(wsPath, allow(s.ws, http.MethodGet))
 	// The HTTP transports answer CORS preflights and wrong methods
 	// themselves.
 	m.Handle("/connection/sse", s.sse)
@@ -171,7 +175,7 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // ListenAndServe listens on Config.Addr and calls Serve.
 func (s *Server) ListenAndServe(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	ln, err := Listen(ctx, s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
@@ -181,7 +185,8 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 // Serve accepts connections on ln until ctx ends, then shuts down in order
 // (see the package documentation) and returns. It keeps at most
 // Config.MaxOpenConnections open and rides out accept errors (see
-// listen.go). It closes ln. It returns nil
+// listen.go); it answers plain WebSocket upgrades on the accepted socket and
+// hands everything else to net/http (see direct.go). It closes ln. It returns nil
 // after a clean shutdown, and an error when the listener failed or the
 // shutdown ran out of time. Serve may be called once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
@@ -189,7 +194,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 		return errors.New("server: Serve called twice")
 	}
-	ln = newListener(ln, s.cfg.MaxOpenConnections, s.log)
+	capped := newListener(ln, s.cfg.MaxOpenConnections, s.log)
+	var tc *tls.Config
+	if s.tls != nil {
+		// A copy: http.Server may amend its own while it sets up HTTP/2.
+		tc = s.tls.Clone()
+	}
+	direct := newDirectListener(capped, tc, readHeaderTimeout, s.log, func(nc net.Conn, b []byte) ws.Verdict {
+		return s.ws.ServeHead(nc, wsPath, b)
+	})
+	direct.run()
+	ln = direct
 	s.log.Info("connection limits", "sessions", s.hub.Config().MaxConnections,
 		"open_connections", s.cfg.MaxOpenConnections, "open_files", OpenFileLimit())
 	hs := &http.Server{
@@ -198,13 +213,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	// The direct listener speaks TLS itself; http.Server is given the
+	// config so that it serves HTTP/2 on the connections that chose it.
+	hs.TLSConfig = s.tls
 	served := make(chan error, 1)
-	if s.tls != nil {
-		hs.TLSConfig = s.tls
-		go func() { served <- hs.ServeTLS(ln, "", "") }()
-	} else {
-		go func() { served <- hs.Serve(ln) }()
-	}
+	go func() { served <- hs.Serve(ln) }()
 
 	// The dashboard feed publishes while the node serves and stops before
 	// the drain, so the last sessions are not sent figures on their way out.
@@ -229,7 +242,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	stopFeed()
 	<-feedDone
-	if err := s.shutdown(context.WithoutCancel(ctx), hs, served); err != nil {
+	if err := s.shutdown(context.WithoutCancel(ctx), hs, direct, served); err != nil {
 		return errors.Join(serveErr, err)
 	}
 	return serveErr
@@ -239,7 +252,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // ready, keep serving for the delay while balancers notice, stop
 // accepting, tell every session to reconnect elsewhere, wait for the
 // connections to end. served receives http.Server.Serve's result.
-func (s *Server) shutdown(ctx context.Context, hs *http.Server, served <-chan error) error {
+func (s *Server) shutdown(ctx context.Context, hs *http.Server, direct *directListener, served <-chan error) error {
 	s.draining.Store(true)
 	start := time.Now()
 	s.log.Info("shutting down", "delay", s.cfg.ShutdownDelay, "drain", s.cfg.ShutdownDrain, "sessions", s.hub.Sessions())
@@ -253,18 +266,26 @@ func (s *Server) shutdown(ctx context.Context, hs *http.Server, served <-chan er
 	// because long-lived HTTP responses end only when their session does.
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- hs.Shutdown(ctx) }()
+	direct.Close()
 
 	var errs []error
 	if err := s.hub.Shutdown(ctx, s.cfg.ShutdownDrain); err != nil {
 		errs = append(errs, fmt.Errorf("hub shutdown: %w", err))
 	}
-	if err := s.ws.Wait(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("websocket connections: %w", err))
+	// No connection reaches the WebSocket handler once the listener's
+	// goroutines are done and the HTTP server's handlers have returned (a
+	// WebSocket upgraded through net/http is counted before its hijack):
+	// only then does waiting for the handler's connections see them all.
+	if err := direct.Wait(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("listener: %w", err))
 	}
 	if err := <-httpDone; err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 		// Out of time: cut what is left rather than hang the process.
 		hs.Close()
+	}
+	if err := s.ws.Wait(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("websocket connections: %w", err))
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		// Already reported by Serve when it was the reason to stop.

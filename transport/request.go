@@ -73,15 +73,20 @@ func Authenticate(v Verifier, token string) (stream.Identity, error) {
 // checker allows same-origin requests and requests with no Origin (clients
 // that are not browsers).
 func CheckOrigin(o OriginChecker, r *http.Request) error {
-	origin := r.Header.Get("Origin")
+	return CheckOriginHost(o, r.Header.Get("Origin"), r.Host)
+}
+
+// CheckOriginHost is CheckOrigin for a request read without net/http: origin
+// is its Origin header ("" when it has none), host its Host.
+func CheckOriginHost(o OriginChecker, origin, host string) error {
 	if o != nil {
-		return o.Check(origin, r.Host)
+		return o.Check(origin, host)
 	}
 	if origin == "" {
 		return nil
 	}
 	for _, scheme := range []string{"https://", "http://"} {
-		if rest, ok := strings.CutPrefix(origin, scheme); ok && rest == r.Host {
+		if rest, ok := strings.CutPrefix(origin, scheme); ok && rest == host {
 			return nil
 		}
 	}

@@ -141,7 +141,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := server.Listen(ctx, cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (addr, %s): %w", cfg.Addr, cfg.source("addr"), err)
 	}

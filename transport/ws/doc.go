@@ -1,6 +1,9 @@
 // Package ws is Switchboard's WebSocket transport: one http.Handler that
 // upgrades a request, speaks protocol v1 (JSON text frames), and binds the
-// connection to a hub.Session.
+// connection to a hub.Session. A server that reads new connections itself
+// can skip net/http for the common case: [Handler.ServeHead] answers a plain
+// upgrade from the raw request head and declines anything else, which the
+// server then gives to net/http and ServeHTTP as usual.
 //
 // A connection has a reader goroutine only while the client is sending: on
 // Linux an idle connection's socket is watched by one epoll instance shared

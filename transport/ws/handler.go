@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"syscall"
@@ -54,15 +55,21 @@ func New(cfg Config) *Handler {
 // ServeHTTP checks the origin, upgrades, and hands the connection over (to
 // a reader goroutine for the connect handshake, then to the poller while it
 // is idle), so the HTTP server's goroutine (and its buffers) are released
-// at once.
+// at once. It answers what [Handler.ServeHead] declines, with the same
+// checks.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := transport.CheckOrigin(h.cfg.Origins, r); err != nil {
 		transport.WriteError(w, err)
 		return
 	}
+	// Counted before the hijack: once hijacked, the connection is no
+	// longer the HTTP server's, so a shutdown that has waited for the HTTP
+	// server and then calls Wait must find it counted here.
+	h.wg.Add(1)
 	nc, rw, _, err := ws.UpgradeHTTP(r, w)
 	if err != nil {
 		// The upgrader has already answered with a 4xx.
+		h.wg.Done()
 		return
 	}
 	var pre []byte
@@ -70,6 +77,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pre, _ = rw.Reader.Peek(rw.Reader.Buffered())
 		pre = append([]byte(nil), pre...)
 	}
+	h.start(nc, pre)
+}
+
+// start serves an upgraded connection, already counted in wg; pre holds
+// what the client sent past the request head.
+func (h *Handler) start(nc net.Conn, pre []byte) {
 	c := &conn{h: h, nc: nc, pre: pre}
 	if tc, ok := nc.(syscall.Conn); ok && h.poller != nil {
 		// TLS and other wrapped connections keep a reader goroutine: their
@@ -77,15 +90,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// that only counts itself (the server's listener) shows its own.
 		c.raw, _ = tc.SyscallConn()
 	}
-	// The WaitGroup counts connections (and the poller's goroutine), not
-	// goroutines: a parked connection has none. The connection's last
-	// reader calls Done.
-	h.wg.Add(1)
 	go c.serve()
 }
 
 // Wait blocks until every connection this handler started has ended, or ctx
 // ends. Connections end when their sessions do (hub.Shutdown ends them all).
+// The WaitGroup counts connections (and the poller's goroutine), not
+// goroutines: a parked connection has none; the connection's last reader
+// calls Done. A connection is counted before its upgrade is answered, so
+// Wait must be called once no upgrade can be in progress: after the HTTP
+// server's Shutdown, and after whatever calls ServeHead has stopped.
 func (h *Handler) Wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
