@@ -14,6 +14,10 @@ import (
 type Sub struct {
 	name string
 	pos  stream.Position
+	// suspect: a repair began and has not yet seen the channel's history
+	// reach pos, so history may have gone backwards under it (see
+	// [Config.Regressed]). Only the relay's goroutine touches it.
+	suspect bool
 }
 
 // NewSub returns the subscription of channel name, starting after pos. The
