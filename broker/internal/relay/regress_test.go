@@ -54,7 +54,7 @@ func newRegressNode(t *testing.T, batch bool, calls *int) *node {
 	t.Helper()
 	var n *node
 	n = newNodeWith(t, batch, func(cfg *relay.Config) {
-		cfg.Regressed = func(_ context.Context, ch string, last stream.Position) error {
+		cfg.Regressed = func(_ context.Context, ch string, last stream.Position, _ int64) error {
 			n.src.regress(ch, last, calls)
 			return nil
 		}

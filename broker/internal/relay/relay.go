@@ -72,12 +72,15 @@ type Config struct {
 	// publications that every subscriber would drop as repeats. It must
 	// move the channel to a new epoch if, atomically, the channel is
 	// still in last's epoch and still ends before last, and otherwise
-	// change nothing; the relay then reads the channel again and delivers
-	// what it finds, a new epoch from its start. Its errors are those of
-	// History. A broker whose history never goes backwards within an
-	// epoch (NATS: a lost stream is a new epoch) leaves it nil, and the
-	// relay then does not look for a regression.
-	Regressed func(ctx context.Context, ch string, last stream.Position) error
+	// change nothing. The new epoch holds, in order, what the old one
+	// stored after lastTime (Unix ms; 0 when the node delivered nothing
+	// yet): the publications that came after the loss, which nobody has
+	// seen. The relay then reads the channel again and delivers the new
+	// epoch from its start. Its errors are those of History. A broker
+	// whose history never goes backwards within an epoch (NATS: a lost
+	// stream is a new epoch) leaves it nil, and the relay then does not
+	// look for a regression.
+	Regressed func(ctx context.Context, ch string, last stream.Position, lastTime int64) error
 }
 
 // Relay delivers the live publications a broker hands it, in offset order
@@ -123,9 +126,10 @@ type Config struct {
 //     the new epoch up to the live publication is delivered first.
 //   - History that went backwards (the channel ends, in the same epoch,
 //     before the position last delivered): [Config.Regressed] moves the
-//     channel to a new epoch, which is then delivered from its start, so
-//     subscribers are told of the epoch change instead of dropping the
-//     publications that reuse the lost offsets. A repair looks for it on
+//     channel, with what was stored after the loss, to a new epoch, which
+//     is then delivered from its start, so subscribers are told of the
+//     epoch change instead of dropping the publications that reuse the
+//     lost offsets. A repair looks for it on
 //     every channel it reads; until a repair has seen a channel reach its
 //     position again, a live publication at or below that position is
 //     checked against history rather than dropped as a repeat.
@@ -343,7 +347,7 @@ func (r *Relay) regressed(ctx context.Context, s *Sub, latest stream.Position) e
 		"channel", s.name, "delivered", s.pos, "history ends", latest)
 	ctx, cancel := context.WithTimeout(ctx, ReadTimeout)
 	defer cancel()
-	return r.cfg.Regressed(ctx, s.name, s.pos)
+	return r.cfg.Regressed(ctx, s.name, s.pos, s.time)
 }
 
 // after asks for everything after pos, or everything when pos is zero.
