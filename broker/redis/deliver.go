@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/redis/rueidis"
 
@@ -112,5 +113,18 @@ func (b *Broker) newRelay(deliver func(*stream.Publication)) *relay.Relay {
 		History:    b.History,
 		Histories:  b.histories,
 		Unreadable: &b.unreadable,
+		Regressed:  b.regressed,
 	}, deliver)
+}
+
+// regressed runs the regress script for ch, which this node delivered up
+// to last, stored at lastTime, and whose history now ends before it (see
+// [relay.Config.Regressed]).
+func (b *Broker) regressed(ctx context.Context, ch string, last stream.Position, lastTime int64) error {
+	args := []string{last.Epoch, strconv.FormatUint(last.Offset, 10), newEpoch(), b.pubsubName(ch),
+		strconv.FormatInt(lastTime, 10)}
+	if err := luaRegress.Exec(ctx, b.client, b.channelKeys(ch), args).Error(); err != nil {
+		return fmt.Errorf("history %q: %w", ch, classify(err))
+	}
+	return nil
 }

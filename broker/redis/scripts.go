@@ -250,6 +250,65 @@ end
 return out
 `
 
+// regressScript moves a channel whose history went backwards to a new
+// epoch: a node delivered offset ARGV[2] of epoch ARGV[1], and the channel
+// is still in that epoch but its committed offset is below it — the
+// primary that committed it lost it (it acknowledged alone, and a replica
+// that lacks it took over). Left alone, the channel would give the lost
+// offsets to new publications that every subscriber drops as repeats.
+//
+//	KEYS[1] meta hash, KEYS[2] history stream
+//	ARGV[1] epoch, ARGV[2] offset delivered, ARGV[3] new epoch
+//	ARGV[4] pub/sub channel, ARGV[5] when the delivered one was stored, Unix ms
+//
+// If the channel still stores the offset, hidden (committed on the old
+// primary after a replica confirmed it, and the commit itself lost), it
+// is committed: nothing was lost. Otherwise the channel starts the new
+// epoch. The committed publications stored after ARGV[5] came after the
+// loss, and nobody saw them under their old offsets: they move to the new
+// epoch, in order, at offsets from 1, and the last of them is sent live so
+// every node turns to the new epoch now. The rest of the old epoch is
+// dropped. Subscribers are told of the epoch change. Anything else — the
+// channel moved on, or reaches the offset — changes nothing. It returns
+// the number of publications moved, or -1 when the epoch stayed.
+const regressScript = luaOldest + luaCommit + `
+local meta, hist = KEYS[1], KEYS[2]
+local m = redis.call('HMGET', meta, 'e', 'o', 'c', 'h')
+local last = tonumber(ARGV[2])
+local top = tonumber(m[3] or m[2])
+if m[1] ~= ARGV[1] or top >= last then return -1 end
+if tonumber(m[2]) >= last then
+  local o = string.format('%d', last)
+  local e = redis.call('XRANGE', hist, o, o)[1]
+  if e then
+    commit(meta, hist, ARGV[1], last, ARGV[4], e[1], e[2][2])
+  else
+    redis.call('HSET', meta, 'c', o)
+  end
+  return -1
+end
+local after = tonumber(ARGV[5])
+local keep = {}
+for _, e in ipairs(redis.call('XRANGE', hist, '-', string.format('%d', top))) do
+  local ms = tonumber(string.match(e[1], '^%d+-(%d+)$'))
+  if ms > after then keep[#keep + 1] = {ms, e[2][2]} end
+end
+redis.call('DEL', hist)
+local id
+for i, k in ipairs(keep) do
+  id = string.format('%d-%d', i, k[1])
+  redis.call('XADD', hist, id, 'b', k[2])
+end
+local n = string.format('%d', #keep)
+redis.call('HSET', meta, 'e', ARGV[3], 'o', n, 'c', n)
+local ttl = tonumber(m[4]) or 0
+if #keep > 0 then
+  if ttl > 0 then redis.call('PEXPIRE', hist, m[4]) end
+  redis.call('PUBLISH', ARGV[4], '1 ' .. ARGV[3] .. ' ' .. id .. ' ' .. keep[#keep][2])
+end
+return #keep
+`
+
 // scripts are the compiled helpers; rueidis sends EVALSHA and falls back to
 // EVAL after a restart emptied the server's script cache. Publishing is
 // not retried on a broken connection, since the script may have run;
@@ -257,4 +316,7 @@ return out
 var (
 	luaPublish = rueidis.NewLuaScript(publishScript)
 	luaHistory = rueidis.NewLuaScriptRetryable(historyScript)
+	// Running the regress script twice changes nothing the first run did
+	// not: the second finds the channel in the new epoch.
+	luaRegress = rueidis.NewLuaScriptRetryable(regressScript)
 )

@@ -64,6 +64,23 @@ type Config struct {
 	// Unreadable, if set, counts the live publications this node could
 	// not read (see [Relay.Unreadable]), for the broker to report.
 	Unreadable *atomic.Uint64
+	// Regressed, if set, is called when a history read shows channel ch
+	// in the epoch of last, the position last delivered, but ending
+	// before it: the broker lost publications the node delivered (Redis:
+	// a primary acknowledged them alone and a replica that lacks them took
+	// over), and would give their offsets, in the same epoch, to new
+	// publications that every subscriber would drop as repeats. It must
+	// move the channel to a new epoch if, atomically, the channel is
+	// still in last's epoch and still ends before last, and otherwise
+	// change nothing. The new epoch holds, in order, what the old one
+	// stored after lastTime (Unix ms; 0 when the node delivered nothing
+	// yet): the publications that came after the loss, which nobody has
+	// seen. The relay then reads the channel again and delivers the new
+	// epoch from its start. Its errors are those of History. A broker
+	// whose history never goes backwards within an epoch (NATS: a lost
+	// stream is a new epoch) leaves it nil, and the relay then does not
+	// look for a regression.
+	Regressed func(ctx context.Context, ch string, last stream.Position, lastTime int64) error
 }
 
 // Relay delivers the live publications a broker hands it, in offset order
@@ -107,6 +124,15 @@ type Config struct {
 //     waited for, and never silently passed over.
 //   - A new epoch (the broker lost the channel's history): everything of
 //     the new epoch up to the live publication is delivered first.
+//   - History that went backwards (the channel ends, in the same epoch,
+//     before the position last delivered): [Config.Regressed] moves the
+//     channel, with what was stored after the loss, to a new epoch, which
+//     is then delivered from its start, so subscribers are told of the
+//     epoch change instead of dropping the publications that reuse the
+//     lost offsets. A repair looks for it on
+//     every channel it reads; until a repair has seen a channel reach its
+//     position again, a live publication at or below that position is
+//     checked against history rather than dropped as a repeat.
 //
 // Subscribers are told of a gap by the offsets they receive: hub.Broker
 // has no other way to say it.
@@ -145,6 +171,13 @@ func (r *Relay) Handle(ctx context.Context, ch string, m Live) error {
 	s := r.cfg.Subs.Get(ch)
 	if s == nil {
 		return nil
+	}
+	if s.suspect && m.Epoch == s.pos.Epoch && m.Offset <= s.pos.Offset {
+		// History may have gone backwards under s and not been repaired
+		// since: m may be a new publication at a lost offset.
+		if err := r.Repair(ctx, []*Sub{s}); err != nil {
+			return err
+		}
 	}
 	switch {
 	case m.Epoch == s.pos.Epoch && m.Offset <= s.pos.Offset:
@@ -249,6 +282,11 @@ func (r *Relay) Repair(ctx context.Context, subs []*Sub) error {
 	for len(subs) > 0 {
 		batch := subs[:min(len(subs), RepairBatch)]
 		subs = subs[len(batch):]
+		if r.cfg.Regressed != nil {
+			for _, s := range batch {
+				s.suspect = true
+			}
+		}
 		if r.cfg.Histories != nil {
 			reads = reads[:0]
 			for _, s := range batch {
@@ -266,6 +304,12 @@ func (r *Relay) Repair(ctx context.Context, subs []*Sub) error {
 			} else {
 				page, err = r.read(ctx, s.name, after(s.pos))
 			}
+			if err == nil && r.cfg.Regressed != nil && regressed(s.pos, page.Latest) {
+				err = r.regressed(ctx, s, page.Latest)
+				if err == nil {
+					page, err = r.read(ctx, s.name, after(s.pos))
+				}
+			}
 			if err == nil && s.pos.Epoch != "" && page.Latest.Epoch != s.pos.Epoch {
 				// All of the new epoch is news.
 				page, err = r.read(ctx, s.name, stream.HistoryQuery{Limit: -1})
@@ -281,9 +325,29 @@ func (r *Relay) Repair(ctx context.Context, subs []*Sub) error {
 				continue
 			}
 			r.sendAll(s, page.Publications, 0)
+			if !regressed(s.pos, page.Latest) {
+				s.suspect = false
+			}
 		}
 	}
 	return nil
+}
+
+// regressed reports whether latest, a channel's end as history read it,
+// is in the epoch of pos, the position last delivered, and before it.
+func regressed(pos, latest stream.Position) bool {
+	return pos.Epoch != "" && latest.Epoch == pos.Epoch && latest.Offset < pos.Offset
+}
+
+// regressed has the broker move s's channel, whose history ended at latest
+// before s's position, to a new epoch (see [Config.Regressed]). It returns
+// History's errors; nil when the channel may be read again.
+func (r *Relay) regressed(ctx context.Context, s *Sub, latest stream.Position) error {
+	r.cfg.Log.Error(r.cfg.Name+": history went backwards: the broker lost publications this node delivered; moving the channel to a new epoch, which subscribers are told of",
+		"channel", s.name, "delivered", s.pos, "history ends", latest)
+	ctx, cancel := context.WithTimeout(ctx, ReadTimeout)
+	defer cancel()
+	return r.cfg.Regressed(ctx, s.name, s.pos, s.time)
 }
 
 // after asks for everything after pos, or everything when pos is zero.

@@ -27,6 +27,9 @@ type source struct {
 	pubs  map[string][]*stream.Publication
 	fail  map[string]error // a channel's reads fail with this
 	reads int
+	// moved holds the epoch a channel was moved to after its history went
+	// backwards (see regress), until it is published to.
+	moved map[string]string
 }
 
 func newSource() *source {

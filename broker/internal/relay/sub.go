@@ -14,6 +14,13 @@ import (
 type Sub struct {
 	name string
 	pos  stream.Position
+	// time is when the publication at pos was stored, Unix ms; 0 until
+	// the relay delivers one.
+	time int64
+	// suspect: a repair began and has not yet seen the channel's history
+	// reach pos, so history may have gone backwards under it (see
+	// [Config.Regressed]). Only the relay's goroutine touches it.
+	suspect bool
 }
 
 // NewSub returns the subscription of channel name, starting after pos. The
@@ -94,6 +101,6 @@ func (set *Set) send(s *Sub, p *stream.Publication, deliver func(*stream.Publica
 	defer set.mu.RUnlock()
 	if set.subs[s.name] == s {
 		deliver(p)
-		s.pos = p.Position()
+		s.pos, s.time = p.Position(), p.Time
 	}
 }
