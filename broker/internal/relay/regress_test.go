@@ -141,3 +141,41 @@ func TestLiveRepeatCheckedUntilRepaired(t *testing.T) {
 	}
 	check(t, "the next publication", n.delivered("a"), "e/1", "e/2", "e/3", "new/1", "new/2")
 }
+
+// A live publication of an epoch the channel has left — one that was on
+// its way over a connection to a server that no longer holds the channel
+// when the channel moved to a new epoch — is dropped: subscribers already
+// follow the new epoch, and delivering it would take them back to the old
+// one, and then through the new epoch's publications a second time.
+func TestLateOldEpochPublicationDropped(t *testing.T) {
+	for _, batch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batch=%v", batch), func(t *testing.T) {
+			n := newNode(t, batch)
+			n.subscribe("a")
+			var late relay.Live
+			for i := range 3 {
+				m := n.src.publish("a", "old")
+				if i == 2 {
+					late = m // still on its way when the channel moves on
+					continue
+				}
+				if err := n.handle(t, "a", m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The broker lost everything: the channel starts epoch "new".
+			for range 2 {
+				if err := n.handle(t, "a", n.src.publish("a", "new")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := n.handle(t, "a", late); err != nil {
+				t.Fatal(err)
+			}
+			if err := n.handle(t, "a", n.src.publish("a", "new")); err != nil {
+				t.Fatal(err)
+			}
+			check(t, "with a late publication of the old epoch", n.delivered("a"), "old/1", "old/2", "new/1", "new/2", "new/3")
+		})
+	}
+}

@@ -187,7 +187,8 @@ func (r *Relay) Handle(ctx context.Context, ch string, m Live) error {
 		// The channel's first publication, on a channel that had no
 		// position when it was subscribed.
 	default:
-		if err := r.catchUp(ctx, s, &m); err != nil {
+		current, err := r.catchUp(ctx, s, &m)
+		if err != nil || !current {
 			return err
 		}
 		if m.Epoch == s.pos.Epoch && m.Offset <= s.pos.Offset {
@@ -240,8 +241,15 @@ func (r *Relay) unreadable(ctx context.Context, ch string, err error) {
 
 // catchUp delivers, from history, what s missed before m: the offsets
 // between its position and m's in the same epoch, or everything of m's
-// epoch before m when the epoch changed.
-func (r *Relay) catchUp(ctx context.Context, s *Sub, m *Live) error {
+// epoch before m when the epoch changed. It reports whether m is of the
+// channel's current epoch, so it is to be delivered: history that has
+// moved on to another epoch means m arrived late, from an epoch the
+// channel has left (on a connection to a server that no longer holds the
+// channel, say), and delivering it would take subscribers back to that
+// epoch and then through the current one a second time. s is brought to
+// the current epoch by a repair instead, and m is dropped. A history that
+// cannot be read leaves m to be delivered as it is, the gap logged.
+func (r *Relay) catchUp(ctx context.Context, s *Sub, m *Live) (current bool, err error) {
 	q := stream.HistoryQuery{Limit: clampLimit(m.Offset - 1)}
 	if m.Epoch == s.pos.Epoch {
 		since := s.pos
@@ -251,19 +259,19 @@ func (r *Relay) catchUp(ctx context.Context, s *Sub, m *Live) error {
 	page, err := r.read(ctx, s.name, q)
 	if err != nil {
 		if Transient(err) {
-			return err
+			return false, err
 		}
 		if ok, suppressed := r.gapLogs.allow(s.name); ok {
 			r.cfg.Log.Error(r.cfg.Name+": cannot fill a gap from history; subscribers see it",
 				"channel", s.name, "from", s.pos, "before", m.Offset, "err", err, "suppressed", suppressed, "per", LogInterval)
 		}
-		return nil
+		return true, nil
 	}
 	if page.Latest.Epoch != m.Epoch {
-		return nil // the channel has moved on again; m goes as it is
+		return false, r.Repair(ctx, []*Sub{s})
 	}
 	r.sendAll(s, page.Publications, m.Offset)
-	return nil
+	return true, nil
 }
 
 func clampLimit(n uint64) int { return int(min(n, math.MaxInt32)) }
