@@ -130,7 +130,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err == nil && es.hijack(w, r) {
 			return
 		}
-		// No hijack: the session has its Wake, so run never sees Ready.
+		// No hijack after all (net/http refused it): the session has its
+		// Wake, so run would never see Ready. The client reconnects.
 		if err == nil {
 			es.sess.Disconnect(stream.ErrClosed)
 			es.sess.Close()

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -33,15 +34,36 @@ func (h *Handler) hijackable(w http.ResponseWriter, r *http.Request) bool {
 	if h.poller == nil || r.ProtoMajor != 1 || r.TLS != nil {
 		return false
 	}
-	_, ok := w.(http.Hijacker)
-	return ok
+	// As http.ResponseController does, look through wrappers that say
+	// what they wrap.
+	for {
+		switch t := w.(type) {
+		case http.Hijacker:
+			return true
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return false
+		}
+	}
 }
 
 // hijack sends the headers through net/http, takes the connection and
 // hands the stream to its writer. It reports false when net/http refused
-// the hijack; the request's goroutine then runs the stream as usual.
+// the hijack; the caller then ends the stream.
+//
+// The first write (the retry and connected events and what the
+// subscriptions queued, up to maxChunk) goes through net/http with the
+// headers, as on every other path: a client sees the response start with
+// its first events, never headers alone.
 func (es *eventStream) hijack(w http.ResponseWriter, r *http.Request) bool {
-	writeStreamHeaders(w, r)
+	es.start(w, r)
+	if err := es.flush(); err != nil {
+		es.fail(err)
+		es.sess.Close()
+		return true
+	}
+	es.w, es.rc = nil, nil
 	nc, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return false
@@ -109,8 +131,19 @@ func (es *eventStream) drain() {
 			es.finish()
 			return
 		}
+		// Let whatever is runnable go first, as run does: a publication
+		// being fanned out, or a replay refilling the queue, joins this
+		// write.
+		runtime.Gosched()
 		if err := es.flush(); err != nil {
 			es.fail(err)
+		}
+		if !es.sess.Queued() && !es.ended() {
+			// Yield once more before giving the writes back: a replay
+			// that the write just made room for refills the queue now,
+			// and this writer takes it rather than a new one started
+			// for it.
+			runtime.Gosched()
 		}
 		es.wmu.Lock()
 		if !es.sess.Queued() && !es.ended() {
