@@ -65,6 +65,7 @@ type Handler struct {
 	maxChannels int
 	poller      *netpoll.Poller // nil where there is none
 	wg          sync.WaitGroup  // hijacked streams
+	writers     sync.Pool       // *netpoll.Writer, for direct writes
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -86,7 +87,9 @@ func New(cfg Config) *Handler {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = defaultWriteTimeout
 	}
-	return &Handler{cfg: cfg, maxChannels: cfg.Hub.Config().MaxChannels, poller: netpoll.New(cfg.Logger)}
+	h := &Handler{cfg: cfg, maxChannels: cfg.Hub.Config().MaxChannels, poller: netpoll.New(cfg.Logger)}
+	h.writers.New = func() any { return new(netpoll.Writer) }
+	return h
 }
 
 // Wait blocks until every stream that left net/http (see hijack) has
@@ -188,7 +191,7 @@ func (h *Handler) open(r *http.Request, es *eventStream) (*eventStream, error) {
 	}
 	opts := hub.SessionOptions{Identity: id, Transport: stream.SSE, Encoder: sseEncoder}
 	if es != nil {
-		opts.Wake = es.wake
+		opts.Wake, opts.Direct = es.wake, es
 	} else {
 		es = &eventStream{h: h}
 	}

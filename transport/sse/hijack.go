@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/internal/netpoll"
 	"github.com/switchboardhq/switchboard/stream"
 )
@@ -72,22 +73,27 @@ func (es *eventStream) hijack(w http.ResponseWriter, r *http.Request) bool {
 	es.nc = nc
 	es.chunked = r.ProtoAtLeast(1, 1)
 	h.wg.Add(1)
-	es.wmu.Lock()
-	es.live = true
-	es.wmu.Unlock()
 	// Bytes the client sent after its request (it should send none) are
-	// dropped with net/http's reader.
+	// dropped with net/http's reader. A client that goes away before the
+	// stream is live ends the session, and the wake below finishes it.
 	if sc, ok := nc.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			es.pn.Raw, es.pn.Ready = raw, es.readable
 			if h.poller.Arm(&es.pn) {
-				es.wake()
-				return true
+				es.raw = raw
+			} else {
+				es.pn.Raw = nil
 			}
-			es.pn.Raw = nil
 		}
 	}
-	go es.watch()
+	if es.raw == nil {
+		// No poller for this socket: a goroutine waits for the client to
+		// go, and the fan-out does not write to it (see Claim).
+		go es.watch()
+	}
+	es.wmu.Lock()
+	es.live = true
+	es.wmu.Unlock()
 	es.wake()
 	return true
 }
@@ -119,11 +125,102 @@ func (es *eventStream) wake() {
 	go es.drain()
 }
 
+var _ hub.Direct = (*eventStream)(nil)
+
+// Claim reserves the stream's writes for one direct write from the hub's
+// fan-out, as a WebSocket connection's Claim does: only when no writer
+// runs and nothing is queued, so the publication cannot overtake anything.
+// The hub calls it under a channel's lock; it takes wmu and the session's
+// lock, and neither is ever held while taking a channel's.
+func (es *eventStream) Claim() bool {
+	es.wmu.Lock()
+	defer es.wmu.Unlock()
+	if es.writing || !es.live || es.over || es.raw == nil || es.sess.Queued() || es.ended() {
+		return false
+	}
+	es.writing = true
+	return true
+}
+
+// WriteNow is the claimed direct write: the publication's event with the
+// stream's cursor after it, and whatever was queued since the claim, in
+// one chunk and one non-blocking write. What the socket does not take, and
+// anything queued after, is left to a writer goroutine (drain), which
+// blocks under the write deadline as usual; so does a session that ended
+// meanwhile. A client whose socket stays full is thus cut by the queue
+// limit (3002) as before.
+func (es *eventStream) WriteNow(it hub.Item) {
+	if !es.stuck {
+		es.appendItem(it)
+		items := es.sess.Take(es.spare)
+		for _, q := range items {
+			es.appendItem(q)
+		}
+		clear(items)
+		es.spare = items
+		vec := es.frame()
+		nb := es.h.writers.Get().(*netpoll.Writer)
+		n, err := nb.WriteNonblock(es.raw, vec)
+		es.h.writers.Put(nb)
+		if err != nil {
+			es.stuck = true
+			es.fail(err)
+		} else {
+			es.rest = unwritten(vec, n)
+		}
+		es.buf = nil // rest may hold its tail
+	}
+	es.wmu.Lock()
+	more := !es.over && (len(es.rest) > 0 || es.sess.Queued() || es.ended())
+	if !more {
+		es.writing = false
+	}
+	es.wmu.Unlock()
+	if more {
+		go es.drain()
+	}
+}
+
+// frame is buf as the body's next piece: one chunk when the response is
+// chunked.
+func (es *eventStream) frame() net.Buffers {
+	if !es.chunked {
+		return net.Buffers{es.buf}
+	}
+	hd := append(strconv.AppendInt(make([]byte, 0, 20), int64(len(es.buf)), 16), crlf...)
+	return net.Buffers{hd, es.buf, crlf}
+}
+
+// unwritten returns the part of vec after its first n bytes, in vec's own
+// storage: nil when all of it was written.
+func unwritten(vec net.Buffers, n int) net.Buffers {
+	for i, b := range vec {
+		if n < len(b) {
+			vec[i] = b[n:]
+			return vec[i:]
+		}
+		n -= len(b)
+	}
+	return nil
+}
+
 // drain is the hijacked stream's writer while it runs: it writes the queue
 // until it is empty, and on the session's end tells the client why and
 // closes. The decision to stop is taken under wmu, which wake also takes,
 // so no wake-up is lost.
 func (es *eventStream) drain() {
+	if len(es.rest) > 0 {
+		// The rest of a direct write goes first, even to a slow client:
+		// an event cut short would garble whatever follows it.
+		if !es.stuck {
+			es.setWriteDeadline()
+			if _, err := es.rest.WriteTo(es.nc); err != nil {
+				es.stuck = true
+				es.fail(err)
+			}
+		}
+		es.rest = nil
+	}
 	for {
 		// An ended session goes first, as in run.
 		if es.ended() {
@@ -145,6 +242,12 @@ func (es *eventStream) drain() {
 			// for it.
 			runtime.Gosched()
 		}
+		if es.deadline {
+			// A direct write needs no deadline, but the runtime refuses
+			// every write once one left behind has passed.
+			es.deadline = false
+			_ = es.nc.SetWriteDeadline(time.Time{})
+		}
 		es.wmu.Lock()
 		if !es.sess.Queued() && !es.ended() {
 			es.writing = false
@@ -159,7 +262,7 @@ func (es *eventStream) drain() {
 // connection.
 func (es *eventStream) finish() {
 	if es.chunked && !es.stuck {
-		_ = es.nc.SetWriteDeadline(time.Now().Add(es.h.cfg.WriteTimeout))
+		es.setWriteDeadline()
 		_, _ = es.nc.Write(lastChunk)
 	}
 	es.wmu.Lock()
@@ -173,6 +276,13 @@ func (es *eventStream) finish() {
 	es.h.wg.Done()
 }
 
+// setWriteDeadline gives the next blocking write WriteTimeout; drain lifts
+// it before it ends.
+func (es *eventStream) setWriteDeadline() {
+	es.deadline = true
+	_ = es.nc.SetWriteDeadline(time.Now().Add(es.h.cfg.WriteTimeout))
+}
+
 var (
 	crlf      = []byte("\r\n")
 	lastChunk = []byte("0\r\n\r\n")
@@ -184,16 +294,9 @@ func (es *eventStream) writeConn() error {
 	if es.stuck {
 		return errStuck
 	}
-	_ = es.nc.SetWriteDeadline(time.Now().Add(es.h.cfg.WriteTimeout))
-	var err error
-	if es.chunked {
-		var size [20]byte
-		hd := append(strconv.AppendInt(size[:0], int64(len(es.buf)), 16), crlf...)
-		bufs := net.Buffers{hd, es.buf, crlf}
-		_, err = bufs.WriteTo(es.nc)
-	} else {
-		_, err = es.nc.Write(es.buf)
-	}
+	es.setWriteDeadline()
+	vec := es.frame()
+	_, err := vec.WriteTo(es.nc)
 	if err != nil {
 		es.stuck = true
 	}

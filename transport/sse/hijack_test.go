@@ -46,6 +46,17 @@ func startPair(t *testing.T, scfg sse.Config) (*transporttest.Node, *sse.Handler
 	return n, handler
 }
 
+// handlerOnly serves scfg's handler at /connection/sse.
+func handlerOnly(scfg sse.Config) func(h *hub.Hub) http.Handler {
+	return func(h *hub.Hub) http.Handler {
+		scfg.Hub = h
+		scfg.Verifier = testkit.Verifier{}
+		mux := http.NewServeMux()
+		mux.Handle("/connection/sse", sse.New(scfg))
+		return mux
+	}
+}
+
 // rawStream is a stream read over a bare TCP connection: no goroutine on
 // the client's side, and every byte the node sent.
 type rawStream struct {

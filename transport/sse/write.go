@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
@@ -46,13 +47,18 @@ type eventStream struct {
 	// stream may start one) and over (the connection is released); stuck
 	// is the writer's: a write failed.
 	nc      net.Conn
+	raw     syscall.RawConn // nil: no direct writes (see Claim)
 	chunked bool
 	pn      netpoll.Handle
-	wmu     sync.Mutex
-	writing bool
-	live    bool
-	over    bool
-	stuck   bool
+	// rest is what a direct write left unwritten; deadline says a write
+	// deadline is set. Both are the writer's.
+	rest     net.Buffers
+	deadline bool
+	wmu      sync.Mutex
+	writing  bool
+	live     bool
+	over     bool
+	stuck    bool
 }
 
 // start writes the response headers. The body follows with the first flush.
