@@ -264,6 +264,9 @@ func (s *Server) shutdown(ctx context.Context, hs *http.Server, served <-chan er
 	if err := s.sse.Wait(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("sse streams: %w", err))
 	}
+	if err := s.poll.Wait(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("long polls: %w", err))
+	}
 	if err := <-httpDone; err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 		// Out of time: cut what is left rather than hang the process.

@@ -70,6 +70,8 @@ func (es *eventStream) hijack(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	h := es.h
+	// Deadlines net/http left on the connection are not the stream's.
+	_ = nc.SetDeadline(time.Time{})
 	es.nc = nc
 	es.chunked = r.ProtoAtLeast(1, 1)
 	h.wg.Add(1)
