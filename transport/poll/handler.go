@@ -82,7 +82,8 @@ func (h *Handler) Wait(ctx context.Context) error {
 
 // ServeHTTP answers one poll. Everything that can be refused is checked
 // before the session opens, so a bad request costs the hub nothing; the
-// session lives exactly as long as the request.
+// session lives exactly as long as the poll (the request, or the parked
+// poll that outlives it: see park).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if transport.CORS(w, r, h.cfg.Origins, transport.ClientCORSMethods) || !methods.Allow(w, r) {
 		return
