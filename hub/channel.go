@@ -44,10 +44,10 @@ type channel struct {
 }
 
 // directWrite is one claimed delivery: the connection and the
-// publication's bytes, shared by every subscriber.
+// publication with its bytes, shared by every subscriber.
 type directWrite struct {
-	d Direct
-	b []byte
+	d  Direct
+	it Item
 }
 
 // subscription links a session to a channel. While recovering, live
@@ -547,7 +547,7 @@ func (h *Hub) deliver(p *stream.Publication) {
 			// subscriber never switches epochs silently.
 			sub.session.push(gaps.item(sub.session.enc, from, p), false)
 		} else if d := sub.session.direct; d != nil && d.Claim() {
-			ch.pending = append(ch.pending, directWrite{d: d, b: it.Bytes})
+			ch.pending = append(ch.pending, directWrite{d: d, it: it})
 			continue
 		}
 		sub.session.push(it, false)
@@ -597,7 +597,7 @@ func (h *Hub) pass(ch *channel) {
 		batch, ch.pending = ch.pending, batch[:0]
 		ch.mu.Unlock()
 		for i := range batch {
-			batch[i].d.WriteNow(batch[i].b)
+			batch[i].d.WriteNow(batch[i].it)
 			batch[i] = directWrite{}
 		}
 	}

@@ -43,7 +43,8 @@ func (c *directConn) Claim() bool {
 	return true
 }
 
-func (c *directConn) WriteNow(b []byte) {
+func (c *directConn) WriteNow(it hub.Item) {
+	b := it.Bytes
 	items := c.s.Take(nil)
 	c.mu.Lock()
 	c.directs++

@@ -59,24 +59,27 @@
 //     its replay when its buffer is full. A queue over [Config.QueueLimit]
 //     ends that session with stream.ErrSlowConsumer. A session whose
 //     connection takes direct writes ([SessionOptions.Direct]: WebSocket
-//     over plain TCP) and is idle — nothing queued, no writer running — is
-//     claimed instead ([Direct.Claim]), and the channel's pass (Hub.pass, a
+//     over plain TCP, SSE over plain HTTP/1.1) and is idle — nothing
+//     queued, no writer running — is claimed instead ([Direct.Claim]), and the channel's pass (Hub.pass, a
 //     goroutine per channel while it has claims) writes the bytes to it
 //     after the channel's lock is released ([Direct.WriteNow]: one
 //     non-blocking write, with whatever queued behind the claim meanwhile).
 //  5. The session's queue going from empty to non-empty wakes its writer:
-//     [SessionOptions.Wake] for a WebSocket connection, the [Session.Ready]
-//     channel for the other transports. A claimed connection's writer is
+//     [SessionOptions.Wake] for a WebSocket connection and an SSE stream
+//     over HTTP/1.1, the [Session.Ready] channel for the others. A claimed connection's writer is
 //     woken by WriteNow instead, when the socket did not take everything.
 //  6. WebSocket: the connection's writer (transport/ws, conn.flush) takes
 //     the whole queue with [Session.Take] and sends every frame in it with
 //     one vectored write ([net.Buffers.WriteTo], a writev), under the
 //     write deadline; a direct write (conn.WriteNow) is the same writev,
 //     non-blocking, made by the channel's pass.
-//  7. SSE: the stream's request goroutine (transport/sse, eventStream.run)
-//     wakes on [Session.Ready], takes the queue with [Session.Take], appends
+//  7. SSE: the stream's writer takes the queue with [Session.Take], appends
 //     each publication's event followed by an id line holding the
-//     connection's cursor, and sends it with one write and one flush.
+//     connection's cursor, and sends it in one write: over plain HTTP/1.1
+//     a goroutine started by Wake (transport/sse, eventStream.drain), or
+//     the fan-out's pass itself (eventStream.WriteNow, which frames the
+//     item it is given); otherwise the request's goroutine
+//     (eventStream.run), woken by [Session.Ready], with one flush.
 //
 // A long or short poll never holds a session between requests: the poll
 // handler opens one per request, subscribes from the request's cursor (the

@@ -74,12 +74,13 @@ type Direct interface {
 	// session goes on; until WriteNow returns, publications for the
 	// session are queued without waking its writer.
 	Claim() bool
-	// WriteNow writes b, which is shared and must not be modified, and
-	// whatever was queued meanwhile, without blocking, then gives the
-	// writes back, waking the writer for whatever the socket did not take.
-	// It is called exactly once after each Claim that reported true, with
-	// no hub lock held.
-	WriteNow(b []byte)
+	// WriteNow writes the publication's item (its Bytes are shared and
+	// must not be modified; Pub is there for a transport that adds to
+	// them, as SSE adds the connection's cursor) and whatever was queued
+	// meanwhile, without blocking, then gives the writes back, waking the
+	// writer for whatever the socket did not take. It is called exactly
+	// once after each Claim that reported true, with no hub lock held.
+	WriteNow(it Item)
 }
 
 // Session is one connected client. Its methods are safe for concurrent use;

@@ -261,8 +261,8 @@ func (s *Server) shutdown(ctx context.Context, hs *http.Server, direct *directLi
 	s.delay(ctx)
 
 	// http.Server.Shutdown closes the listener at once, then waits for
-	// in-flight requests. It does not track hijacked WebSocket connections;
-	// those end through the hub below. It runs beside the hub's drain
+	// in-flight requests. It does not track hijacked WebSocket connections
+	// and SSE streams; those end through the hub below. It runs beside the hub's drain
 	// because long-lived HTTP responses end only when their session does.
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- hs.Shutdown(ctx) }()
@@ -278,6 +278,12 @@ func (s *Server) shutdown(ctx context.Context, hs *http.Server, direct *directLi
 	// only then does waiting for the handler's connections see them all.
 	if err := direct.Wait(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("listener: %w", err))
+	}
+	if err := s.sse.Wait(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("sse streams: %w", err))
+	}
+	if err := s.poll.Wait(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("long polls: %w", err))
 	}
 	if err := <-httpDone; err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))

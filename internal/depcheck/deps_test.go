@@ -71,6 +71,7 @@ var rules = []struct {
 	{"broker/nats", []string{module + "/hub"}},
 	{"broker/internal/...", []string{"third-party", module + "/hub"}},
 	{"internal/backoff", []string{"third-party", module + "/"}},
+	{"internal/netpoll", []string{module + "/"}},
 	{"transport/ws", []string{module + "/transport/sse", module + "/transport/poll", module + "/transport/command"}},
 	{"transport/sse", []string{module + "/transport/ws", module + "/transport/poll", module + "/transport/command"}},
 	{"transport/poll", []string{module + "/transport/ws", module + "/transport/sse", module + "/transport/command"}},

@@ -13,6 +13,14 @@
 // Publications are encoded once, in the shape SSE and history share, and
 // the same bytes are spliced into the reply of every poll waiting on them.
 //
+// Over plain HTTP/1.1 on Linux, a long poll with nothing to answer yet
+// waits outside net/http: the handler hijacks the connection and parks the
+// socket in a shared poller (package internal/netpoll), so a waiting poll
+// has no goroutine and no net/http buffers; the reply is written as
+// net/http writes it and the connection goes back to the http.Server for
+// the client's next poll. [Handler.Wait] waits for those polls. Elsewhere
+// (HTTP/2, TLS, other systems) a poll waits in its request.
+//
 // The package owns request parsing for polls (the timeout), the hold and
 // the reply body. It does not own tokens, origins, CORS, the method check,
 // channel lists or cursor parsing (package transport), the endpoints a

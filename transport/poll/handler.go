@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/netpoll"
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport"
 )
@@ -50,6 +51,8 @@ var methods = transport.NewMethods(http.MethodGet, http.MethodOptions)
 type Handler struct {
 	cfg         Config
 	maxChannels int
+	poller      *netpoll.Poller // nil where there is none
+	wg          sync.WaitGroup  // parked polls (see park)
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -57,12 +60,30 @@ var _ http.Handler = (*Handler)(nil)
 // New returns a Handler for cfg. It panics if cfg.Hub is nil.
 func New(cfg Config) *Handler {
 	cfg = cfg.withDefaults()
-	return &Handler{cfg: cfg, maxChannels: cfg.Hub.Config().MaxChannels}
+	return &Handler{cfg: cfg, maxChannels: cfg.Hub.Config().MaxChannels, poller: netpoll.New(cfg.Logger)}
+}
+
+// Wait blocks until every poll that waited outside net/http (see park) has
+// been answered, or ctx ends: http.Server.Shutdown does not wait for those.
+// They are answered when their sessions end (hub.Shutdown ends them all).
+func (h *Handler) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // ServeHTTP answers one poll. Everything that can be refused is checked
 // before the session opens, so a bad request costs the hub nothing; the
-// session lives exactly as long as the request.
+// session lives exactly as long as the poll (the request, or the parked
+// poll that outlives it: see park).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if transport.CORS(w, r, h.cfg.Origins, transport.ClientCORSMethods) || !methods.Allow(w, r) {
 		return
@@ -88,15 +109,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The session lives for this request only; the client's presence is
 	// kept under its own id, refreshed by each poll (see touchPresence).
-	s, err := h.cfg.Hub.NewSession(hub.SessionOptions{
+	opts := hub.SessionOptions{
 		Identity: id, Transport: kind, Encoder: pollEncoder,
 		Client: q.client, NoPresence: true,
-	})
+	}
+	// A long poll that can wait outside net/http is woken by the hub
+	// rather than waiting on the session's Ready channel.
+	var p *parkedPoll
+	if q.timeout > 0 && h.parkable(w, r) {
+		p = new(parkedPoll)
+		opts.Wake = p.wake
+	}
+	s, err := h.cfg.Hub.NewSession(opts)
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
-	defer s.Close()
+	parked := false
+	defer func() {
+		if !parked {
+			s.Close()
+		}
+	}()
 
 	ctx := r.Context()
 	rp := reply{recovered: true, client: s.ID()}
@@ -134,6 +168,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		timeout = 0
 	}
 	box := getItems()
+	if p != nil {
+		items := s.Take(*box)
+		if len(items) == 0 && timeout > 0 && !ended(s) {
+			*box = items
+			if h.park(w, r, s, &rp, timeout, box, p) {
+				parked = true
+				return
+			}
+		}
+		writeReply(w, &rp, items)
+		putItems(box, items)
+		return
+	}
 	items, ok := hold(ctx, s, timeout, *box)
 	if ok {
 		writeReply(w, &rp, items)

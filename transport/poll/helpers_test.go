@@ -32,15 +32,22 @@ type node struct {
 // server mounts it.
 func startNode(t testing.TB, cfg hub.Config, pcfg poll.Config) *node {
 	t.Helper()
+	var handler *poll.Handler
 	n := transporttest.Start(t, transporttest.Config{Hub: cfg, Handler: func(h *hub.Hub) http.Handler {
 		pcfg.Hub = h
 		if pcfg.Verifier == nil {
 			pcfg.Verifier = testkit.Verifier{}
 		}
+		handler = poll.New(pcfg)
 		mux := http.NewServeMux()
-		mux.Handle("/connection/poll", poll.New(pcfg))
+		mux.Handle("/connection/poll", handler)
+		// The same handler where the connection cannot be hijacked: a
+		// long poll waits in its request, as over HTTP/2.
+		mux.Handle("/plain/poll", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			handler.ServeHTTP(headerOnly{w}, r)
+		}))
 		return mux
-	}})
+	}, Drain: func(ctx context.Context) error { return handler.Wait(ctx) }})
 	// Registered after Start's cleanup, so it runs first: the client's idle
 	// connections go before the server closes.
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}

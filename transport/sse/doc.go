@@ -25,12 +25,20 @@
 // "reconnect":false closes its EventSource in that event's handler; a client
 // whose token was refused is stopped by the 401 its next attempt gets.
 //
-// The request's own goroutine is the stream's only writer: SSE has nothing
-// to read, so a stream costs no goroutine beyond the one net/http gives it,
-// and it ends when the request does. Each wake-up drains the whole queue into
-// one write and one flush. The data line of a publication is encoded once by
-// the hub and shared by every SSE subscriber; only the id line is written per
-// connection. The handler works over HTTP/1.1 and HTTP/2 alike.
+// Over plain HTTP/1.1 on Linux, a stream leaves net/http once its headers
+// and first events are out: the handler hijacks the connection, writes the
+// rest of the chunked body itself and parks the socket in a shared poller
+// (package internal/netpoll) that only notices the client going away, so an
+// idle stream has no goroutine and no net/http buffers. The hub's fan-out
+// writes a publication to an idle stream itself ([hub.Direct]: one
+// non-blocking write); a writer goroutine exists only while something
+// cannot go out that way. Such streams are not http.Server's to wait for:
+// [Handler.Wait] is. Over HTTP/2, over TLS and on other systems, the
+// request's own goroutine is the stream's only writer, and the stream ends
+// when the request does. Either way each wake-up drains the whole queue
+// into one write, the bytes are the same, and the data line of a
+// publication is encoded once by the hub and shared by every SSE
+// subscriber; only the id line is written per connection.
 //
 // The package owns the SSE framing, the connected and disconnect events and
 // the per-connection cursor. It does not own tokens, origins, CORS, channel

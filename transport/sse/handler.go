@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/netpoll"
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport"
@@ -61,6 +63,9 @@ var methods = transport.NewMethods(http.MethodGet, http.MethodOptions)
 type Handler struct {
 	cfg         Config
 	maxChannels int
+	poller      *netpoll.Poller // nil where there is none
+	wg          sync.WaitGroup  // hijacked streams
+	writers     sync.Pool       // *netpoll.Writer, for direct writes
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -82,7 +87,26 @@ func New(cfg Config) *Handler {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = defaultWriteTimeout
 	}
-	return &Handler{cfg: cfg, maxChannels: cfg.Hub.Config().MaxChannels}
+	h := &Handler{cfg: cfg, maxChannels: cfg.Hub.Config().MaxChannels, poller: netpoll.New(cfg.Logger)}
+	h.writers.New = func() any { return new(netpoll.Writer) }
+	return h
+}
+
+// Wait blocks until every stream that left net/http (see hijack) has
+// ended, or ctx ends: http.Server.Shutdown does not wait for those.
+// Streams end when their sessions do (hub.Shutdown ends them all).
+func (h *Handler) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // ServeHTTP refuses a bad request with a coded JSON error before anything is
@@ -101,7 +125,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		transport.WriteError(w, err)
 		return
 	}
-	es, err := h.open(r)
+	var es *eventStream
+	var err error
+	if h.hijackable(w, r) {
+		es = &eventStream{h: h}
+		es, err = h.open(r, es)
+		if err == nil && es.hijack(w, r) {
+			return
+		}
+		// No hijack after all (net/http refused it): the session has its
+		// Wake, so run would never see Ready. The client reconnects.
+		if err == nil {
+			es.sess.Disconnect(stream.ErrClosed)
+			es.sess.Close()
+			return
+		}
+	} else {
+		es, err = h.open(r, nil)
+	}
 	if err != nil {
 		if r.Context().Err() != nil {
 			return // the client is gone: nobody to tell
@@ -128,7 +169,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // from the request's cursor where it has a position. The subscriptions queue
 // what the client missed, ahead of live publications; nothing is written
 // until the stream starts, so the connected event comes first.
-func (h *Handler) open(r *http.Request) (*eventStream, error) {
+//
+// A stream given as es is one that leaves net/http (see hijack): its
+// session wakes es's writer instead of offering a Ready channel.
+func (h *Handler) open(r *http.Request, es *eventStream) (*eventStream, error) {
 	q, err := transport.Query(r)
 	if err != nil {
 		return nil, err
@@ -145,11 +189,17 @@ func (h *Handler) open(r *http.Request) (*eventStream, error) {
 	if err != nil {
 		return nil, err
 	}
-	sess, err := h.cfg.Hub.NewSession(hub.SessionOptions{Identity: id, Transport: stream.SSE, Encoder: sseEncoder})
+	opts := hub.SessionOptions{Identity: id, Transport: stream.SSE, Encoder: sseEncoder}
+	if es != nil {
+		opts.Wake, opts.Direct = es.wake, es
+	} else {
+		es = &eventStream{h: h}
+	}
+	sess, err := h.cfg.Hub.NewSession(opts)
 	if err != nil {
 		return nil, err
 	}
-	es := &eventStream{h: h, sess: sess}
+	es.sess = sess
 	results := make([]hub.SubscribeResult, 0, len(chans))
 	for _, ch := range chans {
 		res, err := subscribe(r.Context(), sess, ch, &from, &es.cursor)

@@ -1,6 +1,7 @@
 package sse_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -60,7 +61,7 @@ func start(t testing.TB, cfg hub.Config, scfg sse.Config, h2 bool) *node {
 		mux := http.NewServeMux()
 		mux.Handle("/connection/sse", handler)
 		return mux
-	}})
+	}, Drain: func(ctx context.Context) error { return handler.Wait(ctx) }})
 	return &node{Node: n, handler: handler, client: n.Server.Client(), url: n.Server.URL + "/connection/sse"}
 }
 

@@ -3,11 +3,15 @@ package sse
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"runtime"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/netpoll"
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
 )
@@ -36,6 +40,25 @@ type eventStream struct {
 	// buf is the next write; it starts with the retry and connected events.
 	buf   []byte
 	spare []hub.Item
+
+	// A stream that left net/http (see hijack) writes to nc itself, in
+	// chunks when the response is chunked; pn parks the socket in the
+	// poller. wmu guards writing (a writer goroutine runs), live (the
+	// stream may start one) and over (the connection is released); stuck
+	// is the writer's: a write failed.
+	nc      net.Conn
+	raw     syscall.RawConn // nil: no direct writes (see Claim)
+	chunked bool
+	pn      netpoll.Handle
+	// rest is what a direct write left unwritten; deadline says a write
+	// deadline is set. Both are the writer's.
+	rest     net.Buffers
+	deadline bool
+	wmu      sync.Mutex
+	writing  bool
+	live     bool
+	over     bool
+	stuck    bool
 }
 
 // start writes the response headers. The body follows with the first flush.
@@ -163,6 +186,11 @@ func (es *eventStream) write() error {
 	if len(es.buf) == 0 {
 		return nil
 	}
+	if es.nc != nil {
+		err := es.writeConn()
+		es.resetBuf()
+		return err
+	}
 	// The deadline is lifted after each write: over HTTP/2 a deadline that
 	// passes resets the stream even when no write is pending, which would
 	// cut an idle but healthy stream. Writers that cannot take deadlines
@@ -173,12 +201,19 @@ func (es *eventStream) write() error {
 		err = es.rc.Flush()
 	}
 	_ = es.rc.SetWriteDeadline(time.Time{})
-	if cap(es.buf) > maxKeptBuffer {
+	es.resetBuf()
+	return err
+}
+
+// resetBuf empties buf for the next write, keeping its storage unless one
+// burst grew it large. A stream that left net/http keeps none: it is idle
+// between wake-ups, and the next one allocates what it needs.
+func (es *eventStream) resetBuf() {
+	if cap(es.buf) > maxKeptBuffer || es.nc != nil {
 		es.buf = nil
 	} else {
 		es.buf = es.buf[:0]
 	}
-	return err
 }
 
 // fail ends the session after a failed write; the client resumes with the

@@ -408,7 +408,8 @@ func (c *conn) Claim() bool {
 // the write deadline as usual; so does a session that ended meanwhile. A
 // client whose socket stays full is thus cut by the queue limit (3002)
 // as before.
-func (c *conn) WriteNow(b []byte) {
+func (c *conn) WriteNow(it hub.Item) {
+	b := it.Bytes
 	defer c.flushing.Done()
 	ws := c.h.writers.Get().(*writeState)
 	ws.items = c.sess.Take(ws.items)
