@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/switchboardhq/switchboard/transport"
 	"github.com/switchboardhq/switchboard/transport/ws"
 )
 
@@ -129,17 +130,7 @@ func (d *directListener) Addr() net.Addr { return d.inner.Addr() }
 // (from then on no connection reaches the WebSocket handler), or ctx ends.
 // Call it after Close.
 func (d *directListener) Wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		d.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return transport.Wait(ctx, &d.wg)
 }
 
 func (d *directListener) track(c net.Conn) bool {

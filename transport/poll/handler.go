@@ -67,17 +67,7 @@ func New(cfg Config) *Handler {
 // been answered, or ctx ends: http.Server.Shutdown does not wait for those.
 // They are answered when their sessions end (hub.Shutdown ends them all).
 func (h *Handler) Wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		h.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return transport.Wait(ctx, &h.wg)
 }
 
 // ServeHTTP answers one poll. Everything that can be refused is checked

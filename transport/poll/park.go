@@ -13,6 +13,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/internal/netpoll"
+	"github.com/switchboardhq/switchboard/transport"
 )
 
 // A long poll over plain HTTP/1.1 that has nothing to answer yet leaves
@@ -56,16 +57,7 @@ func (h *Handler) parkable(w http.ResponseWriter, r *http.Request) bool {
 	if _, ok := r.Context().Value(http.ServerContextKey).(*http.Server); !ok {
 		return false
 	}
-	for {
-		switch t := w.(type) {
-		case http.Hijacker:
-			return true
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = t.Unwrap()
-		default:
-			return false
-		}
-	}
+	return transport.CanHijack(w)
 }
 
 // park hijacks the connection and leaves the poll waiting for its

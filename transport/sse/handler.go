@@ -96,17 +96,7 @@ func New(cfg Config) *Handler {
 // ended, or ctx ends: http.Server.Shutdown does not wait for those.
 // Streams end when their sessions do (hub.Shutdown ends them all).
 func (h *Handler) Wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		h.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return transport.Wait(ctx, &h.wg)
 }
 
 // ServeHTTP refuses a bad request with a coded JSON error before anything is

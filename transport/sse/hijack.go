@@ -13,6 +13,7 @@ import (
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/internal/netpoll"
 	"github.com/switchboardhq/switchboard/stream"
+	"github.com/switchboardhq/switchboard/transport"
 )
 
 // A stream over plain HTTP/1.1 leaves net/http once its headers are out:
@@ -35,18 +36,7 @@ func (h *Handler) hijackable(w http.ResponseWriter, r *http.Request) bool {
 	if h.poller == nil || r.ProtoMajor != 1 || r.TLS != nil {
 		return false
 	}
-	// As http.ResponseController does, look through wrappers that say
-	// what they wrap.
-	for {
-		switch t := w.(type) {
-		case http.Hijacker:
-			return true
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = t.Unwrap()
-		default:
-			return false
-		}
-	}
+	return transport.CanHijack(w)
 }
 
 // hijack sends the headers through net/http, takes the connection and

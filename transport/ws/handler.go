@@ -101,15 +101,5 @@ func (h *Handler) start(nc net.Conn, pre []byte) {
 // Wait must be called once no upgrade can be in progress: after the HTTP
 // server's Shutdown, and after whatever calls ServeHead has stopped.
 func (h *Handler) Wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		h.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return transport.Wait(ctx, &h.wg)
 }
