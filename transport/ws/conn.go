@@ -10,10 +10,10 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/netpoll"
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport"
@@ -62,14 +62,14 @@ type conn struct {
 	stuck    bool
 
 	// An idle connection parks in the handler's poller instead of keeping
-	// a reader goroutine (Linux, plain TCP; raw is nil otherwise). state
-	// says whether a reader runs or the connection is parked; whoever
-	// moves it from parked to reading starts the reader. closing is set
-	// by the writer before it closes the socket.
-	raw     syscall.RawConn
+	// a reader goroutine (Linux, plain TCP; pn.Raw is nil otherwise), which
+	// calls resume when the client sends something. state says whether a
+	// reader runs or the connection is parked; whoever moves it from
+	// parked to reading starts the reader. closing is set by the writer
+	// before it closes the socket.
+	pn      netpoll.Handle
 	state   atomic.Int32
 	closing atomic.Bool
-	pollID  uint64 // the poller's number for c; guarded by the poller's mu
 }
 
 const (
@@ -86,7 +86,7 @@ type writeState struct {
 	vec   net.Buffers
 	// rest is what a direct write left unwritten, a tail of vec's storage.
 	rest net.Buffers
-	nb   rawWriter
+	nb   netpoll.Writer
 }
 
 // maxKeptItems bounds the scratch space returned to the pool, so one burst
@@ -110,7 +110,7 @@ func (c *conn) serve() {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wake() // whatever was queued before the session was published here
-	if c.raw != nil {
+	if c.pn.Raw != nil {
 		if len(c.pre) == 0 && c.park() {
 			return
 		}
@@ -136,7 +136,7 @@ func (c *conn) readFresh() {
 // to a fresh goroutine (see readFresh).
 func (c *conn) read() {
 	for {
-		if c.raw == nil && len(c.pre) == 0 {
+		if c.pn.Raw == nil && len(c.pre) == 0 {
 			awaitReadable(c.nc)
 		}
 		fresh, err := c.readLoop()
@@ -144,7 +144,7 @@ func (c *conn) read() {
 			c.end(err)
 			return
 		}
-		if c.raw == nil {
+		if c.pn.Raw == nil {
 			c.readFresh()
 			return
 		}
@@ -159,10 +159,13 @@ func (c *conn) read() {
 // writer is closing the socket and the reader has to see that to the end.
 func (c *conn) park() bool {
 	c.state.Store(parked)
-	if !c.h.poller.arm(c) || c.closing.Load() {
+	if !c.h.poller.Arm(&c.pn) || c.closing.Load() {
 		// Whoever takes it back from parked reads; if the poller or the
 		// writer already did, this reader is done.
 		return !c.state.CompareAndSwap(parked, reading)
+	}
+	if c.h.onPark != nil {
+		c.h.onPark()
 	}
 	return true
 }
@@ -180,7 +183,7 @@ func (c *conn) end(err error) {
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.sess.Disconnect(err)
 	}
-	c.h.poller.forget(c)
+	c.h.poller.Forget(&c.pn)
 	c.cancel()
 	c.sess.Close()
 	c.wmu.Lock()
@@ -232,7 +235,7 @@ func (c *conn) handshake() bool {
 				RequirePong: true,
 				Wake:        c.wake,
 			}
-			if c.raw != nil {
+			if c.pn.Raw != nil {
 				// A plain socket can take a non-blocking write from the
 				// fan-out; TLS must go through its writer.
 				opts.Direct = c
@@ -420,7 +423,7 @@ func (c *conn) WriteNow(it hub.Item) {
 	ws.vec = vec
 	if !c.stuck {
 		c.liftWriteDeadline()
-		n, err := ws.nb.writeNonblock(c.raw, vec)
+		n, err := ws.nb.WriteNonblock(c.pn.Raw, vec)
 		if err != nil {
 			c.writeFailed(err)
 		} else {

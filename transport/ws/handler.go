@@ -11,6 +11,7 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"github.com/switchboardhq/switchboard/internal/netpoll"
 	"github.com/switchboardhq/switchboard/transport"
 )
 
@@ -22,8 +23,9 @@ type Handler struct {
 	rate     float64 // frames a second per connection (the hub's CommandRate)
 	burst    int     // and at once (CommandBurst)
 	wg       sync.WaitGroup
-	writers  sync.Pool // *writeState
-	poller   *poller   // nil where there is none
+	writers  sync.Pool       // *writeState
+	poller   *netpoll.Poller // nil where there is none
+	onPark   func()          // tests: called after a connection parks
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -48,7 +50,7 @@ func New(cfg Config) *Handler {
 	hc := cfg.Hub.Config()
 	h := &Handler{cfg: cfg, maxFrame: cfg.MaxFrameSize, rate: hc.CommandRate, burst: hc.CommandBurst}
 	h.writers.New = func() any { return new(writeState) }
-	h.poller = newPoller(h)
+	h.poller = netpoll.New(cfg.Logger)
 	return h
 }
 
@@ -88,18 +90,26 @@ func (h *Handler) start(nc net.Conn, pre []byte) {
 		// TLS and other wrapped connections keep a reader goroutine: their
 		// own buffering hides what the socket's readiness says. A socket
 		// that only counts itself (the server's listener) shows its own.
-		c.raw, _ = tc.SyscallConn()
+		c.pn.Raw, _ = tc.SyscallConn()
+		c.pn.Ready = c.resume
 	}
 	go c.serve()
 }
 
 // Wait blocks until every connection this handler started has ended, or ctx
 // ends. Connections end when their sessions do (hub.Shutdown ends them all).
-// The WaitGroup counts connections (and the poller's goroutine), not
-// goroutines: a parked connection has none; the connection's last reader
-// calls Done. A connection is counted before its upgrade is answered, so
-// Wait must be called once no upgrade can be in progress: after the HTTP
-// server's Shutdown, and after whatever calls ServeHead has stopped.
+// The WaitGroup counts connections, not goroutines: a parked connection
+// has none; the connection's last reader calls Done. The poller's goroutine
+// ends with the last connection, and Wait waits for it too. A connection
+// is counted before its upgrade is answered, so Wait must be called once no
+// upgrade can be in progress: after the HTTP server's Shutdown, and after
+// whatever calls ServeHead has stopped.
 func (h *Handler) Wait(ctx context.Context) error {
-	return transport.Wait(ctx, &h.wg)
+	if err := transport.Wait(ctx, &h.wg); err != nil {
+		return err
+	}
+	// The last connection's Forget has woken the poller's goroutine, which
+	// ends at once.
+	h.poller.Wait()
+	return nil
 }
