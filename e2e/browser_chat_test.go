@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,9 +29,16 @@ func TestBrowserChatPresence(t *testing.T) {
 		s.value = "poll"; s.dispatchEvent(new Event("change")); }, 0), null`, nil)
 	bob.wait("on short polling", `location.search.includes("transport=poll") && window.demo && demo.sb.state === "connected" &&
 		demo.sb.transport === "poll" && demo.sb.client !== undefined`, 30*time.Second)
+	// Bob's polling client has a client id of its own, so a name of its
+	// own: two online on Alice's page is only the end of the switch once
+	// that name is one of them (before, it can still be Bob's WebSocket
+	// client, about to leave).
+	var bobName string
+	bob.eval(`"guest-" + String(demo.sb.client || "").slice(0, 4)`, &bobName)
 	for _, p := range []*browserPage{alice, bob} {
-		p.wait("two online", `demo.presence === true && demo.online.size === 2 &&
-			document.getElementById("online-count").textContent === "2"`, 30*time.Second)
+		p.wait("two online, Bob by his polling client's name", `demo.presence === true && demo.online.size === 2 &&
+			document.getElementById("online-count").textContent === "2" &&
+			[...document.querySelectorAll("#online li")].some(li => li.textContent.startsWith(`+strconv.Quote(bobName)+`))`, 30*time.Second)
 	}
 	checkOnline(t, alice, bob)
 	// Long enough for presence to settle: a poll's entry is refreshed on every
