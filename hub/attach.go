@@ -163,7 +163,14 @@ func (h *Hub) leave(sh *shard, ch *channel, done chan struct{}) {
 	}
 	ctx, cancel := h.brokerCtx(h.bgCtx)
 	defer cancel()
-	if err := h.cfg.Broker.Unsubscribe(ctx, ch.name); err != nil {
+	err := h.cfg.Broker.Unsubscribe(ctx, ch.name)
+	switch {
+	case err == nil:
+	case h.bgCtx.Err() != nil:
+		// The node is stopping: its broker calls have ended, and the
+		// broker forgets the node's subscriptions as it closes.
+		h.cfg.Logger.Debug("broker unsubscribe skipped: the node is stopping", "channel", ch.name)
+	default:
 		h.cfg.Logger.Warn("broker unsubscribe failed", "channel", ch.name, "err", asUnavailable(err))
 	}
 }
