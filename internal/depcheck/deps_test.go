@@ -72,6 +72,7 @@ var rules = []struct {
 	{"broker/internal/...", []string{"third-party", module + "/hub"}},
 	{"internal/backoff", []string{"third-party", module + "/"}},
 	{"internal/netpoll", []string{module + "/"}},
+	{"internal/selfsigned", []string{"third-party", module + "/"}},
 	{"transport/ws", []string{module + "/transport/sse", module + "/transport/poll", module + "/transport/command"}},
 	{"transport/sse", []string{module + "/transport/ws", module + "/transport/poll", module + "/transport/command"}},
 	{"transport/poll", []string{module + "/transport/ws", module + "/transport/sse", module + "/transport/command"}},
