@@ -15,7 +15,7 @@ FUZZTIME ?= 10s
 # apt-get must never stop to ask: CI has no terminal.
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: test test-go test-sdk deps deps-apt deps-npm fmt vet build run bench fuzz clean
+.PHONY: proto test test-go test-sdk deps deps-apt deps-npm fmt vet build run bench fuzz clean
 
 ## test: install missing test dependencies, check gofmt, vet, run every Go
 ## test with -race, then the TypeScript SDK's type check, unit and
@@ -104,3 +104,9 @@ fuzz:
 
 clean:
 	rm -rf $(BIN)
+
+## proto: regenerate the Go code of the gRPC schema (proto/) with the
+## plugins go.mod pins as tools.
+proto:
+	$(GO) tool buf lint
+	$(GO) tool buf generate
