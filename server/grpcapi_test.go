@@ -420,3 +420,103 @@ func TestGRPCRefusals(t *testing.T) {
 		}
 	})
 }
+
+func TestGRPCDisconnect(t *testing.T) {
+	protocols(t, true, func(t *testing.T, n *rpcNode) {
+		ctx := context.Background()
+		alice1 := n.dial(token(t, "alice"))
+		alice2 := n.dial(token(t, "alice"))
+		n.dial(token(t, "bob"))
+
+		res := ok(n.rpc.Disconnect(ctx, call(&switchboardv1.DisconnectRequest{User: "alice"}))).must(t)
+		if res.GetDisconnected() != 2 {
+			t.Fatalf("disconnected %d, want 2", res.GetDisconnected())
+		}
+		for _, c := range []*client{alice1, alice2} {
+			var f map[string]any
+			for f = c.read(); f["type"] != "disconnect"; f = c.read() {
+			}
+			if f["code"] != float64(3502) || f["reconnect"] != false {
+				t.Errorf("disconnect frame %v, want code 3502 without reconnect", f)
+			}
+		}
+		testkit.Eventually(t, "alice's sessions to end", func() bool { return n.hub.Sessions() == 1 })
+		// Nobody left to disconnect: 0 both ways, and for a user never seen.
+		for _, user := range []string{"alice", "carol"} {
+			res := ok(n.rpc.Disconnect(ctx, call(&switchboardv1.DisconnectRequest{User: user}))).must(t)
+			sameJSON(t, "disconnect "+user, map[string]uint64{"disconnected": res.GetDisconnected()},
+				n.http("POST", "/api/disconnect", `{"user":"`+user+`"}`))
+		}
+	})
+}
+
+func TestGRPCChannels(t *testing.T) {
+	protocols(t, true, func(t *testing.T, n *rpcNode) {
+		ctx := context.Background()
+		channels := func() []map[string]any {
+			res := ok(n.rpc.Channels(ctx, call(&switchboardv1.ChannelsRequest{}))).must(t)
+			out := []map[string]any{}
+			for _, c := range res.GetChannels() {
+				out = append(out, map[string]any{"name": c.GetName(), "subscribers": c.GetSubscribers()})
+			}
+			return out
+		}
+		sameJSON(t, "no channels", map[string]any{"channels": channels()}, n.http("GET", "/api/channels", ""))
+		a, b := n.dial(""), n.dial("")
+		a.subscribe("chat:two")
+		b.subscribe("chat:two")
+		a.subscribe("chat:one")
+		b.subscribe("chat:three")
+		got := channels()
+		if len(got) != 3 || got[0]["name"] != "chat:one" || got[2]["subscribers"] != uint64(2) {
+			t.Errorf("channels %v, want by name with their subscribers", got)
+		}
+		sameJSON(t, "channels", map[string]any{"channels": got}, n.http("GET", "/api/channels", ""))
+	})
+}
+
+func TestGRPCInfo(t *testing.T) {
+	protocols(t, true, func(t *testing.T, n *rpcNode) {
+		ctx := context.Background()
+		c := n.dial("")
+		c.subscribe("chat:i")
+		ok(n.rpc.Publish(ctx, call(&switchboardv1.APIServicePublishRequest{Channel: "chat:i", Data: "1"}))).must(t)
+		if f := c.read(); f["type"] != "message" {
+			t.Fatalf("want the message, got %v", f)
+		}
+		var h map[string]any
+		if err := json.Unmarshal(n.http("GET", "/api/info", "").Body, &h); err != nil {
+			t.Fatal(err)
+		}
+		in := ok(n.rpc.Info(ctx, call(&switchboardv1.InfoRequest{}))).must(t)
+		started, err := time.Parse(time.RFC3339, h["started_at"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sessions := map[string]any{}
+		for k, v := range in.GetSessions() {
+			sessions[k] = float64(v)
+		}
+		got := map[string]any{
+			"version": in.GetVersion(), "go_version": in.GetGoVersion(), "broker": in.GetBroker(),
+			"ready": in.GetReady(), "sessions": sessions,
+			"subscriptions": float64(in.GetSubscriptions()), "channels": float64(in.GetChannels()),
+			"publications": float64(in.GetPublications()), "deliveries": float64(in.GetDeliveries()),
+			"replayed": float64(in.GetReplayed()), "queue_drops": float64(in.GetQueueDrops()),
+		}
+		for field, v := range got {
+			if diff := cmp.Diff(h[field], v); diff != "" {
+				t.Errorf("%s (-http +grpc):\n%s", field, diff)
+			}
+		}
+		if in.GetStartedAt() != started.Unix() || in.GetStartedAt() == 0 {
+			t.Errorf("started_at %d, the HTTP API says %s", in.GetStartedAt(), h["started_at"])
+		}
+		if in.GetUptimeSeconds() < int64(h["uptime_seconds"].(float64)) {
+			t.Errorf("uptime went back: %d after %v", in.GetUptimeSeconds(), h["uptime_seconds"])
+		}
+		if in.GetVersion() != "v-test" || in.GetPublications() != 1 || in.GetSessions()["websocket"] != 1 || !in.GetReady() {
+			t.Errorf("info %v", in)
+		}
+	})
+}
