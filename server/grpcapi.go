@@ -32,17 +32,17 @@ var _ switchboardv1connect.APIServiceHandler = apiService{}
 // code in its details (internal/grpcerr), logged when it is the node's
 // fault, as the HTTP API logs its 5xx.
 func (s *Server) grpcAPI() (string, http.Handler) {
-	path, h := switchboardv1connect.NewAPIServiceHandler(apiService{s},
+	limit, opts := grpcerr.Limit(s.maxBody)
+	path, h := switchboardv1connect.NewAPIServiceHandler(apiService{s}, append(opts,
 		connect.WithRequestGate(func(ctx context.Context, _ connect.Spec, _ connect.Peer, header http.Header) (context.Context, error) {
 			if err := s.authorize(header); err != nil {
 				return nil, grpcerr.Error(err)
 			}
 			return ctx, nil
 		}),
-		connect.WithReadMaxBytes(int(s.maxBody)),
 		connect.WithInterceptors(connect.UnaryInterceptorFunc(s.grpcErrors)),
-	)
-	return path, s.bound(h)
+	)...)
+	return path, s.bound(limit(h))
 }
 
 // grpcErrors turns a call's error into its status (grpcerr.Error) and logs

@@ -30,6 +30,7 @@ type rpcNode struct {
 	base string
 	hc   *http.Client
 	rpc  switchboardv1connect.APIServiceClient
+	opts []connect.ClientOption // the protocol's
 }
 
 // protocols runs f against a node per protocol: Connect and gRPC-Web over
@@ -66,7 +67,7 @@ func protocols(t *testing.T, ws bool, f func(t *testing.T, n *rpcNode), opts ...
 				base = "https://" + strings.TrimPrefix(n.base, "http://")
 			}
 			t.Cleanup(hc.CloseIdleConnections)
-			f(t, &rpcNode{node: n, base: base, hc: hc, rpc: switchboardv1connect.NewAPIServiceClient(hc, base, p.opts...)})
+			f(t, &rpcNode{node: n, base: base, hc: hc, rpc: switchboardv1connect.NewAPIServiceClient(hc, base, p.opts...), opts: p.opts})
 		})
 	}
 }
@@ -518,5 +519,28 @@ func TestGRPCInfo(t *testing.T) {
 		if in.GetVersion() != "v-test" || in.GetPublications() != 1 || in.GetSessions()["websocket"] != 1 || !in.GetReady() {
 			t.Errorf("info %v", in)
 		}
+	})
+}
+
+// TestGRPCOversizeMessage sends a message over the API's body bound, plain
+// and gzipped: refused as the HTTP API refuses such a body, with the
+// project's code in the details, whichever protocol carries it.
+func TestGRPCOversizeMessage(t *testing.T) {
+	huge := `"` + strings.Repeat("x", maxMessage+70<<10) + `"`
+	protocols(t, false, func(t *testing.T, n *rpcNode) {
+		h := n.http("POST", "/api/publish", `{"channel":"chat:a","data":`+huge+`}`)
+		h.wantError(t, http.StatusRequestEntityTooLarge, 112)
+		for name, c := range map[string]switchboardv1connect.APIServiceClient{
+			"plain": n.rpc,
+			"gzip":  switchboardv1connect.NewAPIServiceClient(n.hc, n.base, append(n.opts, connect.WithSendGzip())...),
+		} {
+			_, err := c.Publish(context.Background(), call(&switchboardv1.APIServicePublishRequest{Channel: "chat:a", Data: huge}))
+			got, found := grpcerr.FromError(err)
+			if connect.CodeOf(err) != connect.CodeResourceExhausted || !found || got.Code != 112 {
+				t.Errorf("%s: %v, details %+v (found %v); want resource_exhausted with code 112", name, err, got, found)
+			}
+		}
+		// The node is unharmed: a call of the right size goes through.
+		ok(n.rpc.Publish(context.Background(), call(&switchboardv1.APIServicePublishRequest{Channel: "chat:a", Data: "1"}))).must(t)
 	})
 }

@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -93,5 +97,36 @@ func TestErrorConnectErrors(t *testing.T) {
 	}
 	if _, ok := grpcerr.FromError(errors.New("plain")); ok {
 		t.Error("FromError found a project error in a plain error")
+	}
+}
+
+// TestLimitBoundary reads bodies of the bound and one byte over it, with
+// and without a Content-Length.
+func TestLimitBoundary(t *testing.T) {
+	const max = 100
+	wrap, _ := grpcerr.Limit(max)
+	for _, size := range []int{max, max + 1} {
+		for _, declared := range []bool{true, false} {
+			var got []byte
+			var readErr error
+			h := wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got, readErr = io.ReadAll(r.Body)
+			}))
+			req := httptest.NewRequest("POST", "/", strings.NewReader(strings.Repeat("x", size)))
+			if !declared {
+				req.ContentLength = -1
+			}
+			h.ServeHTTP(httptest.NewRecorder(), req)
+			if size <= max {
+				if readErr != nil || len(got) != size {
+					t.Errorf("%d bytes (declared %v): read %d, %v", size, declared, len(got), readErr)
+				}
+				continue
+			}
+			e, ok := grpcerr.FromError(readErr)
+			if connect.CodeOf(readErr) != connect.CodeResourceExhausted || !ok || e.Code != 112 || len(got) > max {
+				t.Errorf("%d bytes (declared %v): read %d, %v (details %+v)", size, declared, len(got), readErr, e)
+			}
+		}
 	}
 }
