@@ -2,6 +2,7 @@ package server
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -16,36 +17,31 @@ import (
 	"github.com/switchboardhq/switchboard/transport"
 )
 
+// The API's operations are written once, as the methods named api*: each
+// takes its typed input and returns its typed output or an error wrapping a
+// stream sentinel. Every check, limit and ordering rule of an operation is
+// inside its method. The HTTP handlers (serve*, below) decode JSON and
+// query strings, call them and encode JSON; the gRPC service (grpcapi.go)
+// decodes protobuf, calls the same methods and encodes protobuf. A backend
+// gets the same answer over either.
+
 // broadcastParallelism caps how many publishes of one broadcast are in
 // flight at once: enough to hide a networked broker's round trips, few
 // enough that one request cannot monopolize it.
 const broadcastParallelism = 16
 
-// publish: POST /api/publish {channel, data, key?} → {epoch, offset}, the
-// shapes of [protocol.PublishRequest] and [protocol.PublishReply].
-func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
-	var req protocol.PublishRequest
-	if err := transport.ReadJSON(w, r, s.maxBody, &req); err != nil {
-		return err
-	}
-	data, err := protocol.RequireData(req.Data)
+// apiPublish publishes data, one JSON value as the backend sent it (nil:
+// none was sent), to channel, with an optional idempotency key.
+func (s *Server) apiPublish(ctx context.Context, channel string, data json.RawMessage, key string) (stream.PublishResult, error) {
+	data, err := protocol.RequireData(data)
 	if err != nil {
-		return err
+		return stream.PublishResult{}, err
 	}
-	res, err := s.hub.Publish(r.Context(), stream.PublishRequest{Channel: req.Channel, Data: data, Key: req.Key})
-	if err != nil {
-		return err
-	}
-	transport.WriteJSON(w, http.StatusOK, protocol.NewPublishReply(res))
-	return nil
+	return s.hub.Publish(ctx, stream.PublishRequest{Channel: channel, Data: data, Key: key})
 }
 
-type broadcastRequest struct {
-	Channels []string        `json:"channels"`
-	Data     json.RawMessage `json:"data"`
-	Key      string          `json:"key"`
-}
-
+// broadcastResult is one channel's outcome of a broadcast: its position,
+// or its error.
 type broadcastResult struct {
 	Channel   string          `json:"channel"`
 	Epoch     string          `json:"epoch,omitempty"`
@@ -54,42 +50,39 @@ type broadcastResult struct {
 	Error     *protocol.Error `json:"error,omitempty"`
 }
 
-// broadcast: POST /api/broadcast {channels, data, key?} → {results: [...]}.
-// A problem with the request as a whole is an error response; a problem
-// with one channel is that channel's result, and the others are published.
-// The key, when given, applies to each channel separately, so retrying a
-// broadcast that half failed publishes only where it had not.
-func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) error {
-	var req broadcastRequest
-	if err := transport.ReadJSON(w, r, s.maxBody, &req); err != nil {
-		return err
-	}
-	data, err := protocol.RequireData(req.Data)
+// apiBroadcast publishes data to every channel of channels, with key
+// applying to each channel separately, and answers one result per channel
+// in the order given. A problem with the request as a whole (no data, data
+// too large, no channels, a channel listed twice) is the error, and nothing
+// is published; a problem with one channel is that channel's result, and
+// the others are published.
+func (s *Server) apiBroadcast(ctx context.Context, channels []string, data json.RawMessage, key string) ([]broadcastResult, error) {
+	data, err := protocol.RequireData(data)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if len(req.Channels) == 0 {
-		return fmt.Errorf("%w: channels must list at least one channel", stream.ErrBadRequest)
+	if len(channels) == 0 {
+		return nil, fmt.Errorf("%w: channels must list at least one channel", stream.ErrBadRequest)
 	}
 	if max := s.hub.Config().MaxMessageSize; len(data) > max {
-		return fmt.Errorf("%w: data of %d bytes, at most %d", stream.ErrMessageTooLarge, len(data), max)
+		return nil, fmt.Errorf("%w: data of %d bytes, at most %d", stream.ErrMessageTooLarge, len(data), max)
 	}
-	seen := make(map[string]bool, len(req.Channels))
-	for _, ch := range req.Channels {
+	seen := make(map[string]bool, len(channels))
+	for _, ch := range channels {
 		if seen[ch] {
-			return fmt.Errorf("%w: channel %q is listed twice", stream.ErrBadRequest, ch)
+			return nil, fmt.Errorf("%w: channel %q is listed twice", stream.ErrBadRequest, ch)
 		}
 		seen[ch] = true
 	}
 
-	results := make([]broadcastResult, len(req.Channels))
+	results := make([]broadcastResult, len(channels))
 	sem := make(chan struct{}, broadcastParallelism)
 	var wg sync.WaitGroup
-	for i, ch := range req.Channels {
+	for i, ch := range channels {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			res, err := s.hub.Publish(r.Context(), stream.PublishRequest{Channel: ch, Data: data, Key: req.Key})
+			res, err := s.hub.Publish(ctx, stream.PublishRequest{Channel: ch, Data: data, Key: key})
 			out := broadcastResult{Channel: ch}
 			if err != nil {
 				e := protocol.ErrorFor(err)
@@ -101,86 +94,49 @@ func (s *Server) broadcast(w http.ResponseWriter, r *http.Request) error {
 		})
 	}
 	wg.Wait()
-	transport.WriteJSON(w, http.StatusOK, map[string][]broadcastResult{"results": results})
-	return nil
+	return results, nil
 }
 
-// history: GET /api/history?channel=&since_epoch=&since_offset=&limit=&reverse=
-// → {channel, epoch, offset, publications}, a [protocol.HistoryReply].
-// epoch and offset are the channel's latest position; publications are in
-// the shape every transport sends.
-func (s *Server) history(w http.ResponseWriter, r *http.Request) error {
-	q, err := transport.Query(r)
-	if err != nil {
-		return err
-	}
-	channel := q.Get("channel")
-	hq, err := transport.HistoryQuery(q, transport.CapLimit)
-	if err != nil {
-		return err
-	}
-	page, err := s.hub.History(r.Context(), channel, hq)
-	if err != nil {
-		return err
-	}
-	transport.WriteJSON(w, http.StatusOK, protocol.NewHistoryReply(channel, page))
-	return nil
+// apiHistory reads a page of channel's history. q comes from
+// [transport.HistoryQuery] or its gRPC counterpart, which apply the limit
+// rules ([transport.HistoryLimit]) with [transport.CapLimit].
+func (s *Server) apiHistory(ctx context.Context, channel string, q stream.HistoryQuery) (stream.HistoryPage, error) {
+	return s.hub.History(ctx, channel, q)
 }
 
-// apiPresence: GET /api/presence?channel= → {channel, clients}, a
-// [protocol.PresenceReply]: every client in the channel on every node, for
-// a namespace with presence on, by client id (brokers list them in no
-// particular order).
-func (s *Server) apiPresence(w http.ResponseWriter, r *http.Request) error {
-	q, err := transport.Query(r)
+// apiPresence lists every client in channel on every node, for a namespace
+// with presence on, by client id (brokers list them in no particular
+// order).
+func (s *Server) apiPresence(ctx context.Context, channel string) ([]stream.ClientInfo, error) {
+	clients, err := s.hub.Presence(ctx, channel)
 	if err != nil {
-		return err
-	}
-	channel := q.Get("channel")
-	clients, err := s.hub.Presence(r.Context(), channel)
-	if err != nil {
-		return err
+		return nil, err
 	}
 	slices.SortFunc(clients, func(a, b stream.ClientInfo) int { return cmp.Compare(a.Client, b.Client) })
-	transport.WriteJSON(w, http.StatusOK, protocol.NewPresenceReply(channel, clients))
-	return nil
+	return clients, nil
 }
 
-type disconnectRequest struct {
-	User string `json:"user"`
+// apiDisconnect ends user's sessions on every node and makes every node
+// refuse the user's older tokens for a while. It answers how many sessions
+// it ended on this node; the others act when the broker's control message
+// reaches them. A broker that cannot carry the message is an
+// [stream.ErrUnavailable] error, with nothing done.
+func (s *Server) apiDisconnect(ctx context.Context, user string) (int, error) {
+	if user == "" {
+		return 0, fmt.Errorf("%w: user is required", stream.ErrBadRequest)
+	}
+	return s.hub.DisconnectUserEverywhere(ctx, user)
 }
 
-// disconnect: POST /api/disconnect {user} → {disconnected: N}. It ends the
-// user's sessions on every node (N counts this node's; the others act when
-// the broker's control message reaches them) and makes every node refuse
-// the user's older tokens for a while. A broker that cannot carry the
-// message answers 503, with nothing done.
-func (s *Server) disconnect(w http.ResponseWriter, r *http.Request) error {
-	var req disconnectRequest
-	if err := transport.ReadJSON(w, r, s.maxBody, &req); err != nil {
-		return err
-	}
-	if req.User == "" {
-		return fmt.Errorf("%w: user is required", stream.ErrBadRequest)
-	}
-	n, err := s.hub.DisconnectUserEverywhere(r.Context(), req.User)
-	if err != nil {
-		return err
-	}
-	transport.WriteJSON(w, http.StatusOK, map[string]int{"disconnected": n})
-	return nil
-}
-
-// channels: GET /api/channels → {channels: [{name, subscribers}]}, the
-// channels with subscribers on this node, by name.
-func (s *Server) channels(w http.ResponseWriter, r *http.Request) error {
+// apiChannels lists the channels with subscribers on this node, by name;
+// never nil.
+func (s *Server) apiChannels() []hub.ChannelInfo {
 	list := s.hub.Channels()
 	slices.SortFunc(list, func(a, b hub.ChannelInfo) int { return cmp.Compare(a.Name, b.Name) })
 	if list == nil {
 		list = []hub.ChannelInfo{}
 	}
-	transport.WriteJSON(w, http.StatusOK, map[string][]hub.ChannelInfo{"channels": list})
-	return nil
+	return list
 }
 
 type infoResponse struct {
@@ -199,10 +155,10 @@ type infoResponse struct {
 	QueueDrops    uint64                     `json:"queue_drops"`
 }
 
-// info: GET /api/info → the node's version, uptime and counters.
-func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
+// apiInfo describes the node: version, uptime and counters.
+func (s *Server) apiInfo() infoResponse {
 	st := s.hub.Stats()
-	transport.WriteJSON(w, http.StatusOK, infoResponse{
+	return infoResponse{
 		Version:       s.cfg.Version,
 		GoVersion:     runtime.Version(),
 		Broker:        s.cfg.BrokerKind,
@@ -216,6 +172,110 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		Deliveries:    st.Deliveries,
 		Replayed:      st.Replayed,
 		QueueDrops:    st.QueueDrops,
-	})
+	}
+}
+
+// servePublish: POST /api/publish {channel, data, key?} → {epoch, offset},
+// the shapes of [protocol.PublishRequest] and [protocol.PublishReply].
+func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) error {
+	var req protocol.PublishRequest
+	if err := transport.ReadJSON(w, r, s.maxBody, &req); err != nil {
+		return err
+	}
+	res, err := s.apiPublish(r.Context(), req.Channel, req.Data, req.Key)
+	if err != nil {
+		return err
+	}
+	transport.WriteJSON(w, http.StatusOK, protocol.NewPublishReply(res))
+	return nil
+}
+
+type broadcastRequest struct {
+	Channels []string        `json:"channels"`
+	Data     json.RawMessage `json:"data"`
+	Key      string          `json:"key"`
+}
+
+// serveBroadcast: POST /api/broadcast {channels, data, key?} → {results:
+// [...]}, see [Server.apiBroadcast].
+func (s *Server) serveBroadcast(w http.ResponseWriter, r *http.Request) error {
+	var req broadcastRequest
+	if err := transport.ReadJSON(w, r, s.maxBody, &req); err != nil {
+		return err
+	}
+	results, err := s.apiBroadcast(r.Context(), req.Channels, req.Data, req.Key)
+	if err != nil {
+		return err
+	}
+	transport.WriteJSON(w, http.StatusOK, map[string][]broadcastResult{"results": results})
+	return nil
+}
+
+// serveHistory: GET /api/history?channel=&since_epoch=&since_offset=&limit=&reverse=
+// → {channel, epoch, offset, publications}, a [protocol.HistoryReply].
+// epoch and offset are the channel's latest position; publications are in
+// the shape every transport sends.
+func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request) error {
+	q, err := transport.Query(r)
+	if err != nil {
+		return err
+	}
+	channel := q.Get("channel")
+	hq, err := transport.HistoryQuery(q, transport.CapLimit)
+	if err != nil {
+		return err
+	}
+	page, err := s.apiHistory(r.Context(), channel, hq)
+	if err != nil {
+		return err
+	}
+	transport.WriteJSON(w, http.StatusOK, protocol.NewHistoryReply(channel, page))
+	return nil
+}
+
+// servePresence: GET /api/presence?channel= → {channel, clients}, a
+// [protocol.PresenceReply].
+func (s *Server) servePresence(w http.ResponseWriter, r *http.Request) error {
+	q, err := transport.Query(r)
+	if err != nil {
+		return err
+	}
+	channel := q.Get("channel")
+	clients, err := s.apiPresence(r.Context(), channel)
+	if err != nil {
+		return err
+	}
+	transport.WriteJSON(w, http.StatusOK, protocol.NewPresenceReply(channel, clients))
+	return nil
+}
+
+type disconnectRequest struct {
+	User string `json:"user"`
+}
+
+// serveDisconnect: POST /api/disconnect {user} → {disconnected: N}, see
+// [Server.apiDisconnect].
+func (s *Server) serveDisconnect(w http.ResponseWriter, r *http.Request) error {
+	var req disconnectRequest
+	if err := transport.ReadJSON(w, r, s.maxBody, &req); err != nil {
+		return err
+	}
+	n, err := s.apiDisconnect(r.Context(), req.User)
+	if err != nil {
+		return err
+	}
+	transport.WriteJSON(w, http.StatusOK, map[string]int{"disconnected": n})
+	return nil
+}
+
+// serveChannels: GET /api/channels → {channels: [{name, subscribers}]}.
+func (s *Server) serveChannels(w http.ResponseWriter, r *http.Request) error {
+	transport.WriteJSON(w, http.StatusOK, map[string][]hub.ChannelInfo{"channels": s.apiChannels()})
+	return nil
+}
+
+// serveInfo: GET /api/info → the node's version, uptime and counters.
+func (s *Server) serveInfo(w http.ResponseWriter, r *http.Request) error {
+	transport.WriteJSON(w, http.StatusOK, s.apiInfo())
 	return nil
 }

@@ -20,7 +20,7 @@ type apiFunc func(w http.ResponseWriter, r *http.Request) error
 // rendering.
 func (s *Server) api(f apiFunc, methods ...string) http.Handler {
 	return s.bound(allow(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.authorize(r); err != nil {
+		if err := s.authorize(r.Header); err != nil {
 			transport.WriteError(w, err)
 			return
 		}
@@ -36,12 +36,13 @@ func (s *Server) api(f apiFunc, methods ...string) http.Handler {
 }
 
 // authorize checks `Authorization: apikey <key>` in constant time, so the
-// key cannot be guessed byte by byte from response times.
-func (s *Server) authorize(r *http.Request) error {
+// key cannot be guessed byte by byte from response times. The HTTP API and
+// the gRPC API service (whose metadata are these headers) both call it.
+func (s *Server) authorize(h http.Header) error {
 	if s.cfg.APIKey == "" {
 		return fmt.Errorf("%w: the node has no API key configured", stream.ErrUnauthorized)
 	}
-	scheme, key, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	scheme, key, ok := strings.Cut(h.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "apikey") {
 		return fmt.Errorf("%w: send the header \"Authorization: apikey <key>\"", stream.ErrUnauthorized)
 	}

@@ -73,6 +73,8 @@ var rules = []struct {
 	{"internal/backoff", []string{"third-party", module + "/"}},
 	{"internal/netpoll", []string{module + "/"}},
 	{"internal/selfsigned", []string{"third-party", module + "/"}},
+	// The gRPC error mapping sits below every service that uses it.
+	{"internal/grpcerr", []string{module + "/hub", module + "/transport/...", module + "/server", module + "/broker/"}},
 	{"transport/ws", []string{module + "/transport/sse", module + "/transport/poll", module + "/transport/command"}},
 	{"transport/sse", []string{module + "/transport/ws", module + "/transport/poll", module + "/transport/command"}},
 	{"transport/poll", []string{module + "/transport/ws", module + "/transport/sse", module + "/transport/command"}},

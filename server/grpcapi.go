@@ -1,0 +1,225 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	"connectrpc.com/connect"
+
+	"github.com/switchboardhq/switchboard/internal/grpcerr"
+	switchboardv1 "github.com/switchboardhq/switchboard/proto/switchboard/v1"
+	"github.com/switchboardhq/switchboard/proto/switchboard/v1/switchboardv1connect"
+	"github.com/switchboardhq/switchboard/protocol"
+	"github.com/switchboardhq/switchboard/stream"
+	"github.com/switchboardhq/switchboard/transport"
+)
+
+// apiService is switchboard.v1.APIService, the HTTP API for backends over
+// gRPC, gRPC-Web and Connect. Each call decodes its protobuf request, calls
+// the operation the HTTP endpoint calls (api.go) and encodes the result:
+// the checks, limits and orderings are those of the HTTP API because they
+// are the same code. Its methods are safe to call concurrently.
+type apiService struct{ s *Server }
+
+var _ switchboardv1connect.APIServiceHandler = apiService{}
+
+// grpcAPI returns the service's path prefix and handler. The API key is
+// checked from the "authorization" metadata before the request message is
+// read, as the HTTP API checks the header before the body; the message may
+// be as large as an HTTP API body; the call runs under the HTTP deadlines
+// of every API request; and every failure is a status with the project's
+// code in its details (internal/grpcerr), logged when it is the node's
+// fault, as the HTTP API logs its 5xx.
+func (s *Server) grpcAPI() (string, http.Handler) {
+	limit, opts := grpcerr.Limit(s.maxBody)
+	path, h := switchboardv1connect.NewAPIServiceHandler(apiService{s}, append(opts,
+		connect.WithRequestGate(func(ctx context.Context, _ connect.Spec, _ connect.Peer, header http.Header) (context.Context, error) {
+			if err := s.authorize(header); err != nil {
+				return nil, grpcerr.Error(err)
+			}
+			return ctx, nil
+		}),
+		connect.WithInterceptors(connect.UnaryInterceptorFunc(s.grpcErrors)),
+	)...)
+	return path, s.bound(limit(h))
+}
+
+// grpcErrors turns a call's error into its status (grpcerr.Error) and logs
+// the node's own failures.
+func (s *Server) grpcErrors(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		res, err := next(ctx, req)
+		if err == nil {
+			return res, nil
+		}
+		if protocol.ErrorFor(err).HTTPStatus() >= http.StatusInternalServerError {
+			s.log.Error("api request failed", "procedure", req.Spec().Procedure, "err", err)
+		}
+		return nil, grpcerr.Error(err)
+	}
+}
+
+func (a apiService) Publish(ctx context.Context, req *connect.Request[switchboardv1.APIServicePublishRequest]) (*connect.Response[switchboardv1.APIServicePublishResponse], error) {
+	m := req.Msg
+	res, err := a.s.apiPublish(ctx, m.GetChannel(), jsonData(m.GetData()), m.GetKey())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&switchboardv1.APIServicePublishResponse{Result: publishResult(res)}), nil
+}
+
+func (a apiService) Broadcast(ctx context.Context, req *connect.Request[switchboardv1.BroadcastRequest]) (*connect.Response[switchboardv1.BroadcastResponse], error) {
+	m := req.Msg
+	results, err := a.s.apiBroadcast(ctx, m.GetChannels(), jsonData(m.GetData()), m.GetKey())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*switchboardv1.BroadcastResult, len(results))
+	for i, r := range results {
+		out[i] = &switchboardv1.BroadcastResult{Channel: r.Channel}
+		if r.Error != nil {
+			out[i].Error = &switchboardv1.Error{Code: r.Error.Code, Message: r.Error.Message}
+		} else {
+			out[i].Result = &switchboardv1.PublishResult{Epoch: r.Epoch, Offset: r.Offset, Duplicate: r.Duplicate}
+		}
+	}
+	return connect.NewResponse(&switchboardv1.BroadcastResponse{Results: out}), nil
+}
+
+func (a apiService) History(ctx context.Context, req *connect.Request[switchboardv1.APIServiceHistoryRequest]) (*connect.Response[switchboardv1.APIServiceHistoryResponse], error) {
+	channel := req.Msg.GetChannel()
+	q, err := historyQuery(req.Msg.GetQuery(), transport.CapLimit)
+	if err != nil {
+		return nil, err
+	}
+	page, err := a.s.apiHistory(ctx, channel, q)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&switchboardv1.APIServiceHistoryResponse{Page: historyPage(channel, page)}), nil
+}
+
+func (a apiService) Presence(ctx context.Context, req *connect.Request[switchboardv1.APIServicePresenceRequest]) (*connect.Response[switchboardv1.APIServicePresenceResponse], error) {
+	channel := req.Msg.GetChannel()
+	clients, err := a.s.apiPresence(ctx, channel)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*switchboardv1.ClientInfo, len(clients))
+	for i := range clients {
+		out[i] = clientInfo(&clients[i])
+	}
+	return connect.NewResponse(&switchboardv1.APIServicePresenceResponse{Channel: channel, Clients: out}), nil
+}
+
+func (a apiService) Channels(ctx context.Context, req *connect.Request[switchboardv1.ChannelsRequest]) (*connect.Response[switchboardv1.ChannelsResponse], error) {
+	list := a.s.apiChannels()
+	out := make([]*switchboardv1.ChannelInfo, len(list))
+	for i, c := range list {
+		out[i] = &switchboardv1.ChannelInfo{Name: c.Name, Subscribers: uint64(c.Subscribers)}
+	}
+	return connect.NewResponse(&switchboardv1.ChannelsResponse{Channels: out}), nil
+}
+
+func (a apiService) Disconnect(ctx context.Context, req *connect.Request[switchboardv1.DisconnectRequest]) (*connect.Response[switchboardv1.DisconnectResponse], error) {
+	n, err := a.s.apiDisconnect(ctx, req.Msg.GetUser())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&switchboardv1.DisconnectResponse{Disconnected: uint64(n)}), nil
+}
+
+func (a apiService) Info(ctx context.Context, req *connect.Request[switchboardv1.InfoRequest]) (*connect.Response[switchboardv1.InfoResponse], error) {
+	in := a.s.apiInfo()
+	sessions := make(map[string]int64, len(in.Sessions))
+	for t, n := range in.Sessions {
+		sessions[string(t)] = n
+	}
+	return connect.NewResponse(&switchboardv1.InfoResponse{
+		Version:       in.Version,
+		GoVersion:     in.GoVersion,
+		Broker:        in.Broker,
+		StartedAt:     in.StartedAt.Unix(),
+		UptimeSeconds: in.UptimeSeconds,
+		Ready:         in.Ready,
+		Sessions:      sessions,
+		Subscriptions: in.Subscriptions,
+		Channels:      int64(in.Channels),
+		Publications:  in.Publications,
+		Deliveries:    in.Deliveries,
+		Replayed:      in.Replayed,
+		QueueDrops:    in.QueueDrops,
+	}), nil
+}
+
+// jsonData is a data field's JSON text as the API operations take it. An
+// empty field is data not sent: proto3 cannot tell the two apart, and no
+// JSON value is empty.
+func jsonData(s string) json.RawMessage {
+	if s == "" {
+		return nil
+	}
+	return json.RawMessage(s)
+}
+
+// historyQuery reads a HistoryQuery message with the rules of the HTTP
+// transports' query string (transport.HistoryQuery): limit unset is the
+// default, over the maximum is capped or refused as over says; a since
+// without an epoch is none, and an offset without an epoch is refused.
+func historyQuery(m *switchboardv1.HistoryQuery, over transport.OverLimit) (stream.HistoryQuery, error) {
+	q := stream.HistoryQuery{Limit: transport.DefaultHistoryLimit, Reverse: m.GetReverse()}
+	if m != nil && m.Limit != nil {
+		n, err := transport.HistoryLimit(int(m.GetLimit()), over)
+		if err != nil {
+			return q, err
+		}
+		q.Limit = n
+	}
+	if since := m.GetSince(); since != nil {
+		p, err := transport.HistorySince(since.GetEpoch(), since.GetOffset(), since.GetOffset() != 0)
+		if err != nil {
+			return q, err
+		}
+		q.Since = p
+	}
+	return q, nil
+}
+
+func historyPage(channel string, page stream.HistoryPage) *switchboardv1.HistoryPage {
+	out := &switchboardv1.HistoryPage{
+		Channel:      channel,
+		Epoch:        page.Latest.Epoch,
+		Offset:       page.Latest.Offset,
+		Publications: make([]*switchboardv1.Publication, len(page.Publications)),
+	}
+	for i, p := range page.Publications {
+		out.Publications[i] = publication(p)
+	}
+	return out
+}
+
+// publication is p in the schema's shape: data as its JSON text, as
+// stored; info only for a publication a client made.
+func publication(p *stream.Publication) *switchboardv1.Publication {
+	return &switchboardv1.Publication{
+		Channel: p.Channel,
+		Epoch:   p.Epoch,
+		Offset:  p.Offset,
+		Data:    string(p.Data),
+		Time:    p.Time,
+		Key:     p.Key,
+		Info:    clientInfo(p.Info),
+	}
+}
+
+func clientInfo(c *stream.ClientInfo) *switchboardv1.ClientInfo {
+	if c == nil {
+		return nil
+	}
+	return &switchboardv1.ClientInfo{Client: c.Client, User: c.User, Info: string(c.Info)}
+}
+
+func publishResult(r stream.PublishResult) *switchboardv1.PublishResult {
+	return &switchboardv1.PublishResult{Epoch: r.Epoch, Offset: r.Offset, Duplicate: r.Duplicate}
+}
