@@ -34,10 +34,12 @@ func HistoryQuery(values url.Values, over OverLimit) (stream.HistoryQuery, error
 	q := stream.HistoryQuery{Limit: DefaultHistoryLimit}
 	if v := values.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || (n > MaxHistoryLimit && over == RefuseLimit) {
-			return q, fmt.Errorf("%w: limit must be a whole number from 0 to %d", stream.ErrBadRequest, MaxHistoryLimit)
+		if err != nil {
+			n = -1
 		}
-		q.Limit = min(n, MaxHistoryLimit)
+		if q.Limit, err = HistoryLimit(n, over); err != nil {
+			return q, err
+		}
 	}
 	if v := values.Get("reverse"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -63,4 +65,14 @@ func HistoryQuery(values url.Values, over OverLimit) (stream.HistoryQuery, error
 		return q, fmt.Errorf("%w: since_offset needs since_epoch", stream.ErrBadRequest)
 	}
 	return q, nil
+}
+
+// HistoryLimit checks a page's limit, as every way of reading history does:
+// 0 to MaxHistoryLimit, over it capped or refused as over says. A negative
+// n is refused.
+func HistoryLimit(n int, over OverLimit) (int, error) {
+	if n < 0 || (n > MaxHistoryLimit && over == RefuseLimit) {
+		return 0, fmt.Errorf("%w: limit must be a whole number from 0 to %d", stream.ErrBadRequest, MaxHistoryLimit)
+	}
+	return min(n, MaxHistoryLimit), nil
 }
