@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,7 +16,9 @@ import (
 	reflectpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/internal/selfsigned"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	switchboardv1 "github.com/switchboardhq/switchboard/proto/switchboard/v1"
 	"github.com/switchboardhq/switchboard/server"
 	"github.com/switchboardhq/switchboard/stream"
@@ -323,5 +326,54 @@ func TestGRPCShutdown(t *testing.T) {
 	}
 	if d.Code != 3001 || !d.Reconnect {
 		t.Fatalf("disconnect %v, want 3001 reconnect", d)
+	}
+}
+
+// TestGRPCSlowStream: a client that stops reading is cut as slow, like a
+// WebSocket client: once it reads again it gets a gapless prefix, then
+// Disconnect 3002 (reconnect), then the status.
+func TestGRPCSlowStream(t *testing.T) {
+	n := newNode(t, withHub(t, hub.Config{QueueLimit: 16 << 10, MaxMessageSize: 8 << 10}))
+	// A small window (no BDP growth) so the server's writes block soon.
+	conn, err := grpc.NewClient(addrOf(n), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	g := subscribeGRPC(t, conn, &switchboardv1.SubscribeRequest{Channels: []*switchboardv1.ChannelRequest{{Channel: "flood"}}})
+	g.must()
+	g.must()
+	data := []byte(`"` + strings.Repeat("x", 4<<10) + `"`)
+	before := n.hub.Stats().QueueDrops
+	testkit.Eventually(t, "the node to cut the stream that does not read", func() bool {
+		for range 16 {
+			if _, err := n.hub.Publish(context.Background(), stream.PublishRequest{Channel: "flood", Data: data}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return n.hub.Stats().QueueDrops > before
+	})
+	var last uint64
+	for {
+		m, err := g.next()
+		if err != nil {
+			t.Fatalf("stream ended with %v before a Disconnect", err)
+		}
+		if d := m.GetDisconnect(); d != nil {
+			if d.Code != 3002 || !d.Reconnect {
+				t.Fatalf("disconnect %v, want 3002 reconnect", d)
+			}
+			break
+		}
+		p := m.GetPublication()
+		if p == nil || p.Offset != last+1 {
+			t.Fatalf("after #%d got %v", last, m)
+		}
+		last = p.Offset
+	}
+	_, err = g.next()
+	if c, code := detail(t, err); c != codes.Unavailable || code != 3002 {
+		t.Fatalf("status: %v, %d; want Unavailable, 3002", c, code)
 	}
 }

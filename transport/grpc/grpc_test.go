@@ -83,7 +83,9 @@ func subscribe(t *testing.T, c switchboardv1connect.ClientServiceClient, token s
 	return &sub{t: t, s: s}, nil
 }
 
-func ch(name string) *switchboardv1.ChannelRequest { return &switchboardv1.ChannelRequest{Channel: name} }
+func ch(name string) *switchboardv1.ChannelRequest {
+	return &switchboardv1.ChannelRequest{Channel: name}
+}
 
 // next is the next event but pings, or the error the stream ended with.
 func (s *sub) next() (*switchboardv1.SubscribeResponse, error) {
