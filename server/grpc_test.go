@@ -185,6 +185,9 @@ func TestGRPCTLS(t *testing.T) {
 	g := subscribeGRPC(t, conn, &switchboardv1.SubscribeRequest{Channels: []*switchboardv1.ChannelRequest{{Channel: "chat:tls"}}})
 	g.must()
 	g.must()
+	if got := n.hub.Stats().Sessions[stream.GRPC]; got != 1 {
+		t.Errorf("the node counts %d grpc sessions, want 1", got)
+	}
 	res, err := n.hub.Publish(context.Background(), stream.PublishRequest{Channel: "chat:tls", Data: []byte(`{"x":1}`)})
 	if err != nil {
 		t.Fatal(err)

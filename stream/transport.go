@@ -21,12 +21,14 @@ const (
 	// (GET /connection/poll with timeout=0).
 	Poll Transport = "poll"
 	// GRPC is the server stream of switchboard.v1.ClientService/Subscribe,
-	// over gRPC, gRPC-Web or Connect; clients publish with unary calls.
+	// over gRPC, gRPC-Web or Connect; clients publish with unary calls. It
+	// is not in Transports (nor read by ParseTransport) until the SDKs and
+	// the bench speak it: those lists are what they offer.
 	GRPC Transport = "grpc"
 )
 
 // Transports lists the node's transports, best first.
-var Transports = []Transport{WebSocket, SSE, LongPoll, Poll, GRPC}
+var Transports = []Transport{WebSocket, SSE, LongPoll, Poll}
 
 // ParseTransport reads a transport name. It also accepts "ws" for
 // WebSocket, the spelling of earlier versions' statistics and of
