@@ -20,6 +20,11 @@ const (
 	// Poll is a short poll, answered at once and never held
 	// (GET /connection/poll with timeout=0).
 	Poll Transport = "poll"
+	// GRPC is the server stream of switchboard.v1.ClientService/Subscribe,
+	// over gRPC, gRPC-Web or Connect; clients publish with unary calls. It
+	// is not in Transports (nor read by ParseTransport) until the SDKs and
+	// the bench speak it: those lists are what they offer.
+	GRPC Transport = "grpc"
 )
 
 // Transports lists the node's transports, best first.
