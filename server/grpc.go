@@ -18,7 +18,7 @@ import (
 // protocols: Path and Handler as a connect-go generated constructor
 // returns them, for instance
 //
-//	path, h := switchboardv1connect.NewAPIServiceHandler(svc, grpc.Options(maxMessageSize)...)
+//	path, h := switchboardv1connect.NewAPIServiceHandler(svc, grpc.Options()...)
 //	cfg.GRPCServices = append(cfg.GRPCServices, server.GRPCService{Path: path, Handler: h})
 //
 // The node puts it behind the same origin checks and CORS as its own
@@ -39,6 +39,10 @@ const grpcPrefix = "/switchboard.v1."
 func (s *Server) grpcRoutes(m *http.ServeMux) {
 	path, h := s.grpc.Handler()
 	m.Handle(path, h)
+	// The API for backends is authorized by its key, not by origin, as on
+	// the HTTP API; a method it does not have is Unimplemented like any.
+	path, h = s.grpcAPI()
+	m.Handle(path, grpcsvc.Known(strings.Trim(path, "/"), h))
 	for _, svc := range s.cfg.GRPCServices {
 		name := strings.Trim(svc.Path, "/")
 		m.Handle(svc.Path, grpcsvc.Edge(s.origins, grpcsvc.Known(name, svc.Handler)))

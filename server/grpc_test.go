@@ -232,7 +232,7 @@ func TestGRPCBadInput(t *testing.T) {
 			t.Errorf("%s with malformed protobuf: %v, code %d; want InvalidArgument, 107", method, c, code)
 		}
 	}
-	for _, method := range []string{"/switchboard.v1.ClientService/Nope", "/switchboard.v1.Nothing/Here"} {
+	for _, method := range []string{"/switchboard.v1.ClientService/Nope", "/switchboard.v1.APIService/Nope", "/switchboard.v1.Nothing/Here"} {
 		err := conn.Invoke(ctx, method, &switchboardv1.PublishRequest{}, new(switchboardv1.PublishResponse))
 		if c, code := detail(t, err); c != codes.Unimplemented || code != 104 {
 			t.Errorf("%s: %v, code %d; want Unimplemented, 104", method, c, code)

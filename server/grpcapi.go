@@ -2,8 +2,9 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
+
+	grpcsvc "github.com/switchboardhq/switchboard/transport/grpc"
 
 	"connectrpc.com/connect"
 
@@ -11,7 +12,6 @@ import (
 	switchboardv1 "github.com/switchboardhq/switchboard/proto/switchboard/v1"
 	"github.com/switchboardhq/switchboard/proto/switchboard/v1/switchboardv1connect"
 	"github.com/switchboardhq/switchboard/protocol"
-	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport"
 )
 
@@ -62,16 +62,16 @@ func (s *Server) grpcErrors(next connect.UnaryFunc) connect.UnaryFunc {
 
 func (a apiService) Publish(ctx context.Context, req *connect.Request[switchboardv1.APIServicePublishRequest]) (*connect.Response[switchboardv1.APIServicePublishResponse], error) {
 	m := req.Msg
-	res, err := a.s.apiPublish(ctx, m.GetChannel(), jsonData(m.GetData()), m.GetKey())
+	res, err := a.s.apiPublish(ctx, m.GetChannel(), grpcsvc.Data(m.GetData()), m.GetKey())
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&switchboardv1.APIServicePublishResponse{Result: publishResult(res)}), nil
+	return connect.NewResponse(&switchboardv1.APIServicePublishResponse{Result: grpcsvc.PublishResult(res)}), nil
 }
 
 func (a apiService) Broadcast(ctx context.Context, req *connect.Request[switchboardv1.BroadcastRequest]) (*connect.Response[switchboardv1.BroadcastResponse], error) {
 	m := req.Msg
-	results, err := a.s.apiBroadcast(ctx, m.GetChannels(), jsonData(m.GetData()), m.GetKey())
+	results, err := a.s.apiBroadcast(ctx, m.GetChannels(), grpcsvc.Data(m.GetData()), m.GetKey())
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +89,7 @@ func (a apiService) Broadcast(ctx context.Context, req *connect.Request[switchbo
 
 func (a apiService) History(ctx context.Context, req *connect.Request[switchboardv1.APIServiceHistoryRequest]) (*connect.Response[switchboardv1.APIServiceHistoryResponse], error) {
 	channel := req.Msg.GetChannel()
-	q, err := historyQuery(req.Msg.GetQuery(), transport.CapLimit)
+	q, err := grpcsvc.HistoryQuery(req.Msg.GetQuery(), transport.CapLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func (a apiService) History(ctx context.Context, req *connect.Request[switchboar
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&switchboardv1.APIServiceHistoryResponse{Page: historyPage(channel, page)}), nil
+	return connect.NewResponse(&switchboardv1.APIServiceHistoryResponse{Page: grpcsvc.HistoryPage(channel, page)}), nil
 }
 
 func (a apiService) Presence(ctx context.Context, req *connect.Request[switchboardv1.APIServicePresenceRequest]) (*connect.Response[switchboardv1.APIServicePresenceResponse], error) {
@@ -108,7 +108,7 @@ func (a apiService) Presence(ctx context.Context, req *connect.Request[switchboa
 	}
 	out := make([]*switchboardv1.ClientInfo, len(clients))
 	for i := range clients {
-		out[i] = clientInfo(&clients[i])
+		out[i] = grpcsvc.ClientInfo(&clients[i])
 	}
 	return connect.NewResponse(&switchboardv1.APIServicePresenceResponse{Channel: channel, Clients: out}), nil
 }
@@ -151,75 +151,4 @@ func (a apiService) Info(ctx context.Context, req *connect.Request[switchboardv1
 		Replayed:      in.Replayed,
 		QueueDrops:    in.QueueDrops,
 	}), nil
-}
-
-// jsonData is a data field's JSON text as the API operations take it. An
-// empty field is data not sent: proto3 cannot tell the two apart, and no
-// JSON value is empty.
-func jsonData(s string) json.RawMessage {
-	if s == "" {
-		return nil
-	}
-	return json.RawMessage(s)
-}
-
-// historyQuery reads a HistoryQuery message with the rules of the HTTP
-// transports' query string (transport.HistoryQuery): limit unset is the
-// default, over the maximum is capped or refused as over says; a since
-// without an epoch is none, and an offset without an epoch is refused.
-func historyQuery(m *switchboardv1.HistoryQuery, over transport.OverLimit) (stream.HistoryQuery, error) {
-	q := stream.HistoryQuery{Limit: transport.DefaultHistoryLimit, Reverse: m.GetReverse()}
-	if m != nil && m.Limit != nil {
-		n, err := transport.HistoryLimit(int(m.GetLimit()), over)
-		if err != nil {
-			return q, err
-		}
-		q.Limit = n
-	}
-	if since := m.GetSince(); since != nil {
-		p, err := transport.HistorySince(since.GetEpoch(), since.GetOffset(), since.GetOffset() != 0)
-		if err != nil {
-			return q, err
-		}
-		q.Since = p
-	}
-	return q, nil
-}
-
-func historyPage(channel string, page stream.HistoryPage) *switchboardv1.HistoryPage {
-	out := &switchboardv1.HistoryPage{
-		Channel:      channel,
-		Epoch:        page.Latest.Epoch,
-		Offset:       page.Latest.Offset,
-		Publications: make([]*switchboardv1.Publication, len(page.Publications)),
-	}
-	for i, p := range page.Publications {
-		out.Publications[i] = publication(p)
-	}
-	return out
-}
-
-// publication is p in the schema's shape: data as its JSON text, as
-// stored; info only for a publication a client made.
-func publication(p *stream.Publication) *switchboardv1.Publication {
-	return &switchboardv1.Publication{
-		Channel: p.Channel,
-		Epoch:   p.Epoch,
-		Offset:  p.Offset,
-		Data:    string(p.Data),
-		Time:    p.Time,
-		Key:     p.Key,
-		Info:    clientInfo(p.Info),
-	}
-}
-
-func clientInfo(c *stream.ClientInfo) *switchboardv1.ClientInfo {
-	if c == nil {
-		return nil
-	}
-	return &switchboardv1.ClientInfo{Client: c.Client, User: c.User, Info: string(c.Info)}
-}
-
-func publishResult(r stream.PublishResult) *switchboardv1.PublishResult {
-	return &switchboardv1.PublishResult{Epoch: r.Epoch, Offset: r.Offset, Duplicate: r.Duplicate}
 }

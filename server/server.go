@@ -161,7 +161,6 @@ func (s *Server) routes() error {
 	m.Handle("/api/channels", s.api(s.serveChannels, http.MethodGet))
 	m.Handle("/api/info", s.api(s.serveInfo, http.MethodGet))
 	m.Handle("/api/", s.api(notFound, http.MethodGet, http.MethodPost))
-	m.Handle(s.grpcAPI())
 
 	m.Handle("/healthz", s.bound(allow(http.HandlerFunc(s.healthz), http.MethodGet)))
 	m.Handle("/readyz", s.bound(allow(http.HandlerFunc(s.readyz), http.MethodGet)))

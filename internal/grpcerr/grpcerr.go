@@ -110,6 +110,13 @@ func projectError(ce *connect.Error) (protocol.Error, bool) {
 	return protocol.Error{}, false
 }
 
+// New is a status with code and e in its details, for a refusal whose gRPC
+// code is not the one [Code] gives (a method the node does not serve, the
+// end of a stream).
+func New(code connect.Code, e protocol.Error) *connect.Error {
+	return withDetail(connect.NewError(code, errors.New(e.Message)), e)
+}
+
 func withDetail(ce *connect.Error, e protocol.Error) *connect.Error {
 	d, err := connect.NewErrorDetail(&switchboardv1.Error{Code: e.Code, Message: e.Message})
 	if err == nil { // it cannot fail: the message is a registered type

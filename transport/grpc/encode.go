@@ -72,7 +72,7 @@ func messages(b []byte, yield func([]byte) bool) {
 }
 
 func (e *encoder) Publication(p *stream.Publication) []byte {
-	return e.encode(&switchboardv1.SubscribeResponse{Event: &switchboardv1.SubscribeResponse_Publication{Publication: publication(p)}})
+	return e.encode(&switchboardv1.SubscribeResponse{Event: &switchboardv1.SubscribeResponse_Publication{Publication: Publication(p)}})
 }
 
 func (e *encoder) Ping() []byte {
@@ -81,34 +81,13 @@ func (e *encoder) Ping() []byte {
 
 func (e *encoder) Presence(channel string, join bool, info *stream.ClientInfo) []byte {
 	if join {
-		return e.encode(&switchboardv1.SubscribeResponse{Event: &switchboardv1.SubscribeResponse_Join{Join: &switchboardv1.Join{Channel: channel, Client: clientInfo(info)}}})
+		return e.encode(&switchboardv1.SubscribeResponse{Event: &switchboardv1.SubscribeResponse_Join{Join: &switchboardv1.Join{Channel: channel, Client: ClientInfo(info)}}})
 	}
-	return e.encode(&switchboardv1.SubscribeResponse{Event: &switchboardv1.SubscribeResponse_Leave{Leave: &switchboardv1.Leave{Channel: channel, Client: clientInfo(info)}}})
+	return e.encode(&switchboardv1.SubscribeResponse{Event: &switchboardv1.SubscribeResponse_Leave{Leave: &switchboardv1.Leave{Channel: channel, Client: ClientInfo(info)}}})
 }
 
 func (e *encoder) Gap(g *hub.Gap) []byte {
 	return e.encode(&switchboardv1.SubscribeResponse{Event: &switchboardv1.SubscribeResponse_Gap{Gap: &switchboardv1.Gap{
-		Channel: g.Channel, From: position(g.From), Epoch: g.Epoch,
+		Channel: g.Channel, From: Position(g.From), Epoch: g.Epoch,
 	}}})
-}
-
-// publication is p in the schema's shape. Data is the publication's JSON
-// text, as stored.
-func publication(p *stream.Publication) *switchboardv1.Publication {
-	return &switchboardv1.Publication{
-		Channel: p.Channel, Epoch: p.Epoch, Offset: p.Offset,
-		Data: string(p.Data), Time: p.Time, Key: p.Key,
-		Info: clientInfo(p.Info),
-	}
-}
-
-func clientInfo(c *stream.ClientInfo) *switchboardv1.ClientInfo {
-	if c == nil {
-		return nil
-	}
-	return &switchboardv1.ClientInfo{Client: c.Client, User: c.User, Info: string(c.Info)}
-}
-
-func position(p stream.Position) *switchboardv1.Position {
-	return &switchboardv1.Position{Epoch: p.Epoch, Offset: p.Offset}
 }

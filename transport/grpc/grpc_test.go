@@ -235,6 +235,15 @@ func TestBadInput(t *testing.T) {
 			if pub := canary.must().GetPublication(); pub == nil || pub.Offset != off {
 				t.Fatalf("canary: %v, want offset %d", pub, off)
 			}
+
+			// Far over the size: refused before it is read whole, still
+			// with the code. Last, since the node closes that connection.
+			_, err = c.Publish(ctx, withToken(&switchboardv1.PublishRequest{Channel: "chat:a", Data: `"` + strings.Repeat("x", 1<<20) + `"`}, ""))
+			wantCode(t, "publish far over the size", err, connect.CodeResourceExhausted, 112)
+			off = n.Publish(t, "chat:canary", `"still alive"`).Offset
+			if pub := canary.must().GetPublication(); pub == nil || pub.Offset != off {
+				t.Fatalf("canary after the oversize call: %v, want offset %d", pub, off)
+			}
 		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/grpcerr"
 	"github.com/switchboardhq/switchboard/internal/ratelimit"
 	"github.com/switchboardhq/switchboard/proto/switchboard/v1/switchboardv1connect"
 	"github.com/switchboardhq/switchboard/transport"
@@ -78,30 +79,24 @@ func New(cfg Config) *Service {
 	}
 }
 
-// Options are the handler options every service on the node is built
-// with: the codecs of this package (see codec.go) and a cap on what a
-// request may make the node read. A request over the cap is refused by
-// connect with ResourceExhausted before it is read whole; one under it but
-// over the node's message size is refused here, with code 112 in its
-// details.
-func Options(maxMessageSize int) []connect.HandlerOption {
+// Options are the handler options of this package's handlers: its codecs
+// (see codec.go), which pass pre-encoded events through and hand requests
+// over undecoded, so that a malformed one is refused with the project's
+// code (see decodeRequest). What a request may make the node read is
+// bounded by [grpcerr.Limit] around the handler.
+func Options() []connect.HandlerOption {
 	return []connect.HandlerOption{
 		connect.WithCodec(protoCodec), connect.WithCodec(jsonCodec), connect.WithCodec(jsonCharsetCodec),
-		connect.WithReadMaxBytes(readCap(maxMessageSize)),
 	}
 }
-
-// readCap is the most a request message may make the node read: twice what
-// the node accepts, so a message somewhat too large is still read and
-// refused with the project's code, and none makes it hold more.
-func readCap(maxMessageSize int) int { return 2 * (maxMessageSize + requestSlack) }
 
 // Handler returns the path ClientService is served under and its handler:
 // every protocol (gRPC, gRPC-Web, Connect) and codec (proto, json), CORS
 // for browsers, and a coded Unimplemented for a method the service does not
 // have. Mount it with http.ServeMux.Handle(path, handler).
 func (s *Service) Handler() (string, http.Handler) {
-	opts := Options(s.cfg.Hub.Config().MaxMessageSize)
+	limit, lopts := grpcerr.Limit(int64(s.maxBody))
+	opts := append(Options(), lopts...)
 	mux := http.NewServeMux()
 	sub := connect.NewServerStreamHandler(switchboardv1connect.ClientServiceSubscribeProcedure, s.subscribeRaw, opts...)
 	mux.Handle(switchboardv1connect.ClientServiceSubscribeProcedure, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -116,7 +111,7 @@ func (s *Service) Handler() (string, http.Handler) {
 	mux.Handle(switchboardv1connect.ClientServiceRefreshProcedure, connect.NewUnaryHandler(
 		switchboardv1connect.ClientServiceRefreshProcedure, unary(s, s.refresh), opts...))
 	path := "/" + switchboardv1connect.ClientServiceName + "/"
-	return path, Edge(s.cfg.Origins, Known(switchboardv1connect.ClientServiceName, mux))
+	return path, Edge(s.cfg.Origins, Known(switchboardv1connect.ClientServiceName, limit(mux)))
 }
 
 // CORS for gRPC-Web and Connect calls from a page: what they send and
@@ -135,7 +130,7 @@ const (
 func Edge(origins transport.OriginChecker, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := transport.CheckOrigin(origins, r); err != nil {
-			Refuse(w, r, Error(err))
+			Refuse(w, r, grpcerr.Error(err))
 			return
 		}
 		if transport.CORSHeaders(w, r, origins, corsMethods, corsAllow, corsExpose) {
@@ -186,11 +181,11 @@ var (
 	refuseUnary = connect.NewUnaryHandler("/switchboard.v1.Refused/Unary",
 		func(ctx context.Context, _ *connect.Request[raw]) (*connect.Response[raw], error) {
 			return nil, ctx.Value(refusalKey{}).(error)
-		}, Options(0)...)
+		}, Options()...)
 	refuseStream = connect.NewServerStreamHandler("/switchboard.v1.Refused/Stream",
 		func(ctx context.Context, _ *connect.Request[raw], _ *connect.ServerStream[raw]) error {
 			return ctx.Value(refusalKey{}).(error)
-		}, Options(0)...)
+		}, Options()...)
 )
 
 // Refuse answers a call with err (a connect error, see [Error]) in the

@@ -3,7 +3,6 @@ package grpc
 import (
 	"context"
 	"fmt"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/switchboardhq/switchboard/internal/grpcerr"
 	switchboardv1 "github.com/switchboardhq/switchboard/proto/switchboard/v1"
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
@@ -38,12 +38,10 @@ func (s *Service) identity(c call) (stream.Identity, error) {
 	return transport.Authenticate(s.cfg.Verifier, c.token())
 }
 
-// decodeRequest reads a raw request into m, refusing a message over the
-// node's size with code 112 and a malformed one with code 107.
+// decodeRequest reads a raw request into m, refusing a malformed one with
+// code 107 (one over the node's size never got this far: grpcerr.Limit
+// refused it with code 112).
 func (s *Service) decodeRequest(r *raw, m proto.Message) error {
-	if len(r.b) > s.maxBody {
-		return fmt.Errorf("%w: request of %d bytes, at most %d", stream.ErrMessageTooLarge, len(r.b), s.maxBody)
-	}
 	if err := decode(r.b, r.json, m); err != nil {
 		return fmt.Errorf("%w: malformed %s: %v", stream.ErrBadRequest, m.ProtoReflect().Descriptor().FullName(), err)
 	}
@@ -72,7 +70,7 @@ func unary[Req any, PReq interface {
 
 // fail is Error, logging what the client only sees as internal.
 func (s *Service) fail(procedure string, err error) error {
-	ce := Error(err)
+	ce := grpcerr.Error(err)
 	if c := connect.CodeOf(ce); c == connect.CodeInternal || c == connect.CodeUnknown {
 		s.cfg.Logger.Error("grpc call failed", "procedure", procedure, "err", err)
 	}
@@ -109,11 +107,7 @@ func (s *Service) publish(ctx context.Context, c call, m *switchboardv1.PublishR
 	if m.Channel == "" {
 		return nil, fmt.Errorf("%w: channel is required", stream.ErrBadRequest)
 	}
-	var data []byte
-	if m.Data != "" {
-		data = []byte(m.Data)
-	}
-	data, err = protocol.RequireData(data)
+	data, err := protocol.RequireData(Data(m.Data))
 	if err != nil {
 		return nil, err
 	}
@@ -121,9 +115,7 @@ func (s *Service) publish(ctx context.Context, c call, m *switchboardv1.PublishR
 	if err != nil {
 		return nil, fmt.Errorf("publish %q: %w", m.Channel, err)
 	}
-	return &switchboardv1.PublishResponse{Result: &switchboardv1.PublishResult{
-		Epoch: res.Epoch, Offset: res.Offset, Duplicate: res.Duplicate,
-	}}, nil
+	return &switchboardv1.PublishResponse{Result: PublishResult(res)}, nil
 }
 
 // History reads a page of history as the client, as GET
@@ -138,34 +130,15 @@ func (s *Service) history(ctx context.Context, c call, m *switchboardv1.HistoryR
 	if err != nil {
 		return nil, err
 	}
-	q := stream.HistoryQuery{Limit: transport.DefaultHistoryLimit}
-	if hq := m.Query; hq != nil {
-		if hq.Limit != nil {
-			n := int(min(*hq.Limit, math.MaxInt32))
-			if q.Limit, err = transport.HistoryLimit(n, transport.RefuseLimit); err != nil {
-				return nil, err
-			}
-		}
-		q.Reverse = hq.Reverse
-		if hq.Since != nil {
-			if hq.Since.Epoch == "" {
-				return nil, fmt.Errorf("%w: since needs an epoch", stream.ErrBadRequest)
-			}
-			q.Since = &stream.Position{Epoch: hq.Since.Epoch, Offset: hq.Since.Offset}
-		}
+	q, err := HistoryQuery(m.Query, transport.RefuseLimit)
+	if err != nil {
+		return nil, err
 	}
 	page, err := s.cfg.Hub.HistoryAs(ctx, id, m.Channel, q)
 	if err != nil {
 		return nil, fmt.Errorf("history %q: %w", m.Channel, err)
 	}
-	out := &switchboardv1.HistoryPage{
-		Channel: m.Channel, Epoch: page.Latest.Epoch, Offset: page.Latest.Offset,
-		Publications: make([]*switchboardv1.Publication, len(page.Publications)),
-	}
-	for i, p := range page.Publications {
-		out.Publications[i] = publication(p)
-	}
-	return &switchboardv1.HistoryResponse{Page: out}, nil
+	return &switchboardv1.HistoryResponse{Page: HistoryPage(m.Channel, page)}, nil
 }
 
 // Presence lists a channel's clients as the client, as GET
@@ -185,7 +158,7 @@ func (s *Service) presence(ctx context.Context, c call, m *switchboardv1.Presenc
 	}
 	out := &switchboardv1.PresenceResponse{Channel: m.Channel, Clients: make([]*switchboardv1.ClientInfo, len(clients))}
 	for i := range clients {
-		out.Clients[i] = clientInfo(&clients[i])
+		out.Clients[i] = ClientInfo(&clients[i])
 	}
 	return out, nil
 }
@@ -225,7 +198,7 @@ func (s *Service) refresh(ctx context.Context, c call, m *switchboardv1.RefreshR
 // respond wraps a typed method's answer for connect.
 func respond[Res any](res *Res, err error) (*connect.Response[Res], error) {
 	if err != nil {
-		return nil, Error(err)
+		return nil, grpcerr.Error(err)
 	}
 	return connect.NewResponse(res), nil
 }
