@@ -29,13 +29,13 @@
 //     A slow stream is cut by the hub as over WebSocket; what it had
 //     queued is dropped and it resumes from its position.
 //   - Errors. Every refusal is a status whose gRPC code matches the HTTP
-//     status of the project's code ([CodeFor]) and whose details hold a
-//     switchboard.v1.Error with that code; an unknown method is
-//     Unimplemented with 104. Requests are decoded here rather than by
-//     connect so that a malformed one is refused the same way (107); one
-//     larger than the node's message size is 112, and one over twice that
-//     is refused by connect itself (ResourceExhausted, without details)
-//     before it is read.
+//     status of the project's code (internal/grpcerr, shared with the
+//     API service) and whose details hold a switchboard.v1.Error with
+//     that code; an unknown method is Unimplemented with 104. Requests
+//     are decoded here rather than by connect so that a malformed one is
+//     refused the same way (107); one larger than the node's message size
+//     (plus room for the other fields) is 112, refused by grpcerr.Limit
+//     as soon as it has read that much, however large the message.
 //   - Refresh names the session by the client id of its Connected event
 //     and carries the new token as its authorization. Only streams of the
 //     node that answers can be refreshed: a client id it does not serve is
