@@ -105,6 +105,10 @@ type Config struct {
 	// DebugEndpoints serves /debug/gc and /debug/pprof/, behind the API key,
 	// for measuring a node (default off).
 	DebugEndpoints bool
+	// GRPCServices are served beside switchboard.v1.ClientService on the
+	// same listener (see [GRPCService]): package server mounts the client
+	// service itself, and an embedder adds more, such as APIService.
+	GRPCServices []GRPCService
 	// DashboardFeed, when set, is a channel the node publishes its own
 	// figures to (sessions, rates, memory, CPU) every DashboardInterval,
 	// for the demo dashboard page. Empty (the default) publishes nothing.

@@ -18,6 +18,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/ratelimit"
 	"github.com/switchboardhq/switchboard/transport"
 	"github.com/switchboardhq/switchboard/transport/command"
+	grpcsvc "github.com/switchboardhq/switchboard/transport/grpc"
 	"github.com/switchboardhq/switchboard/transport/poll"
 	"github.com/switchboardhq/switchboard/transport/sse"
 	"github.com/switchboardhq/switchboard/transport/ws"
@@ -38,6 +39,8 @@ type Server struct {
 	clientPublish *command.Handler
 	presence      *command.Handler
 	clientHistory *command.Handler
+	grpc          *grpcsvc.Service
+	origins       transport.OriginChecker // nil: none configured
 	mux           *http.ServeMux
 	metrics       *prometheus.Registry
 	started       time.Time
@@ -100,11 +103,17 @@ func New(cfg Config) (*Server, error) {
 			WriteTimeout: c.SSE.WriteTimeout, Logger: c.Logger,
 		}),
 		poll:          poll.New(pcfg),
+		origins:       origins,
 		clientPublish: command.NewPublish(ccfg),
 		presence:      command.NewPresence(ccfg),
 		clientHistory: command.NewHistory(ccfg),
-		started:       time.Now(),
-		maxBody:       int64(c.Hub.Config().MaxMessageSize) + bodySlack,
+		// The unary calls share the HTTP client commands' budget.
+		grpc: grpcsvc.New(grpcsvc.Config{
+			Hub: c.Hub, Verifier: verifier, Origins: origins, Limiter: ccfg.Limiter,
+			WriteTimeout: c.SSE.WriteTimeout, Logger: c.Logger,
+		}),
+		started: time.Now(),
+		maxBody: int64(c.Hub.Config().MaxMessageSize) + bodySlack,
 	}
 	if c.TLSCertFile != "" || c.TLSKeyFile != "" {
 		cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
@@ -157,10 +166,13 @@ func (s *Server) routes() error {
 	m.Handle("/healthz", s.bound(allow(http.HandlerFunc(s.healthz), http.MethodGet)))
 	m.Handle("/readyz", s.bound(allow(http.HandlerFunc(s.readyz), http.MethodGet)))
 	m.Handle("/metrics", s.bound(allow(s.metricsHandler(), http.MethodGet)))
+	// gRPC, gRPC-Web and Connect: the streams bound their own writes and
+	// a unary call is read and answered under the request's context.
+	s.grpcRoutes(m)
 	if s.cfg.DebugEndpoints {
 		s.debugRoutes(m)
 	}
-	m.Handle("/", s.bound(allow(http.FileServerFS(static), http.MethodGet)))
+	m.Handle("/", grpcFallback(s.bound(allow(http.FileServerFS(static), http.MethodGet))))
 	s.mux = m
 	return nil
 }
@@ -210,6 +222,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		"open_connections", s.cfg.MaxOpenConnections, "open_files", OpenFileLimit())
 	hs := &http.Server{
 		Handler:           s.mux,
+		Protocols:         protocols(),
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
@@ -334,15 +347,32 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 // shutdown begins, so a load balancer stops sending new clients here while
 // the drain moves the existing ones.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	if s.draining.Load() {
-		transport.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
+	status, err := s.ready()
+	if err != nil {
+		transport.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": status, "error": err.Error()})
 		return
+	}
+	if status != "ready" {
+		transport.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": status})
+		return
+	}
+	transport.WriteJSON(w, http.StatusOK, map[string]string{"status": status})
+}
+
+// ready says whether the node accepts clients, for /readyz and the gRPC
+// health service: "ready", or why not with a nil error when there is no
+// more to say ("shutting down") or the broker's error.
+func (s *Server) ready() (string, error) {
+	if s.draining.Load() {
+		return "shutting down", errShuttingDown
 	}
 	if h := s.cfg.BrokerHealth; h != nil {
 		if err := h(); err != nil {
-			transport.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "broker unavailable", "error": err.Error()})
-			return
+			return "broker unavailable", err
 		}
 	}
-	transport.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return "ready", nil
 }
+
+// errShuttingDown is why a draining node is not ready.
+var errShuttingDown = errors.New("shutting down")

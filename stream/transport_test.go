@@ -17,6 +17,7 @@ func TestParseTransport(t *testing.T) {
 		{"sse", stream.SSE, true},
 		{"longpoll", stream.LongPoll, true},
 		{"poll", stream.Poll, true},
+		{"grpc", stream.GRPC, true},
 		{"", "", false},
 		{"WebSocket", "", false},
 		{"tcp", "", false},

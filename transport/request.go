@@ -33,10 +33,8 @@ const DefaultTokenCookie = "switchboard_token"
 // can set no header), then the named cookie. Transports parse the query once
 // and pass it to Token, Channels and Cursor.
 func Token(r *http.Request, q url.Values, cookie string) string {
-	if h := r.Header.Get("Authorization"); h != "" {
-		if scheme, tok, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(tok)
-		}
+	if tok := BearerToken(r.Header); tok != "" {
+		return tok
 	}
 	if t := q.Get("token"); t != "" {
 		return t
@@ -46,6 +44,18 @@ func Token(r *http.Request, q url.Values, cookie string) string {
 	}
 	if c, err := r.Cookie(cookie); err == nil {
 		return c.Value
+	}
+	return ""
+}
+
+// BearerToken returns the token of an "Authorization: Bearer" header, or
+// "" when there is none. gRPC calls carry theirs only there (gRPC metadata
+// are HTTP headers).
+func BearerToken(h http.Header) string {
+	if v := h.Get("Authorization"); v != "" {
+		if scheme, tok, ok := strings.Cut(v, " "); ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(tok)
+		}
 	}
 	return ""
 }
@@ -105,6 +115,15 @@ const ClientCORSMethods = "GET, POST, OPTIONS"
 // handler has nothing more to do. A disallowed origin gets a coded 403 and
 // CORS reports true as well.
 func CORS(w http.ResponseWriter, r *http.Request, o OriginChecker, methods string) (done bool) {
+	return CORSHeaders(w, r, o, methods, "Authorization, Content-Type, Last-Event-ID", "")
+}
+
+// CORSHeaders is CORS for an endpoint whose requests carry other headers
+// than a token, a body type and Last-Event-ID (gRPC-Web and Connect send
+// their own): a preflight is told allow may be sent, and an answer lets the
+// page read the response headers listed in expose ("" for none beyond the
+// safelisted ones).
+func CORSHeaders(w http.ResponseWriter, r *http.Request, o OriginChecker, methods, allow, expose string) (done bool) {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return false
@@ -122,9 +141,12 @@ func CORS(w http.ResponseWriter, r *http.Request, o OriginChecker, methods strin
 		h.Set("Access-Control-Allow-Credentials", "true")
 	}
 	h.Add("Vary", "Origin")
+	if expose != "" {
+		h.Set("Access-Control-Expose-Headers", expose)
+	}
 	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 		h.Set("Access-Control-Allow-Methods", methods)
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID")
+		h.Set("Access-Control-Allow-Headers", allow)
 		h.Set("Access-Control-Max-Age", "600")
 		w.WriteHeader(http.StatusNoContent)
 		return true

@@ -1,12 +1,10 @@
 package command
 
 import (
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport"
@@ -82,19 +80,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // allow charges the client's budget, answering 429 when it is spent.
 func (h *Handler) allow(w http.ResponseWriter, r *http.Request, id stream.Identity) bool {
-	if h.cfg.Limiter == nil {
+	secs, err := transport.Charge(h.cfg.Limiter, r.RemoteAddr, id)
+	if err == nil {
 		return true
 	}
-	key := "a:" + transport.AddrKey(r.RemoteAddr)
-	if !id.Anonymous() {
-		key = "u:" + id.User
-	}
-	ok, wait := h.cfg.Limiter.Allow(key, time.Now())
-	if ok {
-		return true
-	}
-	secs := max(1, int((wait+time.Second-1)/time.Second))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	transport.WriteError(w, fmt.Errorf("%w: over %s requests a second; retry in %ds", stream.ErrTooManyRequests, strconv.FormatFloat(h.cfg.Limiter.Rate(), 'g', -1, 64), secs))
+	transport.WriteError(w, err)
 	return false
 }

@@ -1,0 +1,114 @@
+package grpc
+
+import (
+	"encoding/binary"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/switchboardhq/switchboard/hub"
+	switchboardv1 "github.com/switchboardhq/switchboard/proto/switchboard/v1"
+	"github.com/switchboardhq/switchboard/stream"
+)
+
+// encoder is the hub.Encoder of gRPC sessions, one per message format: a
+// publication becomes a SubscribeResponse in binary protobuf (protoEncoder)
+// or protojson (jsonEncoder) once per fan-out, and the same bytes go to
+// every stream of that format. A node whose gRPC subscribers all speak
+// binary never makes the JSON encoding: the hub calls an Encoder only for
+// the sessions that use it.
+//
+// What an encoder returns is a run of messages, each as a uvarint length
+// and the message's bytes. The hub appends the join and leave events of a
+// channel one after the other into one push (see hub.Encoder.Presence),
+// and the length prefix lets the writer split them back into messages.
+type encoder struct{ json bool }
+
+var (
+	protoEncoder hub.Encoder = &encoder{}
+	jsonEncoder  hub.Encoder = &encoder{json: true}
+)
+
+// encoderFor is the encoder of a stream read with codec json or binary.
+func encoderFor(json bool) hub.Encoder {
+	if json {
+		return jsonEncoder
+	}
+	return protoEncoder
+}
+
+func (e *encoder) encode(m *switchboardv1.SubscribeResponse) []byte {
+	var b []byte
+	var err error
+	if e.json {
+		b, err = protojson.Marshal(m)
+	} else {
+		b, err = proto.Marshal(m)
+	}
+	if err != nil {
+		// Every field is a string, number or message of the schema;
+		// strings are UTF-8 (channel names are ASCII, data is checked
+		// JSON), so marshalling cannot fail.
+		panic("grpc: encode event: " + err.Error())
+	}
+	out := make([]byte, 0, binary.MaxVarintLen64+len(b))
+	out = binary.AppendUvarint(out, uint64(len(b)))
+	return append(out, b...)
+}
+
+// messages splits an item's bytes into messages (see encoder). It stops
+// at anything malformed, which the encoders never produce.
+func messages(b []byte, yield func([]byte) bool) {
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return
+		}
+		if !yield(b[k : k+int(n)]) {
+			return
+		}
+		b = b[k+int(n):]
+	}
+}
+
+func (e *encoder) Publication(p *stream.Publication) []byte {
+	return e.encode(&switchboardv1.SubscribeResponse{Event: &switchboardv1.SubscribeResponse_Publication{Publication: publication(p)}})
+}
+
+func (e *encoder) Ping() []byte {
+	return e.encode(&switchboardv1.SubscribeResponse{Event: &switchboardv1.SubscribeResponse_Ping{Ping: &switchboardv1.Ping{}}})
+}
+
+func (e *encoder) Presence(channel string, join bool, info *stream.ClientInfo) []byte {
+	if join {
+		return e.encode(&switchboardv1.SubscribeResponse{Event: &switchboardv1.SubscribeResponse_Join{Join: &switchboardv1.Join{Channel: channel, Client: clientInfo(info)}}})
+	}
+	return e.encode(&switchboardv1.SubscribeResponse{Event: &switchboardv1.SubscribeResponse_Leave{Leave: &switchboardv1.Leave{Channel: channel, Client: clientInfo(info)}}})
+}
+
+func (e *encoder) Gap(g *hub.Gap) []byte {
+	return e.encode(&switchboardv1.SubscribeResponse{Event: &switchboardv1.SubscribeResponse_Gap{Gap: &switchboardv1.Gap{
+		Channel: g.Channel, From: position(g.From), Epoch: g.Epoch,
+	}}})
+}
+
+// publication is p in the schema's shape. Data is the publication's JSON
+// text, as stored.
+func publication(p *stream.Publication) *switchboardv1.Publication {
+	return &switchboardv1.Publication{
+		Channel: p.Channel, Epoch: p.Epoch, Offset: p.Offset,
+		Data: string(p.Data), Time: p.Time, Key: p.Key,
+		Info: clientInfo(p.Info),
+	}
+}
+
+func clientInfo(c *stream.ClientInfo) *switchboardv1.ClientInfo {
+	if c == nil {
+		return nil
+	}
+	return &switchboardv1.ClientInfo{Client: c.Client, User: c.User, Info: string(c.Info)}
+}
+
+func position(p stream.Position) *switchboardv1.Position {
+	return &switchboardv1.Position{Epoch: p.Epoch, Offset: p.Offset}
+}
