@@ -129,6 +129,10 @@ exec %[2]q "$@"
 	if err := os.Symlink(binary, filepath.Join(bin, "switchboard")); err != nil {
 		t.Fatal(err)
 	}
+	// grpcurl, as a reader installs it: the version go.mod pins.
+	if err := os.Symlink(grpcurl(t), filepath.Join(bin, "grpcurl")); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(r.dir, ".state"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -554,7 +558,9 @@ func (r *docRun) output(s doctest.Step) {
 // printed with the lines after it; the directive's body is a script run
 // between the first command and the second (what happens while a reader is
 // away). With bg=NAME the block is one command,
-// run in the background and checked later.
+// run in the background and checked later. With fails, every command must
+// fail (a refusal, as grpcurl reports a status), and what it printed on
+// stdout and stderr, as a terminal shows them, is compared.
 func (r *docRun) transcript(s doctest.Step) {
 	r.t.Helper()
 	type cmd struct{ line, want string }
@@ -580,14 +586,38 @@ func (r *docRun) transcript(s doctest.Step) {
 		r.ran++
 		return
 	}
+	_, fails := s.Attrs["fails"]
 	for i, c := range cmds {
 		if i == 1 && s.Body != "" {
 			r.shell(s, s.Body, time.Minute)
 		}
-		out := r.shell(s, c.line, time.Minute)
+		var out string
+		if fails {
+			out = r.failing(s, c.line)
+		} else {
+			out = r.shell(s, c.line, time.Minute)
+		}
 		r.ran++
 		r.compare(s, c.want, out)
 	}
+}
+
+// failing runs a command that the doc shows failing, and returns what it
+// printed on stdout and stderr together; it fails the test if the command
+// succeeds or does not end within a minute.
+func (r *docRun) failing(s doctest.Step, line string) string {
+	r.t.Helper()
+	p := r.start("sh", nil, "bash", "-c", "source .state\nexec 2>&1\n"+r.subst(line))
+	select {
+	case <-p.exited:
+	case <-time.After(time.Minute):
+		p.kill()
+		r.fatalf(s, "did not end within a minute\n%s\nprinted:\n%s", line, p.out)
+	}
+	if p.cmd.ProcessState.Success() {
+		r.fatalf(s, "the doc shows it failing, but it succeeded\n%s\nprinted:\n%s", r.subst(line), p.out)
+	}
+	return p.out.String()
 }
 
 // websocket plays a "→ sent / ← received" transcript on one WebSocket
