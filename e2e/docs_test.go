@@ -28,7 +28,7 @@ import (
 var docFiles = []string{
 	"README.md",
 	"docs/api.md", "docs/benchmarks.md", "docs/brokers.md", "docs/config.md",
-	"docs/deployment.md", "docs/errors.md", "docs/limits.md", "docs/reliability.md",
+	"docs/deployment.md", "docs/errors.md", "docs/grpc.md", "docs/limits.md", "docs/reliability.md",
 	"docs/sdk.md", "docs/transports.md",
 	"sdk/ts/README.md",
 }
@@ -560,7 +560,8 @@ func (r *docRun) output(s doctest.Step) {
 // away). With bg=NAME the block is one command,
 // run in the background and checked later. With fails, every command must
 // fail (a refusal, as grpcurl reports a status), and what it printed on
-// stdout and stderr, as a terminal shows them, is compared.
+// stdout and stderr, as a terminal shows them, is compared (in the
+// background, its output to the end is compared; its exit is not checked).
 func (r *docRun) transcript(s doctest.Step) {
 	r.t.Helper()
 	type cmd struct{ line, want string }
@@ -575,18 +576,23 @@ func (r *docRun) transcript(s doctest.Step) {
 		}
 		cmds[len(cmds)-1].want += l + "\n"
 	}
+	_, fails := s.Attrs["fails"]
 	if name := s.Attrs["bg"]; name != "" {
 		if len(cmds) != 1 {
 			r.fatalf(s, "a background transcript holds one command")
 		}
-		p := r.start(name, nil, "bash", "-c", "source .state\n"+r.subst(cmds[0].line))
+		script := "source .state\n"
+		if fails {
+			// It ends with a refusal on stderr, which the doc shows.
+			script += "exec 2>&1\n"
+		}
+		p := r.start(name, nil, "bash", "-c", script+r.subst(cmds[0].line))
 		p.want, p.at = cmds[0].want, r.at(s)
 		r.bgs[name] = p
 		r.order = append(r.order, name)
 		r.ran++
 		return
 	}
-	_, fails := s.Attrs["fails"]
 	for i, c := range cmds {
 		if i == 1 && s.Body != "" {
 			r.shell(s, s.Body, time.Minute)
