@@ -28,7 +28,7 @@ import (
 var docFiles = []string{
 	"README.md",
 	"docs/api.md", "docs/benchmarks.md", "docs/brokers.md", "docs/config.md",
-	"docs/deployment.md", "docs/errors.md", "docs/limits.md", "docs/reliability.md",
+	"docs/deployment.md", "docs/errors.md", "docs/grpc.md", "docs/limits.md", "docs/reliability.md",
 	"docs/sdk.md", "docs/transports.md",
 	"sdk/ts/README.md",
 }
@@ -127,6 +127,10 @@ exec %[2]q "$@"
 		t.Fatal(err)
 	}
 	if err := os.Symlink(binary, filepath.Join(bin, "switchboard")); err != nil {
+		t.Fatal(err)
+	}
+	// grpcurl, as a reader installs it: the version go.mod pins.
+	if err := os.Symlink(grpcurl(t), filepath.Join(bin, "grpcurl")); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(r.dir, ".state"), nil, 0o644); err != nil {
@@ -554,7 +558,10 @@ func (r *docRun) output(s doctest.Step) {
 // printed with the lines after it; the directive's body is a script run
 // between the first command and the second (what happens while a reader is
 // away). With bg=NAME the block is one command,
-// run in the background and checked later.
+// run in the background and checked later. With fails, every command must
+// fail (a refusal, as grpcurl reports a status), and what it printed on
+// stdout and stderr, as a terminal shows them, is compared (in the
+// background, its output to the end is compared; its exit is not checked).
 func (r *docRun) transcript(s doctest.Step) {
 	r.t.Helper()
 	type cmd struct{ line, want string }
@@ -569,11 +576,17 @@ func (r *docRun) transcript(s doctest.Step) {
 		}
 		cmds[len(cmds)-1].want += l + "\n"
 	}
+	_, fails := s.Attrs["fails"]
 	if name := s.Attrs["bg"]; name != "" {
 		if len(cmds) != 1 {
 			r.fatalf(s, "a background transcript holds one command")
 		}
-		p := r.start(name, nil, "bash", "-c", "source .state\n"+r.subst(cmds[0].line))
+		script := "source .state\n"
+		if fails {
+			// It ends with a refusal on stderr, which the doc shows.
+			script += "exec 2>&1\n"
+		}
+		p := r.start(name, nil, "bash", "-c", script+r.subst(cmds[0].line))
 		p.want, p.at = cmds[0].want, r.at(s)
 		r.bgs[name] = p
 		r.order = append(r.order, name)
@@ -584,10 +597,33 @@ func (r *docRun) transcript(s doctest.Step) {
 		if i == 1 && s.Body != "" {
 			r.shell(s, s.Body, time.Minute)
 		}
-		out := r.shell(s, c.line, time.Minute)
+		var out string
+		if fails {
+			out = r.failing(s, c.line)
+		} else {
+			out = r.shell(s, c.line, time.Minute)
+		}
 		r.ran++
 		r.compare(s, c.want, out)
 	}
+}
+
+// failing runs a command that the doc shows failing, and returns what it
+// printed on stdout and stderr together; it fails the test if the command
+// succeeds or does not end within a minute.
+func (r *docRun) failing(s doctest.Step, line string) string {
+	r.t.Helper()
+	p := r.start("sh", nil, "bash", "-c", "source .state\nexec 2>&1\n"+r.subst(line))
+	select {
+	case <-p.exited:
+	case <-time.After(time.Minute):
+		p.kill()
+		r.fatalf(s, "did not end within a minute\n%s\nprinted:\n%s", line, p.out)
+	}
+	if p.cmd.ProcessState.Success() {
+		r.fatalf(s, "the doc shows it failing, but it succeeded\n%s\nprinted:\n%s", r.subst(line), p.out)
+	}
+	return p.out.String()
 }
 
 // websocket plays a "→ sent / ← received" transcript on one WebSocket

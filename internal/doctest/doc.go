@@ -24,6 +24,8 @@
 //	<!-- doctest: file path=NAME -->       written to NAME in the doc's directory
 //	<!-- doctest: serve -->                the command that starts a node: the test starts one
 //	<!-- doctest: transcript [bg=NAME] -->  "$ command" lines, each followed by its output
+//	<!-- doctest: transcript fails -->     the same, each command failing, with what it
+//	                                       printed on stdout and stderr (grpcurl's ERROR:)
 //	<!-- doctest: websocket -->            "→ frame" sent, "← frame" expected, on a WebSocket
 //	<!-- doctest: flags reason="..." -->   too long to run: its switchboard command lines are
 //	                                       parsed by the CLI (with --help), not run

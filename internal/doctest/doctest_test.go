@@ -194,3 +194,50 @@ func TestJSONAny(t *testing.T) {
 		t.Error("a field the doc does not show was accepted in any=")
 	}
 }
+
+// grpcurlDoc is a Subscribe stream as grpcurl prints it: protobuf JSON, one
+// indented object per message, int64 and uint64 values as strings.
+const grpcurlDoc = `{
+  "connected": {
+    "client": "7ff52838f080c668",
+    "pingInterval": 25
+  }
+}
+{
+  "publication": {
+    "channel": "lab:grpc",
+    "epoch": "9odSDHmC",
+    "offset": "1",
+    "data": "{\"text\":\"hi\"}",
+    "time": "1796668135891"
+  }
+}`
+
+func TestMatchGRPCurl(t *testing.T) {
+	got := strings.NewReplacer("7ff52838f080c668", "0123456789abcdef", "9odSDHmC", "Qx9_aa-1", "1796668135891", "1800000000000").Replace(grpcurlDoc)
+	b := doctest.Bindings{}
+	if err := doctest.Match(grpcurlDoc, got, b, false); err != nil {
+		t.Fatal(err)
+	}
+	if b["9odSDHmC"] != "Qx9_aa-1" || b["7ff52838f080c668"] != "0123456789abcdef" {
+		t.Fatalf("bindings %v", b)
+	}
+	// Keep-alives come at any moment: grpcurl prints {"ping": {}}.
+	ping := "{\n  \"ping\": {}\n}\n"
+	withPing := strings.Replace(got, "}\n{\n  \"publication\"", "}\n"+ping+"{\n  \"publication\"", 1)
+	if err := doctest.Match(grpcurlDoc+"\n"+ping, withPing, doctest.Bindings{}, false); err != nil {
+		t.Fatalf("a ping between messages: %v", err)
+	}
+	if err := doctest.Match(grpcurlDoc+"\n"+ping, got, doctest.Bindings{}, false); err == nil {
+		t.Fatal("the doc's ping matched output without one")
+	}
+	for name, mutated := range map[string]string{
+		"offset changed":    strings.Replace(got, `"offset": "1"`, `"offset": "2"`, 1),
+		"time not a number": strings.Replace(got, `"time": "1800000000000"`, `"time": "soon"`, 1),
+		"field added":       strings.Replace(got, `"offset": "1",`, `"offset": "1",`+"\n    \"key\": \"k\",", 1),
+	} {
+		if err := doctest.Match(grpcurlDoc, mutated, doctest.Bindings{}, false); err == nil {
+			t.Errorf("%s: matched the doc:\n%s", name, mutated)
+		}
+	}
+}

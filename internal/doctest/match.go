@@ -33,8 +33,11 @@ func (b Bindings) Apply(text string) string {
 // volatileRE finds what varies from run to run in a doc's output: the
 // values of "epoch", "client" and "cursor" (bound), the number of "time"
 // (any), an SSE id (bound), an SSE retry (any), the API key a node prints
-// (bound), and an ellipsis that stands for whatever a doc leaves out.
-var volatileRE = regexp.MustCompile(`"(?:epoch|client|cursor)":"([^"]+)"|"time":(\d+)|(?m:^id: (\S+)$)|(?m:^retry: (\d+)$)|api key:\s+(\S+)|[ \t]*(?:\.\.\.|…)[ \t]*`)
+// (bound), and an ellipsis that stands for whatever a doc leaves out. The
+// fields are found compact (a node's JSON) and as grpcurl prints protobuf
+// JSON: a space after the colon, a 64-bit time as a string ("time":
+// "1796668135891").
+var volatileRE = regexp.MustCompile(`"(?:epoch|client|cursor)": ?"([^"]+)"|"time": ?"?(\d+)|(?m:^id: (\S+)$)|(?m:^retry: (\d+)$)|api key:\s+(\S+)|[ \t]*(?:\.\.\.|…)[ \t]*`)
 
 // Match compares what a command printed with what the doc shows. Every
 // character the doc shows must be printed, and nothing else, except for
@@ -43,8 +46,9 @@ var volatileRE = regexp.MustCompile(`"(?:epoch|client|cursor)":"([^"]+)"|"time":
 // prefix, the output may go on after the doc's text ends (a stream that
 // is still open), from the start of a line.
 //
-// Keep-alive pings (a WebSocket {"type":"ping"} line, an SSE ping event)
-// are compared by number, not place: the first comes at any moment within
+// Keep-alive pings (a WebSocket {"type":"ping"} line, an SSE ping event, a
+// gRPC stream's {"ping": {}} as grpcurl prints it) are compared by number,
+// not place: the first comes at any moment within
 // ping_interval, so the output must hold at least as many as the doc shows,
 // wherever they fall.
 func Match(want, got string, b Bindings, prefix bool) error {
@@ -154,10 +158,13 @@ func firstDiff(want, got string, b Bindings) string {
 	return "(each line matches alone; a value differs from one bound before)"
 }
 
-// The keep-alives a node sends, as a WebSocket frame and as an SSE event.
+// The keep-alives a node sends, as a WebSocket frame, as an SSE event, and
+// the inner line of a gRPC stream's ping as grpcurl prints it (between a
+// "{" line and a "}" line).
 const (
-	wsPing  = `{"type":"ping"}`
-	ssePing = "event: ping\ndata: {}"
+	wsPing      = `{"type":"ping"}`
+	ssePing     = "event: ping\ndata: {}"
+	grpcurlPing = `  "ping": {}`
 )
 
 // dropPings removes the pings from normalised output and counts them.
@@ -174,12 +181,17 @@ func dropPings(s string) (string, int) {
 	}
 	lines := strings.Split(strings.Join(keep, "\n\n"), "\n")
 	kept := lines[:0]
-	for _, l := range lines {
-		if l == wsPing {
+	for i := 0; i < len(lines); i++ {
+		if lines[i] == wsPing {
 			n++
 			continue
 		}
-		kept = append(kept, l)
+		if i+2 < len(lines) && lines[i] == "{" && lines[i+1] == grpcurlPing && lines[i+2] == "}" {
+			n++
+			i += 2
+			continue
+		}
+		kept = append(kept, lines[i])
 	}
 	return strings.Trim(strings.Join(kept, "\n"), "\n"), n
 }
