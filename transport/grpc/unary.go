@@ -113,7 +113,7 @@ func (s *Service) publish(ctx context.Context, c call, m *switchboardv1.PublishR
 	}
 	res, err := s.cfg.Hub.PublishAs(ctx, id, stream.PublishRequest{Channel: m.Channel, Data: data, Key: m.Key})
 	if err != nil {
-		return nil, fmt.Errorf("publish %q: %w", m.Channel, err)
+		return nil, err
 	}
 	return &switchboardv1.PublishResponse{Result: PublishResult(res)}, nil
 }
@@ -136,7 +136,7 @@ func (s *Service) history(ctx context.Context, c call, m *switchboardv1.HistoryR
 	}
 	page, err := s.cfg.Hub.HistoryAs(ctx, id, m.Channel, q)
 	if err != nil {
-		return nil, fmt.Errorf("history %q: %w", m.Channel, err)
+		return nil, err
 	}
 	return &switchboardv1.HistoryResponse{Page: HistoryPage(m.Channel, page)}, nil
 }
@@ -154,7 +154,7 @@ func (s *Service) presence(ctx context.Context, c call, m *switchboardv1.Presenc
 	}
 	clients, err := s.cfg.Hub.PresenceAs(ctx, id, m.Channel)
 	if err != nil {
-		return nil, fmt.Errorf("presence %q: %w", m.Channel, err)
+		return nil, err
 	}
 	out := &switchboardv1.PresenceResponse{Channel: m.Channel, Clients: make([]*switchboardv1.ClientInfo, len(clients))}
 	for i := range clients {
