@@ -11,9 +11,10 @@ import (
 )
 
 // Join says a client joined the subscription's channel: it subscribed over
-// WebSocket or SSE, or polled it for the first time. Join and Leave come
+// WebSocket, SSE or gRPC, or polled it for the first time. Join and Leave come
 // only on channels whose namespace has presence and join_leave on, and only
-// over WebSocket and SSE (polls do not carry them: call Client.Presence).
+// over WebSocket, SSE and gRPC (polls do not carry them: call
+// Client.Presence).
 // They are not replayed: a reconnection misses those in between.
 type Join struct {
 	Channel string
@@ -98,6 +99,9 @@ func (c *Client) presenceOnce(ctx context.Context, channel string) ([]stream.Cli
 			return nil, err
 		}
 		return f.Clients, nil
+	}
+	if _, g := cn.(*grpcConn); g || c.viaGRPC() {
+		return c.presenceGRPC(actx, channel)
 	}
 	return c.presenceHTTP(actx, channel)
 }

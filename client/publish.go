@@ -76,9 +76,15 @@ func (c *Client) publishOnce(ctx context.Context, channel string, data json.RawM
 	}
 	actx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
 	defer cancel()
-	if w, ok := cn.(*wsConn); ok {
+	switch w := cn.(type) {
+	case *wsConn:
 		f, err := w.call(actx, protocol.Command{Type: protocol.TypePublish, Channel: channel, Data: data, Key: key})
 		return stream.Position{Epoch: f.Epoch, Offset: f.Offset}, err
+	case *grpcConn:
+		return c.publishGRPC(actx, channel, data, key)
+	}
+	if c.viaGRPC() {
+		return c.publishGRPC(actx, channel, data, key)
 	}
 	return c.publishHTTP(actx, channel, data, key)
 }
@@ -176,6 +182,9 @@ func (c *Client) historyOnce(ctx context.Context, channel string, opts HistoryOp
 	actx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
 	defer cancel()
 	w, ok := cn.(*wsConn)
+	if _, g := cn.(*grpcConn); g || (!ok && c.viaGRPC()) {
+		return c.historyGRPC(actx, channel, opts)
+	}
 	if !ok {
 		return c.historyHTTP(actx, channel, opts)
 	}
