@@ -62,8 +62,8 @@ func (c *Client) presenceFrame(f protocol.Frame) {
 }
 
 // Presence lists the clients in a channel whose namespace has presence on:
-// over the WebSocket when connected over one, else from
-// GET /connection/presence. The namespace must allow the client to read
+// over the WebSocket when connected over one, with the client service's
+// Presence call over gRPC, else from GET /connection/presence. The namespace must allow the client to read
 // presence; a namespace without presence fails with code 108
 // (stream.ErrFeatureOff). It retries until ctx ends while the node cannot
 // answer, like Publish.

@@ -238,15 +238,18 @@ func (g *grpcConn) request(ctx context.Context, want map[string]*Subscription) e
 		return err
 	}
 	st, err := c.grpc.Subscribe(rctx, grpcRequest(c, m, tok))
-	if err != nil {
-		return fail(c.grpcError(err, tok))
+	ok := false
+	if err == nil {
+		g.st = st
+		ok = st.Receive()
 	}
-	g.st = st
-	ok := st.Receive()
 	if !late.Stop() {
 		// A call that never answers may sit on a dead connection.
 		c.grpcHTTP.CloseIdleConnections()
 		return fail(fmt.Errorf("no first event within %s", c.opts.OpenTimeout))
+	}
+	if err != nil {
+		return fail(c.grpcError(err, tok))
 	}
 	if !ok {
 		if err := st.Err(); err != nil {
