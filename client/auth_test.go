@@ -49,7 +49,7 @@ func TestInvalidTokenStops(t *testing.T) {
 // says not to reconnect, and the client obeys. Polling has no connection to
 // carry that news: the node ends the poll in flight and answers the next.
 func TestReconnectFalseStops(t *testing.T) {
-	for _, tr := range []client.Transport{client.WebSocket, client.SSE} {
+	for _, tr := range []client.Transport{client.WebSocket, client.SSE, client.GRPC} {
 		t.Run(string(tr), func(t *testing.T) {
 			t.Parallel()
 			n := newNode(t)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/switchboardhq/switchboard/proto/switchboard/v1/switchboardv1connect"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -22,6 +23,10 @@ type Client struct {
 	log    *slog.Logger
 	http   *http.Client
 	ownsHC bool // http is the client's own: close its idle connections at the end
+	// grpc calls the node's ClientService over grpcHTTP, an HTTP/2 client
+	// of the client's own.
+	grpc     switchboardv1connect.ClientServiceClient
+	grpcHTTP *http.Client
 
 	mu      sync.Mutex
 	subs    map[string]*Subscription
@@ -82,6 +87,7 @@ func New(url string, opts Options) (*Client, error) {
 		c.http = &http.Client{Transport: tr}
 		c.ownsHC = true
 	}
+	c.grpc, c.grpcHTTP = newGRPC(c.opts, eps.GRPC)
 	c.tok = c.opts.Token
 	c.pingInterval.Store(int64(defaultPingInterval))
 	return c, nil
@@ -127,6 +133,7 @@ func (c *Client) shutdown(err error) {
 	if c.ownsHC {
 		c.http.CloseIdleConnections()
 	}
+	c.grpcHTTP.CloseIdleConnections()
 }
 
 // setConn makes cn the connection subscriptions, publishes and history go

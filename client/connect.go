@@ -109,6 +109,8 @@ func (c *Client) open(ctx context.Context, t Transport) (conn, error) {
 		return c.openWS(ctx)
 	case SSE:
 		return c.openSSE(ctx)
+	case GRPC:
+		return c.openGRPC(ctx)
 	default:
 		return c.openPoll(ctx, t)
 	}

@@ -69,7 +69,7 @@ func TestResumeThroughCuts(t *testing.T) {
 		expectOffsets(t, sub, total+1, total+1)
 		// A poll between two requests has nothing to cut: net/http
 		// retries a GET on a dead keep-alive connection by itself.
-		if (tr == client.WebSocket || tr == client.SSE) && c.states.count(isDisconnected) == 0 {
+		if streams(tr) && c.states.count(isDisconnected) == 0 {
 			t.Error("the cuts never disconnected the client")
 		}
 	})

@@ -43,7 +43,7 @@ func (b *injectingBroker) inject(t *testing.T, channel, epoch string, offset uin
 // tested against a real broker in e2e.
 func forEachStream(t *testing.T, f func(t *testing.T, tr client.Transport)) {
 	t.Helper()
-	for _, tr := range []client.Transport{client.WebSocket, client.SSE} {
+	for _, tr := range []client.Transport{client.WebSocket, client.SSE, client.GRPC} {
 		t.Run(string(tr), func(t *testing.T) {
 			t.Parallel()
 			f(t, tr)
@@ -53,7 +53,7 @@ func forEachStream(t *testing.T, f func(t *testing.T, tr client.Transport)) {
 
 // TestEpochChangeIsAGap: the channel's history is replaced under a
 // connected client (the node pushes a gap, then the new epoch's
-// publications). Over WebSocket and SSE, the subscription reports a Gap
+// publications). Over WebSocket, SSE and gRPC, the subscription reports a Gap
 // from its position to the start of the new epoch, then the new epoch's
 // publications in order, and its position is in the new epoch.
 func TestEpochChangeIsAGap(t *testing.T) {

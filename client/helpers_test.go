@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 const hmacSecret = "client-test-secret-with-32-bytes!"
 
 // allTransports is every transport, each behaviour runs under each.
-var allTransports = []client.Transport{client.WebSocket, client.SSE, client.LongPoll, client.ShortPoll}
+var allTransports = []client.Transport{client.WebSocket, client.SSE, client.LongPoll, client.ShortPoll, client.GRPC}
 
 // forEachTransport runs f as a parallel subtest per transport.
 func forEachTransport(t *testing.T, f func(t *testing.T, tr client.Transport)) {
@@ -47,6 +47,13 @@ func forEachTransport(t *testing.T, f func(t *testing.T, tr client.Transport)) {
 			f(t, tr)
 		})
 	}
+}
+
+// streams reports whether tr holds one connection open for its events
+// (WebSocket, SSE, gRPC), which carries joins and leaves and which a cut
+// breaks, unlike polls.
+func streams(tr client.Transport) bool {
+	return tr == client.WebSocket || tr == client.SSE || tr == client.GRPC
 }
 
 // logger is quiet unless SWITCHBOARD_CLIENT_LOG is set.
@@ -106,7 +113,11 @@ func newNodeOn(t *testing.T, b hub.Broker) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: g, ErrorLog: log.New(discard{}, "", 0)}
+	// HTTP/1.1 and h2c, as the node's own listener serves them.
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	hs := &http.Server{Handler: g, ErrorLog: log.New(discard{}, "", 0), Protocols: protocols}
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
@@ -163,7 +174,7 @@ type gate struct {
 	mu    sync.Mutex
 	modes map[string]string
 
-	losePublish atomic.Int32 // answers of /connection/publish still to lose
+	losePublish atomic.Int32 // answers of client publishes (HTTP or gRPC) still to lose
 	published   atomic.Int32 // client publishes the node handled
 }
 
@@ -198,7 +209,7 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = http.NewResponseController(w).Flush()
 		return
 	}
-	if r.URL.Path == "/connection/publish" {
+	if r.URL.Path == "/connection/publish" || r.URL.Path == pathGRPCPublish {
 		g.published.Add(1)
 		if g.losePublish.Add(-1) >= 0 {
 			g.next.ServeHTTP(httptest.NewRecorder(), r)
@@ -213,6 +224,9 @@ const (
 	pathWS   = "/connection/websocket"
 	pathSSE  = "/connection/sse"
 	pathPoll = "/connection/poll"
+	// The gRPC client service's calls the tests block or lose.
+	pathGRPCSubscribe = "/switchboard.v1.ClientService/Subscribe"
+	pathGRPCPublish   = "/switchboard.v1.ClientService/Publish"
 )
 
 // token mints a token for user that expires after ttl.

@@ -31,6 +31,12 @@ const (
 	// the default list: it is the last resort of networks that cut any
 	// request held open.
 	ShortPoll = stream.Poll
+	// GRPC is the server stream of switchboard.v1.ClientService/Subscribe
+	// over HTTP/2 (h2c for an http:// URL, TLS for https://); publishing,
+	// history and presence use the same service's unary calls. It is not
+	// in the default list: browsers cannot speak it, and a node behind a
+	// proxy that speaks HTTP/1.1 only cannot be reached with it.
+	GRPC = stream.GRPC
 )
 
 // DefaultTransports is the order tried when Options.Transports is empty.
@@ -39,7 +45,9 @@ var DefaultTransports = []Transport{WebSocket, SSE, LongPoll}
 // Endpoints overrides where each transport connects. An empty field is
 // derived from the URL given to New: its scheme, host and path, followed by
 // /connection/websocket, /connection/sse, /connection/poll,
-// /connection/publish, /connection/presence and /connection/history.
+// /connection/publish, /connection/presence and /connection/history; for
+// gRPC, the scheme, host and path alone (the node serves
+// /switchboard.v1.ClientService/ on its one listener).
 type Endpoints struct {
 	WebSocket string // ws:// URL (the http:// spelling works too)
 	SSE       string
@@ -47,6 +55,9 @@ type Endpoints struct {
 	Publish   string // client publish, used when not on a WebSocket
 	Presence  string // presence, used when not on a WebSocket
 	History   string // history, used when not on a WebSocket
+	// GRPC is the base URL of the gRPC services (http:// for h2c,
+	// https:// for TLS); the ClientService's paths are added to it.
+	GRPC string
 }
 
 // Options configure a Client. The zero value works; each field documents its
@@ -59,7 +70,8 @@ type Options struct {
 	Endpoints Endpoints
 
 	// Token is sent when connecting (the connect command on WebSocket,
-	// "Authorization: Bearer" on HTTP). Default: none, an anonymous client.
+	// "Authorization: Bearer" on HTTP and as gRPC metadata). Default:
+	// none, an anonymous client.
 	Token string
 	// GetToken, when set, is called for a token before the first connection
 	// (unless Token is set) and whenever the node says the token expired
@@ -67,7 +79,8 @@ type Options struct {
 	// It is never called concurrently with itself.
 	GetToken func(ctx context.Context) (string, error)
 	// Header is added to every request: the WebSocket upgrade, SSE, polls
-	// and publishes (an Origin, a cookie). Default: none.
+	// and publishes (an Origin, a cookie), and as metadata to every gRPC
+	// call. Default: none.
 	Header http.Header
 
 	// MinBackoff and MaxBackoff bound the wait between reconnection
@@ -88,7 +101,7 @@ type Options struct {
 	// minutes; negative: never.
 	UpgradeInterval time.Duration
 	// PingGrace is added to the node's ping interval to decide that a
-	// silent WebSocket or SSE stream is dead. Default 10s.
+	// silent WebSocket, SSE or gRPC stream is dead. Default 10s.
 	PingGrace time.Duration
 	// LongPollTimeout is how long the node may hold a long poll. Default
 	// 25s, under the 30s after which many proxies cut a quiet request.
@@ -111,6 +124,9 @@ type Options struct {
 	// zero, since an SSE response lasts as long as the stream; the client
 	// sets deadlines per request. Default: a client of its own, dialing
 	// with Dial, whose idle connections are closed when Run returns.
+	// gRPC calls go through an HTTP/2-only copy of its Transport when that
+	// is an *http.Transport (keeping its TLS settings and dialer), else
+	// through a transport of the client's own that dials with Dial.
 	HTTPClient *http.Client
 	// Logger receives the client's logs: connections at debug level,
 	// transport changes at info. Default slog.Default().
@@ -146,7 +162,7 @@ func (o Options) withDefaults() (Options, error) {
 	seen := make(map[Transport]bool)
 	for _, t := range o.Transports {
 		switch t {
-		case WebSocket, SSE, LongPoll, ShortPoll:
+		case WebSocket, SSE, LongPoll, ShortPoll, GRPC:
 		default:
 			return o, fmt.Errorf("client: unknown transport %q", t)
 		}
@@ -220,6 +236,9 @@ func endpoints(base string, over Endpoints) (Endpoints, error) {
 	}
 	if e.History == "" {
 		e.History = at(httpScheme, "/connection/history")
+	}
+	if e.GRPC == "" {
+		e.GRPC = at(httpScheme, "")
 	}
 	return e, nil
 }

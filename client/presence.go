@@ -11,9 +11,10 @@ import (
 )
 
 // Join says a client joined the subscription's channel: it subscribed over
-// WebSocket or SSE, or polled it for the first time. Join and Leave come
+// WebSocket, SSE or gRPC, or polled it for the first time. Join and Leave come
 // only on channels whose namespace has presence and join_leave on, and only
-// over WebSocket and SSE (polls do not carry them: call Client.Presence).
+// over WebSocket, SSE and gRPC (polls do not carry them: call
+// Client.Presence).
 // They are not replayed: a reconnection misses those in between.
 type Join struct {
 	Channel string
@@ -61,8 +62,8 @@ func (c *Client) presenceFrame(f protocol.Frame) {
 }
 
 // Presence lists the clients in a channel whose namespace has presence on:
-// over the WebSocket when connected over one, else from
-// GET /connection/presence. The namespace must allow the client to read
+// over the WebSocket when connected over one, with the client service's
+// Presence call over gRPC, else from GET /connection/presence. The namespace must allow the client to read
 // presence; a namespace without presence fails with code 108
 // (stream.ErrFeatureOff). It retries until ctx ends while the node cannot
 // answer, like Publish.
@@ -98,6 +99,9 @@ func (c *Client) presenceOnce(ctx context.Context, channel string) ([]stream.Cli
 			return nil, err
 		}
 		return f.Clients, nil
+	}
+	if _, g := cn.(*grpcConn); g || c.viaGRPC() {
+		return c.presenceGRPC(actx, channel)
 	}
 	return c.presenceHTTP(actx, channel)
 }

@@ -89,7 +89,7 @@ func TestPresence(t *testing.T) {
 			t.Fatalf("watcher sees %#v, want ann's join", j)
 		}
 		ann := j.Client.Client
-		if tr == client.WebSocket || tr == client.SSE {
+		if streams(tr) {
 			if own, ok := nextPresence(t, sub).(client.Join); !ok || own.Client.Client != ann {
 				t.Fatalf("ann's own join: %#v", own)
 			}
@@ -110,7 +110,7 @@ func TestPresence(t *testing.T) {
 			}
 		}
 
-		if tr == client.WebSocket || tr == client.SSE {
+		if streams(tr) {
 			// ann's own stream carries the joins of others.
 			other := n.newClient(t, client.Options{Token: token(t, "bob", time.Hour), Transports: []client.Transport{client.WebSocket}})
 			if _, err := other.Subscribe(ch, client.SubscribeOptions{}); err != nil {

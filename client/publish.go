@@ -31,9 +31,10 @@ type PublishOptions struct {
 // Publish publishes data to channel and returns the position it landed at.
 // data is encoded with encoding/json; a json.RawMessage is sent as it is.
 //
-// Over a WebSocket it sends the publish command; otherwise (connected over
-// SSE or polling, or between connections when an HTTP transport is
-// configured) it posts to the publish endpoint. Attempts that fail for a
+// Over a WebSocket it sends the publish command; over gRPC (and between
+// connections when no SSE or polling transport is configured) the client
+// service's Publish call; otherwise (connected over SSE or polling, or
+// between connections) it posts to the publish endpoint. Attempts that fail for a
 // reason that may pass (the connection dropped, an attempt took longer than
 // RequestTimeout, the node is overloaded) are retried with backoff and the
 // same key until ctx ends, so a publish is never doubled. Before Run starts,
@@ -76,9 +77,15 @@ func (c *Client) publishOnce(ctx context.Context, channel string, data json.RawM
 	}
 	actx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
 	defer cancel()
-	if w, ok := cn.(*wsConn); ok {
+	switch w := cn.(type) {
+	case *wsConn:
 		f, err := w.call(actx, protocol.Command{Type: protocol.TypePublish, Channel: channel, Data: data, Key: key})
 		return stream.Position{Epoch: f.Epoch, Offset: f.Offset}, err
+	case *grpcConn:
+		return c.publishGRPC(actx, channel, data, key)
+	}
+	if c.viaGRPC() {
+		return c.publishGRPC(actx, channel, data, key)
 	}
 	return c.publishHTTP(actx, channel, data, key)
 }
@@ -145,7 +152,8 @@ type History struct {
 }
 
 // History reads a channel's history: over the WebSocket when connected over
-// one, else from GET /connection/history, so it works on every transport.
+// one, with the client service's History call over gRPC, else from
+// GET /connection/history, so it works on every transport.
 // Between connections it waits for one (or ctx). The channel's namespace
 // must allow the client to read history. It retries until ctx ends while
 // the node cannot answer, like Publish.
@@ -176,6 +184,9 @@ func (c *Client) historyOnce(ctx context.Context, channel string, opts HistoryOp
 	actx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
 	defer cancel()
 	w, ok := cn.(*wsConn)
+	if _, g := cn.(*grpcConn); g || (!ok && c.viaGRPC()) {
+		return c.historyGRPC(actx, channel, opts)
+	}
 	if !ok {
 		return c.historyHTTP(actx, channel, opts)
 	}

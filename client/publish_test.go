@@ -62,7 +62,7 @@ func TestPublish(t *testing.T) {
 // the client. The client retries with the key it drew, and the node answers
 // with the first publication instead of making a second.
 func TestPublishAnswerLost(t *testing.T) {
-	for _, tr := range []client.Transport{client.SSE, client.LongPoll, client.ShortPoll} {
+	for _, tr := range []client.Transport{client.SSE, client.LongPoll, client.ShortPoll, client.GRPC} {
 		t.Run(string(tr), func(t *testing.T) {
 			t.Parallel()
 			n := newNode(t)
@@ -157,10 +157,11 @@ func TestHistory(t *testing.T) {
 		t.Errorf("History of a closed namespace: %v", err)
 	}
 
-	// Off a WebSocket, History asks GET /connection/history: after a
+	// Off a WebSocket, History asks GET /connection/history (over gRPC, the
+	// client service's History call): after a
 	// fallback, and on a client that never tries a WebSocket.
 	epoch := h.Latest.Epoch
-	for _, tr := range []client.Transport{client.SSE, client.LongPoll} {
+	for _, tr := range []client.Transport{client.SSE, client.LongPoll, client.GRPC} {
 		c := n.newClient(t, client.Options{Transports: []client.Transport{client.WebSocket, tr}})
 		n.gate.set(pathWS, "refuse")
 		c.run(t)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
 )
@@ -22,9 +24,10 @@ const (
 	transportSSE
 	transportLongPoll
 	transportPoll
+	transportGRPC
 )
 
-var allTransports = []transportKind{transportWS, transportSSE, transportLongPoll, transportPoll}
+var allTransports = []transportKind{transportWS, transportSSE, transportLongPoll, transportPoll, transportGRPC}
 
 func (k transportKind) String() string {
 	switch k {
@@ -36,14 +39,33 @@ func (k transportKind) String() string {
 		return "longpoll"
 	case transportPoll:
 		return "poll"
+	case transportGRPC:
+		return "grpc"
 	}
 	return fmt.Sprintf("transport(%d)", int(k))
 }
 
-// overHTTP reports whether the transport is plain HTTP requests, whose
-// refusals are HTTP statuses that end the connection, rather than error
-// replies on a WebSocket that stays open.
+// overHTTP reports whether the transport is plain HTTP requests (or a gRPC
+// call), whose refusals are HTTP statuses (gRPC statuses) that end the
+// connection, rather than error replies on a WebSocket that stays open.
 func (k transportKind) overHTTP() bool { return k != transportWS }
+
+// streams reports whether the transport holds one connection open for its
+// events (WebSocket, SSE, gRPC), which the node ends with a disconnect and
+// whose subscribe answers report the channel's latest position; polls do
+// neither.
+func (k transportKind) streams() bool {
+	return k == transportWS || k == transportSSE || k == transportGRPC
+}
+
+// statusIs reports whether a refusal e carries the HTTP status given, or
+// over gRPC the gRPC code that goes with it.
+func (k transportKind) statusIs(e followEvent, status int) bool {
+	if k == transportGRPC {
+		return e.grpc == grpcCodeFor(status)
+	}
+	return e.status == status
+}
 
 // follower follows channels over one transport, against real nodes, the way
 // a client application would. It reports what the server said as events and
@@ -115,6 +137,8 @@ func newFollower(t *testing.T, k transportKind) follower {
 		f = &pollFollower{eventQueue: newEventQueue(), client: newFollowerClient(), timeout: longPollTimeout}
 	case transportPoll:
 		f = &pollFollower{eventQueue: newEventQueue(), client: newFollowerClient()}
+	case transportGRPC:
+		f = &grpcFollower{eventQueue: newEventQueue()}
 	default:
 		t.Fatalf("no follower for %v", k)
 	}
@@ -145,11 +169,12 @@ const (
 	// evPublication: a publication, in pub.
 	evPublication
 	// evError: the server refused something with a coded error: a
-	// WebSocket error reply (the connection stays) or an HTTP error status
-	// with a coded body (the connection is over: evEnd follows).
+	// WebSocket error reply (the connection stays), an HTTP error status
+	// with a coded body or a gRPC status with a coded detail (the
+	// connection is over: evEnd follows).
 	evError
 	// evDisconnect: the server ended the session and said why (WebSocket
-	// disconnect frame, SSE disconnect event).
+	// disconnect frame, SSE disconnect event, gRPC Disconnect event).
 	evDisconnect
 	// evEnd: the connection is over without a cut: the server closed it,
 	// a request was refused, or the network failed (err).
@@ -167,8 +192,9 @@ type followEvent struct {
 	recovered bool
 	latest    stream.Position
 	pub       *stream.Publication // evPublication
-	code      uint32              // evError, evDisconnect; evEnd: the WebSocket close code
+	code      uint32              // evError, evDisconnect; evEnd: the WebSocket close code, the gRPC status's project code
 	status    int                 // evError over HTTP
+	grpc      codes.Code          // evError, evEnd over gRPC: the status's code
 	reason    string              // evDisconnect, evError's message
 	reconnect bool                // evDisconnect
 	err       error               // evEnd
@@ -182,7 +208,7 @@ func (e followEvent) String() string {
 	case evPublication:
 		return fmt.Sprintf("publication %s %s/%d %s", e.pub.Channel, e.pub.Epoch, e.pub.Offset, e.pub.Data)
 	case evError:
-		return fmt.Sprintf("error %d (status %d, channel %q): %s", e.code, e.status, e.channel, e.reason)
+		return fmt.Sprintf("error %d (status %d, gRPC %v, channel %q): %s", e.code, e.status, e.grpc, e.channel, e.reason)
 	case evDisconnect:
 		return fmt.Sprintf("disconnect %d %q reconnect=%t", e.code, e.reason, e.reconnect)
 	case evEnd:

@@ -106,8 +106,8 @@ func testNodeKilledUnderLoad(t *testing.T, b brokerKind) {
 // restarted on its JetStream file store. Every node's /readyz answers 503
 // while the broker is away and 200 again after; publications the API
 // acknowledged are all in history and all delivered, once, in order, with
-// their data; the clients recover without a gap, WebSocket and SSE clients
-// without even reconnecting.
+// their data; the clients recover without a gap, WebSocket, SSE and gRPC
+// clients without even reconnecting.
 func TestClusterBrokerRestart(t *testing.T) {
 	forEachBroker(t, testBrokerRestart)
 }
@@ -159,7 +159,7 @@ func testBrokerRestart(t *testing.T, b brokerKind) {
 	// that came while the broker was away may have been refused, and
 	// retried.)
 	moved, _ := f.reconnects(time.Time{})
-	for _, tr := range []client.Transport{client.WebSocket, client.SSE} {
+	for _, tr := range []client.Transport{client.WebSocket, client.SSE, client.GRPC} {
 		if moved[tr] > 0 {
 			t.Errorf("%d %s clients lost their connection while the broker was away", moved[tr], tr)
 		}

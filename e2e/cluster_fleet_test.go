@@ -48,7 +48,7 @@ type stateAt struct {
 }
 
 // fleetTransports are the transports of a fleet's clients, in turn.
-var fleetTransports = []client.Transport{client.WebSocket, client.SSE, client.LongPoll, client.ShortPoll}
+var fleetTransports = []client.Transport{client.WebSocket, client.SSE, client.LongPoll, client.ShortPoll, client.GRPC}
 
 // startFleet starts n clients through base, each on the transport of
 // transports in turn and subscribed to one of chans from its start

@@ -241,8 +241,8 @@ func (p *probe) expectRefused(channel string, code uint32, status int) {
 	switch {
 	case e.kind != evError || e.code != code:
 		p.fatalf("got %v, want error %d for %s", e, code, channel)
-	case p.tr.overHTTP() && e.status != status:
-		p.fatalf("got %v, want HTTP status %d", e, status)
+	case p.tr.overHTTP() && !p.tr.statusIs(e, status):
+		p.fatalf("got %v, want HTTP status %d (over gRPC, %v)", e, status, grpcCodeFor(status))
 	case !p.tr.overHTTP() && e.channel != channel:
 		p.fatalf("got %v, want it for channel %s", e, channel)
 	}

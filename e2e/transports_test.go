@@ -197,7 +197,7 @@ func TestTransportNotRecoveredWhenTooOld(t *testing.T) {
 		// Publishing only after the answer: a client told its position is
 		// lost starts from wherever the channel is when it is told.
 		got := p.expect(map[string]bool{short: false, long: true}, kept...)
-		if tr == transportWS || tr == transportSSE {
+		if tr.streams() {
 			if l := got[short].latest; l.Offset != 3+20 {
 				p.fatalf("answer says latest %s/%d, want offset 23: 3 before the cut, 20 during it", l.Epoch, l.Offset)
 			}
@@ -222,8 +222,8 @@ func TestTransportEpochChange(t *testing.T) {
 
 		first.stop()
 		why := p.expectEnd("the end of the connection to the stopped node")
-		switch tr {
-		case transportWS, transportSSE:
+		switch {
+		case tr.streams():
 			if len(why) != 1 || why[0].kind != evDisconnect || why[0].code != 3001 || !why[0].reconnect {
 				p.fatalf("the stopping node said %s, want one disconnect 3001 with reconnect", describeEvents(why))
 			}
@@ -244,7 +244,7 @@ func TestTransportEpochChange(t *testing.T) {
 		if after[0].pos.Epoch == before[0].pos.Epoch {
 			t.Fatalf("the new node kept epoch %s", after[0].pos.Epoch)
 		}
-		if tr == transportWS || tr == transportSSE {
+		if tr.streams() {
 			if e := got[ch].latest.Epoch; e != after[0].pos.Epoch {
 				p.fatalf("answer says epoch %s, the new node publishes in %s", e, after[0].pos.Epoch)
 			}
@@ -254,7 +254,8 @@ func TestTransportEpochChange(t *testing.T) {
 }
 
 // TestTransportPermissionDenied: a subscription the namespace rules refuse
-// gets code 103, an error reply on a WebSocket and a 403 over HTTP; the
+// gets code 103, an error reply on a WebSocket, a 403 over HTTP and
+// PermissionDenied over gRPC; the
 // same channel with a token the rules accept works.
 func TestTransportPermissionDenied(t *testing.T) {
 	t.Parallel()
@@ -297,8 +298,8 @@ func TestTransportPermissionDenied(t *testing.T) {
 }
 
 // TestTransportTokenExpiry: a connection whose token expires is ended with
-// the token-expired code: a disconnect 3005 on a WebSocket and an SSE
-// stream, and for polls the first poll after the expiry is refused with 401
+// the token-expired code: a disconnect 3005 on a WebSocket, an SSE stream
+// and a gRPC stream, and for polls the first poll after the expiry is refused with 401
 // and code 109. A token expired already is refused with code 109 at once.
 func TestTransportTokenExpiry(t *testing.T) {
 	t.Parallel()
@@ -312,8 +313,8 @@ func TestTransportTokenExpiry(t *testing.T) {
 		stale := mintTransportToken(t, "eve", nil, -time.Minute)
 		p := openProbe(t, tr, n, followSpec{channels: []string{ch}, token: stale})
 		why := p.expectEnd("the refusal of an expired token")
-		if len(why) == 0 || why[0].kind != evError || why[0].code != 109 || tr.overHTTP() && why[0].status != 401 {
-			p.fatalf("got %s, want error 109 (status 401 over HTTP)", describeEvents(why))
+		if len(why) == 0 || why[0].kind != evError || why[0].code != 109 || tr.overHTTP() && !tr.statusIs(why[0], 401) {
+			p.fatalf("got %s, want error 109 (status 401 over HTTP, Unauthenticated over gRPC)", describeEvents(why))
 		}
 		if tr == transportWS && (len(why) != 2 || why[1].kind != evDisconnect || why[1].code != 3005) {
 			p.fatalf("got %s, want the connect error then disconnect 3005", describeEvents(why))
@@ -325,7 +326,7 @@ func TestTransportTokenExpiry(t *testing.T) {
 		p.expect(nil, publishEach(t, n, ch, `{"before":"expiry"}`)...)
 
 		why = p.expectEnd("the end of the expiring connection")
-		if tr.overHTTP() && tr != transportSSE {
+		if !tr.streams() {
 			if len(why) != 1 || why[0].status != 401 || why[0].code != 109 {
 				p.fatalf("got %s, want one refusal with status 401 and code 109", describeEvents(why))
 			}
@@ -409,7 +410,7 @@ func TestTransportOrderUnderConcurrentPublishers(t *testing.T) {
 // one position model, whatever carries it — with nothing lost or repeated.
 func TestTransportSwitchOnResume(t *testing.T) {
 	t.Parallel()
-	kinds := []transportKind{transportWS, transportSSE, transportLongPoll, transportPoll}
+	kinds := []transportKind{transportWS, transportSSE, transportLongPoll, transportPoll, transportGRPC}
 	for i, from := range kinds {
 		to := kinds[(i+1)%len(kinds)]
 		t.Run(from.String()+"→"+to.String(), func(t *testing.T) {
