@@ -342,6 +342,7 @@ func printBanner(w io.Writer, addr net.Addr, broker, apiKey string, generated bo
 	fmt.Fprintf(w, "  websocket: %s://%s/connection/websocket\n", ws, hp)
 	fmt.Fprintf(w, "  sse:       %s://%s/connection/sse?channel=...\n", web, hp)
 	fmt.Fprintf(w, "  polling:   %s://%s/connection/poll?channel=...&cursor=...\n", web, hp)
+	fmt.Fprintf(w, "  grpc:      %s (gRPC, gRPC-Web and Connect: switchboard.v1.ClientService, APIService)\n", hp)
 	fmt.Fprintf(w, "  api:       %s://%s/api/\n", web, hp)
 	fmt.Fprintf(w, "  metrics:   %s://%s/metrics\n", web, hp)
 	if generated {
