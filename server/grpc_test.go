@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	reflectpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
@@ -228,6 +229,16 @@ func TestGRPCBadInput(t *testing.T) {
 		_ = s.CloseSend()
 		var out []byte
 		err = s.RecvMsg(&out)
+		if c, code := detail(t, err); c != codes.InvalidArgument || code != 107 {
+			t.Errorf("%s with malformed protobuf: %v, code %d; want InvalidArgument, 107", method, c, code)
+		}
+	}
+	// The API service decodes its requests the same way (with its key, so
+	// that the message is read at all).
+	apiCtx := metadata.AppendToOutgoingContext(ctx, "authorization", "apikey "+apiKey)
+	for _, method := range []string{"/switchboard.v1.APIService/Publish", "/switchboard.v1.APIService/History"} {
+		var out []byte
+		err := conn.Invoke(apiCtx, method, bad, &out, grpc.ForceCodec(rawCodec{}))
 		if c, code := detail(t, err); c != codes.InvalidArgument || code != 107 {
 			t.Errorf("%s with malformed protobuf: %v, code %d; want InvalidArgument, 107", method, c, code)
 		}

@@ -33,7 +33,7 @@ var _ switchboardv1connect.APIServiceHandler = apiService{}
 // fault, as the HTTP API logs its 5xx.
 func (s *Server) grpcAPI() (string, http.Handler) {
 	limit, opts := grpcerr.Limit(s.maxBody)
-	path, h := switchboardv1connect.NewAPIServiceHandler(apiService{s}, append(opts,
+	opts = append(opts,
 		connect.WithRequestGate(func(ctx context.Context, _ connect.Spec, _ connect.Peer, header http.Header) (context.Context, error) {
 			if err := s.authorize(header); err != nil {
 				return nil, grpcerr.Error(err)
@@ -41,7 +41,19 @@ func (s *Server) grpcAPI() (string, http.Handler) {
 			return ctx, nil
 		}),
 		connect.WithInterceptors(connect.UnaryInterceptorFunc(s.grpcErrors)),
-	)...)
+	)
+	// Each method through grpcsvc.Handle, so that a malformed request is
+	// refused with the project's code, as on the client service.
+	a := apiService{s}
+	h := http.NewServeMux()
+	h.Handle(switchboardv1connect.APIServicePublishProcedure, grpcsvc.Handle(switchboardv1connect.APIServicePublishProcedure, a.Publish, opts...))
+	h.Handle(switchboardv1connect.APIServiceBroadcastProcedure, grpcsvc.Handle(switchboardv1connect.APIServiceBroadcastProcedure, a.Broadcast, opts...))
+	h.Handle(switchboardv1connect.APIServiceHistoryProcedure, grpcsvc.Handle(switchboardv1connect.APIServiceHistoryProcedure, a.History, opts...))
+	h.Handle(switchboardv1connect.APIServicePresenceProcedure, grpcsvc.Handle(switchboardv1connect.APIServicePresenceProcedure, a.Presence, opts...))
+	h.Handle(switchboardv1connect.APIServiceChannelsProcedure, grpcsvc.Handle(switchboardv1connect.APIServiceChannelsProcedure, a.Channels, opts...))
+	h.Handle(switchboardv1connect.APIServiceDisconnectProcedure, grpcsvc.Handle(switchboardv1connect.APIServiceDisconnectProcedure, a.Disconnect, opts...))
+	h.Handle(switchboardv1connect.APIServiceInfoProcedure, grpcsvc.Handle(switchboardv1connect.APIServiceInfoProcedure, a.Info, opts...))
+	path := "/" + switchboardv1connect.APIServiceName + "/"
 	return path, s.bound(limit(h))
 }
 

@@ -25,7 +25,7 @@ func (s *Service) Subscribe(ctx context.Context, r *connect.Request[switchboardv
 // codec.go); the stream's events are in the request's format.
 func (s *Service) subscribeRaw(ctx context.Context, r *connect.Request[raw], st *connect.ServerStream[switchboardv1.SubscribeResponse]) error {
 	m := new(switchboardv1.SubscribeRequest)
-	if err := s.decodeRequest(r.Msg, m); err != nil {
+	if err := decodeRequest(r.Msg, m); err != nil {
 		return s.fail(r.Spec().Procedure, err)
 	}
 	return s.subscribe(ctx, callOf(r), m, r.Msg.json, st)

@@ -3,6 +3,7 @@ package grpc
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -41,11 +42,31 @@ func (s *Service) identity(c call) (stream.Identity, error) {
 // decodeRequest reads a raw request into m, refusing a malformed one with
 // code 107 (one over the node's size never got this far: grpcerr.Limit
 // refused it with code 112).
-func (s *Service) decodeRequest(r *raw, m proto.Message) error {
+func decodeRequest(r *raw, m proto.Message) error {
 	if err := decode(r.b, r.json, m); err != nil {
 		return fmt.Errorf("%w: malformed %s: %v", stream.ErrBadRequest, m.ProtoReflect().Descriptor().FullName(), err)
 	}
 	return nil
+}
+
+// Handle serves procedure with f as a unary call whose request is decoded
+// here, as ClientService's are, so that a malformed message is refused
+// with code 107 in its details rather than connect's bare InvalidArgument.
+// f gets the decoded message with the call's headers; opts are added to
+// [Options]. Package server serves APIService with it.
+func Handle[Req any, PReq interface {
+	*Req
+	proto.Message
+}, Res any](procedure string, f func(context.Context, *connect.Request[Req]) (*connect.Response[Res], error), opts ...connect.HandlerOption) http.Handler {
+	return connect.NewUnaryHandler(procedure, func(ctx context.Context, r *connect.Request[raw]) (*connect.Response[Res], error) {
+		m := PReq(new(Req))
+		if err := decodeRequest(r.Msg, m); err != nil {
+			return nil, grpcerr.Error(err)
+		}
+		req := connect.NewRequest((*Req)(m))
+		maps.Copy(req.Header(), r.Header())
+		return f(ctx, req)
+	}, append(Options(), opts...)...)
 }
 
 // unary adapts a method to connect's unary handler over raw requests: the
@@ -57,7 +78,7 @@ func unary[Req any, PReq interface {
 }, Res any](s *Service, f func(context.Context, call, *Req) (*Res, error)) func(context.Context, *connect.Request[raw]) (*connect.Response[Res], error) {
 	return func(ctx context.Context, r *connect.Request[raw]) (*connect.Response[Res], error) {
 		m := PReq(new(Req))
-		if err := s.decodeRequest(r.Msg, m); err != nil {
+		if err := decodeRequest(r.Msg, m); err != nil {
 			return nil, s.fail(r.Spec().Procedure, err)
 		}
 		res, err := f(ctx, callOf(r), m)
