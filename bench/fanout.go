@@ -19,7 +19,8 @@ type LoadConfig struct {
 	// and PID), or the floor server (StartFloor) with Transport Floor. The
 	// server's CPU is read from /proc when PID is set.
 	Node *Node
-	// Transport is WebSocket, SSE, LongPoll, Poll or Floor. Default WebSocket.
+	// Transport is WebSocket, SSE, LongPoll, Poll, GRPC or Floor. Default
+	// WebSocket.
 	Transport string
 	// Subscribers is how many connections subscribe. Default 10,000.
 	Subscribers int
