@@ -176,6 +176,7 @@ type grpcEvent struct {
 	data      []byte           // Publication
 	recovered bool             // Subscribed
 	code      uint64           // Disconnect
+	reason    []byte           // Disconnect
 	reconnect bool             // Disconnect
 }
 
@@ -220,6 +221,8 @@ func decodeEvent(b []byte) (grpcEvent, error) {
 		switch {
 		case num == evDisconnect && f == 1:
 			ev.code = v
+		case num == evDisconnect && f == 2:
+			ev.reason = bs
 		case num == evDisconnect && f == 3:
 			ev.reconnect = v != 0
 		case num == evDisconnect:
@@ -292,19 +295,26 @@ func (f *fleet) openGRPC(ctx context.Context, i int, channel string) error {
 		defer tr.CloseIdleConnections()
 		for {
 			b, err := s.next()
-			if err != nil {
-				return
+			if err == nil {
+				var ev grpcEvent
+				if ev, err = decodeEvent(b); err == nil {
+					switch ev.kind {
+					case evPublication:
+						f.sink.deliver(i, &pos, ev.offset, sentAt(ev.data))
+						continue
+					case evDisconnect:
+						f.endedWith(fmt.Sprintf("disconnect %d %s", ev.code, ev.reason))
+						return
+					case evUnsubscribed:
+						f.endedWith("unsubscribed")
+						return
+					default:
+						continue
+					}
+				}
 			}
-			ev, err := decodeEvent(b)
-			if err != nil {
-				return
-			}
-			switch ev.kind {
-			case evPublication:
-				f.sink.deliver(i, &pos, ev.offset, sentAt(ev.data))
-			case evDisconnect, evUnsubscribed:
-				return
-			}
+			f.endedWith(err.Error())
+			return
 		}
 	}
 	f.start(read, s.close)

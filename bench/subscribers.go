@@ -58,6 +58,9 @@ type fleet struct {
 	wg      sync.WaitGroup
 	closing atomic.Bool
 	ended   atomic.Int64 // readers whose connection ended before the run did
+	// endedBy is why the first of them ended, where its reader can tell
+	// (gRPC: the Disconnect event or the status); empty otherwise.
+	endedBy atomic.Pointer[string]
 
 	mu      sync.Mutex
 	closers []func()
@@ -108,6 +111,14 @@ func (f *fleet) start(read func(), closer func()) {
 			f.ended.Add(1)
 		}
 	}()
+}
+
+// endedWith notes why a reader's connection ended, if it is the first to
+// end before the run did.
+func (f *fleet) endedWith(cause string) {
+	if !f.closing.Load() {
+		f.endedBy.CompareAndSwap(nil, &cause)
+	}
 }
 
 // open connects subscriber i to channel and returns once it is subscribed,
