@@ -19,7 +19,8 @@ type LoadConfig struct {
 	// and PID), or the floor server (StartFloor) with Transport Floor. The
 	// server's CPU is read from /proc when PID is set.
 	Node *Node
-	// Transport is WebSocket, SSE, LongPoll, Poll or Floor. Default WebSocket.
+	// Transport is WebSocket, SSE, LongPoll, Poll, GRPC or Floor. Default
+	// WebSocket.
 	Transport string
 	// Subscribers is how many connections subscribe. Default 10,000.
 	Subscribers int
@@ -61,14 +62,18 @@ type LoadResult struct {
 	PayloadSize int     `json:"payload_bytes"`
 	Rate        float64 `json:"target_rate"` // publications/s asked for; 0: flat out
 
-	Publications int64         `json:"publications"`
-	Expected     int64         `json:"expected_deliveries"`
-	Delivered    int64         `json:"delivered"`
-	Lost         int64         `json:"lost"`
-	Duplicates   int64         `json:"duplicates"`
-	Ended        int64         `json:"ended_connections"` // dropped by the node during the run
-	Elapsed      time.Duration `json:"elapsed_ns"`
-	ConnectTime  time.Duration `json:"connect_time_ns"`
+	Publications int64 `json:"publications"`
+	Expected     int64 `json:"expected_deliveries"`
+	Delivered    int64 `json:"delivered"`
+	Lost         int64 `json:"lost"`
+	Duplicates   int64 `json:"duplicates"`
+	Ended        int64 `json:"ended_connections"` // dropped by the node during the run
+	// EndedBy is why the first of them ended, where the reader can tell
+	// (gRPC: "disconnect <code> <reason>", the status, or the stream's
+	// error).
+	EndedBy     string        `json:"ended_by,omitempty"`
+	Elapsed     time.Duration `json:"elapsed_ns"`
+	ConnectTime time.Duration `json:"connect_time_ns"`
 
 	// PublicationsPerSec is over the publishing only; DeliveriesPerSec
 	// over the whole window, until the last delivery.
@@ -166,6 +171,9 @@ func Load(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 	res.Lost = max(res.Expected-res.Delivered, 0)
 	res.Duplicates = fl.sink.duplicates.Load() - dup0
 	res.Ended = fl.ended.Load()
+	if by := fl.endedBy.Load(); by != nil {
+		res.EndedBy = *by
+	}
 	res.Elapsed = elapsed
 	res.PublicationsPerSec = float64(res.Publications) / publishing.Seconds()
 	res.DeliveriesPerSec = float64(res.Delivered) / elapsed.Seconds()

@@ -12,7 +12,7 @@ import (
 type IdleConfig struct {
 	// Node is the node under test; PID must be set to read its RSS.
 	Node *Node
-	// Transport is WebSocket (default), SSE, LongPoll or Poll. A short-polling
+	// Transport is WebSocket (default), SSE, LongPoll, Poll or GRPC. A short-polling
 	// client holds nothing on the node between polls but its HTTP
 	// keep-alive connection, which is what Poll measures.
 	Transport string

@@ -20,14 +20,17 @@ import (
 // resuming from the positions they had.
 //
 // It uses the Go client (package client), since what it measures is the
-// SDK and the node resuming together. Every socket a client opens goes
+// SDK and the node resuming together; over gRPC, which the Go client does
+// not speak, a subscriber of the benchmark's own resumes the same way
+// (grpcstorm.go). Every socket a client opens goes
 // through its Options.Dial, which keeps it; the drop closes each client's
 // sockets under it, as when a network or a load balancer fails, and each
 // client notices, reconnects and resumes by itself.
 type StormConfig struct {
 	// Node is the node under test.
 	Node *Node
-	// Transport is WebSocket, SSE, LongPoll or Poll. Default WebSocket.
+	// Transport is WebSocket, SSE, LongPoll, Poll or GRPC. Default
+	// WebSocket.
 	Transport string
 	// Clients is how many clients drop and come back. Default 10,000.
 	Clients int
@@ -150,6 +153,29 @@ func (sc *stormClient) checkCaught() {
 }
 func (sc *stormClient) caughtDone() bool { return sc.caughtAt.Load() != 0 }
 
+// first notes where the client starts: the channel's position when it
+// first subscribed.
+func (sc *stormClient) first(epoch string, offset uint64) {
+	sc.epoch, sc.start, sc.last = epoch, offset, offset
+	sc.seen.Store(sc.last)
+}
+
+// publication counts one publication the application sees: new, repeated,
+// or after a hole.
+func (sc *stormClient) publication(offset uint64) {
+	switch {
+	case offset <= sc.last:
+		sc.dups++
+		return
+	case offset > sc.last+1:
+		sc.lost += int64(offset - sc.last - 1)
+	}
+	sc.last = offset
+	sc.seen.Store(sc.last)
+	sc.unique++
+	sc.checkCaught()
+}
+
 // consume reads the subscription's events until it ends. subscribed is
 // closed at the first Subscribed event.
 func (sc *stormClient) consume(sub *client.Subscription, subscribed chan<- struct{}) {
@@ -162,24 +188,13 @@ func (sc *stormClient) consume(sub *client.Subscription, subscribed chan<- struc
 		switch ev := ev.(type) {
 		case client.Subscribed:
 			if subscribed != nil {
-				sc.epoch, sc.start, sc.last = ev.Position.Epoch, ev.Position.Offset, ev.Position.Offset
-				sc.seen.Store(sc.last)
+				sc.first(ev.Position.Epoch, ev.Position.Offset)
 				close(subscribed)
 				subscribed = nil
 			}
 			sc.checkCaught()
 		case client.Publication:
-			switch {
-			case ev.Offset <= sc.last:
-				sc.dups++
-				continue
-			case ev.Offset > sc.last+1:
-				sc.lost += int64(ev.Offset - sc.last - 1)
-			}
-			sc.last = ev.Offset
-			sc.seen.Store(sc.last)
-			sc.unique++
-			sc.checkCaught()
+			sc.publication(ev.Offset)
 		case client.Gap:
 			sc.gaps++
 		case client.Unsubscribed:
@@ -202,6 +217,9 @@ func Storm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 		kind = client.LongPoll
 	case Poll:
 		kind = client.ShortPoll
+	case GRPC:
+		// The Go client has no gRPC transport: a resuming subscriber of
+		// the benchmark's own (grpcstorm.go).
 	default:
 		return res, fmt.Errorf("storm: unknown transport %q", cfg.Transport)
 	}
@@ -236,6 +254,17 @@ func Storm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 	defer end()
 	ready := make([]chan struct{}, len(clients))
 	for i, sc := range clients {
+		ready[i] = make(chan struct{})
+		if cfg.Transport == GRPC {
+			runs.Add(1)
+			go func() {
+				defer runs.Done()
+				if err := sc.runGRPC(cctx, node.URL, channels[sc.channel], ready[i]); err != nil {
+					runErr.CompareAndSwap(nil, &err)
+				}
+			}()
+			continue
+		}
 		c, err := client.New(node.URL, client.Options{
 			Transports:      []client.Transport{kind},
 			Dial:            sc.dial,
@@ -251,7 +280,6 @@ func Storm(ctx context.Context, cfg StormConfig) (StormResult, error) {
 		if err != nil {
 			return res, err
 		}
-		ready[i] = make(chan struct{})
 		consumers.Add(1)
 		go func() {
 			defer consumers.Done()

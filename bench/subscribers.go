@@ -25,21 +25,23 @@ const (
 	SSE       = string(stream.SSE)
 	LongPoll  = string(stream.LongPoll)
 	Poll      = string(stream.Poll)
+	GRPC      = string(stream.GRPC)
 	// Floor is plain TCP to a fan-out server that does nothing but write
 	// the same bytes to every connection: the machine's floor.
 	Floor = "tcp"
 )
 
 // Transports lists the node's transports, best first.
-var Transports = []string{WebSocket, SSE, LongPoll, Poll}
+var Transports = []string{WebSocket, SSE, LongPoll, Poll, GRPC}
 
 // The load scenarios (broadcast, channels) read with lean subscribers of
 // their own rather than with the Go client: a client.Client decodes every
 // publication, queues it as an event and runs several goroutines, which on
 // one load-generating core would make the benchmark, not the node, the
 // bottleneck at 10,000 subscribers. These readers find the offset and the
-// send time with a byte search and count. The storm scenario, whose subject
-// is resume, uses the Go client.
+// send time with a byte search (gRPC: protowire, see grpcconn.go) and
+// count. The storm scenario, whose subject is resume, uses the Go client
+// (gRPC: a resuming subscriber of its own, see grpcstorm.go).
 
 // fleet is the subscribers of one run: their readers, and what they count.
 type fleet struct {
@@ -56,6 +58,9 @@ type fleet struct {
 	wg      sync.WaitGroup
 	closing atomic.Bool
 	ended   atomic.Int64 // readers whose connection ended before the run did
+	// endedBy is why the first of them ended, where its reader can tell
+	// (gRPC: the Disconnect event or the status); empty otherwise.
+	endedBy atomic.Pointer[string]
 
 	mu      sync.Mutex
 	closers []func()
@@ -108,6 +113,14 @@ func (f *fleet) start(read func(), closer func()) {
 	}()
 }
 
+// endedWith notes why a reader's connection ended, if it is the first to
+// end before the run did.
+func (f *fleet) endedWith(cause string) {
+	if !f.closing.Load() {
+		f.endedBy.CompareAndSwap(nil, &cause)
+	}
+}
+
 // open connects subscriber i to channel and returns once it is subscribed,
 // with its reader running.
 func (f *fleet) open(ctx context.Context, i int, channel string) error {
@@ -118,6 +131,8 @@ func (f *fleet) open(ctx context.Context, i int, channel string) error {
 		return f.openSSE(ctx, i, channel)
 	case LongPoll, Poll:
 		return f.openPoll(ctx, i, channel)
+	case GRPC:
+		return f.openGRPC(ctx, i, channel)
 	case Floor:
 		return f.openFloor(ctx, i, channel)
 	}

@@ -110,7 +110,7 @@ or JSON.`,
 			return tw.Flush()
 		},
 	}
-	idle.Flags().StringSliceVar(&idleTransports, "transport", []string{"websocket"}, "transports to measure, in turn: websocket (or ws), sse, longpoll, poll")
+	idle.Flags().StringSliceVar(&idleTransports, "transport", []string{"websocket"}, "transports to measure, in turn: websocket (or ws), sse, longpoll, poll, grpc")
 	idle.Flags().IntVar(&conns, "conns", 10_000, "connections to hold")
 	idle.Flags().IntVar(&channels, "channels", 100, "channels to spread them over")
 	cmd.AddCommand(idle, newLoadCmd(env, f, "broadcast"), newLoadCmd(env, f, "channels"), newStormCmd(env, f),

@@ -60,7 +60,7 @@ func newLoadCmd(env *cliEnv, f *benchFlags, scenario string) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringSliceVar(&lf.transports, "transport", []string{"websocket"}, "transports to measure, in turn: websocket (or ws), sse, longpoll, poll")
+	fl.StringSliceVar(&lf.transports, "transport", []string{"websocket"}, "transports to measure, in turn: websocket (or ws), sse, longpoll, poll, grpc")
 	fl.IntVar(&lf.subscribers, "subscribers", 10_000, "subscribed connections")
 	fl.IntVar(&lf.channels, "channels", channels, "channels to spread the subscribers over")
 	fl.Float64Var(&lf.rate, "rate", 0, "publications per second (0: flat out, with --window publications in flight)")
@@ -80,7 +80,7 @@ func checkTransports(ts []string) error {
 	for i, t := range ts {
 		tr, ok := stream.ParseTransport(t)
 		if !ok {
-			return fmt.Errorf("unknown transport %q (want websocket, sse, longpoll or poll)", t)
+			return fmt.Errorf("unknown transport %q (want websocket, sse, longpoll, poll or grpc)", t)
 		}
 		ts[i] = string(tr) // "ws" is read as websocket
 	}
@@ -286,7 +286,7 @@ func newStormCmd(env *cliEnv, f *benchFlags) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringSliceVar(&transports, "transport", []string{"websocket"}, "transports to measure, in turn: websocket (or ws), sse, longpoll, poll")
+	fl.StringSliceVar(&transports, "transport", []string{"websocket"}, "transports to measure, in turn: websocket (or ws), sse, longpoll, poll, grpc")
 	fl.IntVar(&cfg.Clients, "clients", 10_000, "clients that drop and come back")
 	fl.IntVar(&cfg.Channels, "channels", 100, "channels to spread them over")
 	fl.Float64Var(&cfg.Rate, "rate", 100, "publications per second over all channels, throughout")

@@ -94,3 +94,34 @@ func TestBenchPresence(t *testing.T) {
 		t.Errorf("%+v: want 50 connected, each hearing at least its own join", res)
 	}
 }
+
+// TestBenchGRPC: --transport grpc reaches every scenario that takes it.
+func TestBenchGRPC(t *testing.T) {
+	var idle []struct {
+		Transport  string  `json:"transport"`
+		Goroutines float64 `json:"goroutines_per_conn"`
+	}
+	runBench(t, &idle, "idle", "--conns", "20", "--channels", "2", "--transport", "websocket,grpc")
+	if len(idle) != 2 || idle[0].Transport != "websocket" || idle[1].Transport != "grpc" {
+		t.Errorf("idle rows %+v, want websocket then grpc", idle)
+	}
+	var load []struct {
+		Transport string `json:"transport"`
+		Delivered int64  `json:"delivered"`
+		Lost      int64  `json:"lost"`
+	}
+	runBench(t, &load, "broadcast", "--subscribers", "20", "--rate", "20", "--duration", "1s", "--transport", "grpc")
+	if len(load) != 2 || load[0].Transport != "tcp" || load[1].Transport != "grpc" || load[1].Delivered == 0 || load[1].Lost != 0 {
+		t.Errorf("broadcast rows %+v, want the floor then grpc, all delivered", load)
+	}
+	var storm []struct {
+		Transport string `json:"transport"`
+		Delivered int64  `json:"delivered"`
+		Lost      int64  `json:"lost"`
+		Dups      int64  `json:"duplicates"`
+	}
+	runBench(t, &storm, "storm", "--clients", "20", "--channels", "4", "--before", "300ms", "--after", "300ms", "--transport", "grpc")
+	if len(storm) != 1 || storm[0].Transport != "grpc" || storm[0].Delivered == 0 || storm[0].Lost != 0 || storm[0].Dups != 0 {
+		t.Errorf("storm rows %+v, want grpc with nothing lost or repeated", storm)
+	}
+}
