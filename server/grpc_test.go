@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding/gzip"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	reflectpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
@@ -389,5 +390,24 @@ func TestGRPCSlowStream(t *testing.T) {
 	_, err = g.next()
 	if c, code := detail(t, err); c != codes.Unavailable || code != 3002 {
 		t.Fatalf("status: %v, %d; want Unavailable, 3002", c, code)
+	}
+}
+
+// TestGRPCCompressedStream: a call that asks for gzip gets its first
+// events compressed by connect and the publications the node encoded once
+// uncompressed, on the one stream, and reads them all in order.
+func TestGRPCCompressedStream(t *testing.T) {
+	n := newNode(t)
+	conn := dialGRPC(t, addrOf(n), insecure.NewCredentials())
+	g := subscribeGRPC(t, conn, &switchboardv1.SubscribeRequest{Channels: []*switchboardv1.ChannelRequest{{Channel: "chat:z"}}},
+		grpc.UseCompressor(gzip.Name))
+	if g.must().GetConnected() == nil || g.must().GetSubscribed() == nil {
+		t.Fatal("want Connected, then Subscribed")
+	}
+	for i := range 20 {
+		off := n.publish("chat:z", fmt.Sprintf(`{"n":%d,"pad":%q}`, i, strings.Repeat("x", 200)))
+		if p := g.must().GetPublication(); p == nil || p.Offset != off {
+			t.Fatalf("publication %d: %v, want offset %d", i, p, off)
+		}
 	}
 }

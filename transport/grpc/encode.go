@@ -18,10 +18,12 @@ import (
 // binary never makes the JSON encoding: the hub calls an Encoder only for
 // the sessions that use it.
 //
-// What an encoder returns is a run of messages, each as a uvarint length
-// and the message's bytes. The hub appends the join and leave events of a
-// channel one after the other into one push (see hub.Encoder.Presence),
-// and the length prefix lets the writer split them back into messages.
+// What an encoder returns is a run of enveloped messages: each a flag byte
+// (0, not compressed), its length as four bytes big-endian, and the
+// message — the framing of a streamed message in gRPC, gRPC-Web and
+// Connect alike. The hub appends the join and leave events of a channel one
+// after the other into one push (see hub.Encoder.Presence); the writer
+// sends a run as it is (see writer.items), or splits it back into messages.
 type encoder struct{ json bool }
 
 var (
@@ -51,23 +53,27 @@ func (e *encoder) encode(m *switchboardv1.SubscribeResponse) []byte {
 		// JSON), so marshalling cannot fail.
 		panic("grpc: encode event: " + err.Error())
 	}
-	out := make([]byte, 0, binary.MaxVarintLen64+len(b))
-	out = binary.AppendUvarint(out, uint64(len(b)))
+	out := make([]byte, envelopeSize, envelopeSize+len(b))
+	binary.BigEndian.PutUint32(out[1:], uint32(len(b)))
 	return append(out, b...)
 }
+
+// envelopeSize is the framing before each streamed message.
+const envelopeSize = 5
 
 // messages splits an item's bytes into messages (see encoder). It stops
 // at anything malformed, which the encoders never produce.
 func messages(b []byte, yield func([]byte) bool) {
-	for len(b) > 0 {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || uint64(len(b)-k) < n {
+	for len(b) >= envelopeSize {
+		n := binary.BigEndian.Uint32(b[1:envelopeSize])
+		b = b[envelopeSize:]
+		if uint64(len(b)) < uint64(n) {
 			return
 		}
-		if !yield(b[k : k+int(n)]) {
+		if !yield(b[:n]) {
 			return
 		}
-		b = b[k+int(n):]
+		b = b[n:]
 	}
 }
 

@@ -70,7 +70,7 @@ func (s *Service) subscribe(ctx context.Context, c call, m *switchboardv1.Subscr
 
 	w := &writer{st: st, timeout: s.cfg.WriteTimeout}
 	if rw, ok := ctx.Value(responseKey{}).(http.ResponseWriter); ok {
-		w.rc = http.NewResponseController(rw)
+		w.rw, w.rc = rw, http.NewResponseController(rw)
 	}
 	if err := w.send(connected(sess.ID(), s.cfg.Hub.Config().PingInterval)); err != nil {
 		return err
@@ -198,6 +198,7 @@ type responseKey struct{}
 // writer sends a stream's events, each batch under the write timeout.
 type writer struct {
 	st      *connect.ServerStream[switchboardv1.SubscribeResponse]
+	rw      http.ResponseWriter      // nil: through st only
 	rc      *http.ResponseController // nil: no deadlines
 	timeout time.Duration
 }
@@ -224,14 +225,27 @@ func (w *writer) send(m *switchboardv1.SubscribeResponse) error {
 	return w.st.Send(m)
 }
 
-// items writes what the session queued: bytes the hub encoded once, passed
-// through the codec untouched (see frame).
+// items writes what the session queued: bytes the hub encoded once, in
+// the streamed-message framing every protocol shares (see encoder), so
+// they go to the response as they are, with one flush for the batch (one
+// DATA frame run and one write for HTTP/2, not one per message). Connect
+// wrote the response headers with the Connected event, and writes the
+// trailers when the handler returns; a message not compressed is valid
+// whatever compression the call negotiated.
 func (w *writer) items(items []hub.Item) error {
 	if len(items) == 0 {
 		return nil
 	}
 	w.begin()
 	defer w.done()
+	if w.rw != nil {
+		for _, it := range items {
+			if _, err := w.rw.Write(it.Bytes); err != nil {
+				return err
+			}
+		}
+		return w.rc.Flush()
+	}
 	conn := w.st.Conn()
 	var err error
 	f := new(frame)
