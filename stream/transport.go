@@ -21,14 +21,12 @@ const (
 	// (GET /connection/poll with timeout=0).
 	Poll Transport = "poll"
 	// GRPC is the server stream of switchboard.v1.ClientService/Subscribe,
-	// over gRPC, gRPC-Web or Connect; clients publish with unary calls. It
-	// is not in Transports (nor read by ParseTransport) until the SDKs and
-	// the bench speak it: those lists are what they offer.
+	// over gRPC, gRPC-Web or Connect; clients publish with unary calls.
 	GRPC Transport = "grpc"
 )
 
 // Transports lists the node's transports, best first.
-var Transports = []Transport{WebSocket, SSE, LongPoll, Poll}
+var Transports = []Transport{WebSocket, SSE, LongPoll, Poll, GRPC}
 
 // ParseTransport reads a transport name. It also accepts "ws" for
 // WebSocket, the spelling of earlier versions' statistics and of
