@@ -27,9 +27,14 @@ const discardLimit = 4 << 20
 // before connect it also writes replies itself, after connect only the
 // writer goroutine writes.
 type conn struct {
-	h   *Handler
-	nc  net.Conn
-	pre []byte // bytes read past the handshake
+	h  *Handler
+	nc net.Conn
+	// pre is what was read from the socket and not yet taken by the
+	// frame reader: bytes sent with the upgrade request, or the rest of
+	// the last read, in rbuf, the reader's buffer while it reads (see
+	// Read). Both are the reader's.
+	pre  []byte
+	rbuf *[]byte
 
 	sess   *hub.Session
 	ctx    context.Context
@@ -93,17 +98,10 @@ type writeState struct {
 // does not pin a large slice for ever.
 const maxKeptItems = 1024
 
-func (c *conn) Read(p []byte) (int, error) {
-	if len(c.pre) > 0 {
-		n := copy(p, c.pre)
-		c.pre = c.pre[n:]
-		return n, nil
-	}
-	return c.nc.Read(p)
-}
-
 func (c *conn) serve() {
 	if !c.handshake() {
+		c.pre = nil
+		c.releaseBuf()
 		c.nc.Close()
 		c.h.wg.Done()
 		return
@@ -111,6 +109,7 @@ func (c *conn) serve() {
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wake() // whatever was queued before the session was published here
 	if c.pn.Raw != nil {
+		c.releaseBuf()
 		if len(c.pre) == 0 && c.park() {
 			return
 		}
@@ -136,6 +135,7 @@ func (c *conn) readFresh() {
 // to a fresh goroutine (see readFresh).
 func (c *conn) read() {
 	for {
+		c.releaseBuf() // before parking: the next reader takes its own
 		if c.pn.Raw == nil && len(c.pre) == 0 {
 			awaitReadable(c.nc)
 		}
@@ -148,6 +148,7 @@ func (c *conn) read() {
 			c.readFresh()
 			return
 		}
+		c.releaseBuf()
 		if len(c.pre) == 0 && c.park() {
 			return
 		}
@@ -184,6 +185,8 @@ func (c *conn) end(err error) {
 		c.sess.Disconnect(err)
 	}
 	c.h.poller.Forget(&c.pn)
+	c.pre = nil
+	c.releaseBuf()
 	c.cancel()
 	c.sess.Close()
 	c.wmu.Lock()
