@@ -26,6 +26,7 @@ type Handler struct {
 	writers  sync.Pool       // *writeState
 	poller   *netpoll.Poller // nil where there is none
 	onPark   func()          // tests: called after a connection parks
+	onFlush  func()          // tests: called when a flush goroutine starts
 }
 
 var _ http.Handler = (*Handler)(nil)

@@ -312,6 +312,16 @@ func (c *conn) readLoop() (fresh bool, err error) {
 		case cmd.Type == "pong":
 			return true, nil
 		}
+		if cmd.Type == "subscribe" {
+			// Its reply (and any replay) is written here, when the
+			// command is done: see replyNow.
+			c.wmu.Lock()
+			c.replying = true
+			c.wmu.Unlock()
+			c.handle(cmd)
+			c.replyNow()
+			return true, nil
+		}
 		c.handle(cmd)
 		return true, nil
 	}
