@@ -74,7 +74,7 @@ func (c *conn) readMessage() (msg []byte, limited bool, err error) {
 				return nil, false, io.EOF
 			case ws.OpPing:
 				if allowed {
-					c.send(framed(opPong, len(payload), func(b []byte) []byte { return append(b, payload...) }))
+					c.answer(framed(opPong, len(payload), func(b []byte) []byte { return append(b, payload...) }))
 				}
 			case ws.OpPong:
 				if c.sess != nil {
@@ -279,6 +279,21 @@ func (c *conn) send(frame []byte) {
 		return
 	}
 	c.writeNow(frame)
+}
+
+// answer sends a pong the reader owes the client: written by the reader
+// itself when no writer runs (see replyNow), queued behind whatever is
+// queued otherwise.
+func (c *conn) answer(frame []byte) {
+	if c.sess == nil {
+		c.writeNow(frame)
+		return
+	}
+	c.wmu.Lock()
+	c.replying = true
+	c.wmu.Unlock()
+	c.sess.Send(frame)
+	c.replyNow()
 }
 
 // readLoop reads commands until the connection ends, or until it handled

@@ -13,6 +13,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/internal/testkit"
+	"github.com/switchboardhq/switchboard/internal/wsclient"
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport/ws"
@@ -151,4 +152,26 @@ func TestPingsAmidPublicationsKeepOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d pings among %d publications", pings, total)
+}
+
+// A WebSocket ping from the client is answered with its pong by the
+// reader, without a writer goroutine.
+func TestPingFrameAnsweredWithoutWriter(t *testing.T) {
+	n := startNode(t, hub.Config{PingInterval: time.Hour}, ws.Config{})
+	flushes := flushCounter(n)
+	c := connected(t, n)
+	for i := range 3 {
+		payload := []byte(fmt.Sprintf("ping %d", i))
+		if err := c.c.WriteFrame(wsclient.OpPing, payload); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.c.NetConn().SetReadDeadline(time.Now().Add(testkit.Wait))
+		_, op, got, err := c.c.ReadFrame()
+		if err != nil || op != wsclient.OpPong || string(got) != string(payload) {
+			t.Fatalf("frame %d %q, %v; want the pong %q", op, got, err, payload)
+		}
+	}
+	if got := flushes.Load(); got != 0 {
+		t.Fatalf("three pongs started %d writer goroutines, want 0", got)
+	}
 }
