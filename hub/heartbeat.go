@@ -79,7 +79,14 @@ func (h *Hub) runHeartbeat(ctx context.Context) {
 				b = s.enc.Ping()
 				pings[s.enc] = b
 			}
-			if b != nil {
+			switch {
+			case b == nil:
+			case s.direct != nil && s.direct.Claim():
+				// An idle connection takes the ping as fan-out gives it
+				// a publication, without waking its writer; one with
+				// something queued or a writer running gets it queued.
+				s.direct.WriteNow(Item{Bytes: b})
+			default:
 				s.Send(b)
 			}
 		}

@@ -65,7 +65,9 @@ type SessionOptions struct {
 // the channel's pass (see Hub.pass), never under a hub lock. At low rates
 // that saves a writer wake-up per delivery; at high rates the publications
 // that arrive while a pass is under way queue behind the claim and go out
-// with it in one write, so batching follows the load with no timer.
+// with it in one write, so batching follows the load with no timer. The
+// heartbeat gives an idle connection its ping the same way (with no lock
+// held; the item has neither Pub nor Gap).
 type Direct interface {
 	// Claim reserves the connection's writes for one WriteNow. Fan-out
 	// calls it under the channel's lock, so it must return at once and

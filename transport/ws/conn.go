@@ -27,9 +27,14 @@ const discardLimit = 4 << 20
 // before connect it also writes replies itself, after connect only the
 // writer goroutine writes.
 type conn struct {
-	h   *Handler
-	nc  net.Conn
-	pre []byte // bytes read past the handshake
+	h  *Handler
+	nc net.Conn
+	// pre is what was read from the socket and not yet taken by the
+	// frame reader: bytes sent with the upgrade request, or the rest of
+	// the last read, in rbuf, the reader's buffer while it reads (see
+	// Read). Both are the reader's.
+	pre  []byte
+	rbuf *[]byte
 
 	sess   *hub.Session
 	ctx    context.Context
@@ -48,6 +53,7 @@ type conn struct {
 	// WriteNow; never both.
 	wmu      sync.Mutex
 	writing  bool
+	replying bool // the reader writes what its command queued itself: see replyNow
 	stopped  bool // serve is done: no new flush goroutine
 	ended    bool // the disconnect was written and the socket closed
 	flushing sync.WaitGroup
@@ -93,24 +99,20 @@ type writeState struct {
 // does not pin a large slice for ever.
 const maxKeptItems = 1024
 
-func (c *conn) Read(p []byte) (int, error) {
-	if len(c.pre) > 0 {
-		n := copy(p, c.pre)
-		c.pre = c.pre[n:]
-		return n, nil
-	}
-	return c.nc.Read(p)
-}
-
 func (c *conn) serve() {
 	if !c.handshake() {
+		c.pre = nil
+		c.releaseBuf()
 		c.nc.Close()
 		c.h.wg.Done()
 		return
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.wake() // whatever was queued before the session was published here
+	// The connect reply, and whatever was queued before the session was
+	// published here.
+	c.replyNow()
 	if c.pn.Raw != nil {
+		c.releaseBuf()
 		if len(c.pre) == 0 && c.park() {
 			return
 		}
@@ -136,6 +138,7 @@ func (c *conn) readFresh() {
 // to a fresh goroutine (see readFresh).
 func (c *conn) read() {
 	for {
+		c.releaseBuf() // before parking: the next reader takes its own
 		if c.pn.Raw == nil && len(c.pre) == 0 {
 			awaitReadable(c.nc)
 		}
@@ -148,6 +151,7 @@ func (c *conn) read() {
 			c.readFresh()
 			return
 		}
+		c.releaseBuf()
 		if len(c.pre) == 0 && c.park() {
 			return
 		}
@@ -184,6 +188,8 @@ func (c *conn) end(err error) {
 		c.sess.Disconnect(err)
 	}
 	c.h.poller.Forget(&c.pn)
+	c.pre = nil
+	c.releaseBuf()
 	c.cancel()
 	c.sess.Close()
 	c.wmu.Lock()
@@ -244,9 +250,11 @@ func (c *conn) handshake() bool {
 		}
 		if err == nil {
 			// The hub may wake the writer as soon as the session exists;
-			// wake reads sess under wmu, and serve wakes it once more below.
+			// wake reads sess under wmu. The reader writes the connect
+			// reply itself (see replyNow), and serve does.
 			c.wmu.Lock()
 			c.sess = sess
+			c.replying = true
 			c.wmu.Unlock()
 		}
 		if err != nil {
@@ -321,7 +329,7 @@ func errorFrame(cmd protocol.Command, err error) []byte {
 // when the queue becomes non-empty and when the session ends.
 func (c *conn) wake() {
 	c.wmu.Lock()
-	if c.writing || c.stopped || c.ended || c.sess == nil {
+	if c.writing || c.stopped || c.ended || c.sess == nil || c.replying {
 		c.wmu.Unlock()
 		return
 	}
@@ -337,6 +345,9 @@ func (c *conn) wake() {
 // taken under wmu, which wake also takes, so no wake-up is lost.
 func (c *conn) flush() {
 	defer c.flushing.Done()
+	if c.h.onFlush != nil {
+		c.h.onFlush()
+	}
 	// Let whatever is runnable go first: a publication being fanned out
 	// now joins this connection's queue before it is taken, so one write
 	// carries more of them. Under load that saves many writes; on a
@@ -397,7 +408,7 @@ var _ hub.Direct = (*conn)(nil)
 func (c *conn) Claim() bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.writing || c.stopped || c.ended || c.sess == nil || c.sess.Queued() || isDone(c.sess) {
+	if c.writing || c.stopped || c.ended || c.sess == nil || c.replying || c.sess.Queued() || isDone(c.sess) {
 		return false
 	}
 	c.writing = true
@@ -411,17 +422,24 @@ func (c *conn) Claim() bool {
 // the write deadline as usual; so does a session that ended meanwhile. A
 // client whose socket stays full is thus cut by the queue limit (3002)
 // as before.
-func (c *conn) WriteNow(it hub.Item) {
-	b := it.Bytes
+func (c *conn) WriteNow(it hub.Item) { c.writeDirect(it.Bytes) }
+
+// writeDirect is WriteNow's write, also made by the reader for its own
+// replies (see replyNow): b, if any, then what is queued, without
+// blocking. The caller has claimed the writes (writing, flushing).
+func (c *conn) writeDirect(b []byte) {
 	defer c.flushing.Done()
 	ws := c.h.writers.Get().(*writeState)
 	ws.items = c.sess.Take(ws.items)
-	vec := append(ws.vec[:0], b)
+	vec := ws.vec[:0]
+	if b != nil {
+		vec = append(vec, b)
+	}
 	for _, it := range ws.items {
 		vec = append(vec, it.Bytes)
 	}
 	ws.vec = vec
-	if !c.stuck {
+	if !c.stuck && len(vec) > 0 {
 		c.liftWriteDeadline()
 		n, err := ws.nb.WriteNonblock(c.pn.Raw, vec)
 		if err != nil {
@@ -451,6 +469,31 @@ func (c *conn) WriteNow(it hub.Item) {
 	if more {
 		go c.flush()
 	}
+}
+
+// replyNow ends what the reader began by setting replying: running
+// connect, or a subscribe, whose replies it now writes itself, as the
+// fan-out writes publications (writeDirect), when no writer runs. While
+// replying, wake started no writer and Claim refused, so the replies cannot
+// be overtaken and a connection that answers at once costs no writer
+// goroutine. What the socket does not take, a TLS connection (no
+// non-blocking write) and a session that ended go to a flush goroutine as
+// before. Only the reader calls it.
+func (c *conn) replyNow() {
+	c.wmu.Lock()
+	c.replying = false
+	if c.writing || c.stopped || c.ended || c.sess == nil || !(c.sess.Queued() || isDone(c.sess)) {
+		c.wmu.Unlock()
+		return
+	}
+	c.writing = true
+	c.flushing.Add(1)
+	c.wmu.Unlock()
+	if c.pn.Raw == nil || isDone(c.sess) {
+		go c.flush()
+		return
+	}
+	c.writeDirect(nil)
 }
 
 // unwritten returns the part of vec after its first n bytes, in vec's own

@@ -26,6 +26,7 @@ type Handler struct {
 	writers  sync.Pool       // *writeState
 	poller   *netpoll.Poller // nil where there is none
 	onPark   func()          // tests: called after a connection parks
+	onFlush  func()          // tests: called when a flush goroutine starts
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -85,7 +86,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // start serves an upgraded connection, already counted in wg; pre holds
 // what the client sent past the request head.
 func (h *Handler) start(nc net.Conn, pre []byte) {
-	c := &conn{h: h, nc: nc, pre: pre}
+	// The socket may carry a write deadline from before the upgrade (the
+	// listener's for the request head, net/http's): deadline 1 says one of
+	// unknown age is set, so the first write replaces it (a blocking one)
+	// or lifts it (a direct one) rather than writing under it.
+	c := &conn{h: h, nc: nc, pre: pre, deadline: 1}
 	if tc, ok := nc.(syscall.Conn); ok && h.poller != nil {
 		// TLS and other wrapped connections keep a reader goroutine: their
 		// own buffering hides what the socket's readiness says. A socket

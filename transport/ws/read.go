@@ -1,9 +1,11 @@
 package ws
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/gobwas/ws"
 
@@ -37,7 +39,7 @@ func (c *conn) readMessage() (msg []byte, limited bool, err error) {
 	fragmented := false
 	hardCap := max(int64(discardLimit), int64(c.h.maxFrame))
 	for {
-		h, err := ws.ReadHeader(c)
+		h, err := c.readHeader()
 		if err != nil {
 			return nil, false, err
 		}
@@ -72,7 +74,7 @@ func (c *conn) readMessage() (msg []byte, limited bool, err error) {
 				return nil, false, io.EOF
 			case ws.OpPing:
 				if allowed {
-					c.send(framed(opPong, len(payload), func(b []byte) []byte { return append(b, payload...) }))
+					c.answer(framed(opPong, len(payload), func(b []byte) []byte { return append(b, payload...) }))
 				}
 			case ws.OpPong:
 				if c.sess != nil {
@@ -141,6 +143,121 @@ func refusal(limited bool, pe protocolError) protocolError {
 	return pe
 }
 
+// readBufSize is the buffer a reader reads the socket into: a read takes
+// whatever the client sent, up to this much, at once, so a small frame
+// costs one read instead of three (header, extended length and mask,
+// payload), and several frames that arrived together cost one. A payload
+// at least this large is read straight into its own slice.
+const readBufSize = 4 << 10
+
+var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+
+// Read reads what the client sent: first what was read past the handshake
+// or buffered by an earlier read, then the socket. Only the reader calls it.
+func (c *conn) Read(p []byte) (int, error) {
+	if len(c.pre) == 0 {
+		if len(p) >= readBufSize {
+			return c.nc.Read(p)
+		}
+		if err := c.fill(1); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, c.pre)
+	c.pre = c.pre[n:]
+	return n, nil
+}
+
+// fill reads from the socket until c.pre holds at least n bytes (n ≤
+// readBufSize), into the reader's buffer, which it borrows from the pool
+// until releaseBuf. Bytes already in c.pre move to the buffer's front.
+func (c *conn) fill(n int) error {
+	if len(c.pre) >= n {
+		return nil
+	}
+	if c.rbuf == nil {
+		c.rbuf = readBufs.Get().(*[]byte)
+	}
+	buf := *c.rbuf
+	have := copy(buf, c.pre)
+	for have < n {
+		m, err := c.nc.Read(buf[have:])
+		have += m
+		if err != nil && have < n {
+			c.pre = buf[:have]
+			return err
+		}
+	}
+	c.pre = buf[:have]
+	return nil
+}
+
+// releaseBuf gives the read buffer back once nothing in it is left to
+// read, so an idle connection keeps none.
+func (c *conn) releaseBuf() {
+	if c.rbuf == nil || len(c.pre) > 0 {
+		return
+	}
+	readBufs.Put(c.rbuf)
+	c.rbuf, c.pre = nil, nil
+}
+
+// readHeader reads a frame header (RFC 6455, 5.2), as gobwas' ReadHeader
+// does but from the reader's buffer: no read of its own when the header
+// arrived with what was read before, no allocation.
+func (c *conn) readHeader() (ws.Header, error) {
+	var h ws.Header
+	if err := c.fill(2); err != nil {
+		return h, unexpected(err, len(c.pre) > 0)
+	}
+	b0, b1 := c.pre[0], c.pre[1]
+	h.Fin = b0&0x80 != 0
+	h.Rsv = (b0 & 0x70) >> 4
+	h.OpCode = ws.OpCode(b0 & 0x0f)
+	h.Masked = b1&0x80 != 0
+	need := 2
+	switch b1 & 0x7f {
+	case 126:
+		need += 2
+	case 127:
+		need += 8
+	}
+	if h.Masked {
+		need += 4
+	}
+	if err := c.fill(need); err != nil {
+		return h, unexpected(err, true)
+	}
+	p := c.pre[2:need]
+	switch l := b1 & 0x7f; l {
+	case 126:
+		h.Length = int64(binary.BigEndian.Uint16(p))
+		p = p[2:]
+	case 127:
+		if p[0]&0x80 != 0 {
+			return h, ws.ErrHeaderLengthMSB
+		}
+		h.Length = int64(binary.BigEndian.Uint64(p))
+		p = p[8:]
+	default:
+		h.Length = int64(l)
+	}
+	if h.Masked {
+		copy(h.Mask[:], p)
+	}
+	c.pre = c.pre[need:]
+	return h, nil
+}
+
+// unexpected turns the end of input inside a header into
+// io.ErrUnexpectedEOF, as io.ReadFull does.
+func unexpected(err error, partial bool) error {
+	if partial && errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
 func (c *conn) readPayload(h ws.Header) ([]byte, error) {
 	payload := make([]byte, h.Length)
 	if _, err := io.ReadFull(c, payload); err != nil {
@@ -162,6 +279,21 @@ func (c *conn) send(frame []byte) {
 		return
 	}
 	c.writeNow(frame)
+}
+
+// answer sends a pong the reader owes the client: written by the reader
+// itself when no writer runs (see replyNow), queued behind whatever is
+// queued otherwise.
+func (c *conn) answer(frame []byte) {
+	if c.sess == nil {
+		c.writeNow(frame)
+		return
+	}
+	c.wmu.Lock()
+	c.replying = true
+	c.wmu.Unlock()
+	c.sess.Send(frame)
+	c.replyNow()
 }
 
 // readLoop reads commands until the connection ends, or until it handled
@@ -193,6 +325,16 @@ func (c *conn) readLoop() (fresh bool, err error) {
 			c.send(errorFrame(cmd, err))
 			continue
 		case cmd.Type == "pong":
+			return true, nil
+		}
+		if cmd.Type == "subscribe" {
+			// Its reply (and any replay) is written here, when the
+			// command is done: see replyNow.
+			c.wmu.Lock()
+			c.replying = true
+			c.wmu.Unlock()
+			c.handle(cmd)
+			c.replyNow()
 			return true, nil
 		}
 		c.handle(cmd)
