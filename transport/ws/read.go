@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/gobwas/ws"
 
@@ -296,6 +297,25 @@ func (c *conn) answer(frame []byte) {
 	c.replyNow()
 }
 
+// replyHold is how long a subscribe may keep the writer from starting
+// while the reader runs it (see replyNow): long enough for one that the
+// node answers from what it has, short enough that a subscribe waiting on
+// a slow broker does not delay the connection's other publications.
+const replyHold = 20 * time.Millisecond
+
+// stopReplying ends the reader's hold on the writes before its command is
+// done, waking the writer for what was queued meanwhile.
+func (c *conn) stopReplying() {
+	c.wmu.Lock()
+	held := c.replying
+	c.replying = false
+	queued := c.sess != nil && (c.sess.Queued() || isDone(c.sess))
+	c.wmu.Unlock()
+	if held && queued {
+		c.wake()
+	}
+}
+
 // readLoop reads commands until the connection ends, or until it handled
 // one (fresh is then true: see conn.readFresh). A
 // fatal protocol error ends the session with its cause, which the writer
@@ -329,11 +349,16 @@ func (c *conn) readLoop() (fresh bool, err error) {
 		}
 		if cmd.Type == "subscribe" {
 			// Its reply (and any replay) is written here, when the
-			// command is done: see replyNow.
+			// command is done: see replyNow. A subscribe that waits on
+			// the broker longer than replyHold lets the writer go on
+			// meanwhile, so the connection's other channels are not held
+			// back (the queue keeps the order either way).
 			c.wmu.Lock()
 			c.replying = true
 			c.wmu.Unlock()
+			hold := time.AfterFunc(replyHold, c.stopReplying)
 			c.handle(cmd)
+			hold.Stop()
 			c.replyNow()
 			return true, nil
 		}
