@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -70,7 +71,7 @@ type conn struct {
 
 func (h *Handler) newConn(nc net.Conn, srv *http.Server, r *http.Request) *conn {
 	c := &conn{h: h, nc: nc, srv: srv, remote: r.RemoteAddr}
-	if r.URL.RawPath == "" {
+	if r.URL.RawPath == "" && !strings.Contains(r.URL.Path, "%") {
 		c.path = r.URL.Path
 	}
 	ctx := context.WithValue(context.Background(), http.ServerContextKey, srv)
@@ -146,20 +147,30 @@ func (c *conn) serve() {
 
 // readHead reads until a whole request head is in the buffer, and says
 // where it ends. A full buffer is no error: end is -1 and the head goes to
-// net/http.
+// net/http. The read deadline it sets stays: whatever reads the socket
+// next sets its own (see handOff and park).
 func (c *conn) readHead() (bp *[]byte, end int, err error) {
 	bp = heads.Get().(*[]byte)
 	b := append((*bp)[:0], c.pre...)
 	c.pre = c.pre[:0]
-	if idle := c.idleTimeout(); idle > 0 && len(b) == 0 {
-		_ = c.nc.SetReadDeadline(time.Now().Add(idle))
-	} else {
-		_ = c.nc.SetReadDeadline(time.Time{})
+	if len(b) == 0 {
+		var idle time.Time
+		if d := c.idleTimeout(); d > 0 {
+			idle = time.Now().Add(d)
+		}
+		_ = c.nc.SetReadDeadline(idle)
 	}
-	started := len(b) > 0
-	for {
+	for first := true; ; first = false {
 		if end = headEnd(b); end >= 0 || len(b) == cap(b) {
 			break
+		}
+		if first && len(b) > 0 {
+			// Part of a head: the rest within net/http's header timeout.
+			var hdr time.Time
+			if d := c.headerTimeout(); d > 0 {
+				hdr = time.Now().Add(d)
+			}
+			_ = c.nc.SetReadDeadline(hdr)
 		}
 		var n int
 		n, err = c.nc.Read(b[len(b):cap(b)])
@@ -167,14 +178,7 @@ func (c *conn) readHead() (bp *[]byte, end int, err error) {
 		if err != nil {
 			break
 		}
-		if !started && n > 0 {
-			started = true
-			if t := c.headerTimeout(); t > 0 {
-				_ = c.nc.SetReadDeadline(time.Now().Add(t))
-			}
-		}
 	}
-	_ = c.nc.SetReadDeadline(time.Time{})
 	*bp = b
 	if end >= 0 {
 		err = nil
@@ -205,54 +209,16 @@ func headEnd(b []byte) int {
 // request parses the head b[:end] and returns it when the handler serves
 // it itself, nil when net/http must.
 func (c *conn) request(b []byte, end int) *http.Request {
-	if c.path == "" || end < 0 || !bytes.HasPrefix(b, []byte("GET ")) || !plainHead(b[:end]) {
+	if c.path == "" || end < 0 {
 		return nil
 	}
-	br := readers.Get().(*bufio.Reader)
-	br.Reset(bytes.NewReader(b[:end]))
-	r, err := http.ReadRequest(br)
-	br.Reset(nil)
-	readers.Put(br)
-	switch {
-	case err != nil,
-		r.ProtoMajor != 1 || r.ProtoMinor != 1, r.Close,
-		r.URL.Path != c.path, r.URL.RawPath != "", r.URL.Host != "",
-		r.ContentLength != 0, len(r.TransferEncoding) > 0,
-		!plainHost(r.Host),
-		r.Header["Upgrade"] != nil, r.Header["Expect"] != nil:
+	r := parseHead(b[:end], c.path)
+	if r == nil {
 		return nil
 	}
 	r.RemoteAddr = c.remote
-	r.RequestURI = string(b[4 : 4+bytes.IndexByte(b[4:], ' ')])
 	return r.WithContext(c.ctx)
 }
-
-// plainHead reports whether a head has no control character but in its
-// line ends (net/http refuses a header value with one).
-func plainHead(b []byte) bool {
-	for _, c := range b {
-		if c < ' ' && c != '\r' && c != '\n' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// plainHost reports whether a Host is present and of the characters of a
-// name, an IPv4 or IPv6 address and a port; any other goes to net/http,
-// which has the whole rule.
-func plainHost(h string) bool {
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '.' || c == '-' || c == ':' || c == '[' || c == ']') {
-			return false
-		}
-	}
-	return h != ""
-}
-
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, maxHead) }}
 
 func putHead(bp *[]byte) {
 	*bp = (*bp)[:0]
@@ -292,6 +258,7 @@ func (c *conn) close() {
 // as a new connection, reading the bytes b first.
 func (c *conn) handOff(b []byte) {
 	c.leave()
+	_ = c.nc.SetDeadline(time.Time{})
 	var nc net.Conn = c.nc
 	if len(b) > 0 {
 		nc = &prefixConn{Conn: c.nc, pre: bytes.Clone(b)}
@@ -310,28 +277,19 @@ func (c *conn) writeResponse(status int, hdr http.Header, body []byte) error {
 	head = append(head, ' ')
 	head = append(head, http.StatusText(status)...)
 	head = append(head, "\r\n"...)
-	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
-	w := appender{b: head}
-	_ = hdr.Write(&w)
-	head = append(w.b, "Date: "...)
+	head = appendHeader(head, hdr, len(body))
+	head = append(head, "Date: "...)
 	head = time.Now().UTC().AppendFormat(head, http.TimeFormat)
 	head = append(head, "\r\n\r\n"...)
 	_ = c.nc.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
 	vec := net.Buffers{head, body}
-	_, err := vec.WriteTo(c.nc)
-	_ = c.nc.SetWriteDeadline(time.Time{})
+	_, err := vec.WriteTo(c.nc) // the deadline stays: the next write sets its own
 	if cap(head) <= maxHead {
 		*hb = head[:0]
 		heads.Put(hb)
 	}
 	return err
 }
-
-// appender is an io.Writer onto a byte slice, for http.Header.Write.
-type appender struct{ b []byte }
-
-func (a *appender) Write(p []byte) (int, error)       { a.b = append(a.b, p...); return len(p), nil }
-func (a *appender) WriteString(s string) (int, error) { a.b = append(a.b, s...); return len(s), nil }
 
 // fastWriter is the ResponseWriter of a request served on a kept
 // connection: it gathers the reply and writes it as net/http would (see

@@ -89,6 +89,7 @@ func (h *Handler) park(w http.ResponseWriter, r *http.Request, s *hub.Session, r
 	c.cur.Store(p)
 	if c.pn.Raw == nil || !h.poller.Arm(&c.pn) {
 		p.watched = true
+		_ = c.nc.SetReadDeadline(time.Time{}) // one a kept connection's head left
 		go p.watch()
 	}
 	p.timer.Reset(timeout)
