@@ -160,12 +160,13 @@ func (c *conn) readHead() (bp *[]byte, end int, err error) {
 		}
 		_ = c.nc.SetReadDeadline(idle)
 	}
-	for first := true; ; first = false {
+	for started := false; ; {
 		if end = headEnd(b); end >= 0 || len(b) == cap(b) {
 			break
 		}
-		if first && len(b) > 0 {
+		if !started && len(b) > 0 {
 			// Part of a head: the rest within net/http's header timeout.
+			started = true
 			var hdr time.Time
 			if d := c.headerTimeout(); d > 0 {
 				hdr = time.Now().Add(d)

@@ -165,14 +165,14 @@ func TestPollSentWhileParked(t *testing.T) {
 	}
 }
 
-// TestKeptConnectionIdleTimeout: a kept connection whose client sends
-// nothing more is closed after the server's IdleTimeout, as net/http
-// closes its own idle connections.
-func TestKeptConnectionIdleTimeout(t *testing.T) {
+// startTimed serves the handler on a server with the given timeouts.
+func startTimed(t *testing.T, idle, header time.Duration) string {
+	t.Helper()
 	h := transporttest.RunHub(t, hub.Config{Namespaces: transporttest.Namespaces(t), Policy: testkit.Policy{}})
 	handler := poll.New(poll.Config{Hub: h})
 	srv := httptest.NewUnstartedServer(handler)
-	srv.Config.IdleTimeout = 100 * time.Millisecond
+	srv.Config.IdleTimeout = idle
+	srv.Config.ReadHeaderTimeout = header
 	srv.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -185,13 +185,42 @@ func TestKeptConnectionIdleTimeout(t *testing.T) {
 		}
 		srv.Close()
 	})
-	kept := dialRaw(t, srv.URL)
+	return srv.URL
+}
+
+// keptAfterPoll is a connection whose poll waited and was answered: the
+// handler keeps it.
+func keptAfterPoll(t *testing.T, url string) *rawConn {
+	t.Helper()
+	kept := dialRaw(t, url)
 	kept.send(t, "/connection/poll?channel=chat:i&timeout=50ms")
 	if _, b := kept.reply(t); !strings.Contains(b, `"publications":[]`) {
 		t.Fatalf("poll: %q", b)
 	}
+	return kept
+}
+
+// TestKeptConnectionIdleTimeout: a kept connection whose client sends
+// nothing more is closed after the server's IdleTimeout, as net/http
+// closes its own idle connections.
+func TestKeptConnectionIdleTimeout(t *testing.T) {
+	kept := keptAfterPoll(t, startTimed(t, 100*time.Millisecond, time.Minute))
 	_ = kept.nc.SetReadDeadline(time.Now().Add(testkit.Wait))
 	if _, err := kept.br.ReadByte(); !errors.Is(err, io.EOF) {
 		t.Fatalf("idle kept connection: read %v, want EOF", err)
+	}
+}
+
+// TestKeptConnectionHeaderTimeout: a client that starts its next request
+// and stops has it closed after the server's ReadHeaderTimeout, not its
+// (longer) IdleTimeout.
+func TestKeptConnectionHeaderTimeout(t *testing.T) {
+	kept := keptAfterPoll(t, startTimed(t, time.Minute, 100*time.Millisecond))
+	if _, err := fmt.Fprint(kept.nc, "GET /connection/poll?channel=chat:i HTTP/1.1\r\nHo"); err != nil {
+		t.Fatal(err)
+	}
+	_ = kept.nc.SetReadDeadline(time.Now().Add(testkit.Wait))
+	if _, err := kept.br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("half a head on a kept connection: read %v, want EOF", err)
 	}
 }
