@@ -143,8 +143,15 @@ func (s *Session) Subscribe(ctx context.Context, name string, opts SubscribeOpti
 	if err != nil {
 		return SubscribeResult{}, err
 	}
-	ctx, done := s.bind(ctx)
-	defer done()
+	// A poll that keeps up joins without a broker call (see joinNow), so
+	// its context is tied to the session's end only when it must wait.
+	unbound := ctx
+	ctx, done := ctx, func() {}
+	bind := func() context.Context {
+		ctx, done = s.bind(unbound)
+		return ctx
+	}
+	defer func() { done() }()
 	sub := &subscription{session: s, name: name, recovering: true}
 	s.mu.Lock()
 	switch {
@@ -164,7 +171,10 @@ func (s *Session) Subscribe(ctx context.Context, name string, opts SubscribeOpti
 	s.subs[name] = sub
 	s.mu.Unlock()
 
-	res, err := h.join(ctx, name, sub, opts)
+	res, ok := h.joinNow(name, sub, opts, s.noPres || !h.presenceOn(ns))
+	if !ok {
+		res, err = h.join(bind(), name, sub, opts)
+	}
 	if err != nil {
 		s.mu.Lock()
 		if s.subs[name] == sub {
@@ -209,12 +219,15 @@ func (s *Session) Unsubscribe(name string) error {
 // replayRest): Subscribe returns without waiting, so a transport whose
 // writer runs in the same goroutine can start writing.
 func (h *Hub) join(ctx context.Context, name string, sub *subscription, opts SubscribeOptions) (SubscribeResult, error) {
-	ch, err := h.attach(ctx, name, sub)
-	if err != nil {
-		return SubscribeResult{}, err
-	}
-	if res, ok := h.joinCurrent(ch, sub, opts); ok {
-		return res, nil
+	ch := sub.ch.Load() // attached already by joinNow, which could not finish
+	if ch == nil {
+		var err error
+		if ch, err = h.attach(ctx, name, sub); err != nil {
+			return SubscribeResult{}, err
+		}
+		if res, ok := h.joinCurrent(ch, sub, opts); ok {
+			return res, nil
+		}
 	}
 	q := stream.HistoryQuery{}
 	if opts.Since != nil {

@@ -35,3 +35,42 @@ func (h *Hub) joinCurrent(ch *channel, sub *subscription, opts SubscribeOptions)
 	sub.floor = ch.last
 	return SubscribeResult{Channel: sub.name, Latest: ch.last, Recovered: true, Start: ch.last}, true
 }
+
+// joinNow is joinCurrent for a channel the node is subscribed to already,
+// without waiting and without a context: it attaches sub when the
+// channel's broker subscription is in place, and reports whether sub went
+// live at once. When it attached sub but the subscription must read
+// history, it reports false with sub attached, and join goes on from there
+// (with a context bound to the session's end, which only a broker call
+// needs). bare says that nothing after the join needs the context either
+// (no presence to join).
+func (h *Hub) joinNow(name string, sub *subscription, opts SubscribeOptions, bare bool) (SubscribeResult, bool) {
+	if !bare || opts.Since == nil || !opts.NoWait || opts.Reply != nil {
+		return SubscribeResult{}, false
+	}
+	sh := h.shardOf(name)
+	sh.mu.Lock()
+	ch := sh.channels[name]
+	if ch == nil || !isClosed(ch.ready) || ch.err != nil {
+		sh.mu.Unlock()
+		return SubscribeResult{}, false
+	}
+	ch.mu.Lock()
+	sub.idx = len(ch.subs)
+	ch.subs = append(ch.subs, sub)
+	sub.ch.Store(ch)
+	ch.mu.Unlock()
+	sh.mu.Unlock()
+	h.stats.subscriptions.Add(1)
+	return h.joinCurrent(ch, sub, opts)
+}
+
+// isClosed reports whether c is closed, without waiting.
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}

@@ -138,11 +138,15 @@ func (h *Hub) NewSession(opts SessionOptions) (*Session, error) {
 	if err := h.checkIdentity(&opts.Identity); err != nil {
 		return nil, err
 	}
-	var raw [8]byte
-	_, _ = rand.Read(raw[:])
+	id := opts.Client
+	if id == "" {
+		var raw [8]byte
+		_, _ = rand.Read(raw[:])
+		id = hex.EncodeToString(raw[:])
+	}
 	s := &Session{
 		hub:       h,
-		id:        hex.EncodeToString(raw[:]),
+		id:        id,
 		transport: opts.Transport,
 		enc:       opts.Encoder,
 		pong:      opts.RequirePong,
@@ -161,9 +165,6 @@ func (h *Hub) NewSession(opts SessionOptions) (*Session, error) {
 		s.ready = make(chan struct{}, 1)
 	}
 	s.replayCtx, s.endReplay = context.WithCancel(context.Background())
-	if opts.Client != "" {
-		s.id = opts.Client
-	}
 	s.info = stream.ClientInfo{Client: s.id, User: opts.Identity.User, Info: opts.Identity.Info}
 	if err := h.register(s); err != nil {
 		return nil, err

@@ -233,3 +233,28 @@ func Gone(raw syscall.RawConn) bool {
 	})
 	return gone || err != nil
 }
+
+// Peek looks at a socket the poller found readable without reading from
+// it: gone when the client reached its end or the socket failed, data when
+// the client sent bytes, which stay in the socket for whoever reads it
+// next (a connection kept alive between requests must not lose the next
+// one to a check that it is still there).
+func Peek(raw syscall.RawConn) (gone, data bool) {
+	var b [1]byte
+	err := raw.Read(func(fd uintptr) bool {
+		for {
+			n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err == unix.EAGAIN:
+			case err != nil || n == 0:
+				gone = true
+			default:
+				data = true
+			}
+			return true
+		}
+	})
+	return gone || err != nil, data
+}

@@ -30,3 +30,6 @@ func (*Poller) Wait() {}
 
 // Gone reports false: without a poller nothing calls it.
 func Gone(syscall.RawConn) bool { return false }
+
+// Peek reports nothing: without a poller nothing calls it.
+func Peek(syscall.RawConn) (gone, data bool) { return false, false }

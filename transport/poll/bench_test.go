@@ -3,6 +3,7 @@ package poll_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 	"github.com/switchboardhq/switchboard/stream"
 	"github.com/switchboardhq/switchboard/transport/poll"
 )
@@ -114,4 +116,85 @@ func benchFanout(b *testing.B, pollers int, live bool) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*pollers), "ns/poll")
+}
+
+// BenchmarkKeptPolls holds N long polls on one channel over plain
+// HTTP/1.1 connections, each its own kept-alive socket written and read
+// by the benchmark itself (no goroutine on the client's side), and
+// publishes once: every poll is answered and its client polls again at
+// once from the new cursor. One op is that round, so ns/poll and
+// allocs/op divided by N are the cost of one delivery by long poll:
+// answering the parked poll, reading and serving the next request,
+// parking it again. A live subscriber keeps the channel on the node.
+func BenchmarkKeptPolls(b *testing.B) {
+	for _, pollers := range []int{1, 100} {
+		b.Run(fmt.Sprintf("pollers=%d", pollers), func(b *testing.B) {
+			benchKept(b, pollers)
+		})
+	}
+}
+
+func benchKept(b *testing.B, pollers int) {
+	n := startNode(b, hub.Config{}, poll.Config{})
+	s, err := n.Hub.NewSession(hub.SessionOptions{Transport: stream.WebSocket, Encoder: liveEncoder{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	if _, err := s.Subscribe(context.Background(), "chat:kept", hub.SubscribeOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	pos := n.publish(b, "chat:kept", 1)
+	var cur stream.Cursor
+	cur.Set("chat:kept", pos)
+	conns := make([]*rawConn, pollers)
+	for i := range conns {
+		conns[i] = dialRaw(b, n.url)
+	}
+	send := func(c *rawConn) {
+		if _, err := fmt.Fprintf(c.nc, "GET /connection/poll?channel=chat:kept&timeout=30s&cursor=%s HTTP/1.1\r\nHost: node\r\n\r\n", cur.String()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, c := range conns {
+		send(c)
+	}
+	data := []byte(`{"text":"hello, pollers"}`)
+	var drained []hub.Item
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	for b.Loop() {
+		// Every poll parked: the previous round's sessions closed (each
+		// closes before its connection reads the next request) and the
+		// new ones subscribed. Waited for without spinning, which would
+		// count in the CPU figure and starve the network poller.
+		testkit.Eventually(b, "every poll to wait", func() bool {
+			return n.Hub.Sessions() == pollers+1 && n.Hub.Stats().Subscriptions == int64(pollers+1)
+		})
+		res, err := n.Hub.Publish(context.Background(), stream.PublishRequest{Channel: "chat:kept", Data: data})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cur.Set("chat:kept", res.Position)
+		for _, c := range conns {
+			resp, err := http.ReadResponse(c.br, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Fatalf("status %d", resp.StatusCode)
+			}
+			send(c)
+		}
+		for len(drained) == 0 {
+			drained = s.Take(drained)
+			runtime.Gosched()
+		}
+		drained = drained[:0]
+	}
+	// Wall time is mostly the pacing above; the process's CPU time (the
+	// node's and the clients' both) is the figure to compare.
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N*pollers), "cpu-ns/poll")
 }

@@ -17,9 +17,13 @@
 // waits outside net/http: the handler hijacks the connection and parks the
 // socket in a shared poller (package internal/netpoll), so a waiting poll
 // has no goroutine and no net/http buffers; the reply is written as
-// net/http writes it and the connection goes back to the http.Server for
-// the client's next poll. [Handler.Wait] waits for those polls. Elsewhere
-// (HTTP/2, TLS, other systems) a poll waits in its request.
+// net/http writes it. The handler then keeps the connection: it reads the
+// client's next request itself and serves it when it is a plain poll of
+// the same path (see conn in keepalive.go), and gives anything else back
+// to the http.Server with the bytes it read. A request served so does not
+// pass through what the handler is mounted under. [Handler.Wait] waits
+// for those polls and closes the kept connections waiting for a request.
+// Elsewhere (HTTP/2, TLS, other systems) a poll waits in its request.
 //
 // The package owns request parsing for polls (the timeout), the hold and
 // the reply body. It does not own tokens, origins, CORS, the method check,

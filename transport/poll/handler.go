@@ -52,7 +52,11 @@ type Handler struct {
 	cfg         Config
 	maxChannels int
 	poller      *netpoll.Poller // nil where there is none
-	wg          sync.WaitGroup  // parked polls (see park)
+	wg          sync.WaitGroup  // parked polls (see park) and the kept connections they serve next
+
+	mu      sync.Mutex
+	idle    map[*conn]struct{} // kept connections waiting for a request
+	closing bool               // Wait has begun: keep no connection
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -60,13 +64,20 @@ var _ http.Handler = (*Handler)(nil)
 // New returns a Handler for cfg. It panics if cfg.Hub is nil.
 func New(cfg Config) *Handler {
 	cfg = cfg.withDefaults()
-	return &Handler{cfg: cfg, maxChannels: cfg.Hub.Config().MaxChannels, poller: netpoll.New(cfg.Logger)}
+	return &Handler{
+		cfg: cfg, maxChannels: cfg.Hub.Config().MaxChannels, poller: netpoll.New(cfg.Logger),
+		idle: make(map[*conn]struct{}),
+	}
 }
 
 // Wait blocks until every poll that waited outside net/http (see park) has
 // been answered, or ctx ends: http.Server.Shutdown does not wait for those.
 // They are answered when their sessions end (hub.Shutdown ends them all).
+// The connections the handler kept for their clients' next polls (see
+// conn) are closed once they are waiting for a request, as http.Server
+// closes idle connections.
 func (h *Handler) Wait(ctx context.Context) error {
+	h.closeIdle()
 	return transport.Wait(ctx, &h.wg)
 }
 

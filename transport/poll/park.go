@@ -2,17 +2,11 @@ package poll
 
 import (
 	"bytes"
-	"errors"
-	"net"
 	"net/http"
-	"strconv"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
-	"github.com/switchboardhq/switchboard/internal/netpoll"
 	"github.com/switchboardhq/switchboard/transport"
 )
 
@@ -22,13 +16,14 @@ import (
 // released, and the socket waits in the poller (package internal/netpoll)
 // for the client to go away. The hub's Wake, the hold's timer or the
 // session's end answers it: a goroutine writes the reply net/http would
-// have written (the same status line, headers and body) and hands the
-// kept-alive connection back to the http.Server, which serves the
-// client's next request on it as on a new connection. HTTP/2, TLS, a
+// have written (the same status line, headers and body) and serves the
+// client's next request on the kept-alive connection (see conn). HTTP/2,
+// TLS, a
 // request that asks to close the connection and other systems wait in
 // the request's goroutine as before (hold).
 
-// replyWriteTimeout bounds the write of a parked poll's reply.
+// replyWriteTimeout bounds the write of a reply the handler writes itself
+// (a parked poll's, or one served on a kept-alive connection: see conn).
 const replyWriteTimeout = 10 * time.Second
 
 // parkedPoll is one long poll waiting outside net/http.
@@ -37,12 +32,14 @@ type parkedPoll struct {
 	s   *hub.Session
 	rp  reply
 	hdr http.Header
-	srv *http.Server
 	box *[]hub.Item
+	c   *conn
 
-	nc  net.Conn
-	pre []byte // bytes the client sent after its request
-	pn  netpoll.Handle
+	// watched: the poller could not take the socket, so a goroutine of
+	// the poll's reads it to notice the client going away; the connection
+	// cannot be kept after the reply (that read may take the next
+	// request's first byte).
+	watched bool
 
 	timer *time.Timer
 	live  atomic.Bool // the poll is parked: wake-ups count
@@ -60,36 +57,39 @@ func (h *Handler) parkable(w http.ResponseWriter, r *http.Request) bool {
 	return transport.CanHijack(w)
 }
 
-// park hijacks the connection and leaves the poll waiting for its
-// session, its timer or its client. It reports false, with the connection
-// untouched, when it cannot; the caller then answers at once.
+// park takes the connection (from net/http, by hijacking it, or from the
+// handler's own writer on a connection it kept) and leaves the poll
+// waiting for its session, its timer or its client. It reports false, with
+// the connection untouched, when it cannot; the caller then answers at
+// once.
 func (h *Handler) park(w http.ResponseWriter, r *http.Request, s *hub.Session, rp *reply, timeout time.Duration, box *[]hub.Item, p *parkedPoll) bool {
 	p.h, p.s, p.rp, p.box = h, s, *rp, box
-	p.srv = r.Context().Value(http.ServerContextKey).(*http.Server)
 	p.hdr = w.Header().Clone()
-	nc, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return false
-	}
-	_ = nc.SetDeadline(time.Time{})
-	p.nc = nc
-	if n := brw.Reader.Buffered(); n > 0 {
-		b, _ := brw.Reader.Peek(n)
-		p.pre = bytes.Clone(b)
+	if fw, ok := w.(*fastWriter); ok {
+		fw.parked = true
+		p.c = fw.c
+	} else {
+		srv := r.Context().Value(http.ServerContextKey).(*http.Server)
+		nc, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return false
+		}
+		_ = nc.SetDeadline(time.Time{})
+		p.c = h.newConn(nc, srv, r)
+		if n := brw.Reader.Buffered(); n > 0 {
+			b, _ := brw.Reader.Peek(n)
+			p.c.pre = bytes.Clone(b)
+		}
 	}
 	h.wg.Add(1)
 	// The timer exists, stopped, before anything can end the poll.
 	p.timer = time.AfterFunc(timeout, func() { p.answer(true) })
 	p.timer.Stop()
-	armed := false
-	if sc, ok := nc.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			p.pn.Raw, p.pn.Ready = raw, p.readable
-			armed = h.poller.Arm(&p.pn)
-		}
-	}
-	if !armed {
-		p.pn.Raw = nil
+	c := p.c
+	c.cur.Store(p)
+	if c.pn.Raw == nil || !h.poller.Arm(&c.pn) {
+		p.watched = true
+		_ = c.nc.SetReadDeadline(time.Time{}) // one a kept connection's head left
 		go p.watch()
 	}
 	p.timer.Reset(timeout)
@@ -119,18 +119,10 @@ func (p *parkedPoll) answer(timedOut bool) {
 	p.finish(true)
 }
 
-// readable is the poller's call: the client went away, or sent something
-// while its poll waits (a pipelined request, kept for after the reply).
-func (p *parkedPoll) readable() {
-	if netpoll.Gone(p.pn.Raw) || !p.h.poller.Arm(&p.pn) {
-		p.abandon()
-	}
-}
-
 // watch waits for the client to go away where the poller cannot.
 func (p *parkedPoll) watch() {
 	var b [1]byte
-	if _, err := p.nc.Read(b[:]); err != nil {
+	if _, err := p.c.nc.Read(b[:]); err != nil {
 		p.abandon()
 	}
 }
@@ -143,14 +135,15 @@ func (p *parkedPoll) abandon() {
 }
 
 // finish writes the reply when there is a client for it, releases the
-// session and the poll's resources, and gives the connection back to the
-// http.Server or closes it.
+// session and the poll's resources, and serves the connection's next
+// request (see conn.serve) or closes it.
 func (p *parkedPoll) finish(reply bool) {
 	defer p.h.wg.Done()
 	p.timer.Stop()
-	if p.pn.Raw != nil {
-		p.h.poller.Forget(&p.pn)
-	}
+	c := p.c
+	// From here the poller's wake-ups are not this poll's: the next
+	// request may arrive as soon as the reply is out.
+	c.cur.Store(nil)
 	ok := false
 	if reply {
 		items := p.s.Take(*p.box)
@@ -160,19 +153,11 @@ func (p *parkedPoll) finish(reply bool) {
 		putItems(p.box, nil)
 	}
 	p.s.Close()
-	if !ok || p.pn.Raw == nil {
-		// A connection with a reader of ours still on it cannot be given
-		// back: that reader would take the next request's first byte.
-		p.nc.Close()
+	if !ok || p.watched {
+		c.close()
 		return
 	}
-	var c net.Conn = p.nc
-	if len(p.pre) > 0 {
-		c = &prefixConn{Conn: p.nc, pre: p.pre}
-	}
-	if err := p.srv.Serve(&oneConn{c: c}); !errors.Is(err, errServed) {
-		c.Close() // the server is shutting down
-	}
+	c.serve()
 }
 
 // write sends the reply net/http would have sent: status line, the
@@ -188,66 +173,7 @@ func (p *parkedPoll) write(items []hub.Item) error {
 	p.hdr["Content-Type"] = jsonType
 	p.hdr["Cache-Control"] = noStore
 	p.hdr["X-Content-Type-Options"] = noSniff
-	p.hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
-	var head bytes.Buffer
-	head.WriteString("HTTP/1.1 200 OK\r\n")
-	_ = p.hdr.Write(&head)
-	head.WriteString("Date: ")
-	head.WriteString(time.Now().UTC().Format(http.TimeFormat))
-	head.WriteString("\r\n\r\n")
-	_ = p.nc.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
-	vec := net.Buffers{head.Bytes(), body}
-	_, err := vec.WriteTo(p.nc)
-	_ = p.nc.SetWriteDeadline(time.Time{})
-	if cap(body) > maxPooledBody {
-		body = nil
-	}
-	*box = body[:0]
-	bodies.Put(box)
+	err := p.c.writeResponse(http.StatusOK, p.hdr, body)
+	putBody(box, body)
 	return err
-}
-
-// errServed ends oneConn's Serve once its connection is handed over.
-var errServed = errors.New("poll: connection handed back")
-
-// oneConn is a listener that yields one connection: http.Server.Serve
-// serves it as a new connection, then returns errServed.
-type oneConn struct {
-	mu sync.Mutex
-	c  net.Conn
-}
-
-func (l *oneConn) Accept() (net.Conn, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	c := l.c
-	l.c = nil
-	if c == nil {
-		return nil, errServed
-	}
-	return c, nil
-}
-
-func (l *oneConn) Close() error   { return nil }
-func (l *oneConn) Addr() net.Addr { return dummyAddr{} }
-
-type dummyAddr struct{}
-
-func (dummyAddr) Network() string { return "tcp" }
-func (dummyAddr) String() string  { return "parked-poll" }
-
-// prefixConn reads what the client sent while its poll waited before the
-// socket.
-type prefixConn struct {
-	net.Conn
-	pre []byte
-}
-
-func (c *prefixConn) Read(b []byte) (int, error) {
-	if len(c.pre) > 0 {
-		n := copy(b, c.pre)
-		c.pre = c.pre[n:]
-		return n, nil
-	}
-	return c.Conn.Read(b)
 }

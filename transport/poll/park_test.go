@@ -28,7 +28,7 @@ type rawConn struct {
 	br *bufio.Reader
 }
 
-func dialRaw(t *testing.T, base string) *rawConn {
+func dialRaw(t testing.TB, base string) *rawConn {
 	t.Helper()
 	u, _ := url.Parse(base)
 	nc, err := net.Dial("tcp", u.Host)

@@ -174,6 +174,11 @@ func writeReply(w http.ResponseWriter, rp *reply, items []hub.Item) {
 	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b) // the client may be gone; it resumes from its cursor
+	putBody(box, b)
+}
+
+// putBody recycles a reply buffer the reply is done with.
+func putBody(box *[]byte, b []byte) {
 	if cap(b) > maxPooledBody {
 		b = nil
 	}

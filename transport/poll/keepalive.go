@@ -1,0 +1,414 @@
+package poll
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/switchboardhq/switchboard/internal/netpoll"
+)
+
+// A connection a parked poll took from net/http stays with the handler
+// after the reply: its client's next request is nearly always the next
+// poll, and serving it through net/http again — a new connection to the
+// http.Server, its buffers, its request parsing, its response machinery,
+// the socket taken from the poller and put back — cost more than the poll
+// itself. So the goroutine that wrote the reply reads the next request
+// head into a pooled buffer, and when it is a plain poll on the same path
+// (GET, HTTP/1.1, no body, no upgrade, not asking to close) serves it with
+// the handler directly, through a small ResponseWriter that writes the
+// reply as net/http would (see fastWriter). A poll that has to wait parks
+// again, on the same poller registration. Anything else — another path or
+// method, a head the handler does not take — goes back to the http.Server
+// with the bytes already read, and is answered exactly as before.
+//
+// The connection keeps net/http's timeouts while it is the handler's: the
+// server's IdleTimeout (or ReadTimeout) for the next request to start, its
+// ReadHeaderTimeout for the head to finish; a client that lets either pass
+// has its connection closed, as net/http closes it. Handler.Wait closes
+// the connections waiting for a request.
+//
+// A request served this way skips the middleware the handler is mounted
+// under, so mount it only under wrappers that add nothing a poll needs
+// (package server wraps it in transport.Bound, whose write deadline the
+// handler's own writes keep: replyWriteTimeout).
+
+// maxHead is the longest request head the handler reads itself; a longer
+// one goes to net/http, which allows far more.
+const maxHead = 4 << 10
+
+var heads = sync.Pool{New: func() any { b := make([]byte, 0, maxHead); return &b }}
+
+// conn is a connection taken from net/http by a parked poll.
+type conn struct {
+	h      *Handler
+	nc     net.Conn
+	srv    *http.Server
+	ctx    context.Context // what net/http's request context carries
+	remote string
+	// path is the endpoint's path as net/http routed the first poll to
+	// it; empty (the handler keeps no request) when it was escaped.
+	path string
+
+	// pn is the socket's registration with the poller, from its first
+	// park until the connection leaves; cur is the poll parked on it, nil
+	// between polls, when a readiness event is the next request's.
+	pn   netpoll.Handle
+	cur  atomic.Pointer[parkedPoll]
+	left atomic.Bool // forgotten by the poller: closed or handed back
+
+	pre []byte // read and not served yet: a request sent ahead
+}
+
+func (h *Handler) newConn(nc net.Conn, srv *http.Server, r *http.Request) *conn {
+	c := &conn{h: h, nc: nc, srv: srv, remote: r.RemoteAddr}
+	if r.URL.RawPath == "" && !strings.Contains(r.URL.Path, "%") {
+		c.path = r.URL.Path
+	}
+	ctx := context.WithValue(context.Background(), http.ServerContextKey, srv)
+	c.ctx = context.WithValue(ctx, http.LocalAddrContextKey, nc.LocalAddr())
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.pn.Raw, c.pn.Ready = raw, c.readable
+		}
+	}
+	return c
+}
+
+// readable is the poller's call. While a poll waits, the client went away
+// or sent something; between polls, the event is stale (the next request,
+// which conn.serve reads) and the registration stays unarmed until the
+// next park.
+func (c *conn) readable() {
+	p := c.cur.Load()
+	if p == nil || p.done.Load() {
+		return
+	}
+	gone, data := netpoll.Peek(c.pn.Raw)
+	switch {
+	case gone:
+		p.abandon()
+	case data:
+		// A request sent before the reply stays in the socket for
+		// serve; this poll no longer notices its client leaving, and
+		// ends by its session or its timer.
+	case !c.h.poller.Arm(&c.pn):
+		p.abandon()
+	}
+	if c.left.Load() {
+		c.h.poller.Forget(&c.pn) // armed again as it left
+	}
+}
+
+// serve serves the connection's next requests until one parks, the
+// connection goes back to net/http, or it closes.
+func (c *conn) serve() {
+	for {
+		if !c.h.idleAdd(c) {
+			c.close()
+			return
+		}
+		bp, end, err := c.readHead()
+		c.h.idleDel(c)
+		b := *bp
+		if err != nil {
+			putHead(bp)
+			c.close()
+			return
+		}
+		r := c.request(b, end)
+		if r == nil {
+			c.handOff(b)
+			putHead(bp)
+			return
+		}
+		c.pre = append(c.pre[:0], b[end:]...)
+		putHead(bp)
+		fw := &fastWriter{c: c, hdr: make(http.Header, 8)}
+		c.h.ServeHTTP(fw, r)
+		if fw.parked {
+			return
+		}
+		if err := fw.flush(); err != nil {
+			c.close()
+			return
+		}
+	}
+}
+
+// readHead reads until a whole request head is in the buffer, and says
+// where it ends. A full buffer is no error: end is -1 and the head goes to
+// net/http. The read deadline it sets stays: whatever reads the socket
+// next sets its own (see handOff and park).
+func (c *conn) readHead() (bp *[]byte, end int, err error) {
+	bp = heads.Get().(*[]byte)
+	b := append((*bp)[:0], c.pre...)
+	c.pre = c.pre[:0]
+	if len(b) == 0 {
+		var idle time.Time
+		if d := c.idleTimeout(); d > 0 {
+			idle = time.Now().Add(d)
+		}
+		_ = c.nc.SetReadDeadline(idle)
+	}
+	for started := false; ; {
+		if end = headEnd(b); end >= 0 || len(b) == cap(b) {
+			break
+		}
+		if !started && len(b) > 0 {
+			// Part of a head: the rest within net/http's header timeout.
+			started = true
+			var hdr time.Time
+			if d := c.headerTimeout(); d > 0 {
+				hdr = time.Now().Add(d)
+			}
+			_ = c.nc.SetReadDeadline(hdr)
+		}
+		var n int
+		n, err = c.nc.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			break
+		}
+	}
+	*bp = b
+	if end >= 0 {
+		err = nil
+	}
+	return bp, end, err
+}
+
+// headEnd is the length of the request head at the start of b (up to and
+// including its empty line), or -1 when b holds no whole head.
+func headEnd(b []byte) int {
+	for i := bytes.IndexByte(b, '\n'); i >= 0; {
+		j := i + 1
+		switch {
+		case j < len(b) && b[j] == '\n':
+			return j + 1
+		case j+1 < len(b) && b[j] == '\r' && b[j+1] == '\n':
+			return j + 2
+		}
+		k := bytes.IndexByte(b[j:], '\n')
+		if k < 0 {
+			return -1
+		}
+		i = j + k
+	}
+	return -1
+}
+
+// request parses the head b[:end] and returns it when the handler serves
+// it itself, nil when net/http must.
+func (c *conn) request(b []byte, end int) *http.Request {
+	if c.path == "" || end < 0 {
+		return nil
+	}
+	r := parseHead(b[:end], c.path)
+	if r == nil {
+		return nil
+	}
+	r.RemoteAddr = c.remote
+	return r.WithContext(c.ctx)
+}
+
+func putHead(bp *[]byte) {
+	*bp = (*bp)[:0]
+	heads.Put(bp)
+}
+
+// idleTimeout and headerTimeout are net/http's for a kept-alive
+// connection.
+func (c *conn) idleTimeout() time.Duration {
+	if c.srv.IdleTimeout != 0 {
+		return c.srv.IdleTimeout
+	}
+	return c.srv.ReadTimeout
+}
+
+func (c *conn) headerTimeout() time.Duration {
+	if c.srv.ReadHeaderTimeout != 0 {
+		return c.srv.ReadHeaderTimeout
+	}
+	return c.srv.ReadTimeout
+}
+
+// leave takes the socket out of the poller before it closes or goes back.
+func (c *conn) leave() {
+	c.left.Store(true)
+	if c.pn.Raw != nil {
+		c.h.poller.Forget(&c.pn)
+	}
+}
+
+func (c *conn) close() {
+	c.leave()
+	c.nc.Close()
+}
+
+// handOff gives the connection back to the http.Server, which serves it
+// as a new connection, reading the bytes b first.
+func (c *conn) handOff(b []byte) {
+	c.leave()
+	_ = c.nc.SetDeadline(time.Time{})
+	var nc net.Conn = c.nc
+	if len(b) > 0 {
+		nc = &prefixConn{Conn: c.nc, pre: bytes.Clone(b)}
+	}
+	if err := c.srv.Serve(&oneConn{c: nc}); !errors.Is(err, errServed) {
+		nc.Close() // the server is shutting down
+	}
+}
+
+// writeResponse writes a whole response: the status line, hdr sorted,
+// Date, the empty line, then body, in one write under replyWriteTimeout.
+func (c *conn) writeResponse(status int, hdr http.Header, body []byte) error {
+	hb := heads.Get().(*[]byte)
+	head := append((*hb)[:0], "HTTP/1.1 "...)
+	head = strconv.AppendInt(head, int64(status), 10)
+	head = append(head, ' ')
+	head = append(head, http.StatusText(status)...)
+	head = append(head, "\r\n"...)
+	head = appendHeader(head, hdr, len(body))
+	head = append(head, "Date: "...)
+	head = time.Now().UTC().AppendFormat(head, http.TimeFormat)
+	head = append(head, "\r\n\r\n"...)
+	_ = c.nc.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
+	vec := net.Buffers{head, body}
+	_, err := vec.WriteTo(c.nc) // the deadline stays: the next write sets its own
+	if cap(head) <= maxHead {
+		*hb = head[:0]
+		heads.Put(hb)
+	}
+	return err
+}
+
+// fastWriter is the ResponseWriter of a request served on a kept
+// connection: it gathers the reply and writes it as net/http would (see
+// conn.writeResponse), or lets park take the connection.
+type fastWriter struct {
+	c      *conn
+	hdr    http.Header
+	status int
+	body   []byte
+	parked bool // park took the connection: nothing to write
+}
+
+func (w *fastWriter) Header() http.Header { return w.hdr }
+
+func (w *fastWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *fastWriter) Write(b []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	w.body = append(w.body, b...)
+	return len(b), nil
+}
+
+// Hijack is never called: park takes the connection from the writer
+// itself. It is there so that the handler sees a connection it may keep.
+func (w *fastWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return nil, nil, errors.New("poll: the connection is kept by the handler already")
+}
+
+func (w *fastWriter) flush() error {
+	w.WriteHeader(http.StatusOK)
+	if len(w.body) > 0 && w.hdr["Content-Type"] == nil {
+		w.hdr["Content-Type"] = []string{http.DetectContentType(w.body)}
+	}
+	return w.c.writeResponse(w.status, w.hdr, w.body)
+}
+
+// idleAdd counts c among the connections waiting for a request, unless
+// Wait has begun; idleDel takes it out.
+func (h *Handler) idleAdd(c *conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return false
+	}
+	h.idle[c] = struct{}{}
+	return true
+}
+
+func (h *Handler) idleDel(c *conn) {
+	h.mu.Lock()
+	delete(h.idle, c)
+	h.mu.Unlock()
+}
+
+// closeIdle ends the waits for a request, for Wait.
+func (h *Handler) closeIdle() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closing = true
+	for c := range h.idle {
+		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// errServed ends oneConn's Serve once its connection is handed over.
+var errServed = errors.New("poll: connection handed back")
+
+// oneConn is a listener that yields one connection: http.Server.Serve
+// serves it as a new connection, then returns errServed.
+type oneConn struct {
+	mu sync.Mutex
+	c  net.Conn
+}
+
+func (l *oneConn) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.c
+	l.c = nil
+	if c == nil {
+		return nil, errServed
+	}
+	return c, nil
+}
+
+func (l *oneConn) Close() error   { return nil }
+func (l *oneConn) Addr() net.Addr { return dummyAddr{} }
+
+type dummyAddr struct{}
+
+func (dummyAddr) Network() string { return "tcp" }
+func (dummyAddr) String() string  { return "parked-poll" }
+
+// prefixConn reads the bytes already read from the socket first.
+type prefixConn struct {
+	net.Conn
+	pre []byte
+}
+
+func (c *prefixConn) Read(b []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(b, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.Conn.Read(b)
+}
+
+// SyscallConn returns the socket once the bytes read ahead are consumed,
+// so that a poll served on it by net/http may park again.
+func (c *prefixConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok || len(c.pre) > 0 {
+		return nil, errors.ErrUnsupported
+	}
+	return sc.SyscallConn()
+}
