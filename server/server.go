@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/netpoll"
 	"github.com/switchboardhq/switchboard/internal/ratelimit"
 	"github.com/switchboardhq/switchboard/transport"
 	"github.com/switchboardhq/switchboard/transport/command"
@@ -80,9 +81,12 @@ func New(cfg Config) (*Server, error) {
 	if c.Origins != nil {
 		origins = c.Origins
 	}
+	// One poller for every transport's idle connections.
+	poller := netpoll.New(c.Logger)
 	pcfg := poll.Config{
 		Hub: c.Hub, Verifier: verifier, Origins: origins,
 		DefaultTimeout: c.Poll.DefaultTimeout, MaxTimeout: c.Poll.MaxTimeout, Logger: c.Logger,
+		Poller: poller,
 	}
 	ccfg := command.Config{
 		Hub: c.Hub, Verifier: verifier, Origins: origins, Logger: c.Logger,
@@ -95,12 +99,12 @@ func New(cfg Config) (*Server, error) {
 		ws: ws.New(ws.Config{
 			Hub: c.Hub, Verifier: verifier, Origins: origins,
 			MaxFrameSize: c.WebSocket.MaxFrameSize, ConnectTimeout: c.WebSocket.ConnectTimeout,
-			WriteTimeout: c.WebSocket.WriteTimeout, Logger: c.Logger,
+			WriteTimeout: c.WebSocket.WriteTimeout, Logger: c.Logger, Poller: poller,
 		}),
 		sse: sse.New(sse.Config{
 			Hub: c.Hub, Verifier: verifier, Origins: origins,
 			Retry: c.SSE.Retry, RetryJitter: c.SSE.RetryJitter,
-			WriteTimeout: c.SSE.WriteTimeout, Logger: c.Logger,
+			WriteTimeout: c.SSE.WriteTimeout, Logger: c.Logger, Poller: poller,
 		}),
 		poll:          poll.New(pcfg),
 		origins:       origins,

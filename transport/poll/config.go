@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/netpoll"
 	"github.com/switchboardhq/switchboard/transport"
 )
 
@@ -33,6 +34,10 @@ type Config struct {
 	MaxTimeout time.Duration
 	// Logger receives the handlers' logs. Default slog.Default().
 	Logger *slog.Logger
+	// Poller is where idle connections wait (internal/netpoll), shared
+	// with the node's other transports so the process has one epoll
+	// goroutine. Nil: a poller of the handler's own.
+	Poller *netpoll.Poller
 }
 
 const (

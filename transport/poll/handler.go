@@ -64,8 +64,11 @@ var _ http.Handler = (*Handler)(nil)
 // New returns a Handler for cfg. It panics if cfg.Hub is nil.
 func New(cfg Config) *Handler {
 	cfg = cfg.withDefaults()
+	if cfg.Poller == nil {
+		cfg.Poller = netpoll.New(cfg.Logger)
+	}
 	return &Handler{
-		cfg: cfg, maxChannels: cfg.Hub.Config().MaxChannels, poller: netpoll.New(cfg.Logger),
+		cfg: cfg, maxChannels: cfg.Hub.Config().MaxChannels, poller: cfg.Poller,
 		idle: make(map[*conn]struct{}),
 	}
 }

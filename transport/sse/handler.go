@@ -44,6 +44,10 @@ type Config struct {
 	WriteTimeout time.Duration
 	// Logger receives the handler's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Poller is where idle connections wait (internal/netpoll), shared
+	// with the node's other transports so the process has one epoll
+	// goroutine. Nil: a poller of the handler's own.
+	Poller *netpoll.Poller
 }
 
 const (
@@ -87,7 +91,10 @@ func New(cfg Config) *Handler {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = defaultWriteTimeout
 	}
-	h := &Handler{cfg: cfg, maxChannels: cfg.Hub.Config().MaxChannels, poller: netpoll.New(cfg.Logger)}
+	if cfg.Poller == nil {
+		cfg.Poller = netpoll.New(cfg.Logger)
+	}
+	h := &Handler{cfg: cfg, maxChannels: cfg.Hub.Config().MaxChannels, poller: cfg.Poller}
 	h.writers.New = func() any { return new(netpoll.Writer) }
 	return h
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/internal/netpoll"
 	"github.com/switchboardhq/switchboard/transport"
 )
 
@@ -27,4 +28,8 @@ type Config struct {
 	WriteTimeout time.Duration
 	// Logger receives the handler's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Poller is where idle connections wait (internal/netpoll), shared
+	// with the node's other transports so the process has one epoll
+	// goroutine. Nil: a poller of the handler's own.
+	Poller *netpoll.Poller
 }

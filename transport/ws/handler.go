@@ -51,7 +51,10 @@ func New(cfg Config) *Handler {
 	hc := cfg.Hub.Config()
 	h := &Handler{cfg: cfg, maxFrame: cfg.MaxFrameSize, rate: hc.CommandRate, burst: hc.CommandBurst}
 	h.writers.New = func() any { return new(writeState) }
-	h.poller = netpoll.New(cfg.Logger)
+	h.poller = cfg.Poller
+	if h.poller == nil {
+		h.poller = netpoll.New(cfg.Logger)
+	}
 	return h
 }
 
