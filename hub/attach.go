@@ -18,6 +18,16 @@ import (
 // never ends up unsubscribed at the broker from a channel it has
 // subscribers for.
 
+// add makes sub one of ch's local subscribers. The caller holds the
+// shard's lock, so the channel cannot leave meanwhile.
+func (ch *channel) add(sub *subscription) {
+	ch.mu.Lock()
+	sub.idx = len(ch.subs)
+	ch.subs = append(ch.subs, sub)
+	sub.ch.Store(ch)
+	ch.mu.Unlock()
+}
+
 // attach adds sub to the channel and waits, with ctx, until the node is
 // subscribed to it at the broker; the channel's first local subscriber
 // starts that subscription. It fails with the broker's error, or ctx's,
@@ -33,11 +43,7 @@ func (h *Hub) attach(ctx context.Context, name string, sub *subscription) (*chan
 		sh.channels[name] = ch
 		prev = sh.leaving[name]
 	}
-	ch.mu.Lock()
-	sub.idx = len(ch.subs)
-	ch.subs = append(ch.subs, sub)
-	sub.ch.Store(ch)
-	ch.mu.Unlock()
+	ch.add(sub)
 	sh.mu.Unlock()
 	h.stats.subscriptions.Add(1)
 	if created {

@@ -55,11 +55,7 @@ func (h *Hub) joinNow(name string, sub *subscription, opts SubscribeOptions, bar
 		sh.mu.Unlock()
 		return SubscribeResult{}, false
 	}
-	ch.mu.Lock()
-	sub.idx = len(ch.subs)
-	ch.subs = append(ch.subs, sub)
-	sub.ch.Store(ch)
-	ch.mu.Unlock()
+	ch.add(sub)
 	sh.mu.Unlock()
 	h.stats.subscriptions.Add(1)
 	return h.joinCurrent(ch, sub, opts)
