@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -249,23 +250,61 @@ func sentAt(data []byte) int64 {
 	return int64(t)
 }
 
+// grpcSockets dials a subscriber's connections and remembers them, so that
+// ending the subscriber closes its socket: closing a response body only
+// resets the HTTP/2 stream, and the transport keeps the connection until it
+// is idle, which it may not be yet when CloseIdleConnections runs (the node
+// then holds the socket until the process exits).
+type grpcSockets struct {
+	dial  func(ctx context.Context, network, addr string) (net.Conn, error)
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (g *grpcSockets) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := g.dial(ctx, network, addr)
+	if err == nil {
+		g.mu.Lock()
+		g.conns = append(g.conns, c)
+		g.mu.Unlock()
+	}
+	return c, err
+}
+
+func (g *grpcSockets) close() {
+	g.mu.Lock()
+	conns := g.conns
+	g.conns = nil
+	g.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
 // openGRPCSubscriber subscribes to channel from now on, over a connection
 // of its own, and returns once the Subscribed event arrived; the stream
-// lasts as long as streamCtx, ctx bounds the opening.
-func openGRPCSubscriber(ctx, streamCtx context.Context, nodeURL string, d *net.Dialer, channel string) (*grpcStream, *http.Transport, error) {
-	tr := newGRPCTransport(d.DialContext)
-	s, err := openGRPC(streamCtx, tr, nodeURL, subscribeRequest(grpcChannel{name: channel}))
+// lasts as long as streamCtx, ctx bounds the opening. end closes the
+// stream and its socket.
+func openGRPCSubscriber(ctx, streamCtx context.Context, nodeURL string, d *net.Dialer, channel string) (s *grpcStream, end func(), err error) {
+	socks := &grpcSockets{dial: d.DialContext}
+	tr := newGRPCTransport(socks.DialContext)
+	s, err = openGRPC(streamCtx, tr, nodeURL, subscribeRequest(grpcChannel{name: channel}))
 	if err != nil {
 		tr.CloseIdleConnections()
+		socks.close()
 		return nil, nil, err
+	}
+	end = func() {
+		s.close()
+		tr.CloseIdleConnections()
+		socks.close()
 	}
 	stop := context.AfterFunc(ctx, s.close)
 	defer stop()
 	for {
 		b, err := s.next()
 		if err != nil {
-			s.close()
-			tr.CloseIdleConnections()
+			end()
 			if ctx.Err() != nil {
 				err = ctx.Err()
 			}
@@ -273,12 +312,11 @@ func openGRPCSubscriber(ctx, streamCtx context.Context, nodeURL string, d *net.D
 		}
 		ev, err := decodeEvent(b)
 		if err != nil {
-			s.close()
-			tr.CloseIdleConnections()
+			end()
 			return nil, nil, err
 		}
 		if ev.kind == evSubscribed {
-			return s, tr, nil
+			return s, end, nil
 		}
 	}
 }
@@ -286,13 +324,13 @@ func openGRPCSubscriber(ctx, streamCtx context.Context, nodeURL string, d *net.D
 // openGRPC is a fleet's gRPC subscriber: it counts publications as the
 // other transports' readers do.
 func (f *fleet) openGRPC(ctx context.Context, i int, channel string) error {
-	s, tr, err := openGRPCSubscriber(ctx, f.ctx, f.nodeURL, f.src.dialer(), channel)
+	s, end, err := openGRPCSubscriber(ctx, f.ctx, f.nodeURL, f.src.dialer(), channel)
 	if err != nil {
 		return err
 	}
 	var pos position
 	read := func() {
-		defer tr.CloseIdleConnections()
+		defer end()
 		for {
 			b, err := s.next()
 			if err == nil {
