@@ -30,25 +30,33 @@ func TestFallback(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			n := newNode(t)
-			for path, mode := range tt.block {
-				n.gate.set(path, mode)
-			}
-			c := n.newClient(t, client.Options{OpenTimeout: 300 * time.Millisecond})
-			sub, _ := c.Subscribe("chat:fb", client.SubscribeOptions{})
-			c.run(t)
-			c.states.wait(t, 0, "connected over "+string(tt.want), connectedOver(tt.want))
-			subscribed(t, sub)
-			for i := 1; i <= 10; i++ {
-				n.publish(t, "chat:fb", fmt.Sprint(i))
-			}
-			expectOffsets(t, sub, 1, 10)
-			if _, err := c.Publish(t.Context(), "chat:fb", "from the client", client.PublishOptions{}); err != nil {
-				t.Fatalf("Publish over %s: %v", tt.want, err)
-			}
-			expectOffsets(t, sub, 11, 11)
+			fallsBackTo(t, tt.block, nil, tt.want)
 		})
 	}
+}
+
+// fallsBackTo checks that a client with transports list (nil: the
+// default), at a node that refuses, holds or cuts the paths in block,
+// settles on want, and that want delivers and publishes in order.
+func fallsBackTo(t *testing.T, block map[string]string, list []client.Transport, want client.Transport) {
+	t.Helper()
+	n := newNode(t)
+	for path, mode := range block {
+		n.gate.set(path, mode)
+	}
+	c := n.newClient(t, client.Options{Transports: list, OpenTimeout: 300 * time.Millisecond})
+	sub, _ := c.Subscribe("chat:fb", client.SubscribeOptions{})
+	c.run(t)
+	c.states.wait(t, 0, "connected over "+string(want), connectedOver(want))
+	subscribed(t, sub)
+	for i := 1; i <= 10; i++ {
+		n.publish(t, "chat:fb", fmt.Sprint(i))
+	}
+	expectOffsets(t, sub, 1, 10)
+	if _, err := c.Publish(t.Context(), "chat:fb", "from the client", client.PublishOptions{}); err != nil {
+		t.Fatalf("Publish over %s: %v", want, err)
+	}
+	expectOffsets(t, sub, 11, 11)
 }
 
 // TestFallbackMidStream moves a client from WebSocket to SSE to long

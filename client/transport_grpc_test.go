@@ -57,23 +57,7 @@ func TestGRPCFallback(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			n := newNode(t)
-			for path, mode := range tt.block {
-				n.gate.set(path, mode)
-			}
-			c := n.newClient(t, client.Options{Transports: tt.list, OpenTimeout: 300 * time.Millisecond})
-			sub, _ := c.Subscribe("chat:fb", client.SubscribeOptions{})
-			c.run(t)
-			c.states.wait(t, 0, "connected over "+string(tt.want), connectedOver(tt.want))
-			subscribed(t, sub)
-			for i := 1; i <= 10; i++ {
-				n.publish(t, "chat:fb", fmt.Sprint(i))
-			}
-			expectOffsets(t, sub, 1, 10)
-			if _, err := c.Publish(t.Context(), "chat:fb", "from the client", client.PublishOptions{}); err != nil {
-				t.Fatalf("Publish over %s: %v", tt.want, err)
-			}
-			expectOffsets(t, sub, 11, 11)
+			fallsBackTo(t, tt.block, tt.list, tt.want)
 		})
 	}
 }
