@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -47,22 +48,25 @@ type Node struct {
 	TLS *tls.Config
 
 	cmd     *exec.Cmd
+	stdout  io.Writer     // where the process's output goes; nil: discarded
 	tmpDir  string        // the TLS certificate's, removed by Stop
 	exited  chan struct{} // closed when the process has exited
 	exitErr error
 }
 
-// Start launches a node on a free loopback port and waits until it is ready.
+// Start launches a node on a loopback port of its own choosing and waits
+// until it is ready. The node binds port 0 and its banner says which port
+// it got: a port picked here and bound later by the node could be taken
+// meanwhile by another process, whose server the readiness check might
+// then take for the node.
 func Start(ctx context.Context, l Launch) (*Node, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
 	var key [16]byte
 	_, _ = rand.Read(key[:])
-	n := &Node{URL: "http://127.0.0.1:" + strconv.Itoa(port), APIKey: hex.EncodeToString(key[:])}
-	args := append([]string{"serve", "--addr", "127.0.0.1:" + strconv.Itoa(port), "--api-key", n.APIKey, "--debug-endpoints"}, l.Args...)
+	n := &Node{APIKey: hex.EncodeToString(key[:])}
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--api-key", n.APIKey, "--debug-endpoints"}, l.Args...)
+	scheme := "http://"
 	if l.TLS {
+		var err error
 		if n.tmpDir, err = os.MkdirTemp("", "switchboard-bench-"); err != nil {
 			return nil, err
 		}
@@ -71,18 +75,55 @@ func Start(ctx context.Context, l Launch) (*Node, error) {
 			n.Stop()
 			return nil, err
 		}
-		n.URL, n.TLS = "https://127.0.0.1:"+strconv.Itoa(port), cfg
+		scheme, n.TLS = "https://", cfg
 		args = append(args, "--tls.cert-file", cert, "--tls.key-file", key)
 	}
+	addrs := make(chan string, 1)
+	n.stdout = bannerWatch(addrs)
 	if err := n.spawn(l, args); err != nil {
 		n.Stop()
 		return nil, err
+	}
+	select {
+	case addr := <-addrs:
+		n.URL = scheme + addr
+	case <-n.exited:
+		n.Stop()
+		return nil, fmt.Errorf("bench: the node exited before it listened: %v", n.exitErr)
+	case <-ctx.Done():
+		n.Stop()
+		return nil, fmt.Errorf("bench: the node did not say where it listens: %w", ctx.Err())
 	}
 	if err := n.waitReady(ctx, n.ready); err != nil {
 		n.Stop()
 		return nil, err
 	}
 	return n, nil
+}
+
+// bannerWatch is a writer for a node's standard output that sends the
+// address of its banner's first line ("Switchboard … is serving on
+// 127.0.0.1:PORT (broker: …)") to addrs, once, and drops the rest.
+func bannerWatch(addrs chan<- string) io.Writer {
+	pr, pw := io.Pipe()
+	go func() {
+		sc := bufio.NewScanner(pr)
+		found := false
+		for sc.Scan() {
+			if found {
+				continue
+			}
+			line := sc.Text()
+			if _, rest, ok := strings.Cut(line, " is serving on "); ok {
+				if addr, _, ok := strings.Cut(rest, " "); ok {
+					addrs <- addr
+					found = true
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	return pw
 }
 
 // StartFloor launches the raw-TCP floor server ("bench floor-server" of the
@@ -141,6 +182,9 @@ func (n *Node) spawn(l Launch, args []string) error {
 		n.cmd.Env = append(n.cmd.Env, "GOMAXPROCS="+strconv.Itoa(l.GoMaxProcs))
 	}
 	n.cmd.Stdout = io.Discard
+	if n.stdout != nil {
+		n.cmd.Stdout = n.stdout
+	}
 	n.cmd.Stderr = l.Stderr
 	if n.cmd.Stderr == nil {
 		n.cmd.Stderr = io.Discard
@@ -151,6 +195,9 @@ func (n *Node) spawn(l Launch, args []string) error {
 	n.PID = n.cmd.Process.Pid
 	go func() {
 		n.exitErr = n.cmd.Wait()
+		if c, ok := n.stdout.(io.Closer); ok {
+			c.Close()
+		}
 		close(n.exited)
 	}()
 	return nil
