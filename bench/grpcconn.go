@@ -35,7 +35,7 @@ import (
 // grpcSubscribePath is the Subscribe method on the node's one listener.
 const grpcSubscribePath = "/switchboard.v1.ClientService/Subscribe"
 
-// The fields of SubscribeResponse's event (proto/switchboard/v1/client.proto).
+// The fields of SubscribeResponse's event (proto/switchboard/v1/events.proto).
 const (
 	evConnected    protowire.Number = 1
 	evSubscribed   protowire.Number = 2

@@ -489,412 +489,11 @@ func (x *APIServicePresenceResponse) GetClients() []*ClientInfo {
 	return nil
 }
 
-type ChannelsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ChannelsRequest) Reset() {
-	*x = ChannelsRequest{}
-	mi := &file_switchboard_v1_api_proto_msgTypes[9]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ChannelsRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ChannelsRequest) ProtoMessage() {}
-
-func (x *ChannelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_api_proto_msgTypes[9]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ChannelsRequest.ProtoReflect.Descriptor instead.
-func (*ChannelsRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_api_proto_rawDescGZIP(), []int{9}
-}
-
-type ChannelsResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Sorted by name.
-	Channels      []*ChannelInfo `protobuf:"bytes,1,rep,name=channels,proto3" json:"channels,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ChannelsResponse) Reset() {
-	*x = ChannelsResponse{}
-	mi := &file_switchboard_v1_api_proto_msgTypes[10]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ChannelsResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ChannelsResponse) ProtoMessage() {}
-
-func (x *ChannelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_api_proto_msgTypes[10]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ChannelsResponse.ProtoReflect.Descriptor instead.
-func (*ChannelsResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_api_proto_rawDescGZIP(), []int{10}
-}
-
-func (x *ChannelsResponse) GetChannels() []*ChannelInfo {
-	if x != nil {
-		return x.Channels
-	}
-	return nil
-}
-
-// ChannelInfo is one channel with local subscribers.
-type ChannelInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Subscribers   uint64                 `protobuf:"varint,2,opt,name=subscribers,proto3" json:"subscribers,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ChannelInfo) Reset() {
-	*x = ChannelInfo{}
-	mi := &file_switchboard_v1_api_proto_msgTypes[11]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ChannelInfo) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ChannelInfo) ProtoMessage() {}
-
-func (x *ChannelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_api_proto_msgTypes[11]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ChannelInfo.ProtoReflect.Descriptor instead.
-func (*ChannelInfo) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_api_proto_rawDescGZIP(), []int{11}
-}
-
-func (x *ChannelInfo) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-func (x *ChannelInfo) GetSubscribers() uint64 {
-	if x != nil {
-		return x.Subscribers
-	}
-	return 0
-}
-
-type DisconnectRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *DisconnectRequest) Reset() {
-	*x = DisconnectRequest{}
-	mi := &file_switchboard_v1_api_proto_msgTypes[12]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DisconnectRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DisconnectRequest) ProtoMessage() {}
-
-func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_api_proto_msgTypes[12]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DisconnectRequest.ProtoReflect.Descriptor instead.
-func (*DisconnectRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_api_proto_rawDescGZIP(), []int{12}
-}
-
-func (x *DisconnectRequest) GetUser() string {
-	if x != nil {
-		return x.User
-	}
-	return ""
-}
-
-type DisconnectResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Sessions disconnected on this node.
-	Disconnected  uint64 `protobuf:"varint,1,opt,name=disconnected,proto3" json:"disconnected,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *DisconnectResponse) Reset() {
-	*x = DisconnectResponse{}
-	mi := &file_switchboard_v1_api_proto_msgTypes[13]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DisconnectResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DisconnectResponse) ProtoMessage() {}
-
-func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_api_proto_msgTypes[13]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DisconnectResponse.ProtoReflect.Descriptor instead.
-func (*DisconnectResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_api_proto_rawDescGZIP(), []int{13}
-}
-
-func (x *DisconnectResponse) GetDisconnected() uint64 {
-	if x != nil {
-		return x.Disconnected
-	}
-	return 0
-}
-
-type InfoRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *InfoRequest) Reset() {
-	*x = InfoRequest{}
-	mi := &file_switchboard_v1_api_proto_msgTypes[14]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *InfoRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*InfoRequest) ProtoMessage() {}
-
-func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_api_proto_msgTypes[14]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
-func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_api_proto_rawDescGZIP(), []int{14}
-}
-
-type InfoResponse struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Version   string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
-	GoVersion string                 `protobuf:"bytes,2,opt,name=go_version,json=goVersion,proto3" json:"go_version,omitempty"`
-	Broker    string                 `protobuf:"bytes,3,opt,name=broker,proto3" json:"broker,omitempty"`
-	// Unix seconds.
-	StartedAt     int64 `protobuf:"varint,4,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
-	UptimeSeconds int64 `protobuf:"varint,5,opt,name=uptime_seconds,json=uptimeSeconds,proto3" json:"uptime_seconds,omitempty"`
-	Ready         bool  `protobuf:"varint,6,opt,name=ready,proto3" json:"ready,omitempty"`
-	// Sessions per transport name.
-	Sessions      map[string]int64 `protobuf:"bytes,7,rep,name=sessions,proto3" json:"sessions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	Subscriptions int64            `protobuf:"varint,8,opt,name=subscriptions,proto3" json:"subscriptions,omitempty"`
-	Channels      int64            `protobuf:"varint,9,opt,name=channels,proto3" json:"channels,omitempty"`
-	Publications  uint64           `protobuf:"varint,10,opt,name=publications,proto3" json:"publications,omitempty"`
-	Deliveries    uint64           `protobuf:"varint,11,opt,name=deliveries,proto3" json:"deliveries,omitempty"`
-	Replayed      uint64           `protobuf:"varint,12,opt,name=replayed,proto3" json:"replayed,omitempty"`
-	QueueDrops    uint64           `protobuf:"varint,13,opt,name=queue_drops,json=queueDrops,proto3" json:"queue_drops,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *InfoResponse) Reset() {
-	*x = InfoResponse{}
-	mi := &file_switchboard_v1_api_proto_msgTypes[15]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *InfoResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*InfoResponse) ProtoMessage() {}
-
-func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_api_proto_msgTypes[15]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
-func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_api_proto_rawDescGZIP(), []int{15}
-}
-
-func (x *InfoResponse) GetVersion() string {
-	if x != nil {
-		return x.Version
-	}
-	return ""
-}
-
-func (x *InfoResponse) GetGoVersion() string {
-	if x != nil {
-		return x.GoVersion
-	}
-	return ""
-}
-
-func (x *InfoResponse) GetBroker() string {
-	if x != nil {
-		return x.Broker
-	}
-	return ""
-}
-
-func (x *InfoResponse) GetStartedAt() int64 {
-	if x != nil {
-		return x.StartedAt
-	}
-	return 0
-}
-
-func (x *InfoResponse) GetUptimeSeconds() int64 {
-	if x != nil {
-		return x.UptimeSeconds
-	}
-	return 0
-}
-
-func (x *InfoResponse) GetReady() bool {
-	if x != nil {
-		return x.Ready
-	}
-	return false
-}
-
-func (x *InfoResponse) GetSessions() map[string]int64 {
-	if x != nil {
-		return x.Sessions
-	}
-	return nil
-}
-
-func (x *InfoResponse) GetSubscriptions() int64 {
-	if x != nil {
-		return x.Subscriptions
-	}
-	return 0
-}
-
-func (x *InfoResponse) GetChannels() int64 {
-	if x != nil {
-		return x.Channels
-	}
-	return 0
-}
-
-func (x *InfoResponse) GetPublications() uint64 {
-	if x != nil {
-		return x.Publications
-	}
-	return 0
-}
-
-func (x *InfoResponse) GetDeliveries() uint64 {
-	if x != nil {
-		return x.Deliveries
-	}
-	return 0
-}
-
-func (x *InfoResponse) GetReplayed() uint64 {
-	if x != nil {
-		return x.Replayed
-	}
-	return 0
-}
-
-func (x *InfoResponse) GetQueueDrops() uint64 {
-	if x != nil {
-		return x.QueueDrops
-	}
-	return 0
-}
-
 var File_switchboard_v1_api_proto protoreflect.FileDescriptor
 
 const file_switchboard_v1_api_proto_rawDesc = "" +
 	"\n" +
-	"\x18switchboard/v1/api.proto\x12\x0eswitchboard.v1\x1a\x1aswitchboard/v1/types.proto\"Z\n" +
+	"\x18switchboard/v1/api.proto\x12\x0eswitchboard.v1\x1a\x19switchboard/v1/node.proto\x1a\x1aswitchboard/v1/types.proto\"Z\n" +
 	"\x18APIServicePublishRequest\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\tR\x04data\x12\x10\n" +
@@ -920,41 +519,7 @@ const file_switchboard_v1_api_proto_rawDesc = "" +
 	"\achannel\x18\x01 \x01(\tR\achannel\"l\n" +
 	"\x1aAPIServicePresenceResponse\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x124\n" +
-	"\aclients\x18\x02 \x03(\v2\x1a.switchboard.v1.ClientInfoR\aclients\"\x11\n" +
-	"\x0fChannelsRequest\"K\n" +
-	"\x10ChannelsResponse\x127\n" +
-	"\bchannels\x18\x01 \x03(\v2\x1b.switchboard.v1.ChannelInfoR\bchannels\"C\n" +
-	"\vChannelInfo\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
-	"\vsubscribers\x18\x02 \x01(\x04R\vsubscribers\"'\n" +
-	"\x11DisconnectRequest\x12\x12\n" +
-	"\x04user\x18\x01 \x01(\tR\x04user\"8\n" +
-	"\x12DisconnectResponse\x12\"\n" +
-	"\fdisconnected\x18\x01 \x01(\x04R\fdisconnected\"\r\n" +
-	"\vInfoRequest\"\x83\x04\n" +
-	"\fInfoResponse\x12\x18\n" +
-	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1d\n" +
-	"\n" +
-	"go_version\x18\x02 \x01(\tR\tgoVersion\x12\x16\n" +
-	"\x06broker\x18\x03 \x01(\tR\x06broker\x12\x1d\n" +
-	"\n" +
-	"started_at\x18\x04 \x01(\x03R\tstartedAt\x12%\n" +
-	"\x0euptime_seconds\x18\x05 \x01(\x03R\ruptimeSeconds\x12\x14\n" +
-	"\x05ready\x18\x06 \x01(\bR\x05ready\x12F\n" +
-	"\bsessions\x18\a \x03(\v2*.switchboard.v1.InfoResponse.SessionsEntryR\bsessions\x12$\n" +
-	"\rsubscriptions\x18\b \x01(\x03R\rsubscriptions\x12\x1a\n" +
-	"\bchannels\x18\t \x01(\x03R\bchannels\x12\"\n" +
-	"\fpublications\x18\n" +
-	" \x01(\x04R\fpublications\x12\x1e\n" +
-	"\n" +
-	"deliveries\x18\v \x01(\x04R\n" +
-	"deliveries\x12\x1a\n" +
-	"\breplayed\x18\f \x01(\x04R\breplayed\x12\x1f\n" +
-	"\vqueue_drops\x18\r \x01(\x04R\n" +
-	"queueDrops\x1a;\n" +
-	"\rSessionsEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x012\xe8\x04\n" +
+	"\aclients\x18\x02 \x03(\v2\x1a.switchboard.v1.ClientInfoR\aclients2\xe8\x04\n" +
 	"\n" +
 	"APIService\x12^\n" +
 	"\aPublish\x12(.switchboard.v1.APIServicePublishRequest\x1a).switchboard.v1.APIServicePublishResponse\x12P\n" +
@@ -978,7 +543,7 @@ func file_switchboard_v1_api_proto_rawDescGZIP() []byte {
 	return file_switchboard_v1_api_proto_rawDescData
 }
 
-var file_switchboard_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_switchboard_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_switchboard_v1_api_proto_goTypes = []any{
 	(*APIServicePublishRequest)(nil),   // 0: switchboard.v1.APIServicePublishRequest
 	(*APIServicePublishResponse)(nil),  // 1: switchboard.v1.APIServicePublishResponse
@@ -989,49 +554,45 @@ var file_switchboard_v1_api_proto_goTypes = []any{
 	(*APIServiceHistoryResponse)(nil),  // 6: switchboard.v1.APIServiceHistoryResponse
 	(*APIServicePresenceRequest)(nil),  // 7: switchboard.v1.APIServicePresenceRequest
 	(*APIServicePresenceResponse)(nil), // 8: switchboard.v1.APIServicePresenceResponse
-	(*ChannelsRequest)(nil),            // 9: switchboard.v1.ChannelsRequest
-	(*ChannelsResponse)(nil),           // 10: switchboard.v1.ChannelsResponse
-	(*ChannelInfo)(nil),                // 11: switchboard.v1.ChannelInfo
-	(*DisconnectRequest)(nil),          // 12: switchboard.v1.DisconnectRequest
-	(*DisconnectResponse)(nil),         // 13: switchboard.v1.DisconnectResponse
-	(*InfoRequest)(nil),                // 14: switchboard.v1.InfoRequest
-	(*InfoResponse)(nil),               // 15: switchboard.v1.InfoResponse
-	nil,                                // 16: switchboard.v1.InfoResponse.SessionsEntry
-	(*PublishResult)(nil),              // 17: switchboard.v1.PublishResult
-	(*Error)(nil),                      // 18: switchboard.v1.Error
-	(*HistoryQuery)(nil),               // 19: switchboard.v1.HistoryQuery
-	(*HistoryPage)(nil),                // 20: switchboard.v1.HistoryPage
-	(*ClientInfo)(nil),                 // 21: switchboard.v1.ClientInfo
+	(*PublishResult)(nil),              // 9: switchboard.v1.PublishResult
+	(*Error)(nil),                      // 10: switchboard.v1.Error
+	(*HistoryQuery)(nil),               // 11: switchboard.v1.HistoryQuery
+	(*HistoryPage)(nil),                // 12: switchboard.v1.HistoryPage
+	(*ClientInfo)(nil),                 // 13: switchboard.v1.ClientInfo
+	(*ChannelsRequest)(nil),            // 14: switchboard.v1.ChannelsRequest
+	(*DisconnectRequest)(nil),          // 15: switchboard.v1.DisconnectRequest
+	(*InfoRequest)(nil),                // 16: switchboard.v1.InfoRequest
+	(*ChannelsResponse)(nil),           // 17: switchboard.v1.ChannelsResponse
+	(*DisconnectResponse)(nil),         // 18: switchboard.v1.DisconnectResponse
+	(*InfoResponse)(nil),               // 19: switchboard.v1.InfoResponse
 }
 var file_switchboard_v1_api_proto_depIdxs = []int32{
-	17, // 0: switchboard.v1.APIServicePublishResponse.result:type_name -> switchboard.v1.PublishResult
+	9,  // 0: switchboard.v1.APIServicePublishResponse.result:type_name -> switchboard.v1.PublishResult
 	4,  // 1: switchboard.v1.BroadcastResponse.results:type_name -> switchboard.v1.BroadcastResult
-	17, // 2: switchboard.v1.BroadcastResult.result:type_name -> switchboard.v1.PublishResult
-	18, // 3: switchboard.v1.BroadcastResult.error:type_name -> switchboard.v1.Error
-	19, // 4: switchboard.v1.APIServiceHistoryRequest.query:type_name -> switchboard.v1.HistoryQuery
-	20, // 5: switchboard.v1.APIServiceHistoryResponse.page:type_name -> switchboard.v1.HistoryPage
-	21, // 6: switchboard.v1.APIServicePresenceResponse.clients:type_name -> switchboard.v1.ClientInfo
-	11, // 7: switchboard.v1.ChannelsResponse.channels:type_name -> switchboard.v1.ChannelInfo
-	16, // 8: switchboard.v1.InfoResponse.sessions:type_name -> switchboard.v1.InfoResponse.SessionsEntry
-	0,  // 9: switchboard.v1.APIService.Publish:input_type -> switchboard.v1.APIServicePublishRequest
-	2,  // 10: switchboard.v1.APIService.Broadcast:input_type -> switchboard.v1.BroadcastRequest
-	5,  // 11: switchboard.v1.APIService.History:input_type -> switchboard.v1.APIServiceHistoryRequest
-	7,  // 12: switchboard.v1.APIService.Presence:input_type -> switchboard.v1.APIServicePresenceRequest
-	9,  // 13: switchboard.v1.APIService.Channels:input_type -> switchboard.v1.ChannelsRequest
-	12, // 14: switchboard.v1.APIService.Disconnect:input_type -> switchboard.v1.DisconnectRequest
-	14, // 15: switchboard.v1.APIService.Info:input_type -> switchboard.v1.InfoRequest
-	1,  // 16: switchboard.v1.APIService.Publish:output_type -> switchboard.v1.APIServicePublishResponse
-	3,  // 17: switchboard.v1.APIService.Broadcast:output_type -> switchboard.v1.BroadcastResponse
-	6,  // 18: switchboard.v1.APIService.History:output_type -> switchboard.v1.APIServiceHistoryResponse
-	8,  // 19: switchboard.v1.APIService.Presence:output_type -> switchboard.v1.APIServicePresenceResponse
-	10, // 20: switchboard.v1.APIService.Channels:output_type -> switchboard.v1.ChannelsResponse
-	13, // 21: switchboard.v1.APIService.Disconnect:output_type -> switchboard.v1.DisconnectResponse
-	15, // 22: switchboard.v1.APIService.Info:output_type -> switchboard.v1.InfoResponse
-	16, // [16:23] is the sub-list for method output_type
-	9,  // [9:16] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	9,  // 2: switchboard.v1.BroadcastResult.result:type_name -> switchboard.v1.PublishResult
+	10, // 3: switchboard.v1.BroadcastResult.error:type_name -> switchboard.v1.Error
+	11, // 4: switchboard.v1.APIServiceHistoryRequest.query:type_name -> switchboard.v1.HistoryQuery
+	12, // 5: switchboard.v1.APIServiceHistoryResponse.page:type_name -> switchboard.v1.HistoryPage
+	13, // 6: switchboard.v1.APIServicePresenceResponse.clients:type_name -> switchboard.v1.ClientInfo
+	0,  // 7: switchboard.v1.APIService.Publish:input_type -> switchboard.v1.APIServicePublishRequest
+	2,  // 8: switchboard.v1.APIService.Broadcast:input_type -> switchboard.v1.BroadcastRequest
+	5,  // 9: switchboard.v1.APIService.History:input_type -> switchboard.v1.APIServiceHistoryRequest
+	7,  // 10: switchboard.v1.APIService.Presence:input_type -> switchboard.v1.APIServicePresenceRequest
+	14, // 11: switchboard.v1.APIService.Channels:input_type -> switchboard.v1.ChannelsRequest
+	15, // 12: switchboard.v1.APIService.Disconnect:input_type -> switchboard.v1.DisconnectRequest
+	16, // 13: switchboard.v1.APIService.Info:input_type -> switchboard.v1.InfoRequest
+	1,  // 14: switchboard.v1.APIService.Publish:output_type -> switchboard.v1.APIServicePublishResponse
+	3,  // 15: switchboard.v1.APIService.Broadcast:output_type -> switchboard.v1.BroadcastResponse
+	6,  // 16: switchboard.v1.APIService.History:output_type -> switchboard.v1.APIServiceHistoryResponse
+	8,  // 17: switchboard.v1.APIService.Presence:output_type -> switchboard.v1.APIServicePresenceResponse
+	17, // 18: switchboard.v1.APIService.Channels:output_type -> switchboard.v1.ChannelsResponse
+	18, // 19: switchboard.v1.APIService.Disconnect:output_type -> switchboard.v1.DisconnectResponse
+	19, // 20: switchboard.v1.APIService.Info:output_type -> switchboard.v1.InfoResponse
+	14, // [14:21] is the sub-list for method output_type
+	7,  // [7:14] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_switchboard_v1_api_proto_init() }
@@ -1039,6 +600,7 @@ func file_switchboard_v1_api_proto_init() {
 	if File_switchboard_v1_api_proto != nil {
 		return
 	}
+	file_switchboard_v1_node_proto_init()
 	file_switchboard_v1_types_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1046,7 +608,7 @@ func file_switchboard_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchboard_v1_api_proto_rawDesc), len(file_switchboard_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

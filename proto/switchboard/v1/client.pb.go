@@ -127,652 +127,6 @@ func (x *ChannelRequest) GetSince() *Position {
 	return nil
 }
 
-// SubscribeResponse is one event on a Subscribe stream.
-type SubscribeResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Types that are valid to be assigned to Event:
-	//
-	//	*SubscribeResponse_Connected
-	//	*SubscribeResponse_Subscribed
-	//	*SubscribeResponse_Publication
-	//	*SubscribeResponse_Join
-	//	*SubscribeResponse_Leave
-	//	*SubscribeResponse_Ping
-	//	*SubscribeResponse_Gap
-	//	*SubscribeResponse_Unsubscribed
-	//	*SubscribeResponse_Disconnect
-	Event         isSubscribeResponse_Event `protobuf_oneof:"event"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *SubscribeResponse) Reset() {
-	*x = SubscribeResponse{}
-	mi := &file_switchboard_v1_client_proto_msgTypes[2]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *SubscribeResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*SubscribeResponse) ProtoMessage() {}
-
-func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_client_proto_msgTypes[2]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
-func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{2}
-}
-
-func (x *SubscribeResponse) GetEvent() isSubscribeResponse_Event {
-	if x != nil {
-		return x.Event
-	}
-	return nil
-}
-
-func (x *SubscribeResponse) GetConnected() *Connected {
-	if x != nil {
-		if x, ok := x.Event.(*SubscribeResponse_Connected); ok {
-			return x.Connected
-		}
-	}
-	return nil
-}
-
-func (x *SubscribeResponse) GetSubscribed() *Subscribed {
-	if x != nil {
-		if x, ok := x.Event.(*SubscribeResponse_Subscribed); ok {
-			return x.Subscribed
-		}
-	}
-	return nil
-}
-
-func (x *SubscribeResponse) GetPublication() *Publication {
-	if x != nil {
-		if x, ok := x.Event.(*SubscribeResponse_Publication); ok {
-			return x.Publication
-		}
-	}
-	return nil
-}
-
-func (x *SubscribeResponse) GetJoin() *Join {
-	if x != nil {
-		if x, ok := x.Event.(*SubscribeResponse_Join); ok {
-			return x.Join
-		}
-	}
-	return nil
-}
-
-func (x *SubscribeResponse) GetLeave() *Leave {
-	if x != nil {
-		if x, ok := x.Event.(*SubscribeResponse_Leave); ok {
-			return x.Leave
-		}
-	}
-	return nil
-}
-
-func (x *SubscribeResponse) GetPing() *Ping {
-	if x != nil {
-		if x, ok := x.Event.(*SubscribeResponse_Ping); ok {
-			return x.Ping
-		}
-	}
-	return nil
-}
-
-func (x *SubscribeResponse) GetGap() *Gap {
-	if x != nil {
-		if x, ok := x.Event.(*SubscribeResponse_Gap); ok {
-			return x.Gap
-		}
-	}
-	return nil
-}
-
-func (x *SubscribeResponse) GetUnsubscribed() *Unsubscribed {
-	if x != nil {
-		if x, ok := x.Event.(*SubscribeResponse_Unsubscribed); ok {
-			return x.Unsubscribed
-		}
-	}
-	return nil
-}
-
-func (x *SubscribeResponse) GetDisconnect() *Disconnect {
-	if x != nil {
-		if x, ok := x.Event.(*SubscribeResponse_Disconnect); ok {
-			return x.Disconnect
-		}
-	}
-	return nil
-}
-
-type isSubscribeResponse_Event interface {
-	isSubscribeResponse_Event()
-}
-
-type SubscribeResponse_Connected struct {
-	Connected *Connected `protobuf:"bytes,1,opt,name=connected,proto3,oneof"`
-}
-
-type SubscribeResponse_Subscribed struct {
-	Subscribed *Subscribed `protobuf:"bytes,2,opt,name=subscribed,proto3,oneof"`
-}
-
-type SubscribeResponse_Publication struct {
-	Publication *Publication `protobuf:"bytes,3,opt,name=publication,proto3,oneof"`
-}
-
-type SubscribeResponse_Join struct {
-	Join *Join `protobuf:"bytes,4,opt,name=join,proto3,oneof"`
-}
-
-type SubscribeResponse_Leave struct {
-	Leave *Leave `protobuf:"bytes,5,opt,name=leave,proto3,oneof"`
-}
-
-type SubscribeResponse_Ping struct {
-	Ping *Ping `protobuf:"bytes,6,opt,name=ping,proto3,oneof"`
-}
-
-type SubscribeResponse_Gap struct {
-	Gap *Gap `protobuf:"bytes,7,opt,name=gap,proto3,oneof"`
-}
-
-type SubscribeResponse_Unsubscribed struct {
-	Unsubscribed *Unsubscribed `protobuf:"bytes,8,opt,name=unsubscribed,proto3,oneof"`
-}
-
-type SubscribeResponse_Disconnect struct {
-	Disconnect *Disconnect `protobuf:"bytes,9,opt,name=disconnect,proto3,oneof"`
-}
-
-func (*SubscribeResponse_Connected) isSubscribeResponse_Event() {}
-
-func (*SubscribeResponse_Subscribed) isSubscribeResponse_Event() {}
-
-func (*SubscribeResponse_Publication) isSubscribeResponse_Event() {}
-
-func (*SubscribeResponse_Join) isSubscribeResponse_Event() {}
-
-func (*SubscribeResponse_Leave) isSubscribeResponse_Event() {}
-
-func (*SubscribeResponse_Ping) isSubscribeResponse_Event() {}
-
-func (*SubscribeResponse_Gap) isSubscribeResponse_Event() {}
-
-func (*SubscribeResponse_Unsubscribed) isSubscribeResponse_Event() {}
-
-func (*SubscribeResponse_Disconnect) isSubscribeResponse_Event() {}
-
-// Connected opens every stream.
-type Connected struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The session's client id: presence shows it, Refresh names it.
-	Client string `protobuf:"bytes,1,opt,name=client,proto3" json:"client,omitempty"`
-	// A Ping comes at least this often, in seconds; a stream silent for
-	// longer (plus a grace period) is dead.
-	PingInterval  uint32 `protobuf:"varint,2,opt,name=ping_interval,json=pingInterval,proto3" json:"ping_interval,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Connected) Reset() {
-	*x = Connected{}
-	mi := &file_switchboard_v1_client_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Connected) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Connected) ProtoMessage() {}
-
-func (x *Connected) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_client_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Connected.ProtoReflect.Descriptor instead.
-func (*Connected) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *Connected) GetClient() string {
-	if x != nil {
-		return x.Client
-	}
-	return ""
-}
-
-func (x *Connected) GetPingInterval() uint32 {
-	if x != nil {
-		return x.PingInterval
-	}
-	return 0
-}
-
-// Subscribed says where one channel starts.
-type Subscribed struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Channel string                 `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
-	// The channel's current epoch and latest offset.
-	Epoch  string `protobuf:"bytes,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Offset uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
-	// With a position: whether every publication after it will follow. False
-	// when the position is older than history or its epoch is gone: the
-	// application reloads its state, and the subscription starts live.
-	Recovered     bool `protobuf:"varint,4,opt,name=recovered,proto3" json:"recovered,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Subscribed) Reset() {
-	*x = Subscribed{}
-	mi := &file_switchboard_v1_client_proto_msgTypes[4]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Subscribed) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Subscribed) ProtoMessage() {}
-
-func (x *Subscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_client_proto_msgTypes[4]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Subscribed.ProtoReflect.Descriptor instead.
-func (*Subscribed) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{4}
-}
-
-func (x *Subscribed) GetChannel() string {
-	if x != nil {
-		return x.Channel
-	}
-	return ""
-}
-
-func (x *Subscribed) GetEpoch() string {
-	if x != nil {
-		return x.Epoch
-	}
-	return ""
-}
-
-func (x *Subscribed) GetOffset() uint64 {
-	if x != nil {
-		return x.Offset
-	}
-	return 0
-}
-
-func (x *Subscribed) GetRecovered() bool {
-	if x != nil {
-		return x.Recovered
-	}
-	return false
-}
-
-// Join says a client subscribed to a channel with join/leave on.
-type Join struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Channel       string                 `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
-	Client        *ClientInfo            `protobuf:"bytes,2,opt,name=client,proto3" json:"client,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Join) Reset() {
-	*x = Join{}
-	mi := &file_switchboard_v1_client_proto_msgTypes[5]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Join) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Join) ProtoMessage() {}
-
-func (x *Join) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_client_proto_msgTypes[5]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Join.ProtoReflect.Descriptor instead.
-func (*Join) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{5}
-}
-
-func (x *Join) GetChannel() string {
-	if x != nil {
-		return x.Channel
-	}
-	return ""
-}
-
-func (x *Join) GetClient() *ClientInfo {
-	if x != nil {
-		return x.Client
-	}
-	return nil
-}
-
-// Leave says a client left a channel with join/leave on.
-type Leave struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Channel       string                 `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
-	Client        *ClientInfo            `protobuf:"bytes,2,opt,name=client,proto3" json:"client,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Leave) Reset() {
-	*x = Leave{}
-	mi := &file_switchboard_v1_client_proto_msgTypes[6]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Leave) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Leave) ProtoMessage() {}
-
-func (x *Leave) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_client_proto_msgTypes[6]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Leave.ProtoReflect.Descriptor instead.
-func (*Leave) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{6}
-}
-
-func (x *Leave) GetChannel() string {
-	if x != nil {
-		return x.Channel
-	}
-	return ""
-}
-
-func (x *Leave) GetClient() *ClientInfo {
-	if x != nil {
-		return x.Client
-	}
-	return nil
-}
-
-// Ping keeps the stream alive; it needs no answer.
-type Ping struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Ping) Reset() {
-	*x = Ping{}
-	mi := &file_switchboard_v1_client_proto_msgTypes[7]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Ping) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Ping) ProtoMessage() {}
-
-func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_client_proto_msgTypes[7]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Ping.ProtoReflect.Descriptor instead.
-func (*Ping) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{7}
-}
-
-// Gap says a channel's history was replaced under a live subscription (the
-// broker lost it): the position the subscriber had and the new epoch,
-// whose publications follow from its start.
-type Gap struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Channel       string                 `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
-	From          *Position              `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
-	Epoch         string                 `protobuf:"bytes,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Gap) Reset() {
-	*x = Gap{}
-	mi := &file_switchboard_v1_client_proto_msgTypes[8]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Gap) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Gap) ProtoMessage() {}
-
-func (x *Gap) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_client_proto_msgTypes[8]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Gap.ProtoReflect.Descriptor instead.
-func (*Gap) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{8}
-}
-
-func (x *Gap) GetChannel() string {
-	if x != nil {
-		return x.Channel
-	}
-	return ""
-}
-
-func (x *Gap) GetFrom() *Position {
-	if x != nil {
-		return x.From
-	}
-	return nil
-}
-
-func (x *Gap) GetEpoch() string {
-	if x != nil {
-		return x.Epoch
-	}
-	return ""
-}
-
-// Unsubscribed says the server ended one subscription, and why.
-type Unsubscribed struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Channel       string                 `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
-	Error         *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Unsubscribed) Reset() {
-	*x = Unsubscribed{}
-	mi := &file_switchboard_v1_client_proto_msgTypes[9]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Unsubscribed) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Unsubscribed) ProtoMessage() {}
-
-func (x *Unsubscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_client_proto_msgTypes[9]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Unsubscribed.ProtoReflect.Descriptor instead.
-func (*Unsubscribed) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{9}
-}
-
-func (x *Unsubscribed) GetChannel() string {
-	if x != nil {
-		return x.Channel
-	}
-	return ""
-}
-
-func (x *Unsubscribed) GetError() *Error {
-	if x != nil {
-		return x.Error
-	}
-	return nil
-}
-
-// Disconnect is the last event of a stream the server ends.
-type Disconnect struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// A close code from the table: 3001 shutdown, 3002 slow, ...
-	Code   uint32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
-	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Whether the client should reconnect (and resume with its positions).
-	Reconnect     bool `protobuf:"varint,3,opt,name=reconnect,proto3" json:"reconnect,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Disconnect) Reset() {
-	*x = Disconnect{}
-	mi := &file_switchboard_v1_client_proto_msgTypes[10]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Disconnect) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Disconnect) ProtoMessage() {}
-
-func (x *Disconnect) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_client_proto_msgTypes[10]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Disconnect.ProtoReflect.Descriptor instead.
-func (*Disconnect) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{10}
-}
-
-func (x *Disconnect) GetCode() uint32 {
-	if x != nil {
-		return x.Code
-	}
-	return 0
-}
-
-func (x *Disconnect) GetReason() string {
-	if x != nil {
-		return x.Reason
-	}
-	return ""
-}
-
-func (x *Disconnect) GetReconnect() bool {
-	if x != nil {
-		return x.Reconnect
-	}
-	return false
-}
-
 // PublishRequest publishes data to a channel.
 type PublishRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -788,7 +142,7 @@ type PublishRequest struct {
 
 func (x *PublishRequest) Reset() {
 	*x = PublishRequest{}
-	mi := &file_switchboard_v1_client_proto_msgTypes[11]
+	mi := &file_switchboard_v1_client_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -800,7 +154,7 @@ func (x *PublishRequest) String() string {
 func (*PublishRequest) ProtoMessage() {}
 
 func (x *PublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_client_proto_msgTypes[11]
+	mi := &file_switchboard_v1_client_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -813,7 +167,7 @@ func (x *PublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
 func (*PublishRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{11}
+	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *PublishRequest) GetChannel() string {
@@ -846,7 +200,7 @@ type PublishResponse struct {
 
 func (x *PublishResponse) Reset() {
 	*x = PublishResponse{}
-	mi := &file_switchboard_v1_client_proto_msgTypes[12]
+	mi := &file_switchboard_v1_client_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +212,7 @@ func (x *PublishResponse) String() string {
 func (*PublishResponse) ProtoMessage() {}
 
 func (x *PublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_client_proto_msgTypes[12]
+	mi := &file_switchboard_v1_client_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +225,7 @@ func (x *PublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishResponse.ProtoReflect.Descriptor instead.
 func (*PublishResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{12}
+	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PublishResponse) GetResult() *PublishResult {
@@ -891,7 +245,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_switchboard_v1_client_proto_msgTypes[13]
+	mi := &file_switchboard_v1_client_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -903,7 +257,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_client_proto_msgTypes[13]
+	mi := &file_switchboard_v1_client_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -916,7 +270,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{13}
+	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *HistoryRequest) GetChannel() string {
@@ -942,7 +296,7 @@ type HistoryResponse struct {
 
 func (x *HistoryResponse) Reset() {
 	*x = HistoryResponse{}
-	mi := &file_switchboard_v1_client_proto_msgTypes[14]
+	mi := &file_switchboard_v1_client_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +308,7 @@ func (x *HistoryResponse) String() string {
 func (*HistoryResponse) ProtoMessage() {}
 
 func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_client_proto_msgTypes[14]
+	mi := &file_switchboard_v1_client_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +321,7 @@ func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
 func (*HistoryResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{14}
+	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *HistoryResponse) GetPage() *HistoryPage {
@@ -986,7 +340,7 @@ type PresenceRequest struct {
 
 func (x *PresenceRequest) Reset() {
 	*x = PresenceRequest{}
-	mi := &file_switchboard_v1_client_proto_msgTypes[15]
+	mi := &file_switchboard_v1_client_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +352,7 @@ func (x *PresenceRequest) String() string {
 func (*PresenceRequest) ProtoMessage() {}
 
 func (x *PresenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_client_proto_msgTypes[15]
+	mi := &file_switchboard_v1_client_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +365,7 @@ func (x *PresenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceRequest.ProtoReflect.Descriptor instead.
 func (*PresenceRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{15}
+	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PresenceRequest) GetChannel() string {
@@ -1031,7 +385,7 @@ type PresenceResponse struct {
 
 func (x *PresenceResponse) Reset() {
 	*x = PresenceResponse{}
-	mi := &file_switchboard_v1_client_proto_msgTypes[16]
+	mi := &file_switchboard_v1_client_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1043,7 +397,7 @@ func (x *PresenceResponse) String() string {
 func (*PresenceResponse) ProtoMessage() {}
 
 func (x *PresenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_client_proto_msgTypes[16]
+	mi := &file_switchboard_v1_client_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1056,7 +410,7 @@ func (x *PresenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceResponse.ProtoReflect.Descriptor instead.
 func (*PresenceResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{16}
+	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PresenceResponse) GetChannel() string {
@@ -1085,7 +439,7 @@ type RefreshRequest struct {
 
 func (x *RefreshRequest) Reset() {
 	*x = RefreshRequest{}
-	mi := &file_switchboard_v1_client_proto_msgTypes[17]
+	mi := &file_switchboard_v1_client_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1097,7 +451,7 @@ func (x *RefreshRequest) String() string {
 func (*RefreshRequest) ProtoMessage() {}
 
 func (x *RefreshRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_client_proto_msgTypes[17]
+	mi := &file_switchboard_v1_client_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1110,7 +464,7 @@ func (x *RefreshRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshRequest.ProtoReflect.Descriptor instead.
 func (*RefreshRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{17}
+	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RefreshRequest) GetClient() string {
@@ -1130,7 +484,7 @@ type RefreshResponse struct {
 
 func (x *RefreshResponse) Reset() {
 	*x = RefreshResponse{}
-	mi := &file_switchboard_v1_client_proto_msgTypes[18]
+	mi := &file_switchboard_v1_client_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1142,7 +496,7 @@ func (x *RefreshResponse) String() string {
 func (*RefreshResponse) ProtoMessage() {}
 
 func (x *RefreshResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_v1_client_proto_msgTypes[18]
+	mi := &file_switchboard_v1_client_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1155,7 +509,7 @@ func (x *RefreshResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshResponse.ProtoReflect.Descriptor instead.
 func (*RefreshResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{18}
+	return file_switchboard_v1_client_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RefreshResponse) GetExpires() int64 {
@@ -1169,55 +523,12 @@ var File_switchboard_v1_client_proto protoreflect.FileDescriptor
 
 const file_switchboard_v1_client_proto_rawDesc = "" +
 	"\n" +
-	"\x1bswitchboard/v1/client.proto\x12\x0eswitchboard.v1\x1a\x1aswitchboard/v1/types.proto\"N\n" +
+	"\x1bswitchboard/v1/client.proto\x12\x0eswitchboard.v1\x1a\x1bswitchboard/v1/events.proto\x1a\x1aswitchboard/v1/types.proto\"N\n" +
 	"\x10SubscribeRequest\x12:\n" +
 	"\bchannels\x18\x01 \x03(\v2\x1e.switchboard.v1.ChannelRequestR\bchannels\"Z\n" +
 	"\x0eChannelRequest\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12.\n" +
-	"\x05since\x18\x02 \x01(\v2\x18.switchboard.v1.PositionR\x05since\"\x88\x04\n" +
-	"\x11SubscribeResponse\x129\n" +
-	"\tconnected\x18\x01 \x01(\v2\x19.switchboard.v1.ConnectedH\x00R\tconnected\x12<\n" +
-	"\n" +
-	"subscribed\x18\x02 \x01(\v2\x1a.switchboard.v1.SubscribedH\x00R\n" +
-	"subscribed\x12?\n" +
-	"\vpublication\x18\x03 \x01(\v2\x1b.switchboard.v1.PublicationH\x00R\vpublication\x12*\n" +
-	"\x04join\x18\x04 \x01(\v2\x14.switchboard.v1.JoinH\x00R\x04join\x12-\n" +
-	"\x05leave\x18\x05 \x01(\v2\x15.switchboard.v1.LeaveH\x00R\x05leave\x12*\n" +
-	"\x04ping\x18\x06 \x01(\v2\x14.switchboard.v1.PingH\x00R\x04ping\x12'\n" +
-	"\x03gap\x18\a \x01(\v2\x13.switchboard.v1.GapH\x00R\x03gap\x12B\n" +
-	"\funsubscribed\x18\b \x01(\v2\x1c.switchboard.v1.UnsubscribedH\x00R\funsubscribed\x12<\n" +
-	"\n" +
-	"disconnect\x18\t \x01(\v2\x1a.switchboard.v1.DisconnectH\x00R\n" +
-	"disconnectB\a\n" +
-	"\x05event\"H\n" +
-	"\tConnected\x12\x16\n" +
-	"\x06client\x18\x01 \x01(\tR\x06client\x12#\n" +
-	"\rping_interval\x18\x02 \x01(\rR\fpingInterval\"r\n" +
-	"\n" +
-	"Subscribed\x12\x18\n" +
-	"\achannel\x18\x01 \x01(\tR\achannel\x12\x14\n" +
-	"\x05epoch\x18\x02 \x01(\tR\x05epoch\x12\x16\n" +
-	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x1c\n" +
-	"\trecovered\x18\x04 \x01(\bR\trecovered\"T\n" +
-	"\x04Join\x12\x18\n" +
-	"\achannel\x18\x01 \x01(\tR\achannel\x122\n" +
-	"\x06client\x18\x02 \x01(\v2\x1a.switchboard.v1.ClientInfoR\x06client\"U\n" +
-	"\x05Leave\x12\x18\n" +
-	"\achannel\x18\x01 \x01(\tR\achannel\x122\n" +
-	"\x06client\x18\x02 \x01(\v2\x1a.switchboard.v1.ClientInfoR\x06client\"\x06\n" +
-	"\x04Ping\"c\n" +
-	"\x03Gap\x12\x18\n" +
-	"\achannel\x18\x01 \x01(\tR\achannel\x12,\n" +
-	"\x04from\x18\x02 \x01(\v2\x18.switchboard.v1.PositionR\x04from\x12\x14\n" +
-	"\x05epoch\x18\x03 \x01(\tR\x05epoch\"U\n" +
-	"\fUnsubscribed\x12\x18\n" +
-	"\achannel\x18\x01 \x01(\tR\achannel\x12+\n" +
-	"\x05error\x18\x02 \x01(\v2\x15.switchboard.v1.ErrorR\x05error\"V\n" +
-	"\n" +
-	"Disconnect\x12\x12\n" +
-	"\x04code\x18\x01 \x01(\rR\x04code\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1c\n" +
-	"\treconnect\x18\x03 \x01(\bR\treconnect\"P\n" +
+	"\x05since\x18\x02 \x01(\v2\x18.switchboard.v1.PositionR\x05since\"P\n" +
 	"\x0ePublishRequest\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\tR\x04data\x12\x10\n" +
@@ -1257,70 +568,47 @@ func file_switchboard_v1_client_proto_rawDescGZIP() []byte {
 	return file_switchboard_v1_client_proto_rawDescData
 }
 
-var file_switchboard_v1_client_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_switchboard_v1_client_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_switchboard_v1_client_proto_goTypes = []any{
 	(*SubscribeRequest)(nil),  // 0: switchboard.v1.SubscribeRequest
 	(*ChannelRequest)(nil),    // 1: switchboard.v1.ChannelRequest
-	(*SubscribeResponse)(nil), // 2: switchboard.v1.SubscribeResponse
-	(*Connected)(nil),         // 3: switchboard.v1.Connected
-	(*Subscribed)(nil),        // 4: switchboard.v1.Subscribed
-	(*Join)(nil),              // 5: switchboard.v1.Join
-	(*Leave)(nil),             // 6: switchboard.v1.Leave
-	(*Ping)(nil),              // 7: switchboard.v1.Ping
-	(*Gap)(nil),               // 8: switchboard.v1.Gap
-	(*Unsubscribed)(nil),      // 9: switchboard.v1.Unsubscribed
-	(*Disconnect)(nil),        // 10: switchboard.v1.Disconnect
-	(*PublishRequest)(nil),    // 11: switchboard.v1.PublishRequest
-	(*PublishResponse)(nil),   // 12: switchboard.v1.PublishResponse
-	(*HistoryRequest)(nil),    // 13: switchboard.v1.HistoryRequest
-	(*HistoryResponse)(nil),   // 14: switchboard.v1.HistoryResponse
-	(*PresenceRequest)(nil),   // 15: switchboard.v1.PresenceRequest
-	(*PresenceResponse)(nil),  // 16: switchboard.v1.PresenceResponse
-	(*RefreshRequest)(nil),    // 17: switchboard.v1.RefreshRequest
-	(*RefreshResponse)(nil),   // 18: switchboard.v1.RefreshResponse
-	(*Position)(nil),          // 19: switchboard.v1.Position
-	(*Publication)(nil),       // 20: switchboard.v1.Publication
-	(*ClientInfo)(nil),        // 21: switchboard.v1.ClientInfo
-	(*Error)(nil),             // 22: switchboard.v1.Error
-	(*PublishResult)(nil),     // 23: switchboard.v1.PublishResult
-	(*HistoryQuery)(nil),      // 24: switchboard.v1.HistoryQuery
-	(*HistoryPage)(nil),       // 25: switchboard.v1.HistoryPage
+	(*PublishRequest)(nil),    // 2: switchboard.v1.PublishRequest
+	(*PublishResponse)(nil),   // 3: switchboard.v1.PublishResponse
+	(*HistoryRequest)(nil),    // 4: switchboard.v1.HistoryRequest
+	(*HistoryResponse)(nil),   // 5: switchboard.v1.HistoryResponse
+	(*PresenceRequest)(nil),   // 6: switchboard.v1.PresenceRequest
+	(*PresenceResponse)(nil),  // 7: switchboard.v1.PresenceResponse
+	(*RefreshRequest)(nil),    // 8: switchboard.v1.RefreshRequest
+	(*RefreshResponse)(nil),   // 9: switchboard.v1.RefreshResponse
+	(*Position)(nil),          // 10: switchboard.v1.Position
+	(*PublishResult)(nil),     // 11: switchboard.v1.PublishResult
+	(*HistoryQuery)(nil),      // 12: switchboard.v1.HistoryQuery
+	(*HistoryPage)(nil),       // 13: switchboard.v1.HistoryPage
+	(*ClientInfo)(nil),        // 14: switchboard.v1.ClientInfo
+	(*SubscribeResponse)(nil), // 15: switchboard.v1.SubscribeResponse
 }
 var file_switchboard_v1_client_proto_depIdxs = []int32{
 	1,  // 0: switchboard.v1.SubscribeRequest.channels:type_name -> switchboard.v1.ChannelRequest
-	19, // 1: switchboard.v1.ChannelRequest.since:type_name -> switchboard.v1.Position
-	3,  // 2: switchboard.v1.SubscribeResponse.connected:type_name -> switchboard.v1.Connected
-	4,  // 3: switchboard.v1.SubscribeResponse.subscribed:type_name -> switchboard.v1.Subscribed
-	20, // 4: switchboard.v1.SubscribeResponse.publication:type_name -> switchboard.v1.Publication
-	5,  // 5: switchboard.v1.SubscribeResponse.join:type_name -> switchboard.v1.Join
-	6,  // 6: switchboard.v1.SubscribeResponse.leave:type_name -> switchboard.v1.Leave
-	7,  // 7: switchboard.v1.SubscribeResponse.ping:type_name -> switchboard.v1.Ping
-	8,  // 8: switchboard.v1.SubscribeResponse.gap:type_name -> switchboard.v1.Gap
-	9,  // 9: switchboard.v1.SubscribeResponse.unsubscribed:type_name -> switchboard.v1.Unsubscribed
-	10, // 10: switchboard.v1.SubscribeResponse.disconnect:type_name -> switchboard.v1.Disconnect
-	21, // 11: switchboard.v1.Join.client:type_name -> switchboard.v1.ClientInfo
-	21, // 12: switchboard.v1.Leave.client:type_name -> switchboard.v1.ClientInfo
-	19, // 13: switchboard.v1.Gap.from:type_name -> switchboard.v1.Position
-	22, // 14: switchboard.v1.Unsubscribed.error:type_name -> switchboard.v1.Error
-	23, // 15: switchboard.v1.PublishResponse.result:type_name -> switchboard.v1.PublishResult
-	24, // 16: switchboard.v1.HistoryRequest.query:type_name -> switchboard.v1.HistoryQuery
-	25, // 17: switchboard.v1.HistoryResponse.page:type_name -> switchboard.v1.HistoryPage
-	21, // 18: switchboard.v1.PresenceResponse.clients:type_name -> switchboard.v1.ClientInfo
-	0,  // 19: switchboard.v1.ClientService.Subscribe:input_type -> switchboard.v1.SubscribeRequest
-	11, // 20: switchboard.v1.ClientService.Publish:input_type -> switchboard.v1.PublishRequest
-	13, // 21: switchboard.v1.ClientService.History:input_type -> switchboard.v1.HistoryRequest
-	15, // 22: switchboard.v1.ClientService.Presence:input_type -> switchboard.v1.PresenceRequest
-	17, // 23: switchboard.v1.ClientService.Refresh:input_type -> switchboard.v1.RefreshRequest
-	2,  // 24: switchboard.v1.ClientService.Subscribe:output_type -> switchboard.v1.SubscribeResponse
-	12, // 25: switchboard.v1.ClientService.Publish:output_type -> switchboard.v1.PublishResponse
-	14, // 26: switchboard.v1.ClientService.History:output_type -> switchboard.v1.HistoryResponse
-	16, // 27: switchboard.v1.ClientService.Presence:output_type -> switchboard.v1.PresenceResponse
-	18, // 28: switchboard.v1.ClientService.Refresh:output_type -> switchboard.v1.RefreshResponse
-	24, // [24:29] is the sub-list for method output_type
-	19, // [19:24] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	10, // 1: switchboard.v1.ChannelRequest.since:type_name -> switchboard.v1.Position
+	11, // 2: switchboard.v1.PublishResponse.result:type_name -> switchboard.v1.PublishResult
+	12, // 3: switchboard.v1.HistoryRequest.query:type_name -> switchboard.v1.HistoryQuery
+	13, // 4: switchboard.v1.HistoryResponse.page:type_name -> switchboard.v1.HistoryPage
+	14, // 5: switchboard.v1.PresenceResponse.clients:type_name -> switchboard.v1.ClientInfo
+	0,  // 6: switchboard.v1.ClientService.Subscribe:input_type -> switchboard.v1.SubscribeRequest
+	2,  // 7: switchboard.v1.ClientService.Publish:input_type -> switchboard.v1.PublishRequest
+	4,  // 8: switchboard.v1.ClientService.History:input_type -> switchboard.v1.HistoryRequest
+	6,  // 9: switchboard.v1.ClientService.Presence:input_type -> switchboard.v1.PresenceRequest
+	8,  // 10: switchboard.v1.ClientService.Refresh:input_type -> switchboard.v1.RefreshRequest
+	15, // 11: switchboard.v1.ClientService.Subscribe:output_type -> switchboard.v1.SubscribeResponse
+	3,  // 12: switchboard.v1.ClientService.Publish:output_type -> switchboard.v1.PublishResponse
+	5,  // 13: switchboard.v1.ClientService.History:output_type -> switchboard.v1.HistoryResponse
+	7,  // 14: switchboard.v1.ClientService.Presence:output_type -> switchboard.v1.PresenceResponse
+	9,  // 15: switchboard.v1.ClientService.Refresh:output_type -> switchboard.v1.RefreshResponse
+	11, // [11:16] is the sub-list for method output_type
+	6,  // [6:11] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_switchboard_v1_client_proto_init() }
@@ -1328,25 +616,15 @@ func file_switchboard_v1_client_proto_init() {
 	if File_switchboard_v1_client_proto != nil {
 		return
 	}
+	file_switchboard_v1_events_proto_init()
 	file_switchboard_v1_types_proto_init()
-	file_switchboard_v1_client_proto_msgTypes[2].OneofWrappers = []any{
-		(*SubscribeResponse_Connected)(nil),
-		(*SubscribeResponse_Subscribed)(nil),
-		(*SubscribeResponse_Publication)(nil),
-		(*SubscribeResponse_Join)(nil),
-		(*SubscribeResponse_Leave)(nil),
-		(*SubscribeResponse_Ping)(nil),
-		(*SubscribeResponse_Gap)(nil),
-		(*SubscribeResponse_Unsubscribed)(nil),
-		(*SubscribeResponse_Disconnect)(nil),
-	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchboard_v1_client_proto_rawDesc), len(file_switchboard_v1_client_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
