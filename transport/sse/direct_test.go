@@ -1,12 +1,10 @@
 package sse_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -94,32 +92,7 @@ func TestDirectWritesKeepOrder(t *testing.T) {
 			errs <- nil
 		}()
 	}
-	var published sync.WaitGroup
-	var mu sync.Mutex
-	done := 0
-	for p := range publishers {
-		published.Add(1)
-		go func() {
-			defer published.Done()
-			for i := range each {
-				// Sizes from a few bytes to 60 KB, so a write often ends
-				// inside an event when the socket fills.
-				pad := strings.Repeat("x", (p*each+i)*997%(60<<10))
-				data := fmt.Sprintf(`{"p":%d,"i":%d,"pad":%q}`, p, i, pad)
-				if _, err := n.Hub.Publish(context.Background(), stream.PublishRequest{Channel: channel, Data: []byte(data)}); err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				done++
-				if done == total/2 {
-					close(half)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	published.Wait()
+	transporttest.PublishConcurrently(t, n.Hub, channel, publishers, each, half)
 	for range subs {
 		if err := <-errs; err != nil {
 			t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -89,32 +88,7 @@ func TestConcurrentPublishersKeepOrder(t *testing.T) {
 		}()
 	}
 
-	var published sync.WaitGroup
-	var count sync.Mutex
-	done := 0
-	for p := range publishers {
-		published.Add(1)
-		go func() {
-			defer published.Done()
-			for i := range each {
-				// Sizes from a few bytes to 60 KB, so a write often ends
-				// inside a frame when the socket fills.
-				pad := strings.Repeat("x", (p*each+i)*997%(60<<10))
-				data := fmt.Sprintf(`{"p":%d,"i":%d,"pad":%q}`, p, i, pad)
-				if _, err := n.Hub.Publish(context.Background(), stream.PublishRequest{Channel: channel, Data: []byte(data)}); err != nil {
-					t.Error(err)
-					return
-				}
-				count.Lock()
-				done++
-				if done == total/2 {
-					close(half)
-				}
-				count.Unlock()
-			}
-		}()
-	}
-	published.Wait()
+	transporttest.PublishConcurrently(t, n.Hub, channel, publishers, each, half)
 	for range subs {
 		if err := <-errs; err != nil {
 			t.Fatal(err)

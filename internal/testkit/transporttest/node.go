@@ -2,9 +2,12 @@ package transporttest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,4 +158,37 @@ func PublishN(t testing.TB, h *hub.Hub, ch string, count int) []stream.PublishRe
 		out = append(out, res)
 	}
 	return out
+}
+
+// PublishConcurrently has publishers goroutines publish each publications
+// apiece to ch, with data from a few bytes to 60 KB (so a write to a full
+// socket often ends inside a frame or an event), closes half once half of
+// them are published, and returns when all are.
+func PublishConcurrently(t testing.TB, h *hub.Hub, ch string, publishers, each int, half chan struct{}) {
+	t.Helper()
+	total := publishers * each
+	var published sync.WaitGroup
+	var mu sync.Mutex
+	done := 0
+	for p := range publishers {
+		published.Add(1)
+		go func() {
+			defer published.Done()
+			for i := range each {
+				pad := strings.Repeat("x", (p*each+i)*997%(60<<10))
+				data := fmt.Sprintf(`{"p":%d,"i":%d,"pad":%q}`, p, i, pad)
+				if _, err := h.Publish(context.Background(), stream.PublishRequest{Channel: ch, Data: []byte(data)}); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				done++
+				if done == total/2 {
+					close(half)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	published.Wait()
 }
