@@ -18,10 +18,12 @@ import (
 // never ends up unsubscribed at the broker from a channel it has
 // subscribers for.
 
-// add makes sub one of ch's local subscribers. The caller holds the
-// shard's lock, so the channel cannot leave meanwhile.
-func (ch *channel) add(sub *subscription) {
+// add makes sub one of ch's local subscribers as of join/leave event seq
+// (see joinLeave.seq). The caller holds the shard's lock, so the channel
+// cannot leave meanwhile.
+func (ch *channel) add(sub *subscription, seq uint64) {
 	ch.mu.Lock()
+	sub.since = seq
 	sub.idx = len(ch.subs)
 	ch.subs = append(ch.subs, sub)
 	sub.ch.Store(ch)
@@ -43,7 +45,7 @@ func (h *Hub) attach(ctx context.Context, name string, sub *subscription) (*chan
 		sh.channels[name] = ch
 		prev = sh.leaving[name]
 	}
-	ch.add(sub)
+	ch.add(sub, h.pres.jl.seq.Load())
 	sh.mu.Unlock()
 	h.stats.subscriptions.Add(1)
 	if created {

@@ -62,6 +62,9 @@ type subscription struct {
 	idx     int                     // position in ch.subs; guarded by ch.mu
 
 	recovering bool
+	// since is the hub's join/leave sequence when the subscription was
+	// added: it is pushed only joins and leaves numbered after it.
+	since uint64
 	// stalled: a NoWait replay was cut short; the subscription takes
 	// nothing more, so the queue stays a gap-free prefix of the channel.
 	// Guarded by ch.mu.

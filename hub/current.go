@@ -55,7 +55,7 @@ func (h *Hub) joinNow(name string, sub *subscription, opts SubscribeOptions, bar
 		sh.mu.Unlock()
 		return SubscribeResult{}, false
 	}
-	ch.add(sub)
+	ch.add(sub, h.pres.jl.seq.Load())
 	sh.mu.Unlock()
 	h.stats.subscriptions.Add(1)
 	return h.joinCurrent(ch, sub, opts)

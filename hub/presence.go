@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboardhq/switchboard/stream"
@@ -201,6 +202,7 @@ func (h *Hub) refreshOne(ctx context.Context, k presenceKey) {
 type presenceEvent struct {
 	join   bool
 	client stream.ClientInfo
+	seq    uint64 // when it arrived: see joinLeave.seq
 }
 
 // joinLeave holds the join and leave events that arrived since the last
@@ -213,6 +215,11 @@ type joinLeave struct {
 	mu      sync.Mutex
 	pending map[string][]presenceEvent
 	kick    chan struct{} // a batch opened: flush after the interval
+	// seq numbers the events in the order they arrive, and stamps each
+	// subscription when it is added (subscription.since): a subscriber is
+	// pushed only the events that arrived after it subscribed, not the
+	// leave of a client that went away just before it came.
+	seq atomic.Uint64
 }
 
 // deliverPresence takes a join or leave event from the Presence
@@ -224,13 +231,15 @@ func (h *Hub) deliverPresence(channel string, join bool, client stream.ClientInf
 	if err != nil || !ns.Presence || !ns.JoinLeave {
 		return
 	}
+	jl := &h.pres.jl
 	ev := presenceEvent{join: join, client: client}
 	if h.cfg.JoinLeaveInterval < 0 {
+		ev.seq = jl.seq.Add(1)
 		h.pushPresence(channel, []presenceEvent{ev})
 		return
 	}
-	jl := &h.pres.jl
 	jl.mu.Lock()
+	ev.seq = jl.seq.Add(1) // under mu: a batch is in the order of seq
 	if jl.pending == nil {
 		jl.pending = make(map[string][]presenceEvent)
 	}
@@ -279,7 +288,8 @@ func (h *Hub) runJoinLeave(ctx context.Context) {
 // order, encoded once per Encoder (each event as the transport's own
 // join or leave frame, back to back). A subscription still replaying gets
 // no event: its reply and replay come first, and presence is not
-// replayed. A channel with more local subscribers than
+// replayed, and a subscription gets only the events that arrived after it
+// was added. A channel with more local subscribers than
 // [Config.JoinLeaveLimit] gets none: its subscribers list the channel's
 // presence when they need it.
 func (h *Hub) pushPresence(channel string, events []presenceEvent) {
@@ -295,10 +305,21 @@ func (h *Hub) pushPresence(channel string, events []presenceEvent) {
 		ch.mu.Unlock()
 		return
 	}
-	subs := make([]*Session, 0, len(ch.subs))
+	type target struct {
+		s    *Session
+		from int // the first of events that arrived after it subscribed
+	}
+	subs := make([]target, 0, len(ch.subs))
 	for _, sub := range ch.subs {
-		if !sub.recovering && !sub.stalled {
-			subs = append(subs, sub.session)
+		if sub.recovering || sub.stalled {
+			continue
+		}
+		from := 0
+		for from < len(events) && events[from].seq <= sub.since {
+			from++
+		}
+		if from < len(events) {
+			subs = append(subs, target{sub.session, from})
 		}
 	}
 	ch.mu.Unlock()
@@ -306,16 +327,26 @@ func (h *Hub) pushPresence(channel string, events []presenceEvent) {
 	var encs [4]Encoder
 	var bytes [4][]byte
 	n := 0
-	encode := func(e Encoder) []byte {
+	encodeFrom := func(e Encoder, from int) []byte {
+		var b []byte
+		for i := from; i < len(events); i++ {
+			b = append(b, e.Presence(channel, events[i].join, &events[i].client)...)
+		}
+		return b
+	}
+	// The whole batch, which nearly every subscriber gets, is encoded once
+	// per Encoder; the rare shorter one (a subscriber newer than some of
+	// the batch) on its own.
+	encode := func(e Encoder, from int) []byte {
+		if from > 0 {
+			return encodeFrom(e, from)
+		}
 		for i := 0; i < n; i++ {
 			if encs[i] == e {
 				return bytes[i]
 			}
 		}
-		var b []byte
-		for i := range events {
-			b = append(b, e.Presence(channel, events[i].join, &events[i].client)...)
-		}
+		b := encodeFrom(e, 0)
 		if n < len(encs) {
 			encs[n], bytes[n] = e, b
 			n++
@@ -324,9 +355,9 @@ func (h *Hub) pushPresence(channel string, events []presenceEvent) {
 	}
 	// Pushed outside the channel lock: a full queue disconnects its
 	// session, which must not happen under a lock fan-out needs.
-	for _, s := range subs {
-		if b := encode(s.enc); len(b) > 0 {
-			s.push(Item{Bytes: b}, false)
+	for _, t := range subs {
+		if b := encode(t.s.enc, t.from); len(b) > 0 {
+			t.s.push(Item{Bytes: b}, false)
 		}
 	}
 }

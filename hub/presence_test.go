@@ -369,3 +369,33 @@ func TestPresenceJoinLeaveLimit(t *testing.T) {
 		}
 	})
 }
+
+// TestPresenceEventsBeforeSubscribingNotPushed checks that a subscriber
+// hears only the joins and leaves that happened after it subscribed: with
+// events gathered per interval, one that subscribed just after a client
+// left was pushed that client's leave, of a client it never saw join.
+func TestPresenceEventsBeforeSubscribingNotPushed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval = time.Second
+		h := presenceHub(t, hub.Config{JoinLeaveInterval: interval})
+		a, _ := userSession(t, h, "a")
+		w, dw := userSession(t, h, "w")
+		subscribe(t, a, "chat:late")
+		subscribe(t, w, "chat:late")
+		if got := pushesWithin(t, dw, 2*interval); len(got) != 1 {
+			t.Fatalf("joins of a and w: %q, want one push", got)
+		}
+		a.Close()
+		synctest.Wait()
+		b, db := userSession(t, h, "b")
+		subscribe(t, b, "chat:late")
+		leaveA := "leave chat:late " + a.ID() + " a"
+		joinB := "join chat:late " + b.ID() + " b"
+		if got := pushesWithin(t, db, 2*interval); len(got) != 1 || got[0] != joinB {
+			t.Errorf("b, subscribed after a left, was pushed %q, want only its own join %q", got, joinB)
+		}
+		if got := pushesWithin(t, dw, 2*interval); len(got) != 1 || got[0] != leaveA+joinB {
+			t.Errorf("w, subscribed throughout, was pushed %q, want %q", got, leaveA+joinB)
+		}
+	})
+}
