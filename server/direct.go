@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"syscall"
 	"time"
@@ -242,4 +243,37 @@ func (c *replayConn) SyscallConn() (syscall.RawConn, error) {
 		return nil, errors.ErrUnsupported
 	}
 	return sc.SyscallConn()
+}
+
+// tlsStateKey carries, in a connection's context, the TLS state of an
+// HTTP/1.1 connection the listener read over TLS: net/http is handed a
+// replayConn, not the *tls.Conn, so it cannot fill in r.TLS itself.
+type tlsStateKey struct{}
+
+// connContext is http.Server's ConnContext: it keeps the TLS state of a
+// connection the listener decrypts (see withTLSState).
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	if rc, ok := c.(*replayConn); ok {
+		if tc, ok := rc.Conn.(*tls.Conn); ok {
+			st := tc.ConnectionState()
+			return context.WithValue(ctx, tlsStateKey{}, &st)
+		}
+	}
+	return ctx
+}
+
+// withTLSState gives a request that came over such a connection its TLS
+// state, as net/http gives one it decrypted itself: handlers tell TLS from
+// plain connections by r.TLS (a long poll or an event stream over TLS is
+// not taken out of net/http, for one).
+func withTLSState(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			if st, ok := r.Context().Value(tlsStateKey{}).(*tls.ConnectionState); ok {
+				c := *st
+				r.TLS = &c
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

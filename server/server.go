@@ -231,8 +231,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	// The direct listener speaks TLS itself; http.Server is given the
-	// config so that it serves HTTP/2 on the connections that chose it.
+	// config so that it serves HTTP/2 on the connections that chose it,
+	// and the state of the HTTP/1.1 ones it reads through the listener.
 	hs.TLSConfig = s.tls
+	if s.tls != nil {
+		hs.ConnContext = connContext
+		hs.Handler = withTLSState(s.mux)
+	}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 
