@@ -63,4 +63,3 @@ func TestRequestsOverTLSSayTLS(t *testing.T) {
 		})
 	}
 }
-
