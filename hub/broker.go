@@ -66,4 +66,9 @@ type Encoder interface {
 	// publication of the new epoch. It must not return nil: the push is
 	// news even to a transport that carries it only in its replies.
 	Gap(g *Gap) []byte
+	// Unsubscribed encodes the push that tells a client the node ended
+	// one of its subscriptions, and why (err: a refusal such as
+	// [stream.ErrPermissionDenied]); nil for a transport that has no such
+	// push (a poll's channels are whatever each request names).
+	Unsubscribed(channel string, err error) []byte
 }

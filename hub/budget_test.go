@@ -21,6 +21,7 @@ func (dataEncoder) Publication(p *stream.Publication) []byte         { return []
 func (dataEncoder) Ping() []byte                                     { return nil }
 func (dataEncoder) Presence(string, bool, *stream.ClientInfo) []byte { return nil }
 func (dataEncoder) Gap(*hub.Gap) []byte                              { return []byte("gap") }
+func (dataEncoder) Unsubscribed(string, error) []byte                { return []byte("unsubscribed") }
 
 // budgetHub runs a hub whose namespace keeps n publications of about size
 // bytes each on channel "big", publishes them and returns the position

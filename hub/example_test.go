@@ -18,6 +18,7 @@ func (textEncoder) Publication(p *stream.Publication) []byte {
 func (textEncoder) Ping() []byte                                     { return nil }
 func (textEncoder) Presence(string, bool, *stream.ClientInfo) []byte { return nil }
 func (textEncoder) Gap(*hub.Gap) []byte                              { return []byte("gap") }
+func (textEncoder) Unsubscribed(string, error) []byte                { return []byte("unsubscribed") }
 
 // A client resumes a channel from the position it had: the publications it
 // missed are queued first, in order, then live ones follow.

@@ -24,6 +24,7 @@ func (*frameEncoder) Publication(p *stream.Publication) []byte {
 func (*frameEncoder) Ping() []byte                                     { return nil }
 func (*frameEncoder) Presence(string, bool, *stream.ClientInfo) []byte { return nil }
 func (*frameEncoder) Gap(*hub.Gap) []byte                              { return []byte("gap") }
+func (*frameEncoder) Unsubscribed(string, error) []byte                { return []byte("unsubscribed") }
 
 // BenchmarkFanout publishes a 100-byte payload to one channel with N local
 // subscribers and drains every queue, as the session writers would: the

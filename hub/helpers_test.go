@@ -32,6 +32,11 @@ func (e *testEncoder) Presence(string, bool, *stream.ClientInfo) []byte {
 	return []byte("presence")
 }
 
+// Unsubscribed encodes the push as "unsubscribed <channel> <error>".
+func (e *testEncoder) Unsubscribed(channel string, err error) []byte {
+	return []byte("unsubscribed " + channel + " " + err.Error())
+}
+
 // Gap encodes a gap as "gap <channel> <old epoch>:<offset> -> <new epoch>".
 func (e *testEncoder) Gap(g *hub.Gap) []byte {
 	return []byte("gap " + g.Channel + " " + g.From.Epoch + ":" + strconv.FormatUint(g.From.Offset, 10) + " -> " + g.Epoch)

@@ -483,6 +483,7 @@ func (bigEncoder) Publication(*stream.Publication) []byte           { return mak
 func (bigEncoder) Ping() []byte                                     { return nil }
 func (bigEncoder) Presence(string, bool, *stream.ClientInfo) []byte { return nil }
 func (bigEncoder) Gap(*hub.Gap) []byte                              { return []byte("gap") }
+func (bigEncoder) Unsubscribed(string, error) []byte                { return []byte("unsubscribed") }
 
 func TestPublishAs(t *testing.T) {
 	ns, err := stream.NewNamespaces(stream.Namespace{}, []stream.Namespace{{Name: "admin"}})

@@ -433,7 +433,8 @@ func (s *Session) Allow() bool {
 }
 
 // Refresh replaces the session's identity with one from a new token for the
-// same user, extending its expiry.
+// same user, extending its expiry. Subscriptions the new identity may not
+// make any more are ended (see leaveRefused).
 func (s *Session) Refresh(id stream.Identity) error {
 	s.mu.Lock()
 	if s.identity.User != id.User {
@@ -447,7 +448,24 @@ func (s *Session) Refresh(id stream.Identity) error {
 	s.identity = id
 	s.mu.Unlock()
 	s.hub.trackExpiry(s, id.ExpiresAt)
+	s.leaveRefused()
 	return nil
+}
+
+// leaveRefused ends the subscriptions the session's identity no longer
+// allows (a refreshed token that grants fewer channels than the one they
+// were made with), each with an unsubscribed push carrying the refusal,
+// queued after whatever the channel delivered before it. The others go on.
+func (s *Session) leaveRefused() {
+	for _, ch := range s.Channels() {
+		_, refused := s.authorize(stream.ActionSubscribe, ch)
+		if refused == nil || s.Unsubscribe(ch) != nil {
+			continue // allowed, or left meanwhile
+		}
+		if b := s.enc.Unsubscribed(ch, refused); b != nil {
+			s.push(Item{Bytes: b}, false)
+		}
+	}
 }
 
 // authorize resolves a channel and asks the policy whether the session may

@@ -8,6 +8,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/hub"
 	switchboardv1 "github.com/switchboardhq/switchboard/proto/switchboard/v1"
+	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -90,6 +91,13 @@ func (e *encoder) Presence(channel string, join bool, info *stream.ClientInfo) [
 		return e.encode(&switchboardv1.SubscribeResponse{Event: &switchboardv1.SubscribeResponse_Join{Join: &switchboardv1.Join{Channel: channel, Client: ClientInfo(info)}}})
 	}
 	return e.encode(&switchboardv1.SubscribeResponse{Event: &switchboardv1.SubscribeResponse_Leave{Leave: &switchboardv1.Leave{Channel: channel, Client: ClientInfo(info)}}})
+}
+
+func (e *encoder) Unsubscribed(channel string, err error) []byte {
+	pe := protocol.ErrorFor(err)
+	return e.encode(&switchboardv1.SubscribeResponse{Event: &switchboardv1.SubscribeResponse_Unsubscribed{Unsubscribed: &switchboardv1.Unsubscribed{
+		Channel: channel, Error: &switchboardv1.Error{Code: pe.Code, Message: pe.Message},
+	}}})
 }
 
 func (e *encoder) Gap(g *hub.Gap) []byte {

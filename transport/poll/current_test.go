@@ -36,6 +36,7 @@ func (liveEncoder) Publication(p *stream.Publication) []byte         { return []
 func (liveEncoder) Ping() []byte                                     { return nil }
 func (liveEncoder) Presence(string, bool, *stream.ClientInfo) []byte { return nil }
 func (liveEncoder) Gap(g *hub.Gap) []byte                            { return []byte(g.Channel) }
+func (liveEncoder) Unsubscribed(string, error) []byte                { return nil }
 
 // A client that keeps up polls again from the newest publication it was
 // given, which is the newest the node delivered: its poll goes live at once

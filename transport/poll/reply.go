@@ -34,6 +34,10 @@ func (*encoder) Presence(string, bool, *stream.ClientInfo) []byte { return nil }
 // hold, since the client must reload its state now.
 func (*encoder) Gap(g *hub.Gap) []byte { return []byte(g.Channel) }
 
+// Unsubscribed returns nil: a poll's channels are whatever each request
+// names, checked against that request's token.
+func (*encoder) Unsubscribed(string, error) []byte { return nil }
+
 // reply is one poll's answer in the making: where each channel stands before
 // the publications taken from the queue, and which channels could not be
 // recovered.

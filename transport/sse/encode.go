@@ -72,6 +72,12 @@ func (*encoder) Gap(g *hub.Gap) []byte {
 	return append(b, '\n')
 }
 
+// Unsubscribed returns nil: an event stream's token is never refreshed
+// in place (its client reconnects with a new one, whose channels are
+// checked as it connects), so the node never ends one of its
+// subscriptions on its own.
+func (*encoder) Unsubscribed(string, error) []byte { return nil }
+
 // appendID ends a publication event with the connection's cursor.
 func appendID(dst []byte, c *stream.Cursor) []byte {
 	dst = append(dst, "id: "...)

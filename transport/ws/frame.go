@@ -89,6 +89,12 @@ func (*encoder) Presence(channel string, join bool, info *stream.ClientInfo) []b
 	})
 }
 
+func (*encoder) Unsubscribed(channel string, err error) []byte {
+	return textFrame(len(channel)+96, func(b []byte) []byte {
+		return protocol.AppendUnsubscribed(b, channel, protocol.ErrorFor(err))
+	})
+}
+
 func (*encoder) Gap(g *hub.Gap) []byte {
 	return textFrame(len(g.Channel)+len(g.From.Epoch)+len(g.Epoch)+96, func(b []byte) []byte {
 		return protocol.AppendGap(b, g.Channel, g.From, g.Epoch)
