@@ -1,9 +1,13 @@
 package bench_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -142,6 +146,125 @@ func TestFloor(t *testing.T) {
 	if res.Publications != 200 {
 		t.Errorf("published %d, want 200", res.Publications)
 	}
+}
+
+// TestFloorLongPoll runs the bench's long-poll subscribers against the
+// floor: every publication reaches every poll once, in order, whether the
+// poll waited for it or came back behind (many publications flat out).
+func TestFloorLongPoll(t *testing.T) {
+	floor := inProcessFloor(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := bench.Load(ctx, bench.LoadConfig{
+		Node: floor, Transport: bench.FloorLongPoll, Subscribers: 20, Channels: 2, Messages: 300, Duration: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLoad(t, res, 20)
+	if res.Publications != 300 {
+		t.Errorf("published %d, want 300", res.Publications)
+	}
+}
+
+// TestFloorLongPollReply holds the floor's reply to a node's: the same
+// status line and headers in the same order, and a body of the same size
+// for the same publication.
+func TestFloorLongPollReply(t *testing.T) {
+	node := startNode(t)
+	floor := inProcessFloor(t)
+	channel := "bench.broadcast.0123abcd.0"
+	data := `{"t":1,"p":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`
+	nodeReply := pollAfterPublish(t, "127.0.0.1:"+portOf(t, node.URL), channel, func() {
+		r := testkit.Do(t, nil, testkit.NewRequest(t, http.MethodPost, node.URL+"/api/publish", `{"channel":"`+channel+`","data":`+data+`}`,
+			func(r *http.Request) { r.Header.Set("Authorization", "apikey "+node.APIKey) }))
+		if r.Status != http.StatusOK {
+			t.Fatalf("publish: %d %s", r.Status, r.Body)
+		}
+	})
+	floorReply := pollAfterPublish(t, floor.Addr, channel, func() {
+		c, err := net.Dial("tcp", floor.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, "P\n"+channel+" "+data+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := bufio.NewReader(c).ReadString('\n'); err != nil || ok != "ok\n" {
+			t.Fatalf("publish to the floor: %q %v", ok, err)
+		}
+	})
+	shape := func(b []byte) (names []string, bodyLen int) {
+		head, body, _ := bytes.Cut(b, []byte("\r\n\r\n"))
+		for _, l := range strings.Split(string(head), "\r\n") {
+			name, _, _ := strings.Cut(l, ":")
+			names = append(names, name)
+		}
+		return names, len(body)
+	}
+	nn, nl := shape(nodeReply)
+	fn, fl := shape(floorReply)
+	t.Logf("node:\n%s\nfloor:\n%s", nodeReply, floorReply)
+	if strings.Join(nn, "|") != strings.Join(fn, "|") {
+		t.Errorf("floor's head %q, node's %q", fn, nn)
+	}
+	if fl != nl || len(floorReply) != len(nodeReply) {
+		t.Errorf("floor's reply %d bytes (body %d), node's %d (body %d)", len(floorReply), fl, len(nodeReply), nl)
+	}
+}
+
+// pollAfterPublish takes a channel's position with a short poll, starts a
+// long poll from it on the same connection, publishes, and returns the
+// long poll's raw response.
+func pollAfterPublish(t *testing.T, addr, channel string, publish func()) []byte {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	get := func(query string) *http.Response {
+		if _, err := io.WriteString(c, "GET /connection/poll?channel="+channel+query+" HTTP/1.1\r\nHost: "+addr+"\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp := get("&timeout=0")
+	body, _ := io.ReadAll(resp.Body)
+	_, after, ok := bytes.Cut(body, []byte(`"cursor":"`))
+	cursor, _, ok2 := bytes.Cut(after, []byte(`"`))
+	if !ok || !ok2 {
+		t.Fatalf("no cursor in %s", body)
+	}
+	if _, err := io.WriteString(c, "GET /connection/poll?channel="+channel+"&timeout=25&cursor="+string(cursor)+" HTTP/1.1\r\nHost: "+addr+"\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	publish()
+	var raw bytes.Buffer
+	for !bytes.Contains(raw.Bytes(), []byte("\r\n\r\n")) || !bytes.HasSuffix(raw.Bytes(), []byte("}\n")) {
+		b, err := br.ReadByte()
+		if err != nil {
+			t.Fatalf("reading the long poll's reply after %q: %v", raw.Bytes(), err)
+		}
+		raw.WriteByte(b)
+	}
+	return raw.Bytes()
+}
+
+func portOf(t *testing.T, u string) string {
+	t.Helper()
+	i := strings.LastIndexByte(u, ':')
+	if i < 0 {
+		t.Fatalf("no port in %q", u)
+	}
+	return u[i+1:]
 }
 
 func TestFloorLaunched(t *testing.T) {

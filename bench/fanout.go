@@ -16,11 +16,12 @@ import (
 // spread over channels, publications through the node's HTTP API.
 type LoadConfig struct {
 	// Node is the node under test (Start, or a --target with URL, APIKey
-	// and PID), or the floor server (StartFloor) with Transport Floor. The
+	// and PID), or the floor server (StartFloor) with Transport Floor or
+	// FloorLongPoll. The
 	// server's CPU is read from /proc when PID is set.
 	Node *Node
-	// Transport is WebSocket, SSE, LongPoll, Poll, GRPC or Floor. Default
-	// WebSocket.
+	// Transport is WebSocket, SSE, LongPoll, Poll, GRPC, Floor or
+	// FloorLongPoll. Default WebSocket.
 	Transport string
 	// Subscribers is how many connections subscribe. Default 10,000.
 	Subscribers int

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,8 +23,9 @@ import (
 //
 // Its protocol is lines. A subscriber sends "S <channel>\n" and gets
 // "ok\n", then one line per publication. A publisher sends "P\n", then
-// "<channel> <payload>\n" per publication and gets "ok\n" once every
-// subscriber's write returned.
+// "<channel> <payload>\n" per publication and gets "ok\n" once it is
+// handed to the fan-out. A connection that starts with "GET " is a long
+// poll instead (see floorpoll.go).
 
 // ServeFloor serves the floor on ln until ctx ends, then closes every
 // connection and returns.
@@ -77,14 +79,22 @@ type floorServer struct {
 	stop   chan struct{} // closed when ServeFloor returns
 }
 
-// floorChannel is one channel. Its offset and msg belong to the fan-out
-// goroutine; mu guards subs.
+// floorChannel is one channel. Its offset, msg, batched and pollBatch
+// belong to the fan-out goroutine; mu guards subs and the long polls'
+// state (floorPolls).
 type floorChannel struct {
 	name   string
 	mu     sync.Mutex
 	subs   []net.Conn
 	offset uint64
 	msg    []byte
+	// batched: the channel has publications in the batch being written.
+	batched bool
+	// polled is set once a long poll asked for the channel: its
+	// publications are kept for polls rather than written as lines.
+	polled    atomic.Bool
+	pollBatch [][]byte // the batch's publications, for polls
+	polls     floorPolls
 }
 
 func (f *floorServer) channel(name string) *floorChannel {
@@ -137,6 +147,8 @@ func (f *floorServer) serve(c net.Conn) {
 		ch.mu.Unlock()
 	case string(line) == "P\n":
 		f.publisher(c, br)
+	case bytes.HasPrefix(line, []byte("GET ")):
+		f.poller(c, br, line)
 	default:
 		c.Close()
 	}
@@ -201,13 +213,25 @@ func (f *floorServer) fanout() {
 		touched = touched[:0]
 		for _, p := range batch {
 			ch := p.ch
-			if len(ch.msg) == 0 {
+			if !ch.batched {
+				ch.batched = true
 				touched = append(touched, ch)
 			}
 			ch.offset++
+			if ch.polled.Load() {
+				ch.pollBatch = append(ch.pollBatch, appendFloorPublication(nil, ch.name, ch.offset, p.payload, now))
+				continue
+			}
 			ch.msg = appendFloorMessage(ch.msg, ch.name, ch.offset, p.payload, now)
 		}
 		for _, ch := range touched {
+			ch.batched = false
+			if len(ch.pollBatch) > 0 {
+				ch.answerPolls(now)
+			}
+			if len(ch.msg) == 0 {
+				continue
+			}
 			ch.mu.Lock()
 			subs := ch.subs
 			ch.mu.Unlock()

@@ -63,7 +63,7 @@ func (p *apiPublisher) close() {}
 // newPublishers returns n publishers to the node or the floor.
 func newPublishers(ctx context.Context, n int, node *Node, transport string) ([]publisher, error) {
 	pubs := make([]publisher, 0, n)
-	if transport == Floor {
+	if IsFloor(transport) {
 		for range n {
 			p, err := dialFloorPublisher(ctx, node.Addr)
 			if err != nil {

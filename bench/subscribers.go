@@ -29,7 +29,23 @@ const (
 	// Floor is plain TCP to a fan-out server that does nothing but write
 	// the same bytes to every connection: the machine's floor.
 	Floor = "tcp"
+	// FloorLongPoll is long polling against the floor server, which
+	// answers each poll with a canned reply of a node's size: the least
+	// an HTTP long-poll server can do (see floorpoll.go).
+	FloorLongPoll = "longpoll-floor"
 )
+
+// IsFloor reports whether transport is one of the floor's.
+func IsFloor(transport string) bool { return transport == Floor || transport == FloorLongPoll }
+
+// FloorFor is the floor a transport's runs are read beside: the long-poll
+// floor for long polling, the raw-TCP floor for the others.
+func FloorFor(transport string) string {
+	if transport == LongPoll {
+		return FloorLongPoll
+	}
+	return Floor
+}
 
 // Transports lists the node's transports, best first.
 var Transports = []string{WebSocket, SSE, LongPoll, Poll, GRPC}
@@ -47,8 +63,8 @@ var Transports = []string{WebSocket, SSE, LongPoll, Poll, GRPC}
 type fleet struct {
 	sink      *sink
 	transport string
-	nodeURL   string // the node (every transport but Floor)
-	floorAddr string // the floor server (Floor)
+	nodeURL   string // the node (every transport but the floors)
+	floorAddr string // the floor server (Floor, FloorLongPoll)
 	src       *sourceDialer
 	hc        *http.Client // SSE and polls: one connection per request in flight
 	interval  time.Duration
@@ -135,6 +151,8 @@ func (f *fleet) open(ctx context.Context, i int, channel string) error {
 		return f.openGRPC(ctx, i, channel)
 	case Floor:
 		return f.openFloor(ctx, i, channel)
+	case FloorLongPoll:
+		return f.openPoll(ctx, i, channel)
 	}
 	return fmt.Errorf("unknown transport %q", f.transport)
 }
@@ -226,7 +244,11 @@ var keyCursor = []byte(`"cursor":"`)
 // openPoll takes the channel's position with a short poll, then polls from
 // it, held (LongPoll) or every interval (Poll), until the fleet closes.
 func (f *fleet) openPoll(ctx context.Context, i int, channel string) error {
-	base := f.nodeURL + "/connection/poll?channel=" + url.QueryEscape(channel)
+	origin := f.nodeURL
+	if f.transport == FloorLongPoll {
+		origin = "http://" + f.floorAddr
+	}
+	base := origin + "/connection/poll?channel=" + url.QueryEscape(channel)
 	var buf bytes.Buffer
 	var pos position
 	poll := func(ctx context.Context, cursor string, hold time.Duration) (string, error) {

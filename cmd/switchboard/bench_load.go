@@ -70,7 +70,7 @@ func newLoadCmd(env *cliEnv, f *benchFlags, scenario string) *cobra.Command {
 	fl.IntVar(&lf.messages, "messages", 0, "stop each run after this many publications (0: --duration only)")
 	fl.IntVar(&lf.payload, "payload", 100, "bytes of data per publication")
 	fl.DurationVar(&lf.pollInterval, "poll-interval", time.Second, "pause between short polls")
-	fl.BoolVar(&lf.floor, "floor", true, "also run the raw-TCP floor with the same load, and show ratios to it")
+	fl.BoolVar(&lf.floor, "floor", true, "also run the floor with the same load, and show ratios to it (raw TCP; for longpoll, the long-poll floor)")
 	fl.Float64SliceVar(&lf.rates, "rates", nil, "a ladder: run at each of these publication rates in turn (--duration each) and give each step a verdict")
 	fl.DurationVar(&lf.maxP99, "max-p99", 250*time.Millisecond, "with --rates: a step passes when everything is delivered and p99 is under this")
 	return cmd
@@ -155,25 +155,35 @@ func runLoad(ctx context.Context, env *cliEnv, f *benchFlags, lf *loadFlags) err
 	defer node.Stop()
 	sameNode := func() (*bench.Node, func(), error) { return node, func() {}, nil }
 
-	// step runs the floor (when asked) and every transport at one rate,
-	// each node row beside the floor row of the same load.
+	// step runs the floors (when asked) and every transport at one rate,
+	// each node row beside the row of its floor (bench.FloorFor) under the
+	// same load: the raw-TCP floor, and the long-poll floor when long
+	// polling is measured.
 	step := func(rate float64) ([]loadRow, error) {
-		var floor []bench.LoadResult
-		if withFloor {
-			var err error
-			if floor, err = runs(startFloor, bench.Floor, rate); err != nil {
-				return nil, err
-			}
-		}
+		floors := map[string][]bench.LoadResult{}
 		var rows []loadRow
-		for _, r := range floor {
-			rows = append(rows, loadRow{LoadResult: r})
+		if withFloor {
+			for _, t := range lf.transports {
+				ft := bench.FloorFor(t)
+				if _, done := floors[ft]; done {
+					continue
+				}
+				res, err := runs(startFloor, ft, rate)
+				if err != nil {
+					return nil, err
+				}
+				floors[ft] = res
+				for _, r := range res {
+					rows = append(rows, loadRow{LoadResult: r})
+				}
+			}
 		}
 		for _, t := range lf.transports {
 			res, err := runs(sameNode, t, rate)
 			if err != nil {
 				return nil, err
 			}
+			floor := floors[bench.FloorFor(t)]
 			for i, r := range res {
 				row := loadRow{LoadResult: r}
 				if i < len(floor) {
@@ -203,7 +213,7 @@ func runLoad(ctx context.Context, env *cliEnv, f *benchFlags, lf *loadFlags) err
 			}
 			for _, r := range rows {
 				lr := ladderRow{loadRow: r, Passes: passes(r.LoadResult, lf.maxP99)}
-				if lr.Passes && r.Transport != bench.Floor {
+				if lr.Passes && !bench.IsFloor(r.Transport) {
 					rep.Highest[r.Transport] = max(rep.Highest[r.Transport], rate*float64(r.Subscribers))
 				}
 				rep.Steps = append(rep.Steps, lr)

@@ -151,7 +151,7 @@ func printLadder(env *cliEnv, rep ladderReport, transports []string) error {
 		if r.Passes {
 			verdict = "passes"
 		}
-		if r.Transport == bench.Floor {
+		if bench.IsFloor(r.Transport) {
 			verdict = "(floor) " + verdict
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s/s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%.0f%%\t%.0f%%\t%s\n", r.Transport, r.Subscribers,

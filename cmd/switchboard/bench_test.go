@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -64,6 +65,30 @@ func TestBenchLadder(t *testing.T) {
 	}
 	if rep.Highest["websocket"] != highest {
 		t.Errorf("highest passing %v, want %v", rep.Highest["websocket"], highest)
+	}
+}
+
+// TestBenchLongPollFloor: long polling is read beside the long-poll floor,
+// WebSocket beside the raw-TCP floor, each floor run once.
+func TestBenchLongPollFloor(t *testing.T) {
+	var rows []loadRow
+	runBench(t, &rows, "broadcast", "--subscribers", "20", "--rate", "5", "--duration", "1s",
+		"--transport", "longpoll,websocket")
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.Transport)
+		if r.Delivered == 0 || r.Lost != 0 || r.Duplicates != 0 {
+			t.Errorf("%s: delivered %d, lost %d, duplicated %d", r.Transport, r.Delivered, r.Lost, r.Duplicates)
+		}
+	}
+	want := []string{"longpoll-floor", "tcp", "longpoll", "websocket"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("rows %v, want %v", got, want)
+	}
+	for _, r := range rows[2:] {
+		if r.DeliveriesVsFloor <= 0 {
+			t.Errorf("%s: no ratio to its floor: %+v", r.Transport, r)
+		}
 	}
 }
 

@@ -67,6 +67,13 @@ type conn struct {
 	left atomic.Bool // forgotten by the poller: closed or handed back
 
 	pre []byte // read and not served yet: a request sent ahead
+
+	// hdr and body are lent to the fastWriter of each request served on
+	// the connection, one at a time, so the header map and the body
+	// buffer are reused from one poll to the next; a parked poll writes
+	// its reply with the header the handler set on it (see park).
+	hdr  http.Header
+	body []byte
 }
 
 func (h *Handler) newConn(nc net.Conn, srv *http.Server, r *http.Request) *conn {
@@ -133,12 +140,14 @@ func (c *conn) serve() {
 		}
 		c.pre = append(c.pre[:0], b[end:]...)
 		putHead(bp)
-		fw := &fastWriter{c: c, hdr: make(http.Header, 8)}
+		fw := c.writer()
 		c.h.ServeHTTP(fw, r)
 		if fw.parked {
 			return
 		}
-		if err := fw.flush(); err != nil {
+		err = fw.flush()
+		c.body = fw.body
+		if err != nil {
 			c.close()
 			return
 		}
@@ -280,7 +289,7 @@ func (c *conn) writeResponse(status int, hdr http.Header, body []byte) error {
 	head = append(head, "\r\n"...)
 	head = appendHeader(head, hdr, len(body))
 	head = append(head, "Date: "...)
-	head = time.Now().UTC().AppendFormat(head, http.TimeFormat)
+	head = appendDate(head, time.Now())
 	head = append(head, "\r\n\r\n"...)
 	_ = c.nc.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
 	vec := net.Buffers{head, body}
@@ -292,6 +301,26 @@ func (c *conn) writeResponse(status int, hdr http.Header, body []byte) error {
 	return err
 }
 
+// dates keeps the Date header of the current second: a burst of replies
+// formats it once.
+var dates atomic.Pointer[dateLine]
+
+type dateLine struct {
+	sec  int64
+	text []byte
+}
+
+// appendDate appends t's second in http.TimeFormat.
+func appendDate(dst []byte, t time.Time) []byte {
+	sec := t.Unix()
+	if d := dates.Load(); d != nil && d.sec == sec {
+		return append(dst, d.text...)
+	}
+	d := &dateLine{sec: sec, text: t.UTC().AppendFormat(nil, http.TimeFormat)}
+	dates.Store(d)
+	return append(dst, d.text...)
+}
+
 // fastWriter is the ResponseWriter of a request served on a kept
 // connection: it gathers the reply and writes it as net/http would (see
 // conn.writeResponse), or lets park take the connection.
@@ -301,6 +330,23 @@ type fastWriter struct {
 	status int
 	body   []byte
 	parked bool // park took the connection: nothing to write
+}
+
+// writer returns the ResponseWriter of the connection's next request. The
+// previous request is done with the header and the body buffer it lends:
+// answered, or parked and answered since, since a parked poll's reply is
+// written before the next request is read. The writer itself is new: the
+// goroutine that served a poll that parked reads its parked flag after
+// the reply may have gone out and the next request begun.
+func (c *conn) writer() *fastWriter {
+	if c.hdr == nil {
+		c.hdr = make(http.Header, 8)
+	}
+	clear(c.hdr)
+	if cap(c.body) > maxPooledBody {
+		c.body = nil // a rare large reply's buffer is not kept
+	}
+	return &fastWriter{c: c, hdr: c.hdr, body: c.body[:0]}
 }
 
 func (w *fastWriter) Header() http.Header { return w.hdr }

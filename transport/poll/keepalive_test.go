@@ -73,9 +73,11 @@ func TestKeptConnectionServesPolls(t *testing.T) {
 	kept.send(t, "/connection/poll"+q+"&timeout=20s")
 	testkit.Eventually(t, "the poll to wait", func() bool { return subscribers(n.node, "chat:k") == 1 })
 	n.publish(t, "chat:k", 1)
-	if _, b := kept.reply(t); !strings.Contains(b, `"offset":1`) {
-		t.Fatalf("first poll: %q", b)
+	_, first := kept.reply(t)
+	if !strings.Contains(first, `"offset":1`) {
+		t.Fatalf("first poll: %q", first)
 	}
+	cursor := cursorIn(t, first)
 	// Answered at once, beside the same poll through net/http.
 	for _, path := range []string{q + "&timeout=0", q + "&timeout=forever"} {
 		kept.send(t, "/connection/poll"+path)
@@ -89,8 +91,10 @@ func TestKeptConnectionServesPolls(t *testing.T) {
 			t.Fatalf("%s: headers differ:\nkept:     %v\nnet/http: %v", path, h1, h2)
 		}
 	}
-	// Parked again, and answered by the next publication.
-	kept.send(t, "/connection/poll"+q+"&timeout=20s")
+	// Parked again, and answered by the next publication. From the
+	// cursor: the session counted may be the last poll's, closing after
+	// its reply.
+	kept.send(t, "/connection/poll"+q+"&timeout=20s&cursor="+cursor)
 	testkit.Eventually(t, "the poll to wait again", func() bool { return subscribers(n.node, "chat:k") == 1 })
 	n.publish(t, "chat:k", 1)
 	if _, b := kept.reply(t); !strings.Contains(b, `"offset":2`) {
@@ -223,4 +227,56 @@ func TestKeptConnectionHeaderTimeout(t *testing.T) {
 	if _, err := kept.br.ReadByte(); !errors.Is(err, io.EOF) {
 		t.Fatalf("half a head on a kept connection: read %v, want EOF", err)
 	}
+}
+
+// TestKeptConnectionHeadersPerRequest: the writer a kept connection reuses
+// from poll to poll starts each request with no header: a poll with an
+// Origin parked and answered leaves nothing in the replies to the next
+// polls, with or without one.
+func TestKeptConnectionHeadersPerRequest(t *testing.T) {
+	n := startCounting(t)
+	const q = "?channel=chat:hd&timeout=20s"
+	kept, plain := dialRaw(t, n.url), dialRaw(t, n.url)
+	cursor := ""
+	for i := 1; i <= 3; i++ { // the first through net/http, then kept
+		kept.send(t, "/connection/poll"+q+cursor)
+		// The session counted may be the last poll's, closing after its
+		// reply: the cursor has the next poll replay what it misses.
+		testkit.Eventually(t, "the poll to wait", func() bool { return subscribers(n.node, "chat:hd") == 1 })
+		n.publish(t, "chat:hd", 1)
+		h, b := kept.reply(t)
+		cursor = "&cursor=" + cursorIn(t, b)
+		if !strings.Contains(b, fmt.Sprintf(`"offset":%d`, i)) {
+			t.Fatalf("poll %d: %q", i, b)
+		}
+		if v := h.Values("Vary"); len(v) != 1 || v[0] != "Origin" || h.Get("Access-Control-Allow-Origin") != "http://node" {
+			t.Fatalf("poll %d: Vary %q, Access-Control-Allow-Origin %q; want one Origin each", i, v, h.Get("Access-Control-Allow-Origin"))
+		}
+	}
+	noOrigin := func(c *rawConn, path string) {
+		if _, err := fmt.Fprintf(c.nc, "GET %s HTTP/1.1\r\nHost: node\r\n\r\n", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noOrigin(kept, "/connection/poll?channel=chat:hd&timeout=0")
+	noOrigin(plain, "/plain/poll?channel=chat:hd&timeout=0")
+	s1, h1, _ := kept.replyAny(t)
+	s2, h2, _ := plain.replyAny(t)
+	if s1 != http.StatusOK || s1 != s2 || fmt.Sprint(h1) != fmt.Sprint(h2) {
+		t.Fatalf("a poll without Origin after polls with one:\nkept:     %d %v\nnet/http: %d %v", s1, h1, s2, h2)
+	}
+	if got := n.routed.Load(); got != 1 {
+		t.Fatalf("net/http routed %d polls of the kept connection, want the first only", got)
+	}
+}
+
+// cursorIn returns a poll reply's cursor.
+func cursorIn(t *testing.T, body string) string {
+	t.Helper()
+	_, after, ok := strings.Cut(body, `"cursor":"`)
+	cursor, _, ok2 := strings.Cut(after, `"`)
+	if !ok || !ok2 {
+		t.Fatalf("no cursor in %q", body)
+	}
+	return cursor
 }

@@ -64,11 +64,13 @@ func (h *Handler) parkable(w http.ResponseWriter, r *http.Request) bool {
 // once.
 func (h *Handler) park(w http.ResponseWriter, r *http.Request, s *hub.Session, rp *reply, timeout time.Duration, box *[]hub.Item, p *parkedPoll) bool {
 	p.h, p.s, p.rp, p.box = h, s, *rp, box
-	p.hdr = w.Header().Clone()
 	if fw, ok := w.(*fastWriter); ok {
+		// The connection's writer is not used again before this poll's
+		// reply is written: its header is the poll's.
 		fw.parked = true
-		p.c = fw.c
+		p.c, p.hdr = fw.c, fw.hdr
 	} else {
+		p.hdr = w.Header().Clone()
 		srv := r.Context().Value(http.ServerContextKey).(*http.Server)
 		nc, brw, err := http.NewResponseController(w).Hijack()
 		if err != nil {
