@@ -71,9 +71,10 @@ export async function startNode(args: string[] = []): Promise<Node> {
   };
 }
 
-/** A JWT (HS256) the node accepts, for user sub, valid for ttlMs. */
-export function mintToken(sub: string, ttlMs: number): string {
+/** A JWT (HS256) the node accepts, for user sub, valid for ttlMs, granting channels when given. */
+export function mintToken(sub: string, ttlMs: number, channels?: string[]): string {
   const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
-  const body = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ sub, exp: Math.floor((Date.now() + ttlMs) / 1000) })}`;
+  const claims = { sub, exp: Math.floor((Date.now() + ttlMs) / 1000), ...(channels ? { channels } : {}) };
+  const body = `${b64({ alg: "HS256", typ: "JWT" })}.${b64(claims)}`;
   return `${body}.${createHmac("sha256", TOKEN_SECRET).update(body).digest("base64url")}`;
 }
