@@ -28,6 +28,10 @@ type ConnectConfig struct {
 	Channels int
 	// SourceAddrs are local addresses to dial from (default: the system's).
 	SourceAddrs []string
+	// Stepwise makes each client wait for the 101 and for each reply
+	// before its next write, as browsers do (RFC 6455 asks it); by default
+	// the upgrade, connect and subscribe go out in one write.
+	Stepwise bool
 	// Progress is called after each client is subscribed.
 	Progress func()
 }
@@ -37,6 +41,7 @@ type ConnectConfig struct {
 // the run ends.
 type ConnectResult struct {
 	Transport string        `json:"transport"` // websocket or websocket+tls
+	Stepwise  bool          `json:"stepwise"`  // see ConnectConfig.Stepwise
 	Conns     int           `json:"conns"`
 	Connected int           `json:"connected"`
 	Failed    int           `json:"failed"`
@@ -69,12 +74,12 @@ func Connect(ctx context.Context, cfg ConnectConfig) (ConnectResult, error) {
 		cfg.Channels = 100
 	}
 	node := cfg.Node
-	res := ConnectResult{Transport: WebSocket, Conns: cfg.Conns}
+	res := ConnectResult{Transport: WebSocket, Conns: cfg.Conns, Stepwise: cfg.Stepwise}
 	if node.TLS != nil {
 		res.Transport = WebSocket + "+tls"
 	}
 	channels := channelNames("bench.connect", cfg.Channels)
-	dialer := newConnectDialer(node.URL, node.TLS, &sourceDialer{addrs: cfg.SourceAddrs}, channels, 30*time.Second)
+	dialer := newConnectDialer(node.URL, node.TLS, &sourceDialer{addrs: cfg.SourceAddrs}, channels, 30*time.Second, cfg.Stepwise)
 	conns := make([]net.Conn, cfg.Conns)
 	defer func() {
 		for _, c := range conns {

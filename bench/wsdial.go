@@ -17,24 +17,31 @@ import (
 )
 
 // connectDialer opens WebSocket connections for the connect scenario as
-// cheaply as a client can, so that what limits the rate is the node: the
-// upgrade request, connect and subscribe go out in one write (the node
-// must take frames sent with the request head), and the 101 and both
-// replies are read into the caller's buffer, usually with one read. The
-// connection is then held, not read: the scenario only counts it.
+// cheaply as a client can, so that what limits the rate is the node: no
+// goroutine, timer or buffer of its own per connection, the replies read
+// into the caller's buffer. Pipelined, the upgrade request, connect and
+// subscribe go out in one write, and the 101 and both replies come back
+// together: the node takes frames sent with the request head, though RFC
+// 6455 (4.1) says a client must wait for the 101 before sending, and
+// browsers do. Stepwise, the client waits for the 101, then for each
+// reply, before its next write, as a browser does. The connection is then
+// held, not read: the scenario only counts it.
 //
 // Every connection still checks what a client must: the 101 and its
 // Sec-WebSocket-Accept, and a subscribe reply with its id and no error.
 type connectDialer struct {
-	addr    string      // host:port
-	tls     *tls.Config // nil: plain TCP
-	src     *sourceDialer
-	timeout time.Duration // for the whole exchange
-	// requests holds, per channel, the upgrade request followed by the
-	// connect and subscribe frames; accept is the Sec-WebSocket-Accept
-	// line the request's key calls for.
-	requests map[string][]byte
-	accept   []byte
+	addr     string      // host:port
+	tls      *tls.Config // nil: plain TCP
+	src      *sourceDialer
+	timeout  time.Duration // for the whole exchange
+	stepwise bool
+	// head is the upgrade request, connect the connect frame, and
+	// subscribe the subscribe frame for each channel; accept is the
+	// Sec-WebSocket-Accept line the request's key calls for. pipelined
+	// holds the three together, per channel.
+	head, connect        []byte
+	subscribe, pipelined map[string][]byte
+	accept               []byte
 }
 
 // wsKey is the Sec-WebSocket-Key every connection of the scenario sends:
@@ -42,18 +49,20 @@ type connectDialer struct {
 // without hashing per connection.
 const wsKey = "c3dpdGNoYm9hcmQtYmVuY2g="
 
-func newConnectDialer(nodeURL string, tc *tls.Config, src *sourceDialer, channels []string, timeout time.Duration) *connectDialer {
+func newConnectDialer(nodeURL string, tc *tls.Config, src *sourceDialer, channels []string, timeout time.Duration, stepwise bool) *connectDialer {
 	host := nodeURL[strings.Index(nodeURL, "://")+3:]
-	d := &connectDialer{addr: host, tls: tc, src: src, timeout: timeout, requests: make(map[string][]byte, len(channels))}
+	d := &connectDialer{addr: host, tls: tc, src: src, timeout: timeout, stepwise: stepwise,
+		subscribe: make(map[string][]byte, len(channels)), pipelined: make(map[string][]byte, len(channels))}
 	sum := sha1.Sum([]byte(wsKey + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
 	d.accept = []byte("\r\nSec-WebSocket-Accept: " + base64.StdEncoding.EncodeToString(sum[:]) + "\r\n")
-	head := "GET /connection/websocket HTTP/1.1\r\nHost: " + host +
+	d.head = []byte("GET /connection/websocket HTTP/1.1\r\nHost: " + host +
 		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + wsKey +
-		"\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	connect := maskedText(nil, protocol.AppendCommand(nil, protocol.Command{Type: "connect", ID: 1}))
+		"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	d.connect = maskedText(nil, protocol.AppendCommand(nil, protocol.Command{Type: "connect", ID: 1}))
 	for _, ch := range channels {
-		b := append([]byte(head), connect...)
-		d.requests[ch] = maskedText(b, protocol.AppendCommand(nil, protocol.Command{Type: "subscribe", ID: 2, Channel: ch}))
+		sub := maskedText(nil, protocol.AppendCommand(nil, protocol.Command{Type: "subscribe", ID: 2, Channel: ch}))
+		d.subscribe[ch] = sub
+		d.pipelined[ch] = append(append(append([]byte(nil), d.head...), d.connect...), sub...)
 	}
 	return d
 }
@@ -95,11 +104,7 @@ func (d *connectDialer) dial(ctx context.Context, channel string, buf []byte) (n
 		return nil, err
 	}
 	_ = nc.SetReadDeadline(deadline)
-	if _, err := nc.Write(d.requests[channel]); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	if err := d.awaitSubscribed(nc, buf); err != nil {
+	if err := d.exchange(nc, channel, buf); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -107,52 +112,103 @@ func (d *connectDialer) dial(ctx context.Context, channel string, buf []byte) (n
 	return nc, nil
 }
 
-var errHeadTooLong = errors.New("response head longer than the read buffer")
-
-// awaitSubscribed reads the 101 and then frames until the subscribe reply.
-func (d *connectDialer) awaitSubscribed(nc net.Conn, buf []byte) error {
-	n, start := 0, -1 // start: where the frames begin, once the head ended
-	for {
-		m, err := nc.Read(buf[n:])
-		n += m
-		if m == 0 && err != nil {
+func (d *connectDialer) exchange(nc net.Conn, channel string, buf []byte) error {
+	r := replyReader{nc: nc, buf: buf}
+	if !d.stepwise {
+		if _, err := nc.Write(d.pipelined[channel]); err != nil {
 			return err
 		}
-		if start < 0 {
-			i := bytes.Index(buf[:n], []byte("\r\n\r\n"))
-			if i < 0 {
-				if n == len(buf) {
-					return errHeadTooLong
-				}
-				continue
-			}
-			head := buf[:i+2]
+		if err := r.switching(d.accept); err != nil {
+			return err
+		}
+		return r.reply(2)
+	}
+	steps := []struct {
+		out []byte
+		id  uint64
+	}{{d.head, 0}, {d.connect, 1}, {d.subscribe[channel], 2}}
+	for _, s := range steps {
+		if _, err := nc.Write(s.out); err != nil {
+			return err
+		}
+		var err error
+		if s.id == 0 {
+			err = r.switching(d.accept)
+		} else {
+			err = r.reply(s.id)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replyReader reads the node's answers into buf: buf[off:n] is what was
+// read and not yet taken.
+type replyReader struct {
+	nc     net.Conn
+	buf    []byte
+	off, n int
+}
+
+// fill reads more, keeping what was not taken at the front.
+func (r *replyReader) fill() error {
+	if r.off > 0 {
+		r.n = copy(r.buf, r.buf[r.off:r.n])
+		r.off = 0
+	}
+	if r.n == len(r.buf) {
+		return fmt.Errorf("a response head or frame longer than %d bytes", len(r.buf))
+	}
+	m, err := r.nc.Read(r.buf[r.n:])
+	r.n += m
+	if m == 0 && err != nil {
+		return err
+	}
+	return nil
+}
+
+// switching takes the 101 and checks its accept line.
+func (r *replyReader) switching(accept []byte) error {
+	for {
+		b := r.buf[r.off:r.n]
+		if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
+			head := b[:i+2]
 			if !bytes.HasPrefix(head, []byte("HTTP/1.1 101 ")) {
 				line, _, _ := bytes.Cut(head, []byte("\r\n"))
 				return fmt.Errorf("upgrade answered %q", line)
 			}
-			if !bytes.Contains(head, d.accept) {
+			if !bytes.Contains(head, accept) {
 				return errors.New("bad Sec-WebSocket-Accept")
 			}
-			start = i + 4
+			r.off += i + 4
+			return nil
 		}
-		done, used, err := subscribeReply(buf[start:n])
-		if done || err != nil {
+		if err := r.fill(); err != nil {
 			return err
-		}
-		// Keep what was not a whole frame at the front, for the next read.
-		n = copy(buf, buf[start+used:n])
-		start = 0
-		if n == len(buf) {
-			return fmt.Errorf("a frame longer than %d bytes", len(buf))
 		}
 	}
 }
 
-// subscribeReply reads the whole frames in b (from the server: unmasked)
-// and reports whether one is the subscribe reply, and how many bytes the
+// reply takes frames until the reply to command id.
+func (r *replyReader) reply(id uint64) error {
+	for {
+		done, used, err := replyIn(r.buf[r.off:r.n], id)
+		r.off += used
+		if done || err != nil {
+			return err
+		}
+		if err := r.fill(); err != nil {
+			return err
+		}
+	}
+}
+
+// replyIn reads the whole frames in b (from the server: unmasked) and
+// reports whether one is the reply to command id, and how many bytes the
 // frames it read took. A close, or a reply with an error, is an error.
-func subscribeReply(b []byte) (done bool, used int, err error) {
+func replyIn(b []byte, id uint64) (done bool, used int, err error) {
 	for {
 		p := b[used:]
 		if len(p) < 2 {
@@ -166,7 +222,7 @@ func subscribeReply(b []byte) (done bool, used int, err error) {
 			}
 			hl, size = 4, int(binary.BigEndian.Uint16(p[2:]))
 		case 127:
-			return false, used, errors.New("a frame over 64 KiB before the subscribe reply")
+			return false, used, fmt.Errorf("a frame over 64 KiB before the reply to %d", id)
 		}
 		if len(p) < hl+size {
 			return false, used, nil
@@ -175,7 +231,7 @@ func subscribeReply(b []byte) (done bool, used int, err error) {
 		used += hl + size
 		switch op := p[0] & 0x0f; op {
 		case 0x8:
-			return false, used, fmt.Errorf("closed before the subscribe reply: %q", payload)
+			return false, used, fmt.Errorf("closed before the reply to %d: %q", id, payload)
 		case 0x1:
 		default:
 			continue // ping, pong or other control frames
@@ -187,7 +243,7 @@ func subscribeReply(b []byte) (done bool, used int, err error) {
 		if f.Error != nil {
 			return false, used, fmt.Errorf("%s: %w", f.Type, f.Error)
 		}
-		if f.Type == "subscribe" && f.ID == 2 {
+		if f.ID == id {
 			return true, used, nil
 		}
 	}

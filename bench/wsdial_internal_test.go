@@ -163,7 +163,7 @@ func TestConnectDialerChecksEveryReply(t *testing.T) {
 		{"closed", func(a string) []byte {
 			b := serverText(append(switching(a), connected...), `{"type":"disconnect","code":3001,"reason":"shutdown","reconnect":true}`)
 			return append(b, 0x88, 2, 0x0b, 0xb9)
-		}, "closed before the subscribe reply"},
+		}, "closed before the reply to 2"},
 		{"bad accept", func(string) []byte {
 			return append(switching("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), serverText(connected, ok)...)
 		}, "Sec-WebSocket-Accept"},
@@ -181,7 +181,7 @@ func TestConnectDialerChecksEveryReply(t *testing.T) {
 				} else {
 					url = fakeNode(t, trickle, func(_ int, accept string, _ protocol.Command) []byte { return tc.answer(accept) })
 				}
-				d := newConnectDialer(url, nil, &sourceDialer{}, []string{"bench.x"}, 10*time.Second)
+				d := newConnectDialer(url, nil, &sourceDialer{}, []string{"bench.x"}, 10*time.Second, false)
 				c, err := d.dial(context.Background(), "bench.x", make([]byte, 256))
 				if c != nil {
 					c.Close()
@@ -242,4 +242,80 @@ func TestConnectCountsRefusals(t *testing.T) {
 		t.Fatalf("connected %d, failed %d, latencies %d, first error %q; want 20, 10, 20 and the refusal",
 			res.Connected, res.Failed, res.Latency.Count, res.FirstError)
 	}
+}
+
+// Stepwise, a client sends nothing before the answer to what it sent
+// last: the head alone, then connect once the 101 came, then subscribe
+// once connect was answered.
+func TestConnectDialerStepwiseWaits(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		done <- func() error {
+			c, err := ln.Accept()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			buf := make([]byte, 1024)
+			n, err := c.Read(buf)
+			if err != nil {
+				return err
+			}
+			head, rest, ok := bytes.Cut(buf[:n], []byte("\r\n\r\n"))
+			if !ok || len(rest) > 0 {
+				return fmt.Errorf("first write %q: want the request head alone", buf[:n])
+			}
+			var key string
+			for _, line := range strings.Split(string(head), "\r\n") {
+				if k, ok := strings.CutPrefix(line, "Sec-WebSocket-Key: "); ok {
+					key = k
+				}
+			}
+			sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+			answers := map[string]string{
+				"connect":   `{"type":"connect","id":1,"client":"c","ping_interval":25}`,
+				"subscribe": `{"type":"subscribe","id":2,"channel":"bench.x","epoch":"e","offset":0,"recovered":true}`,
+			}
+			out := switching(base64.StdEncoding.EncodeToString(sum[:]))
+			for _, want := range []string{"connect", "subscribe"} {
+				if _, err := c.Write(out); err != nil {
+					return err
+				}
+				n, err := c.Read(buf)
+				if err != nil {
+					return err
+				}
+				if n < 6 || n != 6+int(buf[1]&0x7f) {
+					return fmt.Errorf("write of %d bytes: want the %s frame alone", n, want)
+				}
+				p := buf[6:n]
+				for i := range p {
+					p[i] ^= buf[2+i%4]
+				}
+				cmd, err := protocol.DecodeCommand(p)
+				if err != nil || cmd.Type != want {
+					return fmt.Errorf("got %q (%v), want %s", p, err, want)
+				}
+				out = serverText(nil, answers[want])
+			}
+			_, err = c.Write(out)
+			return err
+		}()
+	}()
+	d := newConnectDialer("http://"+ln.Addr().String(), nil, &sourceDialer{}, []string{"bench.x"}, 10*time.Second, true)
+	c, err := d.dial(context.Background(), "bench.x", make([]byte, 256))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	done <- nil
 }
