@@ -31,7 +31,9 @@ const (
 // from a new connection, without net/http: b holds the bytes read from nc so
 // far, and path is where the handler is mounted. This is the common case
 // made cheap — no request, header map, bufio buffers or goroutine of
-// net/http's per connection, and the 101 is written with one write.
+// net/http's per connection, and the 101 is written with one write, or,
+// when a whole frame came with the request, held back to go out with the
+// first reply (see conn.head).
 //
 // ServeHead takes only a plain, well-formed upgrade: GET path (with any
 // query) over HTTP/1.1, CRLF line ends, no body, each of the headers it
