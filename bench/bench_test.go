@@ -353,8 +353,9 @@ func TestReadCPU(t *testing.T) {
 
 func TestConnect(t *testing.T) {
 	const conns = 500
-	for _, tls := range []bool{false, true} {
-		t.Run(fmt.Sprintf("tls=%v", tls), func(t *testing.T) {
+	for _, tc := range []struct{ tls, stepwise bool }{{false, false}, {true, false}, {false, true}} {
+		tls := tc.tls
+		t.Run(fmt.Sprintf("tls=%v/stepwise=%v", tls, tc.stepwise), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			node, err := bench.Start(ctx, bench.Launch{Binary: binary, CPU: -1, TLS: tls, Args: []string{"--log-level", "error"}})
@@ -367,7 +368,7 @@ func TestConnect(t *testing.T) {
 			}
 			// Enough connections that the node's CPU time, which /proc
 			// counts in 10 ms clock ticks, cannot round down to zero.
-			res, err := bench.Connect(ctx, bench.ConnectConfig{Node: node, Conns: conns, Concurrency: 10, Channels: 5})
+			res, err := bench.Connect(ctx, bench.ConnectConfig{Node: node, Conns: conns, Concurrency: 10, Channels: 5, Stepwise: tc.stepwise})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -380,7 +381,7 @@ func TestConnect(t *testing.T) {
 			for _, n := range res.PerSecond {
 				sum += n
 			}
-			if res.Transport != want || res.Connected != conns || res.Failed != 0 || sum != conns {
+			if res.Transport != want || res.Stepwise != tc.stepwise || res.Connected != conns || res.Failed != 0 || sum != conns {
 				t.Errorf("transport %q, connected %d, failed %d, per second %v; want %s, %d, 0, %[6]d in all", res.Transport, res.Connected, res.Failed, res.PerSecond, want, conns)
 			}
 			if res.PerSec <= 0 || res.Latency.Count != conns || res.Latency.P50 <= 0 || res.ServerCPU <= 0 {

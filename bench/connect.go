@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,10 @@ type ConnectConfig struct {
 	Channels int
 	// SourceAddrs are local addresses to dial from (default: the system's).
 	SourceAddrs []string
+	// Stepwise makes each client wait for the 101 and for each reply
+	// before its next write, as browsers do (RFC 6455 asks it); by default
+	// the upgrade, connect and subscribe go out in one write.
+	Stepwise bool
 	// Progress is called after each client is subscribed.
 	Progress func()
 }
@@ -36,6 +41,7 @@ type ConnectConfig struct {
 // the run ends.
 type ConnectResult struct {
 	Transport string        `json:"transport"` // websocket or websocket+tls
+	Stepwise  bool          `json:"stepwise"`  // see ConnectConfig.Stepwise
 	Conns     int           `json:"conns"`
 	Connected int           `json:"connected"`
 	Failed    int           `json:"failed"`
@@ -68,14 +74,20 @@ func Connect(ctx context.Context, cfg ConnectConfig) (ConnectResult, error) {
 		cfg.Channels = 100
 	}
 	node := cfg.Node
-	res := ConnectResult{Transport: WebSocket, Conns: cfg.Conns}
+	res := ConnectResult{Transport: WebSocket, Conns: cfg.Conns, Stepwise: cfg.Stepwise}
 	if node.TLS != nil {
 		res.Transport = WebSocket + "+tls"
 	}
 	channels := channelNames("bench.connect", cfg.Channels)
-	src := &sourceDialer{addrs: cfg.SourceAddrs}
-	subs := make([]*wsSubscriber, cfg.Conns)
-	defer closeSubscribers(subs)
+	dialer := newConnectDialer(node.URL, node.TLS, &sourceDialer{addrs: cfg.SourceAddrs}, channels, 30*time.Second, cfg.Stepwise)
+	conns := make([]net.Conn, cfg.Conns)
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
 
 	var (
 		mu       sync.Mutex
@@ -83,45 +95,48 @@ func Connect(ctx context.Context, cfg ConnectConfig) (ConnectResult, error) {
 		perSec   []int
 		failed   atomic.Int64
 		firstErr error
+		next     atomic.Int64 // the next client to open
 	)
-	sem := make(chan struct{}, cfg.Concurrency)
+	// Concurrency workers, each opening one client after another: at
+	// most that many connects are in flight, with no goroutine, timer or
+	// buffer per client.
 	var wg sync.WaitGroup
 	cpu0, cpuErr := readCPU(node.PID)
 	self0, selfErr := ReadCPU(os.Getpid())
 	start := time.Now()
-	for i := 0; i < cfg.Conns && ctx.Err() == nil; i++ {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			continue
-		}
+	for range min(cfg.Concurrency, cfg.Conns) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			t0 := time.Now()
-			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			s, err := dialSubscriberWith(dctx, node.URL, node.wsOptions(src.dialer()), channels[i%cfg.Channels])
-			cancel()
-			now := time.Now()
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				failed.Add(1)
-				if firstErr == nil {
-					firstErr = fmt.Errorf("client %d: %w", i, err)
+			buf := make([]byte, 1024)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= cfg.Conns || ctx.Err() != nil {
+					return
 				}
-				return
-			}
-			subs[i] = s
-			_ = hist.RecordValue(min(max(now.Sub(t0).Microseconds(), 1), maxLatencyMicros))
-			sec := int(now.Sub(start) / time.Second)
-			for len(perSec) <= sec {
-				perSec = append(perSec, 0)
-			}
-			perSec[sec]++
-			if cfg.Progress != nil {
-				cfg.Progress()
+				t0 := time.Now()
+				c, err := dialer.dial(ctx, channels[i%cfg.Channels], buf)
+				now := time.Now()
+				mu.Lock()
+				if err != nil {
+					failed.Add(1)
+					if firstErr == nil {
+						firstErr = fmt.Errorf("client %d: %w", i, err)
+					}
+					mu.Unlock()
+					continue
+				}
+				conns[i] = c
+				_ = hist.RecordValue(min(max(now.Sub(t0).Microseconds(), 1), maxLatencyMicros))
+				sec := int(now.Sub(start) / time.Second)
+				for len(perSec) <= sec {
+					perSec = append(perSec, 0)
+				}
+				perSec[sec]++
+				mu.Unlock()
+				if cfg.Progress != nil {
+					cfg.Progress()
+				}
 			}
 		}()
 	}
@@ -133,7 +148,11 @@ func Connect(ctx context.Context, cfg ConnectConfig) (ConnectResult, error) {
 		return res, err
 	}
 	res.Failed = int(failed.Load())
-	res.Connected = cfg.Conns - res.Failed
+	for _, c := range conns {
+		if c != nil {
+			res.Connected++
+		}
+	}
 	res.PerSec = float64(res.Connected) / res.Elapsed.Seconds()
 	res.PerSecond = perSec
 	res.Latency = summarize(hist)

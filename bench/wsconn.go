@@ -24,17 +24,25 @@ type wsSubscriber struct {
 
 // sourceDialer hands out dialers bound to several loopback addresses, so
 // one process can open more sockets than one source address has ports.
+// The dialers are made once and shared (a net.Dialer is safe for
+// concurrent use); each leaves the port to connect (see noPortYet).
 type sourceDialer struct {
-	addrs []string
-	next  atomic.Uint64
+	addrs   []string
+	once    sync.Once
+	dialers []*net.Dialer
+	next    atomic.Uint64
 }
 
 func (s *sourceDialer) dialer() *net.Dialer {
-	if len(s.addrs) == 0 {
-		return &net.Dialer{}
-	}
-	a := s.addrs[s.next.Add(1)%uint64(len(s.addrs))]
-	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(a)}}
+	s.once.Do(func() {
+		for _, a := range s.addrs {
+			s.dialers = append(s.dialers, &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(a)}, Control: noPortYet})
+		}
+		if len(s.dialers) == 0 {
+			s.dialers = []*net.Dialer{{}}
+		}
+	})
+	return s.dialers[s.next.Add(1)%uint64(len(s.dialers))]
 }
 
 func wsURL(nodeURL string) string {

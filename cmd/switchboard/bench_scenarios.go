@@ -104,9 +104,13 @@ func newConnectCmd(env *cliEnv, f *benchFlags) *cobra.Command {
 				return writeJSON(env.stdout, rows)
 			}
 			tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "transport\tconns\tconnected\tfailed\ttime\tconnects/s\tp50\tp99\tserver CPU/conn\tbusy: node\tbench\tper second")
+			fmt.Fprintln(tw, "transport\tclient\tconns\tconnected\tfailed\ttime\tconnects/s\tp50\tp99\tserver CPU/conn\tbusy: node\tbench\tper second")
 			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%.0f\t%s\t%s\t%s\t%.0f%%\t%.0f%%\t%v\n", r.Transport, r.Conns, r.Connected, r.Failed,
+				client := "pipelined"
+				if r.Stepwise {
+					client = "stepwise"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%.0f\t%s\t%s\t%s\t%.0f%%\t%.0f%%\t%v\n", r.Transport, client, r.Conns, r.Connected, r.Failed,
 					short(r.Elapsed), r.PerSec, short(r.Latency.P50), short(r.Latency.P99), micros(r.CPUPerConn),
 					100*r.ServerBusy, 100*r.ClientBusy, r.PerSecond)
 			}
@@ -118,6 +122,7 @@ func newConnectCmd(env *cliEnv, f *benchFlags) *cobra.Command {
 	fl.IntVar(&cfg.Conns, "conns", 10_000, "clients to connect")
 	fl.IntVar(&cfg.Concurrency, "concurrency", 200, "clients connecting at once")
 	fl.IntVar(&cfg.Channels, "channels", 100, "channels to spread them over")
+	fl.BoolVar(&cfg.Stepwise, "stepwise", false, "each client waits for the 101 and each reply before its next write, as browsers do (default: upgrade, connect and subscribe in one write)")
 	return cmd
 }
 

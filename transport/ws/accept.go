@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"encoding/base64"
+	"encoding/binary"
 	"net"
 
 	"github.com/switchboardhq/switchboard/transport"
@@ -30,7 +31,9 @@ const (
 // from a new connection, without net/http: b holds the bytes read from nc so
 // far, and path is where the handler is mounted. This is the common case
 // made cheap — no request, header map, bufio buffers or goroutine of
-// net/http's per connection, and the 101 is written with one write.
+// net/http's per connection, and the 101 is written with one write, or,
+// when a whole frame came with the request, held back to go out with the
+// first reply (see conn.head).
 //
 // ServeHead takes only a plain, well-formed upgrade: GET path (with any
 // query) over HTTP/1.1, CRLF line ends, no body, each of the headers it
@@ -56,14 +59,27 @@ func (h *Handler) ServeHead(nc net.Conn, path string, b []byte) Verdict {
 	h.wg.Add(1) // before the 101: see Wait
 	var accept [28]byte
 	acceptKey(&accept, r.key)
+	resp := b[:0]
 	var pre []byte
+	held := false
 	if rest := b[end:]; len(rest) > 0 {
-		// A client that sent its first frames with the request.
-		pre = append([]byte(nil), rest...)
+		// A client that sent its first frames with the request. When a
+		// whole one is here, it did not wait for the 101, which then waits
+		// to go out with the first reply, in one write (see conn.head).
+		buf := make([]byte, switchingLen+len(rest))
+		pre = buf[switchingLen:]
+		copy(pre, rest)
+		if wholeFrame(pre) {
+			resp, held = buf[:0:switchingLen], true
+		}
 	}
-	resp := append(b[:0], "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	resp = append(resp, switching...)
 	resp = append(resp, accept[:]...)
 	resp = append(resp, "\r\n\r\n"...)
+	if held {
+		h.start(nc, pre, resp)
+		return HeadServed
+	}
 	// The caller's read deadline bounded the head; the connect handshake
 	// sets its own.
 	if _, err := nc.Write(resp); err != nil {
@@ -71,8 +87,46 @@ func (h *Handler) ServeHead(nc net.Conn, path string, b []byte) Verdict {
 		h.wg.Done()
 		return HeadServed
 	}
-	h.start(nc, pre)
+	h.start(nc, pre, nil)
 	return HeadServed
+}
+
+// switching is the 101's head up to the accept key; switchingLen the
+// whole 101's length.
+const (
+	switching    = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
+	switchingLen = len(switching) + 28 + 4
+)
+
+// wholeFrame reports whether b begins with a whole frame, header and
+// payload.
+func wholeFrame(b []byte) bool {
+	if len(b) < 2 {
+		return false
+	}
+	need := 2
+	switch b[1] & 0x7f {
+	case 126:
+		need += 2
+	case 127:
+		need += 8
+	}
+	if b[1]&0x80 != 0 {
+		need += 4
+	}
+	if len(b) < need {
+		return false
+	}
+	var size uint64
+	switch l := b[1] & 0x7f; l {
+	case 126:
+		size = uint64(binary.BigEndian.Uint16(b[2:]))
+	case 127:
+		size = binary.BigEndian.Uint64(b[2:])
+	default:
+		size = uint64(l)
+	}
+	return size <= uint64(len(b)-need)
 }
 
 // upgradeRequest is what ServeHead reads from a request head; the slices

@@ -61,6 +61,11 @@ type conn struct {
 	// goroutine WriteNow starts sends its rest first. Owned by the writer.
 	held *writeState
 
+	// head is the 101, when the client sent a whole frame with its
+	// upgrade request (see Handler.ServeHead): it goes out in the first
+	// write, with the first reply. Owned by whoever writes; see takeHead.
+	head []byte
+
 	// deadline is when the write deadline was last set (unix nanoseconds),
 	// owned by whoever writes; see setWriteDeadline. stuck is set, by the
 	// writer, when a write failed: nothing more is written.
@@ -108,6 +113,18 @@ func (c *conn) serve() {
 		return
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if wholeText(c.pre) {
+		// The client sent a command with connect, without waiting for
+		// the reply (a client that subscribes at once): run it while the
+		// reader still holds the writes, so that the connect reply, its
+		// reply and the 101 (see head) leave in one write. Its bytes are
+		// here, so this reads nothing from the socket.
+		if done, fresh, err := c.readCommand(true); done && !fresh {
+			c.replyNow()
+			c.end(err)
+			return
+		}
+	}
 	// The connect reply, and whatever was queued before the session was
 	// published here.
 	c.replyNow()
@@ -275,7 +292,28 @@ func (c *conn) handshake() bool {
 // writeNow writes before the writer goroutine exists.
 func (c *conn) writeNow(frame []byte) {
 	c.setWriteDeadline()
+	if h := c.head; h != nil {
+		c.head = nil
+		frame = append(h[:len(h):len(h)], frame...)
+	}
 	_, _ = c.nc.Write(frame)
+}
+
+// takeHead appends the 101 to vec if it has not been written yet, for the
+// write about to be made. Only the connection's current writer calls it.
+func (c *conn) takeHead(vec net.Buffers) net.Buffers {
+	if c.head == nil {
+		return vec
+	}
+	vec = append(vec, c.head)
+	c.head = nil
+	return vec
+}
+
+// wholeText reports whether b begins with a whole, unfragmented text
+// frame, which the reader can take without reading the socket.
+func wholeText(b []byte) bool {
+	return len(b) > 0 && b[0] == 0x80|byte(opText) && wholeFrame(b)
 }
 
 // setWriteDeadline makes sure the next write has at least three quarters of
@@ -431,7 +469,7 @@ func (c *conn) writeDirect(b []byte) {
 	defer c.flushing.Done()
 	ws := c.h.writers.Get().(*writeState)
 	ws.items = c.sess.Take(ws.items)
-	vec := ws.vec[:0]
+	vec := c.takeHead(ws.vec[:0])
 	if b != nil {
 		vec = append(vec, b)
 	}
@@ -527,7 +565,7 @@ func (c *conn) write(items []hub.Item, vec *net.Buffers) error {
 	if len(items) == 0 {
 		return nil
 	}
-	bufs := (*vec)[:0]
+	bufs := c.takeHead((*vec)[:0])
 	for _, it := range items {
 		bufs = append(bufs, it.Bytes)
 	}
@@ -571,7 +609,9 @@ func (c *conn) finish() {
 	}
 	d := protocol.DisconnectFor(cause)
 	c.setWriteDeadline()
-	_, _ = c.nc.Write(append(textFrame(64, func(b []byte) []byte { return protocol.AppendDisconnect(b, d) }), closeFrame(d)...))
+	last := c.takeHead(nil)
+	last = append(last, append(textFrame(64, func(b []byte) []byte { return protocol.AppendDisconnect(b, d) }), closeFrame(d)...))
+	_, _ = last.WriteTo(c.nc)
 	c.nc.Close()
 }
 

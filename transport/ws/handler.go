@@ -83,17 +83,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pre, _ = rw.Reader.Peek(rw.Reader.Buffered())
 		pre = append([]byte(nil), pre...)
 	}
-	h.start(nc, pre)
+	h.start(nc, pre, nil)
 }
 
 // start serves an upgraded connection, already counted in wg; pre holds
-// what the client sent past the request head.
-func (h *Handler) start(nc net.Conn, pre []byte) {
+// what the client sent past the request head, and head the 101 when it is
+// still to be written (with the first reply: see conn.head).
+func (h *Handler) start(nc net.Conn, pre, head []byte) {
 	// The socket may carry a write deadline from before the upgrade (the
 	// listener's for the request head, net/http's): deadline 1 says one of
 	// unknown age is set, so the first write replaces it (a blocking one)
 	// or lifts it (a direct one) rather than writing under it.
-	c := &conn{h: h, nc: nc, pre: pre, deadline: 1}
+	c := &conn{h: h, nc: nc, pre: pre, head: head, deadline: 1}
 	if tc, ok := nc.(syscall.Conn); ok && h.poller != nil {
 		// TLS and other wrapped connections keep a reader goroutine: their
 		// own buffering hides what the socket's readiness says. A socket

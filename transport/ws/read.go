@@ -322,47 +322,59 @@ func (c *conn) stopReplying() {
 // reports to the client.
 func (c *conn) readLoop() (fresh bool, err error) {
 	for {
-		payload, limited, err := c.readMessage()
-		if err != nil {
-			var pe protocolError
-			if !errors.As(err, &pe) {
-				return false, err
-			}
-			if pe.fatal {
-				c.sess.Disconnect(pe.err)
-				return false, nil
-			}
-			c.send(errorFrame(protocol.Command{}, pe.err))
-			continue
+		if done, fresh, err := c.readCommand(false); done {
+			return fresh, err
 		}
-		c.sess.Pong() // any traffic shows the client is alive
-		cmd, err := protocol.DecodeCommand(payload)
-		switch {
-		case limited:
-			c.send(errorFrame(cmd, stream.ErrTooManyRequests))
-			continue
-		case err != nil:
-			c.send(errorFrame(cmd, err))
-			continue
-		case cmd.Type == "pong":
-			return true, nil
-		}
-		if cmd.Type == "subscribe" {
-			// Its reply (and any replay) is written here, when the
-			// command is done: see replyNow. A subscribe that waits on
-			// the broker longer than replyHold lets the writer go on
-			// meanwhile, so the connection's other channels are not held
-			// back (the queue keeps the order either way).
-			c.wmu.Lock()
-			c.replying = true
-			c.wmu.Unlock()
-			hold := time.AfterFunc(replyHold, c.stopReplying)
-			c.handle(cmd)
-			hold.Stop()
-			c.replyNow()
-			return true, nil
-		}
-		c.handle(cmd)
-		return true, nil
 	}
+}
+
+// readCommand reads one message and runs it. done is false when the
+// message was refused with an error reply (the loop reads on); otherwise
+// fresh and err are readLoop's. ahead says the reader holds the writes
+// for the connect reply (see serve): the command runs as a subscribe
+// does, with its reply written with the held ones.
+func (c *conn) readCommand(ahead bool) (done, fresh bool, err error) {
+	payload, limited, err := c.readMessage()
+	if err != nil {
+		var pe protocolError
+		if !errors.As(err, &pe) {
+			return true, false, err
+		}
+		if pe.fatal {
+			c.sess.Disconnect(pe.err)
+			return true, false, nil
+		}
+		c.send(errorFrame(protocol.Command{}, pe.err))
+		return false, false, nil
+	}
+	c.sess.Pong() // any traffic shows the client is alive
+	cmd, err := protocol.DecodeCommand(payload)
+	switch {
+	case limited:
+		c.send(errorFrame(cmd, stream.ErrTooManyRequests))
+		return false, false, nil
+	case err != nil:
+		c.send(errorFrame(cmd, err))
+		return false, false, nil
+	case cmd.Type == "pong":
+		return true, true, nil
+	}
+	if cmd.Type == "subscribe" || ahead {
+		// Its reply (and any replay) is written here, when the
+		// command is done: see replyNow. A command that waits on
+		// the broker longer than replyHold lets the writer go on
+		// meanwhile, so the connection's other channels (and the
+		// connect reply) are not held back (the queue keeps the order
+		// either way).
+		c.wmu.Lock()
+		c.replying = true
+		c.wmu.Unlock()
+		hold := time.AfterFunc(replyHold, c.stopReplying)
+		c.handle(cmd)
+		hold.Stop()
+		c.replyNow()
+		return true, true, nil
+	}
+	c.handle(cmd)
+	return true, true, nil
 }
