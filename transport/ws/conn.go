@@ -2,6 +2,7 @@ package ws
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -571,10 +572,52 @@ func (c *conn) write(items []hub.Item, vec *net.Buffers) error {
 	}
 	*vec = bufs
 	c.setWriteDeadline()
-	_, err := bufs.WriteTo(c.nc)
+	var err error
+	if _, ok := c.nc.(*tls.Conn); ok && len(bufs) > 1 {
+		err = writeJoined(c.nc, bufs)
+	} else {
+		_, err = bufs.WriteTo(c.nc)
+	}
 	*vec = (*vec)[:0]
 	clear((*vec)[:cap(*vec)])
 	clear(items)
+	return err
+}
+
+// joinMax is the most bytes writeJoined puts in one Write: a TLS record's
+// largest payload.
+const joinMax = 16 << 10
+
+var joinBufs = sync.Pool{New: func() any { b := make([]byte, 0, joinMax); return &b }}
+
+// writeJoined writes bufs to a connection that has no vectored write, as
+// one Write per joinMax bytes rather than one per buffer: crypto/tls makes
+// every Write a record of its own and a system call, so a batch of small
+// frames written one by one cost a record and a system call each. A buffer
+// as large as joinMax goes as it is.
+func writeJoined(w io.Writer, bufs net.Buffers) error {
+	bp := joinBufs.Get().(*[]byte)
+	defer joinBufs.Put(bp)
+	b := (*bp)[:0]
+	for _, p := range bufs {
+		if len(b) > 0 && len(b)+len(p) > joinMax {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
+		if len(p) >= joinMax {
+			if _, err := w.Write(p); err != nil {
+				return err
+			}
+			continue
+		}
+		b = append(b, p...)
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	_, err := w.Write(b)
 	return err
 }
 
