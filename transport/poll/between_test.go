@@ -3,8 +3,10 @@ package poll_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
@@ -101,5 +103,35 @@ func TestWaitClosesKeptConnections(t *testing.T) {
 	_ = kept.nc.SetReadDeadline(time.Now().Add(testkit.Wait))
 	if _, err := kept.br.ReadByte(); !errors.Is(err, io.EOF) {
 		t.Fatalf("kept connection after Wait: read %v, want EOF", err)
+	}
+}
+
+// TestKeptConnectionRequestHeadersPerRequest: a kept connection reuses
+// its request and header map from poll to poll, and a poll sees only its
+// own headers: one with a token, then one without on the same connection,
+// which is anonymous and refused a private channel.
+func TestKeptConnectionRequestHeadersPerRequest(t *testing.T) {
+	n := startCounting(t)
+	kept := dialRaw(t, n.url)
+	kept.send(t, "/connection/poll?channel=chat:rh&timeout=50ms")
+	if _, b := kept.reply(t); !strings.Contains(b, `"publications":[]`) {
+		t.Fatalf("first poll: %q", b)
+	}
+	get := func(extra string) {
+		t.Helper()
+		if _, err := fmt.Fprintf(kept.nc, "GET /connection/poll?channel=private:ann&timeout=0 HTTP/1.1\r\nHost: node\r\n%s\r\n", extra); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get("Authorization: Bearer good:ann\r\n")
+	if status, _, b := kept.replyAny(t); status != http.StatusOK {
+		t.Fatalf("poll with a token: %d %s", status, b)
+	}
+	get("")
+	if status, _, b := kept.replyAny(t); status != http.StatusForbidden || !strings.Contains(b, "103") {
+		t.Fatalf("poll without a token after one with: %d %s, want 403 with code 103", status, b)
+	}
+	if got := n.routed.Load(); got != 1 {
+		t.Fatalf("net/http routed %d polls of the kept connection, want the first only", got)
 	}
 }

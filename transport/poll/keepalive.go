@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,6 +95,9 @@ type conn struct {
 	// its reply with the header the handler set on it (see park).
 	hdr  http.Header
 	body []byte
+	// req and reqHdr are each request's, reused likewise (see request).
+	req    *http.Request
+	reqHdr http.Header
 }
 
 const (
@@ -380,17 +384,23 @@ func headEnd(b []byte) int {
 }
 
 // request parses the head b[:end] and returns it when the handler serves
-// it itself, nil when net/http must.
+// it itself, nil when net/http must. The request and its header map are
+// the connection's, reused by each of its requests in turn: a request is
+// done with them once the next head is read (a parked poll keeps neither).
 func (c *conn) request(b []byte, end int) *http.Request {
 	if c.path == "" || end < 0 {
 		return nil
 	}
-	r := parseHead(b[:end], c.path)
-	if r == nil {
+	if c.req == nil {
+		c.req = (&http.Request{URL: new(url.URL)}).WithContext(c.ctx)
+		c.reqHdr = make(http.Header, 8)
+	}
+	clear(c.reqHdr)
+	if !parseHeadInto(b[:end], c.path, c.req, c.reqHdr) {
 		return nil
 	}
-	r.RemoteAddr = c.remote
-	return r.WithContext(c.ctx)
+	c.req.RemoteAddr = c.remote
+	return c.req
 }
 
 func putHead(bp *[]byte) {

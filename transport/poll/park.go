@@ -51,6 +51,11 @@ func (h *Handler) parkable(w http.ResponseWriter, r *http.Request) bool {
 	if h.poller == nil || r.ProtoMajor != 1 || r.ProtoMinor != 1 || r.TLS != nil || r.Close {
 		return false
 	}
+	if _, ok := w.(*fastWriter); ok {
+		// A request on a connection the handler kept: it parked before,
+		// and the head parser takes nothing else.
+		return true
+	}
 	if _, ok := r.Context().Value(http.ServerContextKey).(*http.Server); !ok {
 		return false
 	}
