@@ -135,3 +135,19 @@ func TestKeptConnectionRequestHeadersPerRequest(t *testing.T) {
 		t.Fatalf("net/http routed %d polls of the kept connection, want the first only", got)
 	}
 }
+
+// TestKeptConnectionBusyLongerThanIdleTimeout: the idle timeout counts
+// from the end of each poll, however long the poll before it held: a
+// connection whose poll holds longer than the timeout is not closed under
+// it, and serves its next poll.
+func TestKeptConnectionBusyLongerThanIdleTimeout(t *testing.T) {
+	kept := keptAfterPoll(t, startTimed(t, 100*time.Millisecond, time.Minute))
+	kept.send(t, "/connection/poll?channel=chat:i&timeout=350ms")
+	if _, b := kept.reply(t); !strings.Contains(b, `"publications":[]`) {
+		t.Fatalf("poll held past the idle timeout: %q", b)
+	}
+	kept.send(t, "/connection/poll?channel=chat:i&timeout=0")
+	if _, b := kept.reply(t); !strings.Contains(b, `"publications":[]`) {
+		t.Fatalf("poll after it: %q", b)
+	}
+}

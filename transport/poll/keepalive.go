@@ -82,8 +82,8 @@ type conn struct {
 	state atomic.Int32
 	ready atomic.Bool
 	// idle ends the wait for the next request at the server's idle
-	// timeout; idleEnd is that wait's deadline (UnixNano), so that a
-	// timer that fired as the connection left one wait ends no later one.
+	// timeout; idleEnd is the current wait's deadline (UnixNano), which
+	// the timer, armed once, checks when it fires (see expire).
 	idle    *time.Timer
 	idleEnd atomic.Int64
 
@@ -162,9 +162,6 @@ func (t resumeTask) run() { t.c.resume() }
 
 // resume serves the request that ended the connection's wait.
 func (c *conn) resume() {
-	if c.idle != nil {
-		c.idle.Stop()
-	}
 	if !c.h.idleTake(c) {
 		c.close()
 		return
@@ -235,20 +232,17 @@ func (c *conn) wait() bool {
 		return false
 	}
 	if d := c.idleTimeout(); d > 0 {
+		// The timer is armed once, and again only when it fires before
+		// the wait's end (see expire): a wait costs no timer change.
 		c.idleEnd.Store(time.Now().Add(d).UnixNano())
 		if c.idle == nil {
 			c.idle = time.AfterFunc(d, c.expire)
-		} else {
-			c.idle.Reset(d)
 		}
 	}
 	c.state.Store(connIdle)
 	// A readiness call that found the connection busy, or Wait's, which
 	// found it busy in the idle set, is this goroutine's to act on.
 	if (c.ready.Load() || c.h.closing.Load()) && c.state.CompareAndSwap(connIdle, connBusy) {
-		if c.idle != nil {
-			c.idle.Stop()
-		}
 		c.h.idleDel(c)
 		if c.h.closing.Load() {
 			c.close()
@@ -260,15 +254,23 @@ func (c *conn) wait() bool {
 }
 
 // expire closes a connection whose client sent no request within the
-// server's idle timeout, as net/http closes it.
+// server's idle timeout, as net/http closes it. The timer is the
+// connection's, armed by its first wait; when it fires before the current
+// wait's end, or while the connection is busy, it is armed again for what
+// is left (a busy connection's next wait starts a whole timeout then).
 func (c *conn) expire() {
-	if time.Now().UnixNano() < c.idleEnd.Load() {
-		return // a later wait's: its own timer ends it
+	if c.left.Load() {
+		return
 	}
-	if c.state.CompareAndSwap(connIdle, connBusy) {
+	d := c.idleTimeout()
+	if left := time.Duration(c.idleEnd.Load() - time.Now().UnixNano()); c.state.Load() == connIdle && left > 0 {
+		d = left
+	} else if c.state.CompareAndSwap(connIdle, connBusy) {
 		c.h.idleDel(c)
 		c.close()
+		return
 	}
+	c.idle.Reset(d)
 }
 
 // serveHead serves the request whose head is b[:end] (end -1: a head the
@@ -427,6 +429,9 @@ func (c *conn) headerTimeout() time.Duration {
 // leave takes the socket out of the poller before it closes or goes back.
 func (c *conn) leave() {
 	c.left.Store(true)
+	if c.idle != nil {
+		c.idle.Stop()
+	}
 	if c.pn.Raw != nil {
 		c.h.poller.Forget(&c.pn)
 	}
