@@ -4,8 +4,10 @@ package netpoll
 
 import (
 	"errors"
+	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -21,7 +23,13 @@ type Handle struct {
 	// the socket again.
 	Ready func()
 	id    uint64 // guarded by the poller's mu; 0: not registered
+	hup   atomic.Bool
 }
+
+// Hangup reports whether the poller has seen the socket reach its end or
+// fail. For a watched socket (see Watch) that is the news bytes may hide:
+// an end that came with the last bytes read raises no further call.
+func (h *Handle) Hangup() bool { return h.hup.Load() }
 
 // Poller watches armed sockets.
 type Poller struct {
@@ -190,6 +198,9 @@ func (p *Poller) run(epfd, evfd int) {
 				continue
 			}
 			if h := p.handles[id]; h != nil {
+				if events[i].Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+					h.hup.Store(true)
+				}
 				woken = append(woken, h)
 			}
 		}
@@ -257,4 +268,77 @@ func Peek(raw syscall.RawConn) (gone, data bool) {
 		}
 	})
 	return gone || err != nil, data
+}
+
+// Watch registers h's socket for the rest of its life, edge-triggered:
+// Ready is called, from the poller's goroutine, each time bytes arrive or
+// the socket fails or reaches its end — also when the socket was readable
+// already as it was registered — with no call needed in between. Nothing
+// is read: an owner that leaves bytes in the socket gets no further call
+// for them, so it keeps its own note of a call it did not act on. A
+// Handle is watched or armed (see Arm), never both; Forget ends either.
+// Watch reports false when the registration failed, like Arm.
+func (p *Poller) Watch(h *Handle) bool {
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.broken {
+		return false
+	}
+	if p.epfd < 0 {
+		if err := p.start(); err != nil {
+			p.log.Warn("netpoll: no epoll, idle connections keep a goroutine", "err", err)
+			p.broken = true
+			return false
+		}
+	}
+	if h.id != 0 {
+		return true
+	}
+	p.next++
+	h.id = p.next
+	p.handles[h.id] = h
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET}
+	setEventID(&ev, h.id)
+	var ctlErr error
+	err := h.Raw.Control(func(fd uintptr) {
+		ctlErr = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+	})
+	if err != nil || ctlErr != nil {
+		p.forgetLocked(h)
+		return false
+	}
+	return true
+}
+
+// ReadNonblock reads what the socket holds into b without waiting for
+// more: 0 bytes and no error when it holds nothing, io.EOF when the client
+// reached its end. It goes through raw, so it never races a close; a read
+// deadline that has passed fails it with os.ErrDeadlineExceeded.
+func ReadNonblock(raw syscall.RawConn, b []byte) (int, error) {
+	var n int
+	var rerr error
+	err := raw.Read(func(fd uintptr) bool {
+		for {
+			var err error
+			n, err = unix.Read(int(fd), b)
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err == unix.EAGAIN:
+				n = 0
+			case err != nil:
+				n, rerr = 0, err
+			case n == 0 && len(b) > 0:
+				rerr = io.EOF
+			}
+			return true
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, rerr
 }

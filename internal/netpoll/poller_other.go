@@ -3,6 +3,7 @@
 package netpoll
 
 import (
+	"errors"
 	"log/slog"
 	"syscall"
 )
@@ -12,6 +13,9 @@ type Handle struct {
 	Raw   syscall.RawConn
 	Ready func()
 }
+
+// Hangup reports false: without a poller nothing watches the socket.
+func (*Handle) Hangup() bool { return false }
 
 // Poller is Linux only; elsewhere New returns nil.
 type Poller struct{}
@@ -33,3 +37,10 @@ func Gone(syscall.RawConn) bool { return false }
 
 // Peek reports nothing: without a poller nothing calls it.
 func Peek(syscall.RawConn) (gone, data bool) { return false, false }
+
+// Watch reports false: the caller waits for the socket itself.
+func (*Poller) Watch(*Handle) bool { return false }
+
+// ReadNonblock reports errors.ErrUnsupported: without a poller nothing
+// calls it.
+func ReadNonblock(syscall.RawConn, []byte) (int, error) { return 0, errors.ErrUnsupported }

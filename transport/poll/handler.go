@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
@@ -54,9 +55,11 @@ type Handler struct {
 	poller      *netpoll.Poller // nil where there is none
 	wg          sync.WaitGroup  // parked polls (see park) and the kept connections they serve next
 
+	workers *workers // answer parked polls and serve kept connections (see workers)
+
 	mu      sync.Mutex
 	idle    map[*conn]struct{} // kept connections waiting for a request
-	closing bool               // Wait has begun: keep no connection
+	closing atomic.Bool        // Wait has begun: keep no connection; set under mu
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -69,7 +72,7 @@ func New(cfg Config) *Handler {
 	}
 	return &Handler{
 		cfg: cfg, maxChannels: cfg.Hub.Config().MaxChannels, poller: cfg.Poller,
-		idle: make(map[*conn]struct{}),
+		idle: make(map[*conn]struct{}), workers: newWorkers(),
 	}
 }
 
@@ -81,7 +84,9 @@ func New(cfg Config) *Handler {
 // closes idle connections.
 func (h *Handler) Wait(ctx context.Context) error {
 	h.closeIdle()
-	return transport.Wait(ctx, &h.wg)
+	err := transport.Wait(ctx, &h.wg)
+	h.workers.stop(err == nil)
+	return err
 }
 
 // ServeHTTP answers one poll. Everything that can be refused is checked

@@ -24,16 +24,28 @@ import (
 // absolute or escaped target, a Host that is missing, repeated or not
 // plain.
 func parseHead(b []byte, path string) *http.Request {
-	if !plainHead(b) {
+	r := &http.Request{URL: new(url.URL)}
+	if !parseHeadInto(b, path, r, make(http.Header, 8)) {
 		return nil
+	}
+	return r
+}
+
+// parseHeadInto is parseHead filling r, whose URL it reuses, and hdr,
+// which must be empty: a kept connection reuses both from request to
+// request (see conn.request). It reports false when the handler does not
+// serve the head itself; r and hdr are then left in part.
+func parseHeadInto(b []byte, path string, r *http.Request, hdr http.Header) bool {
+	if !plainHead(b) {
+		return false
 	}
 	line, rest, ok := cutLine(b)
 	if !ok || len(line) < len("GET / HTTP/1.1") || !bytes.HasPrefix(line, []byte("GET ")) || !bytes.HasSuffix(line, []byte(" HTTP/1.1")) {
-		return nil
+		return false
 	}
 	target := line[len("GET ") : len(line)-len(" HTTP/1.1")]
 	if !bytes.HasPrefix(target, []byte(path)) || bytes.IndexByte(target, ' ') >= 0 || bytes.IndexByte(target, '#') >= 0 {
-		return nil
+		return false
 	}
 	var query string
 	switch tail := target[len(path):]; {
@@ -41,49 +53,46 @@ func parseHead(b []byte, path string) *http.Request {
 	case tail[0] == '?':
 		query = string(tail[1:])
 	default:
-		return nil
+		return false
 	}
-	hdr := make(http.Header, 8)
 	for {
 		if line, rest, ok = cutLine(rest); !ok {
-			return nil
+			return false
 		}
 		if len(line) == 0 {
 			break
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 || line[0] == ' ' || line[0] == '\t' {
-			return nil // no key, or a folded line
+			return false // no key, or a folded line
 		}
 		key := headerKey(line[:colon])
 		if key == "" {
-			return nil
+			return false
 		}
 		hdr[key] = append(hdr[key], string(bytes.Trim(line[colon+1:], " \t")))
 	}
 	host := hdr["Host"]
 	if len(host) != 1 || !plainHost(host[0]) {
-		return nil
+		return false
 	}
 	for _, k := range []string{"Content-Length", "Transfer-Encoding", "Upgrade", "Expect"} {
 		if hdr[k] != nil {
-			return nil
+			return false
 		}
 	}
 	if c := hdr["Connection"]; c != nil && (len(c) != 1 || !strings.EqualFold(c[0], "keep-alive")) {
-		return nil
+		return false
 	}
 	delete(hdr, "Host")
 	// As net/http does (RFC 7234, section 5.4).
 	if p := hdr["Pragma"]; len(p) > 0 && p[0] == "no-cache" && hdr["Cache-Control"] == nil {
 		hdr["Cache-Control"] = []string{"no-cache"}
 	}
-	return &http.Request{
-		Method: http.MethodGet, URL: &url.URL{Path: path, RawQuery: query},
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: hdr, Body: http.NoBody, Host: host[0],
-		RequestURI: string(target),
-	}
+	*r.URL = url.URL{Path: path, RawQuery: query}
+	r.Method, r.Proto, r.ProtoMajor, r.ProtoMinor = http.MethodGet, "HTTP/1.1", 1, 1
+	r.Header, r.Body, r.Host, r.RequestURI = hdr, http.NoBody, host[0], string(target)
+	return true
 }
 
 // cutLine cuts the first line of b, ending in CRLF or LF, from the rest.

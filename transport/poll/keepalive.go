@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,14 +23,18 @@ import (
 // poll, and serving it through net/http again — a new connection to the
 // http.Server, its buffers, its request parsing, its response machinery,
 // the socket taken from the poller and put back — cost more than the poll
-// itself. So the goroutine that wrote the reply reads the next request
-// head into a pooled buffer, and when it is a plain poll on the same path
-// (GET, HTTP/1.1, no body, no upgrade, not asking to close) serves it with
-// the handler directly, through a small ResponseWriter that writes the
-// reply as net/http would (see fastWriter). A poll that has to wait parks
-// again, on the same poller registration. Anything else — another path or
-// method, a head the handler does not take — goes back to the http.Server
-// with the bytes already read, and is answered exactly as before.
+// itself. So the socket stays registered with the poller, edge-triggered,
+// for the connection's life, and between polls the connection waits there
+// with no goroutine (see conn.next); when the next request arrives, the
+// poller's call hands the connection to a worker (see workers), which
+// reads the head into a pooled buffer without waiting, and when it is a
+// plain poll on the same path (GET, HTTP/1.1, no body, no upgrade, not
+// asking to close) serves it with the handler directly, through a small
+// ResponseWriter that writes the reply as net/http would (see fastWriter).
+// A poll that has to wait parks again, on the same registration. Anything
+// else — another path or method, a head the handler does not take — goes
+// back to the http.Server with the bytes already read, and is answered
+// exactly as before.
 //
 // The connection keeps net/http's timeouts while it is the handler's: the
 // server's IdleTimeout (or ReadTimeout) for the next request to start, its
@@ -60,11 +65,27 @@ type conn struct {
 	path string
 
 	// pn is the socket's registration with the poller, from its first
-	// park until the connection leaves; cur is the poll parked on it, nil
-	// between polls, when a readiness event is the next request's.
+	// park until the connection leaves, edge-triggered (et; see
+	// netpoll.Poller.Watch); cur is the poll parked on it, nil between
+	// polls.
 	pn   netpoll.Handle
+	et   bool
 	cur  atomic.Pointer[parkedPoll]
 	left atomic.Bool // forgotten by the poller: closed or handed back
+
+	// state says who has the connection: a goroutine (connBusy), or
+	// nobody while it waits in the poller for its next request
+	// (connIdle); whoever moves it out of connIdle has it. ready is set by
+	// each readiness call and cleared before each read of the socket, so
+	// bytes that came while the connection was busy are read before it
+	// waits again.
+	state atomic.Int32
+	ready atomic.Bool
+	// idle ends the wait for the next request at the server's idle
+	// timeout; idleEnd is the current wait's deadline (UnixNano), which
+	// the timer, armed once, checks when it fires (see expire).
+	idle    *time.Timer
+	idleEnd atomic.Int64
 
 	pre []byte // read and not served yet: a request sent ahead
 
@@ -74,7 +95,15 @@ type conn struct {
 	// its reply with the header the handler set on it (see park).
 	hdr  http.Header
 	body []byte
+	// req and reqHdr are each request's, reused likewise (see request).
+	req    *http.Request
+	reqHdr http.Header
 }
+
+const (
+	connBusy int32 = iota // a goroutine has the connection
+	connIdle              // it waits in the poller for a request
+)
 
 func (h *Handler) newConn(nc net.Conn, srv *http.Server, r *http.Request) *conn {
 	c := &conn{h: h, nc: nc, srv: srv, remote: r.RemoteAddr}
@@ -91,66 +120,206 @@ func (h *Handler) newConn(nc net.Conn, srv *http.Server, r *http.Request) *conn 
 	return c
 }
 
-// readable is the poller's call. While a poll waits, the client went away
-// or sent something; between polls, the event is stale (the next request,
-// which conn.serve reads) and the registration stays unarmed until the
-// next park.
+// watch registers the socket with the poller for the connection's life,
+// once; false when the poller cannot take it.
+func (c *conn) watch() bool {
+	if !c.et && c.pn.Raw != nil {
+		c.et = c.h.poller.Watch(&c.pn)
+	}
+	return c.et
+}
+
+// readable is the poller's call, on the goroutine of the poller, each
+// time the client sends something or goes away. While a poll waits, it
+// checks for the client's end (see check); while the connection waits for
+// its next request, it hands the connection to a worker, which reads and
+// serves it (see resume); while a goroutine has the connection, ready
+// tells that goroutine to read before it waits again.
 func (c *conn) readable() {
-	p := c.cur.Load()
-	if p == nil || p.done.Load() {
+	c.ready.Store(true)
+	if p := c.cur.Load(); p != nil && !p.done.Load() {
+		c.check(p)
 		return
 	}
-	gone, data := netpoll.Peek(c.pn.Raw)
-	switch {
-	case gone:
-		p.abandon()
-	case data:
-		// A request sent before the reply stays in the socket for
-		// serve; this poll no longer notices its client leaving, and
-		// ends by its session or its timer.
-	case !c.h.poller.Arm(&c.pn):
-		p.abandon()
-	}
-	if c.left.Load() {
-		c.h.poller.Forget(&c.pn) // armed again as it left
+	if c.state.CompareAndSwap(connIdle, connBusy) {
+		c.h.workers.run(resumeTask{c})
 	}
 }
 
-// serve serves the connection's next requests until one parks, the
-// connection goes back to net/http, or it closes.
-func (c *conn) serve() {
+// check looks at the socket of a parked poll after a readiness call: a
+// client gone abandons the poll. A request sent before the reply stays in
+// the socket, and ready says so, for next; this poll then no longer
+// notices its client leaving, and ends by its session or its timer.
+func (c *conn) check(p *parkedPoll) {
+	if gone, _ := netpoll.Peek(c.pn.Raw); gone {
+		p.abandon()
+	}
+}
+
+type resumeTask struct{ c *conn }
+
+func (t resumeTask) run() { t.c.resume() }
+
+// resume serves the request that ended the connection's wait.
+func (c *conn) resume() {
+	if !c.h.idleTake(c) {
+		c.close()
+		return
+	}
+	defer c.h.wg.Done()
+	c.next()
+}
+
+// next serves the connection's next requests — one sent ahead, one the
+// socket holds — until one parks, the connection goes back to net/http or
+// closes, or the socket holds nothing: then the connection waits in the
+// poller, with no goroutine, for its client's next request (see
+// readable). The caller has the connection and no poll is parked on it.
+func (c *conn) next() {
 	for {
-		if !c.h.idleAdd(c) {
-			c.close()
-			return
+		bp := heads.Get().(*[]byte)
+		b := append((*bp)[:0], c.pre...)
+		c.pre = c.pre[:0]
+		end := headEnd(b)
+		if end < 0 && len(b) < cap(b) && (c.ready.Swap(false) || len(b) > 0 || c.pn.Hangup()) {
+			n, err := netpoll.ReadNonblock(c.pn.Raw, b[len(b):cap(b)])
+			if err != nil {
+				putHead(bp)
+				c.close()
+				return
+			}
+			if len(b)+n == cap(b) {
+				c.ready.Store(true) // there may be more
+			}
+			b = b[:len(b)+n]
+			end = headEnd(b)
 		}
-		bp, end, err := c.readHead()
-		c.h.idleDel(c)
-		b := *bp
-		if err != nil {
+		switch {
+		case end >= 0 || len(b) == cap(b):
+			// A whole head, or one longer than the handler reads.
+			*bp = b
+			if !c.serveHead(bp, end) {
+				return
+			}
+			continue
+		case len(b) > 0:
+			// Part of a head: the rest is waited for on a goroutine
+			// of its own, within the header timeout.
+			c.pre = append(c.pre, b...)
 			putHead(bp)
-			c.close()
+			c.h.wg.Add(1)
+			go c.serve()
 			return
 		}
-		r := c.request(b, end)
-		if r == nil {
-			c.handOff(b)
-			putHead(bp)
-			return
-		}
-		c.pre = append(c.pre[:0], b[end:]...)
 		putHead(bp)
-		fw := c.writer()
-		c.h.ServeHTTP(fw, r)
-		if fw.parked {
+		if !c.wait() {
 			return
 		}
-		err = fw.flush()
-		c.body = fw.body
-		if err != nil {
+	}
+}
+
+// wait leaves the connection waiting in the poller for its next request,
+// its idle timeout or Wait. It reports true when the connection is the
+// caller's again at once: bytes came as it was leaving.
+func (c *conn) wait() bool {
+	if !c.et {
+		c.h.wg.Add(1)
+		go c.serve()
+		return false
+	}
+	if !c.h.idleAdd(c) {
+		c.close()
+		return false
+	}
+	if d := c.idleTimeout(); d > 0 {
+		// The timer is armed once, and again only when it fires before
+		// the wait's end (see expire): a wait costs no timer change.
+		c.idleEnd.Store(time.Now().Add(d).UnixNano())
+		if c.idle == nil {
+			c.idle = time.AfterFunc(d, c.expire)
+		}
+	}
+	c.state.Store(connIdle)
+	// A readiness call that found the connection busy, or Wait's, which
+	// found it busy in the idle set, is this goroutine's to act on.
+	if (c.ready.Load() || c.h.closing.Load()) && c.state.CompareAndSwap(connIdle, connBusy) {
+		c.h.idleDel(c)
+		if c.h.closing.Load() {
 			c.close()
-			return
+			return false
 		}
+		return true
+	}
+	return false
+}
+
+// expire closes a connection whose client sent no request within the
+// server's idle timeout, as net/http closes it. The timer is the
+// connection's, armed by its first wait; when it fires before the current
+// wait's end, or while the connection is busy, it is armed again for what
+// is left (a busy connection's next wait starts a whole timeout then).
+func (c *conn) expire() {
+	if c.left.Load() {
+		return
+	}
+	d := c.idleTimeout()
+	if left := time.Duration(c.idleEnd.Load() - time.Now().UnixNano()); c.state.Load() == connIdle && left > 0 {
+		d = left
+	} else if c.state.CompareAndSwap(connIdle, connBusy) {
+		c.h.idleDel(c)
+		c.close()
+		return
+	}
+	c.idle.Reset(d)
+}
+
+// serveHead serves the request whose head is b[:end] (end -1: a head the
+// handler does not read). It reports true when the reply went out and the
+// connection is the caller's for the next request.
+func (c *conn) serveHead(bp *[]byte, end int) bool {
+	b := *bp
+	r := c.request(b, end)
+	if r == nil {
+		c.handOff(b)
+		putHead(bp)
+		return false
+	}
+	c.pre = append(c.pre[:0], b[end:]...)
+	putHead(bp)
+	fw := c.writer()
+	c.h.ServeHTTP(fw, r)
+	if fw.parked {
+		return false
+	}
+	c.body = fw.body
+	pending, err := fw.flush()
+	if err != nil {
+		c.close()
+		return false
+	}
+	return !pending
+}
+
+// serve reads the connection's next request head on its own goroutine,
+// waiting within net/http's timeouts, and serves it and those after it
+// (see next). It is for a head that came in part, or a socket the poller
+// could not take.
+func (c *conn) serve() {
+	defer c.h.wg.Done()
+	if !c.h.idleAdd(c) {
+		c.close()
+		return
+	}
+	bp, end, err := c.readHead()
+	c.h.idleDel(c)
+	if err != nil {
+		putHead(bp)
+		c.close()
+		return
+	}
+	_ = c.nc.SetReadDeadline(time.Time{}) // the poller's reads fail past one
+	if c.serveHead(bp, end) {
+		c.next()
 	}
 }
 
@@ -217,17 +386,23 @@ func headEnd(b []byte) int {
 }
 
 // request parses the head b[:end] and returns it when the handler serves
-// it itself, nil when net/http must.
+// it itself, nil when net/http must. The request and its header map are
+// the connection's, reused by each of its requests in turn: a request is
+// done with them once the next head is read (a parked poll keeps neither).
 func (c *conn) request(b []byte, end int) *http.Request {
 	if c.path == "" || end < 0 {
 		return nil
 	}
-	r := parseHead(b[:end], c.path)
-	if r == nil {
+	if c.req == nil {
+		c.req = (&http.Request{URL: new(url.URL)}).WithContext(c.ctx)
+		c.reqHdr = make(http.Header, 8)
+	}
+	clear(c.reqHdr)
+	if !parseHeadInto(b[:end], c.path, c.req, c.reqHdr) {
 		return nil
 	}
-	r.RemoteAddr = c.remote
-	return r.WithContext(c.ctx)
+	c.req.RemoteAddr = c.remote
+	return c.req
 }
 
 func putHead(bp *[]byte) {
@@ -254,6 +429,9 @@ func (c *conn) headerTimeout() time.Duration {
 // leave takes the socket out of the poller before it closes or goes back.
 func (c *conn) leave() {
 	c.left.Store(true)
+	if c.idle != nil {
+		c.idle.Stop()
+	}
 	if c.pn.Raw != nil {
 		c.h.poller.Forget(&c.pn)
 	}
@@ -279,8 +457,14 @@ func (c *conn) handOff(b []byte) {
 }
 
 // writeResponse writes a whole response: the status line, hdr sorted,
-// Date, the empty line, then body, in one write under replyWriteTimeout.
-func (c *conn) writeResponse(status int, hdr http.Header, body []byte) error {
+// Date, the empty line, then body. On a socket the poller watches it
+// writes what the socket takes at once; when that is not all (a client
+// slow to read), pending is true and a goroutine of its own writes the
+// rest under replyWriteTimeout, then serves the connection's next request
+// (see next) when keep is true, or closes it; the caller leaves the
+// connection alone then. box, when not nil, is body's pooled buffer, put
+// back once written.
+func (c *conn) writeResponse(status int, hdr http.Header, body []byte, box *[]byte, keep bool) (pending bool, err error) {
 	hb := heads.Get().(*[]byte)
 	head := append((*hb)[:0], "HTTP/1.1 "...)
 	head = strconv.AppendInt(head, int64(status), 10)
@@ -291,15 +475,75 @@ func (c *conn) writeResponse(status int, hdr http.Header, body []byte) error {
 	head = append(head, "Date: "...)
 	head = appendDate(head, time.Now())
 	head = append(head, "\r\n\r\n"...)
-	_ = c.nc.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
-	vec := net.Buffers{head, body}
-	_, err := vec.WriteTo(c.nc) // the deadline stays: the next write sets its own
-	if cap(head) <= maxHead {
-		*hb = head[:0]
-		heads.Put(hb)
+	out := &outgoing{hb: hb, head: head, box: box, body: body}
+	if !c.et {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
+		vec := net.Buffers{head, body}
+		_, err = vec.WriteTo(c.nc) // the deadline stays: the next write sets its own
+		out.release()
+		return false, err
 	}
-	return err
+	w := directs.Get().(*direct)
+	w.vec[0], w.vec[1] = head, body
+	n, err := w.WriteNonblock(c.pn.Raw, w.vec[:])
+	w.vec[0], w.vec[1] = nil, nil
+	directs.Put(w)
+	if err != nil || n == len(head)+len(body) {
+		out.release()
+		return false, err
+	}
+	if n < len(head) {
+		out.rest = net.Buffers{head[n:], body}
+	} else {
+		out.rest = net.Buffers{body[n-len(head):]}
+	}
+	c.h.wg.Add(1)
+	go c.writeRest(out, keep)
+	return true, nil
 }
+
+// outgoing is a response on its way out, and the pooled buffers it holds.
+type outgoing struct {
+	hb   *[]byte
+	head []byte
+	box  *[]byte
+	body []byte
+	rest net.Buffers
+}
+
+func (o *outgoing) release() {
+	if cap(o.head) <= maxHead {
+		*o.hb = o.head[:0]
+		heads.Put(o.hb)
+	}
+	if o.box != nil {
+		putBody(o.box, o.body)
+	}
+}
+
+// writeRest writes what the socket did not take at once, waiting for it.
+func (c *conn) writeRest(o *outgoing, keep bool) {
+	defer c.h.wg.Done()
+	_ = c.nc.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
+	_, err := o.rest.WriteTo(c.nc)
+	// The direct writes that follow fail past a deadline.
+	_ = c.nc.SetWriteDeadline(time.Time{})
+	o.release()
+	if err != nil || !keep {
+		c.close()
+		return
+	}
+	c.next()
+}
+
+// direct is a pooled non-blocking writer with room for a response's two
+// buffers.
+type direct struct {
+	netpoll.Writer
+	vec [2][]byte
+}
+
+var directs = sync.Pool{New: func() any { return new(direct) }}
 
 // dates keeps the Date header of the current second: a burst of replies
 // formats it once.
@@ -369,12 +613,14 @@ func (w *fastWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return nil, nil, errors.New("poll: the connection is kept by the handler already")
 }
 
-func (w *fastWriter) flush() error {
+// flush writes the reply (see conn.writeResponse: pending says a
+// goroutine has the connection).
+func (w *fastWriter) flush() (pending bool, err error) {
 	w.WriteHeader(http.StatusOK)
 	if len(w.body) > 0 && w.hdr["Content-Type"] == nil {
 		w.hdr["Content-Type"] = []string{http.DetectContentType(w.body)}
 	}
-	return w.c.writeResponse(w.status, w.hdr, w.body)
+	return w.c.writeResponse(w.status, w.hdr, w.body, nil, true)
 }
 
 // idleAdd counts c among the connections waiting for a request, unless
@@ -382,7 +628,7 @@ func (w *fastWriter) flush() error {
 func (h *Handler) idleAdd(c *conn) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closing {
+	if h.closing.Load() {
 		return false
 	}
 	h.idle[c] = struct{}{}
@@ -395,12 +641,32 @@ func (h *Handler) idleDel(c *conn) {
 	h.mu.Unlock()
 }
 
-// closeIdle ends the waits for a request, for Wait.
+// idleTake takes c, which a readiness call took from its wait in the
+// poller, out of the idle set and counts it among the connections Wait
+// waits for; false when Wait has begun.
+func (h *Handler) idleTake(c *conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.idle, c)
+	if h.closing.Load() {
+		return false
+	}
+	h.wg.Add(1)
+	return true
+}
+
+// closeIdle ends the waits for a request, for Wait: a connection waiting
+// in the poller is closed, one whose goroutine reads is cut.
 func (h *Handler) closeIdle() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.closing = true
+	h.closing.Store(true)
 	for c := range h.idle {
+		if c.state.CompareAndSwap(connIdle, connBusy) {
+			delete(h.idle, c)
+			c.close()
+			continue
+		}
 		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
 	}
 }

@@ -15,12 +15,12 @@ import (
 // request's goroutine, its buffers and net/http's background reader are
 // released, and the socket waits in the poller (package internal/netpoll)
 // for the client to go away. The hub's Wake, the hold's timer or the
-// session's end answers it: a goroutine writes the reply net/http would
-// have written (the same status line, headers and body) and serves the
-// client's next request on the kept-alive connection (see conn). HTTP/2,
-// TLS, a
-// request that asks to close the connection and other systems wait in
-// the request's goroutine as before (hold).
+// session's end answers it: a worker (see workers) writes the reply
+// net/http would have written (the same status line, headers and body)
+// without waiting for the socket, and the connection waits for its
+// client's next request (see conn). HTTP/2, TLS, a request that asks to
+// close the connection and other systems wait in the request's goroutine
+// as before (hold).
 
 // replyWriteTimeout bounds the write of a reply the handler writes itself
 // (a parked poll's, or one served on a kept-alive connection: see conn).
@@ -50,6 +50,11 @@ type parkedPoll struct {
 func (h *Handler) parkable(w http.ResponseWriter, r *http.Request) bool {
 	if h.poller == nil || r.ProtoMajor != 1 || r.ProtoMinor != 1 || r.TLS != nil || r.Close {
 		return false
+	}
+	if _, ok := w.(*fastWriter); ok {
+		// A request on a connection the handler kept: it parked before,
+		// and the head parser takes nothing else.
+		return true
 	}
 	if _, ok := r.Context().Value(http.ServerContextKey).(*http.Server); !ok {
 		return false
@@ -89,10 +94,13 @@ func (h *Handler) park(w http.ResponseWriter, r *http.Request, s *hub.Session, r
 	p.timer.Stop()
 	c := p.c
 	c.cur.Store(p)
-	if c.pn.Raw == nil || !h.poller.Arm(&c.pn) {
+	if !c.watch() {
 		p.watched = true
 		_ = c.nc.SetReadDeadline(time.Time{}) // one a kept connection's head left
 		go p.watch()
+	} else if c.ready.Load() {
+		// The client sent something, or left, while the poll was served.
+		c.check(p)
 	}
 	p.timer.Reset(timeout)
 	p.live.Store(true)
@@ -105,9 +113,17 @@ func (h *Handler) park(w http.ResponseWriter, r *http.Request, s *hub.Session, r
 // ended. It must not block, nor call into the session.
 func (p *parkedPoll) wake() {
 	if p.live.Load() && !p.done.Load() {
-		go p.answer(false)
+		p.h.workers.run(answerTask{p})
 	}
 }
+
+type answerTask struct{ p *parkedPoll }
+
+func (t answerTask) run() { t.p.answer(false) }
+
+type abandonTask struct{ p *parkedPoll }
+
+func (t abandonTask) run() { t.p.finish(false) }
 
 // answer replies unless the poll was answered already; a wake-up that
 // finds nothing queued and the session going on leaves it waiting.
@@ -132,40 +148,45 @@ func (p *parkedPoll) watch() {
 // abandon ends a poll whose client is gone: nobody reads a reply.
 func (p *parkedPoll) abandon() {
 	if p.done.CompareAndSwap(false, true) {
-		go p.finish(false)
+		p.h.workers.run(abandonTask{p})
 	}
 }
 
 // finish writes the reply when there is a client for it, releases the
 // session and the poll's resources, and serves the connection's next
-// request (see conn.serve) or closes it.
+// request (see conn.next) or closes it.
 func (p *parkedPoll) finish(reply bool) {
 	defer p.h.wg.Done()
 	p.timer.Stop()
 	c := p.c
-	// From here the poller's wake-ups are not this poll's: the next
-	// request may arrive as soon as the reply is out.
+	// From here the poller's readiness calls are not this poll's: the
+	// next request may arrive as soon as the reply is out.
 	c.cur.Store(nil)
-	ok := false
-	if reply {
-		items := p.s.Take(*p.box)
-		ok = p.write(items) == nil
-		putItems(p.box, items)
-	} else {
+	if !reply {
 		putItems(p.box, nil)
-	}
-	p.s.Close()
-	if !ok || p.watched {
+		p.s.Close()
 		c.close()
 		return
 	}
-	c.serve()
+	items := p.s.Take(*p.box)
+	pending, err := p.write(items)
+	putItems(p.box, items)
+	p.s.Close()
+	switch {
+	case pending:
+		// The rest of the reply, then the next request, are the
+		// writing goroutine's.
+	case err != nil || p.watched:
+		c.close()
+	default:
+		c.next()
+	}
 }
 
 // write sends the reply net/http would have sent: status line, the
 // request's headers (CORS) and the reply's, sorted, then Date, then the
-// body.
-func (p *parkedPoll) write(items []hub.Item) error {
+// body (see conn.writeResponse for pending).
+func (p *parkedPoll) write(items []hub.Item) (pending bool, err error) {
 	box := bodies.Get().(*[]byte)
 	body := *box
 	if need := p.rp.size(items); cap(body) < need {
@@ -175,7 +196,5 @@ func (p *parkedPoll) write(items []hub.Item) error {
 	p.hdr["Content-Type"] = jsonType
 	p.hdr["Cache-Control"] = noStore
 	p.hdr["X-Content-Type-Options"] = noSniff
-	err := p.c.writeResponse(http.StatusOK, p.hdr, body)
-	putBody(box, body)
-	return err
+	return p.c.writeResponse(http.StatusOK, p.hdr, body, box, !p.watched)
 }
