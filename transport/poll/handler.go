@@ -55,7 +55,8 @@ type Handler struct {
 	poller      *netpoll.Poller // nil where there is none
 	wg          sync.WaitGroup  // parked polls (see park) and the kept connections they serve next
 
-	workers *workers // answer parked polls and serve kept connections (see workers)
+	workers *workers     // answer parked polls and serve kept connections (see workers)
+	parked  atomic.Int64 // polls waiting outside net/http now (see park), for tests
 
 	mu      sync.Mutex
 	idle    map[*conn]struct{} // kept connections waiting for a request

@@ -89,6 +89,7 @@ func (h *Handler) park(w http.ResponseWriter, r *http.Request, s *hub.Session, r
 		}
 	}
 	h.wg.Add(1)
+	h.parked.Add(1)
 	// The timer exists, stopped, before anything can end the poll.
 	p.timer = time.AfterFunc(timeout, func() { p.answer(true) })
 	p.timer.Stop()
@@ -157,6 +158,7 @@ func (p *parkedPoll) abandon() {
 // request (see conn.next) or closes it.
 func (p *parkedPoll) finish(reply bool) {
 	defer p.h.wg.Done()
+	p.h.parked.Add(-1)
 	p.timer.Stop()
 	c := p.c
 	// From here the poller's readiness calls are not this poll's: the
