@@ -151,13 +151,15 @@ func benchKept(b *testing.B, pollers int) {
 	for i := range conns {
 		conns[i] = dialRaw(b, n.url)
 	}
-	send := func(c *rawConn) {
-		if _, err := fmt.Fprintf(c.nc, "GET /connection/poll?channel=chat:kept&timeout=30s&cursor=%s HTTP/1.1\r\nHost: node\r\n\r\n", cur.String()); err != nil {
+	// Each client sends its id back, as the SDKs send the one the first
+	// reply gave.
+	send := func(i int) {
+		if _, err := fmt.Fprintf(conns[i].nc, "GET /connection/poll?channel=chat:kept&timeout=30s&client=bench%d&cursor=%s HTTP/1.1\r\nHost: node\r\n\r\n", i, cur.String()); err != nil {
 			b.Fatal(err)
 		}
 	}
-	for _, c := range conns {
-		send(c)
+	for i := range conns {
+		send(i)
 	}
 	data := []byte(`{"text":"hello, pollers"}`)
 	var drained []hub.Item
@@ -176,7 +178,7 @@ func benchKept(b *testing.B, pollers int) {
 			b.Fatal(err)
 		}
 		cur.Set("chat:kept", res.Position)
-		for _, c := range conns {
+		for i, c := range conns {
 			resp, err := http.ReadResponse(c.br, nil)
 			if err != nil {
 				b.Fatal(err)
@@ -186,7 +188,7 @@ func benchKept(b *testing.B, pollers int) {
 			if resp.StatusCode != http.StatusOK {
 				b.Fatalf("status %d", resp.StatusCode)
 			}
-			send(c)
+			send(i)
 		}
 		for len(drained) == 0 {
 			drained = s.Take(drained)

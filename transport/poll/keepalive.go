@@ -98,6 +98,11 @@ type conn struct {
 	// req and reqHdr are each request's, reused likewise (see request).
 	req    *http.Request
 	reqHdr http.Header
+
+	// linger is the last long poll's session, kept for the next (see
+	// lingering); whoever has the connection has it, and closing or
+	// handing back the connection closes it.
+	linger lingering
 }
 
 const (
@@ -428,6 +433,7 @@ func (c *conn) headerTimeout() time.Duration {
 
 // leave takes the socket out of the poller before it closes or goes back.
 func (c *conn) leave() {
+	c.linger.close()
 	c.left.Store(true)
 	if c.idle != nil {
 		c.idle.Stop()
@@ -658,16 +664,21 @@ func (h *Handler) idleTake(c *conn) bool {
 // closeIdle ends the waits for a request, for Wait: a connection waiting
 // in the poller is closed, one whose goroutine reads is cut.
 func (h *Handler) closeIdle() {
+	var idle []*conn
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.closing.Store(true)
 	for c := range h.idle {
 		if c.state.CompareAndSwap(connIdle, connBusy) {
 			delete(h.idle, c)
-			c.close()
+			idle = append(idle, c)
 			continue
 		}
 		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+	}
+	h.mu.Unlock()
+	// Closed, with their lingering sessions, outside the lock.
+	for _, c := range idle {
+		c.close()
 	}
 }
 

@@ -35,6 +35,14 @@ type parkedPoll struct {
 	box *[]hub.Item
 	c   *conn
 
+	// w is the session's Wake, which wakes this poll while it is
+	// parked; keep, channels and token say whether and for what the
+	// session may linger after the reply (see lingering).
+	w        *waker
+	keep     bool
+	channels []string
+	token    string
+
 	// watched: the poller could not take the socket, so a goroutine of
 	// the poll's reads it to notice the client going away; the connection
 	// cannot be kept after the reply (that read may take the next
@@ -95,6 +103,7 @@ func (h *Handler) park(w http.ResponseWriter, r *http.Request, s *hub.Session, r
 	p.timer.Stop()
 	c := p.c
 	c.cur.Store(p)
+	p.w.p.Store(p)
 	if !c.watch() {
 		p.watched = true
 		_ = c.nc.SetReadDeadline(time.Time{}) // one a kept connection's head left
@@ -170,10 +179,16 @@ func (p *parkedPoll) finish(reply bool) {
 		c.close()
 		return
 	}
+	if p.h.lingers(p.keep, p.s, c) && !p.watched {
+		// Set before the write: a goroutine that writes the rest of
+		// the reply may close the connection, and the session with it.
+		c.linger = lingering{s: p.s, w: p.w, channels: p.channels, token: p.token, rp: &p.rp}
+	} else {
+		defer p.s.Close()
+	}
 	items := p.s.Take(*p.box)
 	pending, err := p.write(items)
 	putItems(p.box, items)
-	p.s.Close()
 	switch {
 	case pending:
 		// The rest of the reply, then the next request, are the
@@ -183,6 +198,14 @@ func (p *parkedPoll) finish(reply bool) {
 	default:
 		c.next()
 	}
+}
+
+// lingers reports whether a long poll's session may stay with its kept
+// connection c after the reply (see lingering): keep (every channel
+// subscribed, none cut short), a connection that serves its own polls, a
+// session going on and no Wait begun.
+func (h *Handler) lingers(keep bool, s *hub.Session, c *conn) bool {
+	return keep && c != nil && c.path != "" && !h.closing.Load() && !ended(s)
 }
 
 // write sends the reply net/http would have sent: status line, the
