@@ -86,6 +86,10 @@ type conn struct {
 	// the timer, armed once, checks when it fires (see expire).
 	idle    *time.Timer
 	idleEnd atomic.Int64
+	// pollTimer times out the polls parked on the connection; armedAt is
+	// when it fires (UnixNano), 0 when it has fired (see armTimeout).
+	pollTimer *time.Timer
+	armedAt   atomic.Int64
 
 	pre []byte // read and not served yet: a request sent ahead
 
@@ -437,6 +441,9 @@ func (c *conn) leave() {
 	c.left.Store(true)
 	if c.idle != nil {
 		c.idle.Stop()
+	}
+	if c.pollTimer != nil {
+		c.pollTimer.Stop()
 	}
 	if c.pn.Raw != nil {
 		c.h.poller.Forget(&c.pn)

@@ -305,3 +305,41 @@ func TestKeptPollSessionClosedAtIdleTimeout(t *testing.T) {
 	}
 	testkit.Eventually(t, "the lingering session to end at the idle timeout", func() bool { return h.Sessions() == 0 })
 }
+
+// TestKeptPollTimeouts: the timer a kept connection's polls share times
+// each out at its own timeout: a poll with a shorter timeout than the
+// last is answered at its own, and the last poll's timer, firing while a
+// longer poll waits, does not answer it.
+func TestKeptPollTimeouts(t *testing.T) {
+	n := startNode(t, hub.Config{}, poll.Config{})
+	c := dialRaw(t, n.url)
+	c.send(t, "/connection/poll?channel=chat:t&timeout=30s&client=kt")
+	testkit.Eventually(t, "the first poll to wait", func() bool { return poll.Parked(n.handler) == 1 })
+	n.publish(t, "chat:t", 1)
+	_, b := c.reply(t)
+	// Shorter than the last: answered, empty, well before the last's 30s
+	// (reply's deadline is testkit.Wait).
+	c.send(t, "/connection/poll?channel=chat:t&timeout=100ms&client=kt&cursor="+cursorIn(t, b))
+	_, b = c.reply(t)
+	if got := offsets(t, b); len(got) != 0 {
+		t.Fatalf("a poll that timed out answered with %v", got)
+	}
+	// One answered before its timeout leaves the timer armed for it; it
+	// fires while the next, longer poll waits, and leaves that one
+	// waiting for the publication.
+	start := time.Now()
+	c.send(t, "/connection/poll?channel=chat:t&timeout=300ms&client=kt&cursor="+cursorIn(t, b))
+	testkit.Eventually(t, "the short poll to wait", func() bool { return poll.Parked(n.handler) == 1 })
+	n.publish(t, "chat:t", 1)
+	_, b = c.reply(t)
+	if got := offsets(t, b); !slices.Equal(got, []uint64{2}) {
+		t.Fatalf("the short poll answered with %v", got)
+	}
+	c.send(t, "/connection/poll?channel=chat:t&timeout=30s&client=kt&cursor="+cursorIn(t, b))
+	testkit.Eventually(t, "the long poll to wait", func() bool { return poll.Parked(n.handler) == 1 })
+	testkit.Eventually(t, "the short poll's timeout to pass", func() bool { return time.Since(start) > 600*time.Millisecond })
+	n.publish(t, "chat:t", 1)
+	if _, b := c.reply(t); !slices.Equal(offsets(t, b), []uint64{3}) {
+		t.Fatalf("the long poll answered with %s, want the publication", b)
+	}
+}

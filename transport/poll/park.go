@@ -2,6 +2,7 @@ package poll
 
 import (
 	"bytes"
+	"math"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -49,9 +50,11 @@ type parkedPoll struct {
 	// request's first byte).
 	watched bool
 
-	timer *time.Timer
-	live  atomic.Bool // the poll is parked: wake-ups count
-	done  atomic.Bool // answered or abandoned, once
+	// deadline is when the poll times out (UnixNano), which its
+	// connection's timer checks when it fires (see conn.timedOut).
+	deadline int64
+	live     atomic.Bool // the poll is parked: wake-ups count
+	done     atomic.Bool // answered or abandoned, once
 }
 
 // parkable reports whether r can wait outside net/http.
@@ -98,9 +101,7 @@ func (h *Handler) park(w http.ResponseWriter, r *http.Request, s *hub.Session, r
 	}
 	h.wg.Add(1)
 	h.parked.Add(1)
-	// The timer exists, stopped, before anything can end the poll.
-	p.timer = time.AfterFunc(timeout, func() { p.answer(true) })
-	p.timer.Stop()
+	p.deadline = time.Now().Add(timeout).UnixNano()
 	c := p.c
 	c.cur.Store(p)
 	p.w.p.Store(p)
@@ -112,7 +113,7 @@ func (h *Handler) park(w http.ResponseWriter, r *http.Request, s *hub.Session, r
 		// The client sent something, or left, while the poll was served.
 		c.check(p)
 	}
-	p.timer.Reset(timeout)
+	c.armTimeout(timeout, p.deadline)
 	p.live.Store(true)
 	// Whatever came before the poll was parked.
 	p.wake()
@@ -168,7 +169,6 @@ func (p *parkedPoll) abandon() {
 func (p *parkedPoll) finish(reply bool) {
 	defer p.h.wg.Done()
 	p.h.parked.Add(-1)
-	p.timer.Stop()
 	c := p.c
 	// From here the poller's readiness calls are not this poll's: the
 	// next request may arrive as soon as the reply is out.
@@ -198,6 +198,40 @@ func (p *parkedPoll) finish(reply bool) {
 	default:
 		c.next()
 	}
+}
+
+// armTimeout makes sure the connection's poll timer fires by deadline
+// (UnixNano, timeout from now). The timer is the connection's, made by its
+// first park; it is armed again only when it would fire after deadline:
+// one that fires earlier, for a poll answered since, finds the poll parked
+// now, if any, and arms itself for what is left of its wait (see
+// timedOut), so a poll answered before its timeout costs no timer change.
+func (c *conn) armTimeout(timeout time.Duration, deadline int64) {
+	if c.pollTimer == nil {
+		c.pollTimer = time.AfterFunc(math.MaxInt64, c.timedOut) // armed below
+	}
+	// After the poll is stored in cur: a firing that found no poll has
+	// cleared armedAt by then (see timedOut).
+	if at := c.armedAt.Load(); at == 0 || at > deadline {
+		c.armedAt.Store(deadline)
+		c.pollTimer.Reset(timeout)
+	}
+}
+
+// timedOut is the poll timer's call: it answers the parked poll whose
+// deadline has passed, or arms the timer again for one that waits longer.
+func (c *conn) timedOut() {
+	c.armedAt.Store(0) // before cur is read: see armTimeout
+	p := c.cur.Load()
+	if p == nil || p.done.Load() || c.left.Load() {
+		return
+	}
+	if left := time.Duration(p.deadline - time.Now().UnixNano()); left > 0 {
+		c.armedAt.Store(p.deadline)
+		c.pollTimer.Reset(left)
+		return
+	}
+	p.answer(true)
 }
 
 // lingers reports whether a long poll's session may stay with its kept
