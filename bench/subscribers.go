@@ -239,7 +239,10 @@ func (f *fleet) openSSE(ctx context.Context, i int, channel string) error {
 	return nil
 }
 
-var keyCursor = []byte(`"cursor":"`)
+var (
+	keyCursor = []byte(`"cursor":"`)
+	keyClient = []byte(`"client":"`)
+)
 
 // openPoll takes the channel's position with a short poll, then polls from
 // it, held (LongPoll) or every interval (Poll), until the fleet closes.
@@ -251,10 +254,15 @@ func (f *fleet) openPoll(ctx context.Context, i int, channel string) error {
 	base := origin + "/connection/poll?channel=" + url.QueryEscape(channel)
 	var buf bytes.Buffer
 	var pos position
+	// The client id the first reply gave, sent back as the SDKs send it.
+	var client string
 	poll := func(ctx context.Context, cursor string, hold time.Duration) (string, error) {
 		u := base + "&timeout=" + strconv.Itoa(int(hold/time.Second))
 		if cursor != "" {
 			u += "&cursor=" + cursor
+		}
+		if client != "" {
+			u += "&client=" + client
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		if err != nil {
@@ -282,6 +290,14 @@ func (f *fleet) openPoll(ctx context.Context, i int, channel string) error {
 		end := bytes.IndexByte(next, '"')
 		if end < 0 {
 			return "", errUnexpectedReply
+		}
+		if client == "" {
+			if k := bytes.LastIndex(b, keyClient); k >= 0 {
+				id := b[k+len(keyClient):]
+				if e := bytes.IndexByte(id, '"'); e > 0 {
+					client = string(id[:e])
+				}
+			}
 		}
 		for pubs := b[:c]; ; {
 			off, sent, n := scanPublication(pubs)

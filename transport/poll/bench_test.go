@@ -151,32 +151,34 @@ func benchKept(b *testing.B, pollers int) {
 	for i := range conns {
 		conns[i] = dialRaw(b, n.url)
 	}
-	send := func(c *rawConn) {
-		if _, err := fmt.Fprintf(c.nc, "GET /connection/poll?channel=chat:kept&timeout=30s&cursor=%s HTTP/1.1\r\nHost: node\r\n\r\n", cur.String()); err != nil {
+	// Each client sends its id back, as the SDKs send the one the first
+	// reply gave.
+	send := func(i int) {
+		if _, err := fmt.Fprintf(conns[i].nc, "GET /connection/poll?channel=chat:kept&timeout=30s&client=bench%d&cursor=%s HTTP/1.1\r\nHost: node\r\n\r\n", i, cur.String()); err != nil {
 			b.Fatal(err)
 		}
 	}
-	for _, c := range conns {
-		send(c)
+	for i := range conns {
+		send(i)
 	}
 	data := []byte(`{"text":"hello, pollers"}`)
 	var drained []hub.Item
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	for b.Loop() {
-		// Every poll parked: the previous round's sessions closed (each
-		// closes before its connection reads the next request) and the
-		// new ones subscribed. Waited for without spinning, which would
-		// count in the CPU figure and starve the network poller.
+		// Every poll parked, as at a publication a second: the next
+		// request read, served and waiting for the publication. Waited
+		// for without spinning, which would count in the CPU figure and
+		// starve the network poller.
 		testkit.Eventually(b, "every poll to wait", func() bool {
-			return n.Hub.Sessions() == pollers+1 && n.Hub.Stats().Subscriptions == int64(pollers+1)
+			return poll.Parked(n.handler) == pollers
 		})
 		res, err := n.Hub.Publish(context.Background(), stream.PublishRequest{Channel: "chat:kept", Data: data})
 		if err != nil {
 			b.Fatal(err)
 		}
 		cur.Set("chat:kept", res.Position)
-		for _, c := range conns {
+		for i, c := range conns {
 			resp, err := http.ReadResponse(c.br, nil)
 			if err != nil {
 				b.Fatal(err)
@@ -186,7 +188,7 @@ func benchKept(b *testing.B, pollers int) {
 			if resp.StatusCode != http.StatusOK {
 				b.Fatalf("status %d", resp.StatusCode)
 			}
-			send(c)
+			send(i)
 		}
 		for len(drained) == 0 {
 			drained = s.Take(drained)

@@ -6,9 +6,12 @@
 // everything that was queued — the replayed history at once, or, for a long
 // poll with nothing to replay, the first live publications to arrive before
 // the timeout. The reply carries a new cursor; the client's next poll sends
-// it back. The server keeps nothing between polls, so any node can answer
-// any poll and a node can restart without losing a client's place (within
-// the channels' history windows).
+// it back. The cursor carries every position, so any node can answer any
+// poll and a node can restart without losing a client's place (within the
+// channels' history windows). The one thing kept between polls is a
+// shortcut: a long poll's session stays with its kept connection for the
+// next poll on it that asks for exactly what the reply said (see
+// lingering in linger.go).
 //
 // Publications are encoded once, in the shape SSE and history share, and
 // the same bytes are spliced into the reply of every poll waiting on them.

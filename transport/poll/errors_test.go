@@ -91,8 +91,27 @@ func TestConnectionLimit(t *testing.T) {
 	testkit.WantError(t, n.get(t, "channel=chat:b&timeout=0"), http.StatusServiceUnavailable, 118)
 	n.publish(t, "chat:a", 1)
 	decodeReply(t, await(t, held))
+	// Its session lingers on its kept connection for the next poll (see
+	// lingering), and ends with the connection.
+	n.client.CloseIdleConnections()
 	testkit.Eventually(t, "the held session to close", func() bool { return n.Hub.Sessions() == 0 })
 	n.poll(t, values("channel", "chat:b", "timeout", "0"))
+
+	// A lingering session counts against the limit as any session does;
+	// a poll on its connection that does not take it over closes it
+	// before opening its own.
+	kept := dialRaw(t, n.url)
+	kept.send(t, "/connection/poll?channel=chat:a&timeout=30s")
+	testkit.Eventually(t, "the poll to wait", func() bool { return poll.Parked(n.handler) == 1 })
+	n.publish(t, "chat:a", 1)
+	if _, b := kept.reply(t); !strings.Contains(b, `"offset":2`) {
+		t.Fatalf("kept poll answered with %q", b)
+	}
+	testkit.WantError(t, n.get(t, "channel=chat:b&timeout=0"), http.StatusServiceUnavailable, 118)
+	kept.send(t, "/connection/poll?channel=chat:b&timeout=0")
+	if _, b := kept.reply(t); !strings.Contains(b, `"publications":[]`) {
+		t.Fatalf("a poll for another channel on the kept connection: %q", b)
+	}
 }
 
 func TestTokenSources(t *testing.T) {

@@ -47,15 +47,19 @@ var methods = transport.NewMethods(http.MethodGet, http.MethodOptions)
 // start, as a live subscriber told of the gap receives them. A gap that
 // happens while a long poll holds answers it at once, the same way.
 //
-// It keeps no state between requests: the cursor carries every position.
-// It is safe for concurrent use.
+// The cursor carries every position; what the handler keeps between
+// requests — a long poll's session on a kept connection, for the next poll
+// that asks for exactly what the reply said (see lingering) — only saves
+// the next poll the work of subscribing again. It is safe for concurrent
+// use.
 type Handler struct {
 	cfg         Config
 	maxChannels int
 	poller      *netpoll.Poller // nil where there is none
 	wg          sync.WaitGroup  // parked polls (see park) and the kept connections they serve next
 
-	workers *workers // answer parked polls and serve kept connections (see workers)
+	workers *workers     // answer parked polls and serve kept connections (see workers)
+	parked  atomic.Int64 // polls waiting outside net/http now (see park), for tests
 
 	mu      sync.Mutex
 	idle    map[*conn]struct{} // kept connections waiting for a request
@@ -91,9 +95,17 @@ func (h *Handler) Wait(ctx context.Context) error {
 
 // ServeHTTP answers one poll. Everything that can be refused is checked
 // before the session opens, so a bad request costs the hub nothing; the
-// session lives exactly as long as the poll (the request, or the parked
-// poll that outlives it: see park).
+// session lives as long as the poll (the request, or the parked poll that
+// outlives it: see park), or lingers for the next (see lingering).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The session the last poll on this connection left (see lingering):
+	// taken over below, or closed when this request returns.
+	var k lingering
+	fw, _ := w.(*fastWriter)
+	if fw != nil {
+		k = fw.c.takeLinger()
+		defer k.close()
+	}
 	if transport.CORS(w, r, h.cfg.Origins, transport.ClientCORSMethods) || !methods.Allow(w, r) {
 		return
 	}
@@ -107,68 +119,44 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	id, err := transport.Authenticate(h.cfg.Verifier, transport.Token(r, values, h.cfg.TokenCookie))
+	token := transport.Token(r, values, h.cfg.TokenCookie)
+	id, err := transport.Authenticate(h.cfg.Verifier, token)
 	if err != nil {
 		h.fail(w, err)
 		return
-	}
-	kind := TransportLongPoll
-	if q.timeout == 0 {
-		kind = TransportShortPoll
-	}
-	// The session lives for this request only; the client's presence is
-	// kept under its own id, refreshed by each poll (see touchPresence).
-	opts := hub.SessionOptions{
-		Identity: id, Transport: kind, Encoder: pollEncoder,
-		Client: q.client, NoPresence: true,
 	}
 	// A long poll that can wait outside net/http is woken by the hub
 	// rather than waiting on the session's Ready channel.
 	var p *parkedPoll
 	if q.timeout > 0 && h.parkable(w, r) {
 		p = new(parkedPoll)
-		opts.Wake = p.wake
 	}
-	s, err := h.cfg.Hub.NewSession(opts)
-	if err != nil {
-		h.fail(w, err)
-		return
+	ctx := r.Context()
+	var o opened
+	if p != nil && k.fits(&q, token, rawCursor(r, values)) {
+		o = opened{s: k.s, w: k.w, rp: k.reply(), subscribed: q.channels, keep: true}
+		k.s = nil
+	} else {
+		// Closed before this poll's own session, which counts against
+		// the node's sessions as it does.
+		k.close()
+		if o, err = h.open(ctx, &q, id, p != nil); err != nil {
+			if ctx.Err() == nil { // else the client is gone; nobody reads an error
+				h.fail(w, err)
+			}
+			return
+		}
 	}
-	parked := false
+	s, rp := o.s, &o.rp
+	// A session outlives this request when it parks (see park), or when a
+	// kept connection keeps it for its next poll (see lingering).
+	kept := false
 	defer func() {
-		if !parked {
+		if !kept {
 			s.Close()
 		}
 	}()
-
-	ctx := r.Context()
-	rp := reply{recovered: true, client: s.ID()}
-	subscribed := make([]string, 0, len(q.channels))
-	for _, ch := range q.channels {
-		var since *stream.Position
-		if p, ok := q.cursor.Get(ch); ok {
-			since = &p
-		}
-		if ended(s) {
-			rp.carried(ch, since)
-			continue
-		}
-		res, err := s.Subscribe(ctx, ch, hub.SubscribeOptions{Since: since, NoWait: true, EpochStart: true})
-		if err != nil {
-			switch {
-			case ctx.Err() != nil:
-				return // the client is gone; nobody reads an error
-			case ended(s):
-				rp.carried(ch, since)
-				continue
-			}
-			h.fail(w, err)
-			return
-		}
-		rp.subscribed(res, since)
-		subscribed = append(subscribed, ch)
-	}
-	h.touchPresence(ctx, id, s.ID(), subscribed, q.timeout)
+	h.touchPresence(ctx, id, s.ID(), o.subscribed, q.timeout)
 
 	// A gap is news too: the client must reload its state now, not after
 	// the long poll's timeout.
@@ -178,23 +166,102 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	box := getItems()
 	if p != nil {
+		p.w, p.keep, p.channels, p.token = o.w, o.keep, q.channels, token
 		items := s.Take(*box)
 		if len(items) == 0 && timeout > 0 && !ended(s) {
 			*box = items
-			if h.park(w, r, s, &rp, timeout, box, p) {
-				parked = true
+			if h.park(w, r, s, rp, timeout, box, p) {
+				kept = true
 				return
 			}
 		}
-		writeReply(w, &rp, items)
+		writeReply(w, rp, items)
 		putItems(box, items)
+		if fw != nil && h.lingers(o.keep, s, fw.c) {
+			// Written by the connection once this returns; a failed write
+			// closes the connection and the session with it.
+			last := new(reply)
+			*last = *rp
+			fw.c.linger = lingering{s: s, w: o.w, channels: q.channels, token: token, rp: last}
+			kept = true
+		}
 		return
 	}
 	items, ok := hold(ctx, s, timeout, *box)
 	if ok {
-		writeReply(w, &rp, items)
+		writeReply(w, rp, items)
 	}
 	putItems(box, items)
+}
+
+// opened is a poll's session, subscribed to the poll's channels.
+type opened struct {
+	s  *hub.Session
+	w  *waker // the session's Wake, for a long poll that can park
+	rp reply
+	// subscribed are the channels subscribed (a session the hub ended
+	// while subscribing carries the rest: see reply.carried); keep says
+	// the session may linger after the reply (see lingering): every
+	// channel subscribed, none cut short.
+	subscribed []string
+	keep       bool
+}
+
+// open opens a poll's session and subscribes it to q's channels from q's
+// cursor. The session's client id is q's, and its Wake a waker when the
+// poll can park. Everything that can be refused was checked before, so a
+// bad request costs the hub nothing.
+func (h *Handler) open(ctx context.Context, q *query, id stream.Identity, parkable bool) (opened, error) {
+	kind := TransportLongPoll
+	if q.timeout == 0 {
+		kind = TransportShortPoll
+	}
+	// The session lives for this request only, unless it lingers; the
+	// client's presence is kept under its own id, refreshed by each poll
+	// (see touchPresence).
+	opts := hub.SessionOptions{
+		Identity: id, Transport: kind, Encoder: pollEncoder,
+		Client: q.client, NoPresence: true,
+	}
+	var wk *waker
+	if parkable {
+		wk = &waker{h: h}
+		opts.Wake = wk.wake
+	}
+	s, err := h.cfg.Hub.NewSession(opts)
+	if err != nil {
+		return opened{}, err
+	}
+	if wk != nil {
+		wk.s.Store(s)
+	}
+	o := opened{s: s, w: wk, rp: reply{recovered: true, client: s.ID()}, keep: parkable}
+	o.subscribed = make([]string, 0, len(q.channels))
+	for _, ch := range q.channels {
+		var since *stream.Position
+		if p, ok := q.cursor.Get(ch); ok {
+			since = &p
+		}
+		if ended(s) {
+			o.rp.carried(ch, since)
+			o.keep = false
+			continue
+		}
+		res, err := s.Subscribe(ctx, ch, hub.SubscribeOptions{Since: since, NoWait: true, EpochStart: true})
+		if err != nil {
+			if ctx.Err() == nil && ended(s) {
+				o.rp.carried(ch, since)
+				o.keep = false
+				continue
+			}
+			s.Close()
+			return opened{}, err
+		}
+		o.rp.subscribed(res, since)
+		o.subscribed = append(o.subscribed, ch)
+		o.keep = o.keep && !res.Truncated
+	}
+	return o, nil
 }
 
 // touchPresence adds or refreshes the client's presence in the channels it

@@ -24,8 +24,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type node struct {
 	*transporttest.Node
-	url    string
-	client *http.Client
+	url     string
+	client  *http.Client
+	handler *poll.Handler
 }
 
 // startNode runs a hub on the memory broker with the handler mounted as the
@@ -52,7 +53,7 @@ func startNode(t testing.TB, cfg hub.Config, pcfg poll.Config) *node {
 	// connections go before the server closes.
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &node{Node: n, url: n.Server.URL, client: &http.Client{Transport: tr}}
+	return &node{Node: n, url: n.Server.URL, client: &http.Client{Transport: tr}, handler: handler}
 }
 
 // publish publishes count messages {"i":k} on ch through the HTTP API's

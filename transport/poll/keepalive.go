@@ -86,6 +86,10 @@ type conn struct {
 	// the timer, armed once, checks when it fires (see expire).
 	idle    *time.Timer
 	idleEnd atomic.Int64
+	// pollTimer times out the polls parked on the connection; armedAt is
+	// when it fires (UnixNano), 0 when it has fired (see armTimeout).
+	pollTimer *time.Timer
+	armedAt   atomic.Int64
 
 	pre []byte // read and not served yet: a request sent ahead
 
@@ -98,6 +102,11 @@ type conn struct {
 	// req and reqHdr are each request's, reused likewise (see request).
 	req    *http.Request
 	reqHdr http.Header
+
+	// linger is the last long poll's session, kept for the next (see
+	// lingering); whoever has the connection has it, and closing or
+	// handing back the connection closes it.
+	linger lingering
 }
 
 const (
@@ -428,9 +437,13 @@ func (c *conn) headerTimeout() time.Duration {
 
 // leave takes the socket out of the poller before it closes or goes back.
 func (c *conn) leave() {
+	c.linger.close()
 	c.left.Store(true)
 	if c.idle != nil {
 		c.idle.Stop()
+	}
+	if c.pollTimer != nil {
+		c.pollTimer.Stop()
 	}
 	if c.pn.Raw != nil {
 		c.h.poller.Forget(&c.pn)
@@ -658,16 +671,21 @@ func (h *Handler) idleTake(c *conn) bool {
 // closeIdle ends the waits for a request, for Wait: a connection waiting
 // in the poller is closed, one whose goroutine reads is cut.
 func (h *Handler) closeIdle() {
+	var idle []*conn
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.closing.Store(true)
 	for c := range h.idle {
 		if c.state.CompareAndSwap(connIdle, connBusy) {
 			delete(h.idle, c)
-			c.close()
+			idle = append(idle, c)
 			continue
 		}
 		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+	}
+	h.mu.Unlock()
+	// Closed, with their lingering sessions, outside the lock.
+	for _, c := range idle {
+		c.close()
 	}
 }
 

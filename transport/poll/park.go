@@ -2,6 +2,7 @@ package poll
 
 import (
 	"bytes"
+	"math"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -35,15 +36,25 @@ type parkedPoll struct {
 	box *[]hub.Item
 	c   *conn
 
+	// w is the session's Wake, which wakes this poll while it is
+	// parked; keep, channels and token say whether and for what the
+	// session may linger after the reply (see lingering).
+	w        *waker
+	keep     bool
+	channels []string
+	token    string
+
 	// watched: the poller could not take the socket, so a goroutine of
 	// the poll's reads it to notice the client going away; the connection
 	// cannot be kept after the reply (that read may take the next
 	// request's first byte).
 	watched bool
 
-	timer *time.Timer
-	live  atomic.Bool // the poll is parked: wake-ups count
-	done  atomic.Bool // answered or abandoned, once
+	// deadline is when the poll times out (UnixNano), which its
+	// connection's timer checks when it fires (see conn.timedOut).
+	deadline int64
+	live     atomic.Bool // the poll is parked: wake-ups count
+	done     atomic.Bool // answered or abandoned, once
 }
 
 // parkable reports whether r can wait outside net/http.
@@ -89,11 +100,11 @@ func (h *Handler) park(w http.ResponseWriter, r *http.Request, s *hub.Session, r
 		}
 	}
 	h.wg.Add(1)
-	// The timer exists, stopped, before anything can end the poll.
-	p.timer = time.AfterFunc(timeout, func() { p.answer(true) })
-	p.timer.Stop()
+	h.parked.Add(1)
+	p.deadline = time.Now().Add(timeout).UnixNano()
 	c := p.c
 	c.cur.Store(p)
+	p.w.p.Store(p)
 	if !c.watch() {
 		p.watched = true
 		_ = c.nc.SetReadDeadline(time.Time{}) // one a kept connection's head left
@@ -102,7 +113,7 @@ func (h *Handler) park(w http.ResponseWriter, r *http.Request, s *hub.Session, r
 		// The client sent something, or left, while the poll was served.
 		c.check(p)
 	}
-	p.timer.Reset(timeout)
+	c.armTimeout(timeout, p.deadline)
 	p.live.Store(true)
 	// Whatever came before the poll was parked.
 	p.wake()
@@ -157,7 +168,7 @@ func (p *parkedPoll) abandon() {
 // request (see conn.next) or closes it.
 func (p *parkedPoll) finish(reply bool) {
 	defer p.h.wg.Done()
-	p.timer.Stop()
+	p.h.parked.Add(-1)
 	c := p.c
 	// From here the poller's readiness calls are not this poll's: the
 	// next request may arrive as soon as the reply is out.
@@ -168,10 +179,16 @@ func (p *parkedPoll) finish(reply bool) {
 		c.close()
 		return
 	}
+	if p.h.lingers(p.keep, p.s, c) && !p.watched {
+		// Set before the write: a goroutine that writes the rest of
+		// the reply may close the connection, and the session with it.
+		c.linger = lingering{s: p.s, w: p.w, channels: p.channels, token: p.token, rp: &p.rp}
+	} else {
+		defer p.s.Close()
+	}
 	items := p.s.Take(*p.box)
 	pending, err := p.write(items)
 	putItems(p.box, items)
-	p.s.Close()
 	switch {
 	case pending:
 		// The rest of the reply, then the next request, are the
@@ -181,6 +198,48 @@ func (p *parkedPoll) finish(reply bool) {
 	default:
 		c.next()
 	}
+}
+
+// armTimeout makes sure the connection's poll timer fires by deadline
+// (UnixNano, timeout from now). The timer is the connection's, made by its
+// first park; it is armed again only when it would fire after deadline:
+// one that fires earlier, for a poll answered since, finds the poll parked
+// now, if any, and arms itself for what is left of its wait (see
+// timedOut), so a poll answered before its timeout costs no timer change.
+func (c *conn) armTimeout(timeout time.Duration, deadline int64) {
+	if c.pollTimer == nil {
+		c.pollTimer = time.AfterFunc(math.MaxInt64, c.timedOut) // armed below
+	}
+	// After the poll is stored in cur: a firing that found no poll has
+	// cleared armedAt by then (see timedOut).
+	if at := c.armedAt.Load(); at == 0 || at > deadline {
+		c.armedAt.Store(deadline)
+		c.pollTimer.Reset(timeout)
+	}
+}
+
+// timedOut is the poll timer's call: it answers the parked poll whose
+// deadline has passed, or arms the timer again for one that waits longer.
+func (c *conn) timedOut() {
+	c.armedAt.Store(0) // before cur is read: see armTimeout
+	p := c.cur.Load()
+	if p == nil || p.done.Load() || c.left.Load() {
+		return
+	}
+	if left := time.Duration(p.deadline - time.Now().UnixNano()); left > 0 {
+		c.armedAt.Store(p.deadline)
+		c.pollTimer.Reset(left)
+		return
+	}
+	p.answer(true)
+}
+
+// lingers reports whether a long poll's session may stay with its kept
+// connection c after the reply (see lingering): keep (every channel
+// subscribed, none cut short), a connection that serves its own polls, a
+// session going on and no Wait begun.
+func (h *Handler) lingers(keep bool, s *hub.Session, c *conn) bool {
+	return keep && c != nil && c.path != "" && !h.closing.Load() && !ended(s)
 }
 
 // write sends the reply net/http would have sent: status line, the

@@ -132,5 +132,11 @@ func TestWaitingPollsHoldNoGoroutine(t *testing.T) {
 	gone.send(t, "/connection/poll?channel=chat:quiet&timeout=30s")
 	testkit.Eventually(t, "the poll to wait", func() bool { return subscribers(n, "chat:quiet") == 1 })
 	gone.nc.Close()
-	testkit.Eventually(t, "the poll whose client left to end", func() bool { return n.Hub.Sessions() == 0 })
+	// The answered polls' sessions linger on their connections (see
+	// lingering) and end with them.
+	testkit.Eventually(t, "the poll whose client left to end", func() bool { return n.Hub.Sessions() == conns })
+	for _, c := range cs {
+		c.nc.Close()
+	}
+	testkit.Eventually(t, "the sessions of closed connections to end", func() bool { return n.Hub.Sessions() == 0 })
 }
