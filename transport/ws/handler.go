@@ -26,6 +26,8 @@ type Handler struct {
 	writers  sync.Pool       // *writeState
 	poller   *netpoll.Poller // nil where there is none
 	onPark   func()          // tests: called after a connection parks
+	onEpoll  func()          // tests: called before a park's epoll_ctl
+	onNote   func()          // tests: called when an arrival is noted for a running reader
 	onFlush  func()          // tests: called when a flush goroutine starts
 }
 
