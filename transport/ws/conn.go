@@ -87,6 +87,13 @@ type conn struct {
 	watched bool
 	state   atomic.Int32
 	closing atomic.Bool
+
+	// early says the connection parked before connect (see
+	// Handler.start): the reader the poller starts serves the handshake.
+	// Set before the park, cleared by that reader. connectBy wakes it at
+	// the connect timeout, when the read deadline set then has passed.
+	early     bool
+	connectBy *time.Timer
 }
 
 const (
@@ -112,7 +119,14 @@ type writeState struct {
 const maxKeptItems = 1024
 
 func (c *conn) serve() {
-	if !c.handshake() {
+	c.early = false
+	ok := c.handshake()
+	if c.connectBy != nil {
+		c.connectBy.Stop()
+		c.connectBy = nil // an idle connection keeps no timer
+	}
+	if !ok {
+		c.h.poller.Forget(&c.pn)
 		c.pre = nil
 		c.releaseBuf()
 		c.nc.Close()
@@ -266,7 +280,11 @@ func (c *conn) resume() {
 		switch c.state.Load() {
 		case parked:
 			if c.state.CompareAndSwap(parked, reading) {
-				go c.read()
+				if c.early {
+					go c.serve()
+				} else {
+					go c.read()
+				}
 				return
 			}
 		case reading:
@@ -304,7 +322,9 @@ func (c *conn) end(err error) {
 // connection goes on.
 func (c *conn) handshake() bool {
 	cfg := &c.h.cfg
-	_ = c.nc.SetReadDeadline(time.Now().Add(cfg.ConnectTimeout))
+	if c.connectBy == nil { // else set as the connection parked
+		_ = c.nc.SetReadDeadline(time.Now().Add(cfg.ConnectTimeout))
+	}
 	for {
 		payload, limited, err := c.readMessage()
 		if err != nil {

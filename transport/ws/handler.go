@@ -104,6 +104,19 @@ func (h *Handler) start(nc net.Conn, pre, head []byte) {
 		c.pn.Raw, _ = tc.SyscallConn()
 		c.pn.Ready = c.resume
 	}
+	if c.pn.Raw != nil && len(pre) == 0 && head == nil {
+		// The client waits for the 101 before it sends connect, as
+		// browsers do: wait for that in the poller, with no goroutine,
+		// rather than in a read that would find nothing yet. The read
+		// deadline bounds the handshake as it does a reader's; the
+		// timer wakes the connection to find it passed.
+		c.early = true
+		_ = nc.SetReadDeadline(time.Now().Add(h.cfg.ConnectTimeout))
+		c.connectBy = time.AfterFunc(h.cfg.ConnectTimeout, c.resume)
+		if c.park() == parked {
+			return
+		}
+	}
 	go c.serve()
 }
 

@@ -5,6 +5,8 @@ package ws_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -254,5 +256,51 @@ func TestCommandArrivingWhileReaderIsBusy(t *testing.T) {
 	// read fails the test after 5 s: the history command must be read.
 	if f := c.read(); f.Type != "history" || f.ID != 8 || f.Error != nil {
 		t.Fatalf("frame %+v, want the history reply", f)
+	}
+}
+
+// A connection whose client waits for the 101 before it sends connect (as
+// browsers do) waits for it in the poller, with no goroutine; connect then
+// works as ever.
+func TestConnectionWaitsForConnectParked(t *testing.T) {
+	n := startNode(t, hub.Config{}, ws.Config{})
+	awaitParked := parkCounter(t, n)
+	c := dial(t, n, nil)
+	awaitParked(1)
+	if f := c.call(protocol.Command{Type: "connect"}); f.Error != nil || f.Client == "" {
+		t.Fatalf("connect reply %+v", f)
+	}
+	if f := c.call(protocol.Command{Type: "subscribe", Channel: "chat:x"}); f.Error != nil {
+		t.Fatal(f.Error)
+	}
+}
+
+// A client that sends no connect, or only part of its frame, is cut at
+// the connect timeout, waiting parked or not.
+func TestConnectTimeout(t *testing.T) {
+	for _, sent := range [][]byte{nil, {0x81}} {
+		t.Run(strconv.Itoa(len(sent))+" bytes", func(t *testing.T) {
+			n := startNode(t, hub.Config{}, ws.Config{ConnectTimeout: 200 * time.Millisecond})
+			c := dial(t, n, nil)
+			if len(sent) > 0 {
+				if _, err := c.c.NetConn().Write(sent); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_ = c.c.NetConn().SetReadDeadline(time.Now().Add(5 * time.Second))
+			var b [64]byte
+			for {
+				_, err := c.c.NetConn().Read(b[:])
+				if err == nil {
+					continue
+				}
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					t.Fatal("the node did not close a connection that sent no connect")
+				}
+				break
+			}
+			waitHandler(t, n)
+		})
 	}
 }
