@@ -62,8 +62,8 @@ func New(cfg Config) *Handler {
 
 // ServeHTTP checks the origin, upgrades, and hands the connection over (to
 // the poller while it waits for connect and whenever it is idle, to a
-// reader goroutine while the client sends), so the HTTP server's goroutine (and its buffers) are released
-// at once. It answers what [Handler.ServeHead] declines, with the same
+// reader goroutine while the client sends), so the HTTP server's goroutine
+// (and its buffers) are released at once. It answers what [Handler.ServeHead] declines, with the same
 // checks.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := transport.CheckOrigin(h.cfg.Origins, r); err != nil {
