@@ -52,11 +52,15 @@ func (h *Hub) attach(ctx context.Context, name string, sub *subscription) (*chan
 		h.bg.Add(1)
 		go h.subscribeChannel(sh, ch, prev)
 	}
-	select {
-	case <-ch.ready:
-	case <-ctx.Done():
-		h.detach(sub)
-		return nil, fmt.Errorf("subscribe %q: %w", name, asUnavailable(ctx.Err()))
+	// A channel the node is subscribed to already waits for nothing, and
+	// asks nothing of ctx (whose Done may cost a timer: see callCtx).
+	if !isClosed(ch.ready) {
+		select {
+		case <-ch.ready:
+		case <-ctx.Done():
+			h.detach(sub)
+			return nil, fmt.Errorf("subscribe %q: %w", name, asUnavailable(ctx.Err()))
+		}
 	}
 	if ch.err != nil {
 		h.detach(sub)

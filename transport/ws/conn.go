@@ -75,18 +75,31 @@ type conn struct {
 
 	// An idle connection parks in the handler's poller instead of keeping
 	// a reader goroutine (Linux, plain TCP; pn.Raw is nil otherwise), which
-	// calls resume when the client sends something. state says whether a
-	// reader runs or the connection is parked; whoever moves it from
-	// parked to reading starts the reader. closing is set by the writer
-	// before it closes the socket.
+	// calls resume when the client sends something. The socket is
+	// registered once, edge-triggered, when the connection first parks
+	// (watched, the reader's), so parking again costs no system call; the
+	// poller then also calls resume for what arrives while a reader runs.
+	// state says whether a reader runs, runs with such an arrival noted
+	// (woken), or the connection is parked; whoever moves it from parked
+	// to reading starts the reader. closing is set by the writer before it
+	// closes the socket.
 	pn      netpoll.Handle
+	watched bool
 	state   atomic.Int32
 	closing atomic.Bool
+
+	// early says the connection parked before connect (see
+	// Handler.start): the reader the poller starts serves the handshake.
+	// Set before the park, cleared by that reader. connectBy wakes it at
+	// the connect timeout, when the read deadline set then has passed.
+	early     bool
+	connectBy *time.Timer
 }
 
 const (
 	reading int32 = iota
 	parked
+	woken
 )
 
 // writeState is a writer's scratch space: the items taken from the queue and
@@ -106,7 +119,14 @@ type writeState struct {
 const maxKeptItems = 1024
 
 func (c *conn) serve() {
-	if !c.handshake() {
+	c.early = false
+	ok := c.handshake()
+	if c.connectBy != nil {
+		c.connectBy.Stop()
+		c.connectBy = nil // an idle connection keeps no timer
+	}
+	if !ok {
+		c.h.poller.Forget(&c.pn)
 		c.pre = nil
 		c.releaseBuf()
 		c.nc.Close()
@@ -130,8 +150,7 @@ func (c *conn) serve() {
 	// published here.
 	c.replyNow()
 	if c.pn.Raw != nil {
-		c.releaseBuf()
-		if len(c.pre) == 0 && c.park() {
+		if c.parkIdle() {
 			return
 		}
 		c.read()
@@ -169,34 +188,115 @@ func (c *conn) read() {
 			c.readFresh()
 			return
 		}
-		c.releaseBuf()
-		if len(c.pre) == 0 && c.park() {
+		if c.parkIdle() {
 			return
 		}
 	}
 }
 
-// park hands the connection to the poller. It reports false when the
-// caller must go on reading itself: the poller could not take it, or the
-// writer is closing the socket and the reader has to see that to the end.
-func (c *conn) park() bool {
-	c.state.Store(parked)
-	if !c.h.poller.Arm(&c.pn) || c.closing.Load() {
-		// Whoever takes it back from parked reads; if the poller or the
-		// writer already did, this reader is done.
-		return !c.state.CompareAndSwap(parked, reading)
+// parkIdle parks the connection when nothing is left to read. It reports
+// false when the caller must go on reading: bytes are here (read already,
+// or arrived while the reader ran: see woken), the poller could not take
+// the connection, or the writer is closing the socket and the reader has
+// to see that to the end.
+func (c *conn) parkIdle() bool {
+	for {
+		c.releaseBuf()
+		if len(c.pre) > 0 {
+			return false
+		}
+		switch c.park() {
+		case parked:
+			return true
+		case reading:
+			return false
+		}
+		// Something arrived while the reader ran; the reader may have
+		// taken it already. Take what the socket holds without waiting.
+		if !c.readNow() {
+			return false
+		}
+	}
+}
+
+// park hands the connection to the poller, registering it on first use.
+// It reports parked when it did, woken when an arrival was noted while the
+// reader ran (the caller looks before it parks again), and reading when
+// the caller must go on reading itself.
+func (c *conn) park() int32 {
+	if c.closing.Load() {
+		return reading
+	}
+	// A close the writer starts from here on finds the connection parked
+	// (and starts a reader) or reading (and leaves its note).
+	if !c.state.CompareAndSwap(reading, parked) {
+		c.state.Store(reading)
+		return woken
+	}
+	if !c.watched {
+		// Set first: once registered, the poller may start the next
+		// reader at once.
+		c.watched = true
+		if c.h.onEpoll != nil {
+			c.h.onEpoll()
+		}
+		if !c.h.poller.Watch(&c.pn) {
+			// Whoever takes it back from parked reads; if the writer
+			// already did, this reader is done.
+			if !c.state.CompareAndSwap(parked, reading) {
+				return parked
+			}
+			c.watched = false
+			return reading
+		}
 	}
 	if c.h.onPark != nil {
 		c.h.onPark()
 	}
-	return true
+	return parked
 }
 
-// resume starts a reader for a parked connection; the poller calls it when
-// the socket is readable and the writer before it closes the socket.
+// readNow reads what the socket holds, without waiting, into the reader's
+// buffer. It reports whether there was nothing: false when bytes came
+// (they are in c.pre) or the read failed (the read loop finds out how).
+func (c *conn) readNow() bool {
+	if c.rbuf == nil {
+		c.rbuf = readBufs.Get().(*[]byte)
+	}
+	n, err := netpoll.ReadNonblock(c.pn.Raw, *c.rbuf)
+	c.pre = (*c.rbuf)[:n]
+	if n == 0 && err == nil {
+		c.releaseBuf()
+		return true
+	}
+	return false
+}
+
+// resume starts a reader for a parked connection, or notes the arrival for
+// the reader that runs; the poller calls it when bytes arrive or the
+// socket fails, and the writer before it closes the socket.
 func (c *conn) resume() {
-	if c.state.CompareAndSwap(parked, reading) {
-		go c.read()
+	for {
+		switch c.state.Load() {
+		case parked:
+			if c.state.CompareAndSwap(parked, reading) {
+				if c.early {
+					go c.serve()
+				} else {
+					go c.read()
+				}
+				return
+			}
+		case reading:
+			if c.state.CompareAndSwap(reading, woken) {
+				if c.h.onNote != nil {
+					c.h.onNote()
+				}
+				return
+			}
+		default:
+			return
+		}
 	}
 }
 
@@ -222,7 +322,9 @@ func (c *conn) end(err error) {
 // connection goes on.
 func (c *conn) handshake() bool {
 	cfg := &c.h.cfg
-	_ = c.nc.SetReadDeadline(time.Now().Add(cfg.ConnectTimeout))
+	if c.connectBy == nil { // else set as the connection parked
+		_ = c.nc.SetReadDeadline(time.Now().Add(cfg.ConnectTimeout))
+	}
 	for {
 		payload, limited, err := c.readMessage()
 		if err != nil {

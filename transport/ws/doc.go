@@ -6,8 +6,9 @@
 // server then gives to net/http and ServeHTTP as usual.
 //
 // A connection has a reader goroutine only while the client is sending: on
-// Linux an idle connection's socket is watched by one epoll instance shared
-// by the handler, which starts a reader when data arrives (TLS connections,
+// Linux an idle connection's socket (and one waiting for connect) is
+// watched by one epoll instance shared by the handler, registered once,
+// which starts a reader when data arrives (TLS connections,
 // and other platforms, keep a reader goroutine parked in a shallow wait).
 // A writer goroutine exists only while there is something to write; it owns
 // every write and drains the session's queue into a single vectored write,

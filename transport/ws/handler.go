@@ -26,6 +26,8 @@ type Handler struct {
 	writers  sync.Pool       // *writeState
 	poller   *netpoll.Poller // nil where there is none
 	onPark   func()          // tests: called after a connection parks
+	onEpoll  func()          // tests: called before a park's epoll_ctl
+	onNote   func()          // tests: called when an arrival is noted for a running reader
 	onFlush  func()          // tests: called when a flush goroutine starts
 }
 
@@ -59,9 +61,9 @@ func New(cfg Config) *Handler {
 }
 
 // ServeHTTP checks the origin, upgrades, and hands the connection over (to
-// a reader goroutine for the connect handshake, then to the poller while it
-// is idle), so the HTTP server's goroutine (and its buffers) are released
-// at once. It answers what [Handler.ServeHead] declines, with the same
+// the poller while it waits for connect and whenever it is idle, to a
+// reader goroutine while the client sends), so the HTTP server's goroutine
+// (and its buffers) are released at once. It answers what [Handler.ServeHead] declines, with the same
 // checks.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := transport.CheckOrigin(h.cfg.Origins, r); err != nil {
@@ -101,6 +103,19 @@ func (h *Handler) start(nc net.Conn, pre, head []byte) {
 		// that only counts itself (the server's listener) shows its own.
 		c.pn.Raw, _ = tc.SyscallConn()
 		c.pn.Ready = c.resume
+	}
+	if c.pn.Raw != nil && len(pre) == 0 && head == nil {
+		// The client waits for the 101 before it sends connect, as
+		// browsers do: wait for that in the poller, with no goroutine,
+		// rather than in a read that would find nothing yet. The read
+		// deadline bounds the handshake as it does a reader's; the
+		// timer wakes the connection to find it passed.
+		c.early = true
+		_ = nc.SetReadDeadline(time.Now().Add(h.cfg.ConnectTimeout))
+		c.connectBy = time.AfterFunc(h.cfg.ConnectTimeout, c.resume)
+		if c.park() == parked {
+			return
+		}
 	}
 	go c.serve()
 }

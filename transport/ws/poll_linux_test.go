@@ -5,10 +5,14 @@ package ws_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/switchboardhq/switchboard/broker/memory"
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/protocol"
 	"github.com/switchboardhq/switchboard/stream"
@@ -186,4 +190,117 @@ func maskedText(payload []byte) []byte {
 		b = append(b, x^mask[i&3])
 	}
 	return b
+}
+
+// A connection registers with the poller once, when it first parks: a
+// client that waits for each reply (as browsers do) parks after every
+// command, and each park would otherwise cost an epoll_ctl.
+func TestParkingRegistersOnce(t *testing.T) {
+	n := startNode(t, hub.Config{}, ws.Config{})
+	awaitParked := parkCounter(t, n)
+	var registrations atomic.Int32
+	ws.OnEpoll(n.handler, func() { registrations.Add(1) })
+	c := connected(t, n)
+	awaitParked(1)
+	if f := c.call(protocol.Command{Type: "subscribe", Channel: "chat:x"}); f.Error != nil {
+		t.Fatal(f.Error)
+	}
+	for i := range 5 {
+		awaitParked(1)
+		if f := c.call(protocol.Command{Type: "history", Channel: "chat:x", Limit: 1}); f.Error != nil {
+			t.Fatalf("history %d: %+v", i, f.Error)
+		}
+	}
+	awaitParked(1)
+	if got := registrations.Load(); got != 1 {
+		t.Fatalf("%d poller registrations for 7 parks, want 1", got)
+	}
+}
+
+// A command that arrives while the connection's reader is busy with the
+// one before (here a subscribe waiting on the broker) is read once that is
+// done: the poller's note of its arrival is not lost on the reader.
+func TestCommandArrivingWhileReaderIsBusy(t *testing.T) {
+	b := &stallingBroker{Broker: memory.New(memory.Config{}), channel: "chat:stalled",
+		entered: make(chan struct{}, 1), release: make(chan struct{})}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(b.release)
+		}
+	}
+	t.Cleanup(release)
+	n := startNode(t, hub.Config{Broker: b, PingInterval: time.Hour}, ws.Config{})
+	awaitParked := parkCounter(t, n)
+	noted := make(chan struct{}, 16)
+	ws.OnNote(n.handler, func() { noted <- struct{}{} })
+	c := connected(t, n)
+	awaitParked(1)
+	c.send(protocol.Command{ID: 7, Type: "subscribe", Channel: "chat:stalled"})
+	select {
+	case <-b.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the subscribe never reached the broker")
+	}
+	c.send(protocol.Command{ID: 8, Type: "history", Channel: "chat:stalled", Limit: 1})
+	select {
+	case <-noted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the poller noted no arrival while the reader was busy")
+	}
+	release()
+	if f := c.read(); f.Type != "subscribe" || f.ID != 7 || f.Error != nil {
+		t.Fatalf("frame %+v, want the subscribe's reply", f)
+	}
+	// read fails the test after 5 s: the history command must be read.
+	if f := c.read(); f.Type != "history" || f.ID != 8 || f.Error != nil {
+		t.Fatalf("frame %+v, want the history reply", f)
+	}
+}
+
+// A connection whose client waits for the 101 before it sends connect (as
+// browsers do) waits for it in the poller, with no goroutine; connect then
+// works as ever.
+func TestConnectionWaitsForConnectParked(t *testing.T) {
+	n := startNode(t, hub.Config{}, ws.Config{})
+	awaitParked := parkCounter(t, n)
+	c := dial(t, n, nil)
+	awaitParked(1)
+	if f := c.call(protocol.Command{Type: "connect"}); f.Error != nil || f.Client == "" {
+		t.Fatalf("connect reply %+v", f)
+	}
+	if f := c.call(protocol.Command{Type: "subscribe", Channel: "chat:x"}); f.Error != nil {
+		t.Fatal(f.Error)
+	}
+}
+
+// A client that sends no connect, or only part of its frame, is cut at
+// the connect timeout, waiting parked or not.
+func TestConnectTimeout(t *testing.T) {
+	for _, sent := range [][]byte{nil, {0x81}} {
+		t.Run(strconv.Itoa(len(sent))+" bytes", func(t *testing.T) {
+			n := startNode(t, hub.Config{}, ws.Config{ConnectTimeout: 200 * time.Millisecond})
+			c := dial(t, n, nil)
+			if len(sent) > 0 {
+				if _, err := c.c.NetConn().Write(sent); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_ = c.c.NetConn().SetReadDeadline(time.Now().Add(5 * time.Second))
+			var b [64]byte
+			for {
+				_, err := c.c.NetConn().Read(b[:])
+				if err == nil {
+					continue
+				}
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					t.Fatal("the node did not close a connection that sent no connect")
+				}
+				break
+			}
+			waitHandler(t, n)
+		})
+	}
 }
