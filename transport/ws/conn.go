@@ -469,7 +469,13 @@ func (c *conn) WriteNow(it hub.Item) { c.writeDirect(it.Bytes) }
 func (c *conn) writeDirect(b []byte) {
 	defer c.flushing.Done()
 	ws := c.h.writers.Get().(*writeState)
-	ws.items = c.sess.Take(ws.items)
+	if c.sess.Queued() {
+		// Mostly nothing is: a publication to an idle connection. What is
+		// queued after this look goes to a flush goroutine (see more).
+		ws.items = c.sess.Take(ws.items)
+	} else {
+		ws.items = ws.items[:0]
+	}
 	vec := c.takeHead(ws.vec[:0])
 	if b != nil {
 		vec = append(vec, b)
