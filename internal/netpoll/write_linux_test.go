@@ -6,7 +6,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -80,4 +82,68 @@ func TestWriteNonblock(t *testing.T) {
 		_, err := w.WriteNonblock(raw, [][]byte{chunk[:10], chunk[:10]})
 		return err != nil
 	})
+}
+
+// BenchmarkWriteNonblock writes 100 bytes to each of 1,000 loopback
+// sockets, as a fan-out's pass does, one write per socket; every 64 rounds
+// the other ends are read, in the same goroutine, one read per socket.
+// Run it with -cpu 1, as a node runs: cpu-ns/write counts every thread of
+// the process, the runtime's own included.
+func BenchmarkWriteNonblock(b *testing.B) {
+	const (
+		n      = 1000
+		rounds = 64 // between reads: well within a loopback receive buffer
+	)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	raws := make([]syscall.RawConn, n)
+	peers := make([]net.Conn, n)
+	for i := range n {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		defer s.Close()
+		if raws[i], err = s.(*net.TCPConn).SyscallConn(); err != nil {
+			b.Fatal(err)
+		}
+		peers[i] = c
+	}
+	msg := bytes.Repeat([]byte("m"), 100)
+	vec := [][]byte{msg}
+	buf := make([]byte, rounds*len(msg))
+	var w netpoll.Writer
+	k := 0
+	round := func() {
+		for _, raw := range raws {
+			if m, err := w.WriteNonblock(raw, vec); m != len(msg) || err != nil {
+				b.Fatalf("wrote %d of %d: %v", m, len(msg), err)
+			}
+		}
+		if k++; k%rounds == 0 {
+			for _, c := range peers {
+				if _, err := io.ReadFull(c, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	for range rounds {
+		round()
+	}
+	cpu := testkit.ProcessCPU()
+	for b.Loop() {
+		round()
+	}
+	cpu = testkit.ProcessCPU() - cpu
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/n, "cpu-ns/write")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/write")
 }

@@ -97,11 +97,11 @@ func benchDeliver(b *testing.B, n int) {
 		publish()
 	}
 	b.ReportAllocs()
-	cpu := processCPU()
+	cpu := testkit.ProcessCPU()
 	for b.Loop() {
 		publish()
 	}
-	cpu = processCPU() - cpu
+	cpu = testkit.ProcessCPU() - cpu
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
 	// The process's CPU time (every thread: the node's writes, the
 	// clients' reads, the runtime's own threads) says more than the wall
