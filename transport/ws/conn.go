@@ -58,6 +58,13 @@ type conn struct {
 	stopped  bool // serve is done: no new flush goroutine
 	ended    bool // the disconnect was written and the socket closed
 	flushing sync.WaitGroup
+	// woken says a wake-up came while a direct write held the writes
+	// (between Claim, or replyNow, and the end of writeDirect): something
+	// was queued or the session ended. Only then does the direct write
+	// look at the session, whose memory a pass over thousands of idle
+	// connections would otherwise fetch for each of them. Stored under
+	// wmu; writeDirect's first look is outside it.
+	woken atomic.Bool
 	// held is a direct write the socket did not take whole: the flush
 	// goroutine WriteNow starts sends its rest first. Owned by the writer.
 	held *writeState
@@ -369,6 +376,9 @@ func errorFrame(cmd protocol.Command, err error) []byte {
 func (c *conn) wake() {
 	c.wmu.Lock()
 	if c.writing || c.stopped || c.ended || c.sess == nil || c.replying {
+		if c.writing {
+			c.woken.Store(true)
+		}
 		c.wmu.Unlock()
 		return
 	}
@@ -451,6 +461,7 @@ func (c *conn) Claim() bool {
 		return false
 	}
 	c.writing = true
+	c.woken.Store(false)
 	c.flushing.Add(1) // under wmu, so never after end's Wait began
 	return true
 }
@@ -469,9 +480,10 @@ func (c *conn) WriteNow(it hub.Item) { c.writeDirect(it.Bytes) }
 func (c *conn) writeDirect(b []byte) {
 	defer c.flushing.Done()
 	ws := c.h.writers.Get().(*writeState)
-	if c.sess.Queued() {
-		// Mostly nothing is: a publication to an idle connection. What is
-		// queued after this look goes to a flush goroutine (see more).
+	if c.woken.Load() {
+		// Mostly nothing was queued: a publication to an idle connection.
+		// What is queued after this look wakes the connection, which the
+		// look under wmu below sees, and goes to a flush goroutine.
 		ws.items = c.sess.Take(ws.items)
 	} else {
 		ws.items = ws.items[:0]
@@ -495,7 +507,7 @@ func (c *conn) writeDirect(b []byte) {
 	}
 	clear(ws.items)
 	c.wmu.Lock()
-	more := !c.stopped && !c.ended && (len(ws.rest) > 0 || c.sess.Queued() || isDone(c.sess))
+	more := !c.stopped && !c.ended && (len(ws.rest) > 0 || c.woken.Load() && (c.sess.Queued() || isDone(c.sess)))
 	if more {
 		c.flushing.Add(1)
 		if len(ws.rest) > 0 {
@@ -532,6 +544,7 @@ func (c *conn) replyNow() {
 		return
 	}
 	c.writing = true
+	c.woken.Store(true) // the replies are queued: writeDirect takes them
 	c.flushing.Add(1)
 	c.wmu.Unlock()
 	if c.pn.Raw == nil || isDone(c.sess) {
