@@ -57,14 +57,14 @@ type conn struct {
 	replying bool // the reader writes what its command queued itself: see replyNow
 	stopped  bool // serve is done: no new flush goroutine
 	ended    bool // the disconnect was written and the socket closed
-	flushing sync.WaitGroup
 	// woken says a wake-up came while a direct write held the writes
 	// (between Claim, or replyNow, and the end of writeDirect): something
 	// was queued or the session ended. Only then does the direct write
 	// look at the session, whose memory a pass over thousands of idle
 	// connections would otherwise fetch for each of them. Stored under
 	// wmu; writeDirect's first look is outside it.
-	woken atomic.Bool
+	woken    atomic.Bool
+	flushing sync.WaitGroup
 	// held is a direct write the socket did not take whole: the flush
 	// goroutine WriteNow starts sends its rest first. Owned by the writer.
 	held *writeState
@@ -452,8 +452,8 @@ var _ hub.Direct = (*conn)(nil)
 // Claim reserves the connection's writes for one direct write from the
 // hub's fan-out (see [hub.Direct]): only when no writer runs and nothing is
 // queued, so the publication cannot overtake anything. The hub calls it
-// under a channel's lock; it takes wmu and the session's lock, and neither
-// is ever held while taking a channel's.
+// under a channel's lock; it takes wmu, which is never held while taking a
+// channel's, and reads the session's queue flag and Done without a lock.
 func (c *conn) Claim() bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
