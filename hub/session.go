@@ -115,6 +115,10 @@ type Session struct {
 	lastCmd int64
 
 	awaitingPong atomic.Bool
+	// nonEmpty is len(queue) > 0, stored under mu wherever queue changes,
+	// so that Queued, which a connection's writes ask before and after each
+	// direct write, takes no lock.
+	nonEmpty atomic.Bool
 
 	ready  chan struct{} // nil when wake is set
 	wake   func()
@@ -211,6 +215,7 @@ func (s *Session) Take(dst []Item) []Item {
 	s.mu.Lock()
 	out := s.queue
 	s.queue = dst[:0]
+	s.nonEmpty.Store(false)
 	s.queued = 0
 	if s.drained != nil {
 		close(s.drained)
@@ -248,6 +253,7 @@ func (s *Session) push(it Item, replay bool) bool {
 	wake := len(s.queue) == 0
 	s.queue = append(s.queue, it)
 	s.queued += n
+	s.nonEmpty.Store(true)
 	s.mu.Unlock()
 	if wake {
 		s.notify()
@@ -354,12 +360,10 @@ func (s *Session) notify() {
 	}
 }
 
-// Queued reports whether anything is waiting in the queue.
-func (s *Session) Queued() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.queue) > 0
-}
+// Queued reports whether anything is waiting in the queue. It takes no
+// lock: a push stores it before it wakes the writer, so a writer that
+// asks under its own lock, which the wake-up takes too, never misses one.
+func (s *Session) Queued() bool { return s.nonEmpty.Load() }
 
 // Disconnect ends the session with a cause: Done is closed and nothing more
 // is queued. The transport writes what is left if it likes, tells the client
@@ -397,6 +401,7 @@ func (s *Session) Close() {
 	s.subs = nil
 	cause := s.cause
 	s.queue = nil
+	s.nonEmpty.Store(false)
 	s.mu.Unlock()
 	// Replays stop at their next step now that the session ended; wait for
 	// them so none queues into a closed session or outlives it.

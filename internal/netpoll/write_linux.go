@@ -28,7 +28,9 @@ const maxIovec = 1024
 // how many bytes that was; a full socket buffer is 0 bytes and no error.
 // It goes through raw, which holds the descriptor (and its write lock) for
 // the call, so it never races a close. A write deadline that has passed
-// fails it with os.ErrDeadlineExceeded: lift it first.
+// fails it with os.ErrDeadlineExceeded: lift it first. raw must be a
+// non-blocking socket's, as every net.Conn's is: the write is a raw system
+// call (see write), which must never block.
 func (w *Writer) WriteNonblock(raw syscall.RawConn, vec [][]byte) (int, error) {
 	if w.fn == nil {
 		w.fn = w.write
@@ -49,12 +51,27 @@ func (w *Writer) WriteNonblock(raw syscall.RawConn, vec [][]byte) (int, error) {
 
 // write is the RawConn.Write callback: one write or writev, and true, so
 // the runtime never parks the caller waiting for the socket.
+//
+// The call is a raw system call, made without telling the scheduler: the
+// socket is non-blocking (every net.Conn's is), so it returns at once,
+// having taken what fits or nothing (EAGAIN). Through syscall.Syscall the
+// runtime marks the caller's P as in a system call, and a loopback write
+// (which runs the receiver's TCP input too) often lasts longer than
+// sysmon's first tick: with GOMAXPROCS=1, sysmon then hands the P to
+// another thread, which spins and sleeps again, and sysmon itself keeps
+// waking every 20 µs while that goes on. A fan-out of thousands of such
+// writes paid for those thread switches on every write.
 func (w *Writer) write(fd uintptr) bool {
 	for {
-		var n int
-		var err error
+		var r uintptr
+		var errno unix.Errno
 		if len(w.vec) == 1 {
-			n, err = unix.Write(int(fd), w.vec[0])
+			b := w.vec[0]
+			var p unsafe.Pointer
+			if len(b) > 0 {
+				p = unsafe.Pointer(&b[0])
+			}
+			r, _, errno = unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(p), uintptr(len(b)))
 		} else {
 			w.iov = w.iov[:0]
 			for _, b := range w.vec {
@@ -65,17 +82,17 @@ func (w *Writer) write(fd uintptr) bool {
 				}
 				w.iov = append(w.iov, v)
 			}
-			r, _, errno := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
-			n = int(r)
-			if errno != 0 {
-				n, err = 0, errno
-			}
+			r, _, errno = unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
 		}
+		n := int(r)
+		var err error
 		switch {
-		case err == unix.EINTR:
+		case errno == unix.EINTR:
 			continue
-		case err == unix.EAGAIN:
-			n, err = 0, nil
+		case errno == unix.EAGAIN:
+			n = 0
+		case errno != 0:
+			n, err = 0, errno
 		case n < 0:
 			n = 0
 		}

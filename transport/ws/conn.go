@@ -57,6 +57,13 @@ type conn struct {
 	replying bool // the reader writes what its command queued itself: see replyNow
 	stopped  bool // serve is done: no new flush goroutine
 	ended    bool // the disconnect was written and the socket closed
+	// woken says a wake-up came while a direct write held the writes
+	// (between Claim, or replyNow, and the end of writeDirect): something
+	// was queued or the session ended. Only then does the direct write
+	// look at the session, whose memory a pass over thousands of idle
+	// connections would otherwise fetch for each of them. Stored under
+	// wmu; writeDirect's first look is outside it.
+	woken    atomic.Bool
 	flushing sync.WaitGroup
 	// held is a direct write the socket did not take whole: the flush
 	// goroutine WriteNow starts sends its rest first. Owned by the writer.
@@ -471,6 +478,9 @@ func errorFrame(cmd protocol.Command, err error) []byte {
 func (c *conn) wake() {
 	c.wmu.Lock()
 	if c.writing || c.stopped || c.ended || c.sess == nil || c.replying {
+		if c.writing {
+			c.woken.Store(true)
+		}
 		c.wmu.Unlock()
 		return
 	}
@@ -544,8 +554,8 @@ var _ hub.Direct = (*conn)(nil)
 // Claim reserves the connection's writes for one direct write from the
 // hub's fan-out (see [hub.Direct]): only when no writer runs and nothing is
 // queued, so the publication cannot overtake anything. The hub calls it
-// under a channel's lock; it takes wmu and the session's lock, and neither
-// is ever held while taking a channel's.
+// under a channel's lock; it takes wmu, which is never held while taking a
+// channel's, and reads the session's queue flag and Done without a lock.
 func (c *conn) Claim() bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -553,6 +563,7 @@ func (c *conn) Claim() bool {
 		return false
 	}
 	c.writing = true
+	c.woken.Store(false)
 	c.flushing.Add(1) // under wmu, so never after end's Wait began
 	return true
 }
@@ -571,7 +582,14 @@ func (c *conn) WriteNow(it hub.Item) { c.writeDirect(it.Bytes) }
 func (c *conn) writeDirect(b []byte) {
 	defer c.flushing.Done()
 	ws := c.h.writers.Get().(*writeState)
-	ws.items = c.sess.Take(ws.items)
+	if c.woken.Load() {
+		// Mostly nothing was queued: a publication to an idle connection.
+		// What is queued after this look wakes the connection, which the
+		// look under wmu below sees, and goes to a flush goroutine.
+		ws.items = c.sess.Take(ws.items)
+	} else {
+		ws.items = ws.items[:0]
+	}
 	vec := c.takeHead(ws.vec[:0])
 	if b != nil {
 		vec = append(vec, b)
@@ -591,7 +609,7 @@ func (c *conn) writeDirect(b []byte) {
 	}
 	clear(ws.items)
 	c.wmu.Lock()
-	more := !c.stopped && !c.ended && (len(ws.rest) > 0 || c.sess.Queued() || isDone(c.sess))
+	more := !c.stopped && !c.ended && (len(ws.rest) > 0 || c.woken.Load() && (c.sess.Queued() || isDone(c.sess)))
 	if more {
 		c.flushing.Add(1)
 		if len(ws.rest) > 0 {
@@ -628,6 +646,7 @@ func (c *conn) replyNow() {
 		return
 	}
 	c.writing = true
+	c.woken.Store(true) // the replies are queued: writeDirect takes them
 	c.flushing.Add(1)
 	c.wmu.Unlock()
 	if c.pn.Raw == nil || isDone(c.sess) {

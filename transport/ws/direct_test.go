@@ -179,3 +179,88 @@ func TestTLSConnectionDelivers(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestChannelsInterleavedKeepOrder publishes small publications to two
+// channels at once, from two goroutines each, to subscribers of both:
+// one channel's fan-out finds a connection claimed by the other's, or
+// queues behind a direct write that has just looked at the queue, so
+// publications of both channels and the replies to the clients' commands
+// share one connection's writes. Each channel's offsets must all arrive,
+// once and in order.
+func TestChannelsInterleavedKeepOrder(t *testing.T) {
+	const each = 200 // per publisher; two publishers per channel
+	channels := []string{"chat:a", "chat:b"}
+	n := startNode(t, hub.Config{QueueLimit: 64 << 20}, ws.Config{})
+	subs := make([]*client, 3)
+	for i := range subs {
+		subs[i] = connected(t, n)
+		for _, ch := range channels {
+			if f := subs[i].call(protocol.Command{Type: "subscribe", Channel: ch}); f.Error != nil {
+				t.Fatal(f.Error)
+			}
+		}
+	}
+	errs := make(chan error, len(subs))
+	for i, c := range subs {
+		go func() {
+			next := map[string]uint64{channels[0]: 1, channels[1]: 1}
+			for got := 0; got < 4*each; {
+				_ = c.c.NetConn().SetReadDeadline(time.Now().Add(testkit.Wait))
+				_, b, err := c.c.ReadMessage()
+				if err != nil {
+					errs <- fmt.Errorf("subscriber %d after %d publications: %w", i, got, err)
+					return
+				}
+				f, err := protocol.DecodeFrame(b)
+				if err != nil {
+					errs <- fmt.Errorf("subscriber %d: undecodable frame: %w", i, err)
+					return
+				}
+				if f.Type != "message" {
+					continue // a ping, or a reply to the history command below
+				}
+				if f.Offset != next[f.Channel] {
+					errs <- fmt.Errorf("subscriber %d: %q offset %d, want %d", i, f.Channel, f.Offset, next[f.Channel])
+					return
+				}
+				next[f.Channel]++
+				got++
+			}
+			errs <- nil
+		}()
+	}
+	// One subscriber's own commands put replies in its queue meanwhile.
+	done := make(chan error, 5)
+	go func() {
+		for i := range each {
+			cmd := protocol.Command{Type: "history", ID: uint64(100 + i), Channel: channels[i%2]}
+			if err := subs[0].c.WriteText(protocol.AppendCommand(nil, cmd)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for p := range 4 {
+		go func() {
+			for i := range each {
+				data := fmt.Sprintf(`{"p":%d,"i":%d}`, p, i)
+				if _, err := n.Hub.Publish(context.Background(), stream.PublishRequest{Channel: channels[p%2], Data: []byte(data)}); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 5 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range subs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
