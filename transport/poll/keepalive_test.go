@@ -42,7 +42,7 @@ func startCounting(t *testing.T) *countingNode {
 		}))
 		return mux
 	}, Drain: func(ctx context.Context) error { return handler.Wait(ctx) }})
-	cn.node = &node{Node: n, url: n.Server.URL}
+	cn.node = &node{Node: n, url: n.Server.URL, handler: handler}
 	return cn
 }
 
@@ -71,7 +71,7 @@ func TestKeptConnectionServesPolls(t *testing.T) {
 	const q = "?channel=chat:k&client=c0ffee0000000002"
 	kept, plain := dialRaw(t, n.url), dialRaw(t, n.url)
 	kept.send(t, "/connection/poll"+q+"&timeout=20s")
-	testkit.Eventually(t, "the poll to wait", func() bool { return subscribers(n.node, "chat:k") == 1 })
+	testkit.Eventually(t, "the poll to wait", func() bool { return poll.Parked(n.handler) == 1 })
 	n.publish(t, "chat:k", 1)
 	_, first := kept.reply(t)
 	if !strings.Contains(first, `"offset":1`) {
@@ -95,7 +95,7 @@ func TestKeptConnectionServesPolls(t *testing.T) {
 	// cursor: the session counted may be the last poll's, closing after
 	// its reply.
 	kept.send(t, "/connection/poll"+q+"&timeout=20s&cursor="+cursor)
-	testkit.Eventually(t, "the poll to wait again", func() bool { return subscribers(n.node, "chat:k") == 1 })
+	testkit.Eventually(t, "the poll to wait again", func() bool { return poll.Parked(n.handler) == 1 })
 	n.publish(t, "chat:k", 1)
 	if _, b := kept.reply(t); !strings.Contains(b, `"offset":2`) {
 		t.Fatalf("fourth poll: %q", b)
@@ -113,7 +113,7 @@ func TestKeptConnectionHandsBack(t *testing.T) {
 	n := startCounting(t)
 	kept := dialRaw(t, n.url)
 	kept.send(t, "/connection/poll?channel=chat:h&timeout=20s")
-	testkit.Eventually(t, "the poll to wait", func() bool { return subscribers(n.node, "chat:h") == 1 })
+	testkit.Eventually(t, "the poll to wait", func() bool { return poll.Parked(n.handler) == 1 })
 	n.publish(t, "chat:h", 1)
 	kept.reply(t)
 	// Another endpoint.
@@ -128,7 +128,7 @@ func TestKeptConnectionHandsBack(t *testing.T) {
 	}
 	// A poll that waits, handed to net/http and parked again.
 	kept.send(t, "/connection/poll?channel=chat:h&timeout=20s")
-	testkit.Eventually(t, "the poll to wait", func() bool { return subscribers(n.node, "chat:h") == 1 })
+	testkit.Eventually(t, "the poll to wait", func() bool { return poll.Parked(n.handler) == 1 })
 	n.publish(t, "chat:h", 1)
 	if _, b := kept.reply(t); !strings.Contains(b, `"offset":2`) {
 		t.Fatalf("poll after the hand-back: %q", b)
@@ -151,7 +151,7 @@ func TestPollSentWhileParked(t *testing.T) {
 	n := startCounting(t)
 	kept := dialRaw(t, n.url)
 	kept.send(t, "/connection/poll?channel=chat:p&timeout=20s")
-	testkit.Eventually(t, "the poll to wait", func() bool { return subscribers(n.node, "chat:p") == 1 })
+	testkit.Eventually(t, "the poll to wait", func() bool { return poll.Parked(n.handler) == 1 })
 	kept.send(t, "/connection/poll?channel=chat:p&timeout=0")
 	// The poller takes events in the order they came: once it has seen a
 	// later poll's client leave, it has seen the request above arrive.
@@ -242,7 +242,7 @@ func TestKeptConnectionHeadersPerRequest(t *testing.T) {
 		kept.send(t, "/connection/poll"+q+cursor)
 		// The session counted may be the last poll's, closing after its
 		// reply: the cursor has the next poll replay what it misses.
-		testkit.Eventually(t, "the poll to wait", func() bool { return subscribers(n.node, "chat:hd") == 1 })
+		testkit.Eventually(t, "the poll to wait", func() bool { return poll.Parked(n.handler) == 1 })
 		n.publish(t, "chat:hd", 1)
 		h, b := kept.reply(t)
 		cursor = "&cursor=" + cursorIn(t, b)
