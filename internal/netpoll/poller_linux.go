@@ -73,6 +73,23 @@ func (p *Poller) Arm(h *Handle) bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !p.runningLocked() {
+		return false
+	}
+	op := unix.EPOLL_CTL_MOD
+	if h.id == 0 {
+		p.next++
+		h.id = p.next
+		p.handles[h.id] = h
+		op = unix.EPOLL_CTL_ADD
+	}
+	return p.ctlLocked(h, op, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLONESHOT)
+}
+
+// runningLocked starts the poller's epoll instance and goroutine on first
+// use; it reports false when there is none (it failed once: the failure is
+// logged once, and every caller waits for its sockets itself).
+func (p *Poller) runningLocked() bool {
 	if p.broken {
 		return false
 	}
@@ -83,14 +100,13 @@ func (p *Poller) Arm(h *Handle) bool {
 			return false
 		}
 	}
-	op := unix.EPOLL_CTL_MOD
-	if h.id == 0 {
-		p.next++
-		h.id = p.next
-		p.handles[h.id] = h
-		op = unix.EPOLL_CTL_ADD
-	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT}
+	return true
+}
+
+// ctlLocked registers (op EPOLL_CTL_ADD) or re-arms (EPOLL_CTL_MOD) h's
+// socket for events; on failure h is forgotten and it reports false.
+func (p *Poller) ctlLocked(h *Handle, op int, events uint32) bool {
+	ev := unix.EpollEvent{Events: events}
 	setEventID(&ev, h.id)
 	var ctlErr error
 	// Control holds the descriptor open, so the number is h's own.
@@ -284,15 +300,8 @@ func (p *Poller) Watch(h *Handle) bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.broken {
+	if !p.runningLocked() {
 		return false
-	}
-	if p.epfd < 0 {
-		if err := p.start(); err != nil {
-			p.log.Warn("netpoll: no epoll, idle connections keep a goroutine", "err", err)
-			p.broken = true
-			return false
-		}
 	}
 	if h.id != 0 {
 		return true
@@ -300,17 +309,7 @@ func (p *Poller) Watch(h *Handle) bool {
 	p.next++
 	h.id = p.next
 	p.handles[h.id] = h
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET}
-	setEventID(&ev, h.id)
-	var ctlErr error
-	err := h.Raw.Control(func(fd uintptr) {
-		ctlErr = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
-	})
-	if err != nil || ctlErr != nil {
-		p.forgetLocked(h)
-		return false
-	}
-	return true
+	return p.ctlLocked(h, unix.EPOLL_CTL_ADD, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLET)
 }
 
 // ReadNonblock reads what the socket holds into b without waiting for
