@@ -8,6 +8,7 @@ import (
 	"runtime/metrics"
 	"time"
 
+	"github.com/switchboardhq/switchboard/internal/cputime"
 	"github.com/switchboardhq/switchboard/stream"
 )
 
@@ -59,7 +60,7 @@ func (s *Server) feedDashboard(ctx context.Context, addr string) {
 	metrics.Read(samples)
 	var (
 		last     = time.Now()
-		lastCPU  = processCPU()
+		lastCPU  = cputime.Process()
 		lastPubs uint64
 		lastDels uint64
 		warned   bool
@@ -71,7 +72,7 @@ func (s *Server) feedDashboard(ctx context.Context, addr string) {
 		case now := <-tick.C:
 			st := s.hub.Stats()
 			metrics.Read(samples)
-			cpu := processCPU()
+			cpu := cputime.Process()
 			secs := now.Sub(last).Seconds()
 			f := nodeFigures{
 				Node:          name,

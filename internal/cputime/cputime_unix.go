@@ -1,14 +1,15 @@
 //go:build unix
 
-package poll_test
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime is the process's user and system time so far.
-func cpuTime() time.Duration {
+// Process is the user and system time the process has used so far, over
+// all its threads.
+func Process() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
