@@ -86,6 +86,7 @@ func startExampleNode() (url string, stop func()) {
 	return ts.URL, func() {
 		_ = h.Shutdown(context.Background(), 0)
 		ts.Close()
+		_ = srv.Wait(context.Background())
 		cancel()
 		<-ran
 	}

@@ -135,6 +135,9 @@ func newNodeOn(t *testing.T, b hub.Broker) *node {
 			t.Errorf("http shutdown: %v", err)
 		}
 		<-served
+		if err := srv.Wait(ctx); err != nil {
+			t.Errorf("handlers: %v", err)
+		}
 		v.Close()
 	})
 	return &node{hub: h, gate: g, proxy: p, URL: "http://" + p.Addr()}

@@ -189,6 +189,16 @@ func (s *Server) bound(h http.Handler) http.Handler {
 // httptest.
 func (s *Server) Handler() http.Handler { return s.mux }
 
+// Wait waits, until ctx ends, for what the node's handlers hold outside
+// the http.Server that serves Handler — long polls parked or kept between
+// polls, event streams, WebSocket connections — and stops the goroutines
+// they keep (the long polls' workers). Serve does this itself on shutdown;
+// an application that serves Handler with its own http.Server calls it
+// after the hub's Shutdown and that server's.
+func (s *Server) Wait(ctx context.Context) error {
+	return errors.Join(s.sse.Wait(ctx), s.poll.Wait(ctx), s.ws.Wait(ctx))
+}
+
 // ListenAndServe listens on Config.Addr and calls Serve.
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	ln, err := Listen(ctx, s.cfg.Addr)
